@@ -1,0 +1,32 @@
+# Two entry points that work on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out/demo
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/orchscan inspect sample_traces/
+	@echo "scan output: $(OUT)"
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check collectors analyzer reports orchscan tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py --spans 1000000
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,42 @@
+"""Recognise a trace format from the first bytes of its content, never from the file name."""
+
+from __future__ import annotations
+
+import re
+
+from collectors import otlp_proto
+from collectors.jsonio import is_json_lines
+
+HEAD_BYTES = 1 << 16
+
+_FIRST_KEY = re.compile(rb'^\{\s*"([A-Za-z_]+)"')
+_OTLP_KEYS = frozenset((b"resourceSpans", b"resource_spans", b"result"))
+
+
+def detect(head: bytes) -> str | None:
+    """Name of the format ``head`` (the first bytes of a decompressed input) is in, or None."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        return None
+    if text[:1] == b"{":
+        return _detect_object(text)
+    if text[:1] == b"[":
+        return "zipkin-json" if re.search(rb'"traceId"\s*:', text[:4096]) else None
+    if otlp_proto.looks_like_otlp(head):
+        return "otlp-proto"
+    return None
+
+
+def _detect_object(text: bytes) -> str | None:
+    first = _FIRST_KEY.match(text)
+    key = first.group(1) if first else b""
+    if key in _OTLP_KEYS:
+        return "otlp-json"
+    if key == b"data":
+        return "jaeger-json"
+    window = text[:8192] if not is_json_lines(text) else text.split(b"\n", 1)[0]
+    if b'"resourceSpans"' in window or b'"resource_spans"' in window:
+        return "otlp-json"
+    if b'"traceID"' in window and b'"spans"' in window:
+        return "jaeger-json"
+    return None

@@ -1,0 +1,217 @@
+"""Read trace files into one span table: walk, decompress, detect, parse in parallel, check.
+
+Files are streamed chunk by chunk; chunks are parsed in worker processes (protobuf and JSON
+decoding are CPU-bound and hold the GIL), and at most a few chunks per worker are in flight, so
+memory holds the growing span table plus a bounded window of raw input.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collectors.detect import HEAD_BYTES, detect
+from collectors.integrity import drop_duplicates, repair_parents
+from collectors.records import Chunk, ChunkResult, FileReport, Ingest, Notice, Skipped
+from collectors.registry import FORMATS, parse_chunk
+from collectors.spans import SCHEMA, empty_table
+
+#: File endings picked up when a directory is walked; files named explicitly are always read.
+TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".pb", ".binpb", ".bin", ".otlp", ".proto", ".gz")
+
+ProgressCallback = Callable[[int], None]
+
+
+class InputError(Exception):
+    """Nothing usable could be read from the inputs."""
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named directly plus trace-looking files found below directories, sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.name.lower().endswith(TRACE_SUFFIXES) and not p.name.startswith(".")
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def open_input(path: Path) -> IO[bytes]:
+    """Open a file for reading, transparently decompressing gzip (recognised by its magic)."""
+    raw = path.open("rb")
+    buffered = io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered), buffer_size=1 << 20)  # type: ignore[arg-type]
+    return buffered
+
+
+def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Skipped | str]:
+    """Yield the detected format name first, then the file's chunks and split-time skips."""
+    try:
+        stream = open_input(path)
+    except OSError as error:
+        yield Skipped(source, "file", f"cannot open: {error.strerror or error}")
+        return
+    with stream:
+        try:
+            head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]  # type: ignore[attr-defined]
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            yield Skipped(source, "file", f"cannot read: {error}")
+            return
+        if not head.strip():
+            yield Skipped(source, "file", "empty file")
+            return
+        fmt = forced or detect(head)
+        if fmt is None:
+            yield Skipped(source, "file", "unrecognised content: not OTLP (protobuf/JSON), Jaeger or Zipkin JSON")
+            return
+        yield fmt
+        try:
+            yield from FORMATS[fmt].split(stream, source)
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            yield Skipped(source, "file", f"read failed part-way: {error}")
+
+
+def _executor(jobs: int) -> Executor | None:
+    if jobs <= 1:
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    fmt: str | None = None,
+    jobs: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Ingest:
+    """Read every input into one span table, with per-file reports and skipped records.
+
+    ``fmt`` forces a format (a key of ``FORMATS``) instead of detection; ``jobs`` is the number
+    of worker processes (default: all cores); ``on_progress`` receives bytes of input read.
+    Raises :class:`InputError` when no file yields a single span.
+    """
+    files = expand_paths(paths)
+    if not files:
+        raise InputError("no input files found")
+    jobs = jobs or os.cpu_count() or 1
+    executor = _executor(jobs)
+    batches: list[pa.RecordBatch] = []
+    skipped: list[Skipped] = []
+    formats: dict[str, str] = {}
+    try:
+        for path in files:
+            source = path.as_posix()
+            results = _parse_file(path, source, fmt, executor, jobs, skipped, formats)
+            for result in results:
+                skipped.extend(result.skipped)
+                if result.batch.num_rows:
+                    batches.append(result.batch)
+            if on_progress is not None:
+                on_progress(_size(path))
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    table = pa.Table.from_batches(batches, schema=SCHEMA) if batches else empty_table()
+    if table.num_rows == 0:
+        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:5])
+        raise InputError(f"no spans could be read from {len(files)} file(s)" + (f" ({reasons})" if reasons else ""))
+    table, duplicates = drop_duplicates(table)
+    table, notices = repair_parents(table)
+    return Ingest(
+        spans=table,
+        files=_file_reports(table, files, formats),
+        skipped=tuple(sorted(skipped + duplicates)),
+        notices=tuple(sorted(notices)),
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _parse_file(
+    path: Path,
+    source: str,
+    forced: str | None,
+    executor: Executor | None,
+    jobs: int,
+    skipped: list[Skipped],
+    formats: dict[str, str],
+) -> Iterator[ChunkResult]:
+    """Parse one file's chunks, in order, keeping at most ``2 * jobs`` chunks in flight."""
+    pending: list[Future[ChunkResult]] = []
+    for item in _chunks(path, source, forced):
+        if isinstance(item, str):
+            formats[source] = item
+        elif isinstance(item, Skipped):
+            skipped.append(item)
+        elif executor is None:
+            yield parse_chunk(item)
+        else:
+            pending.append(executor.submit(parse_chunk, item))
+            if len(pending) >= 2 * jobs:
+                yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+def _file_reports(table: pa.Table, files: list[Path], formats: dict[str, str]) -> tuple[FileReport, ...]:
+    stats = table.group_by("source", use_threads=False).aggregate(
+        [
+            ("span_id", "count"),
+            ("trace_id", "count_distinct"),
+            ("service", "distinct"),
+            ("start_ns", "min"),
+            ("end_ns", "max"),
+        ]
+    )
+    by_source = {row["source"]: row for row in stats.to_pylist()}
+    reports = []
+    for path in files:
+        source = path.as_posix()
+        row = by_source.get(source)
+        reports.append(
+            FileReport(
+                file=source,
+                format=formats.get(source, "unrecognised"),
+                spans=row["span_id_count"] if row else 0,
+                traces=row["trace_id_count_distinct"] if row else 0,
+                services=tuple(sorted(row["service_distinct"])) if row else (),
+                start_ns=row["start_ns_min"] if row else None,
+                end_ns=row["end_ns_max"] if row else None,
+            )
+        )
+    return tuple(reports)
+
+
+def total_services(table: pa.Table) -> int:
+    """Distinct service names in a span table."""
+    return int(pc.count_distinct(table["service"]).as_py())
+
+
+def total_traces(table: pa.Table) -> int:
+    """Distinct trace ids in a span table."""
+    return int(pc.count_distinct(table["trace_id"]).as_py())
+
+
+__all__ = ["InputError", "Notice", "expand_paths", "ingest", "open_input", "total_services", "total_traces"]

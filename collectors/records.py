@@ -1,0 +1,81 @@
+"""Small records that travel beside the span table: what was read, what was skipped, why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Skipped:
+    """Input that could not become spans. Skipping is data, never just a log line.
+
+    ``position`` says where in the file: a byte offset for protobuf, a line number for JSON
+    Lines, a path such as ``data[0].spans[3]`` inside a JSON document. ``count`` folds
+    identical reasons at one position (e.g. 12 duplicate spans in one file).
+    """
+
+    file: str
+    position: str
+    reason: str
+    count: int = 1
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Notice:
+    """A defect that was repaired or tolerated; the spans involved were kept.
+
+    Examples: spans whose parent is absent from the input (kept as roots of their fragment),
+    parent links forming a cycle (the link was cut).
+    """
+
+    file: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class FileReport:
+    """What one input file contributed."""
+
+    file: str
+    format: str
+    spans: int
+    traces: int
+    services: tuple[str, ...]
+    start_ns: int | None
+    end_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A unit of parsing work: part of one file, small enough to hand to a worker process."""
+
+    format: str
+    source: str
+    payload: bytes
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """The spans parsed from one chunk and what had to be skipped in it."""
+
+    batch: pa.RecordBatch
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """Everything read from the inputs: the span table plus the account of how it was read."""
+
+    spans: pa.Table
+    files: tuple[FileReport, ...]
+    skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...]
+
+    @property
+    def skipped_total(self) -> int:
+        """Records skipped over all files."""
+        return sum(record.count for record in self.skipped)

@@ -1,0 +1,158 @@
+"""The span table: the one neutral model every collector produces and every later stage reads.
+
+Spans are columnar (Apache Arrow) because landscapes produce millions of them; a Python object
+per span would not fit in memory. Every collector normalises at the boundary: integer UTC
+nanoseconds, lower-case hex ids, and one attribute vocabulary whatever semantic-convention
+version or tracer produced the span. The column list below is the contract; bump
+``SCHEMA_VERSION`` whenever it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
+STATUSES = ("unset", "ok", "error")
+
+LINK_TYPE = pa.struct([("trace_id", pa.string()), ("span_id", pa.string())])
+
+#: Column name -> (Arrow type, meaning). The order is the table's column order.
+COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "trace_id": (pa.string(), "32 lower-case hex digits (64-bit ids are left-padded with zeros)"),
+    "span_id": (pa.string(), "16 lower-case hex digits, unique within its trace"),
+    "parent_span_id": (pa.string(), "parent's span id; null for a root span"),
+    "service": (pa.string(), "service.name of the emitting process ('unknown' when absent)"),
+    "service_namespace": (pa.string(), "service.namespace resource attribute"),
+    "service_instance": (pa.string(), "service.instance.id resource attribute"),
+    "name": (pa.string(), "span name / operation name as emitted"),
+    "kind": (pa.string(), "one of " + ", ".join(KINDS)),
+    "start_ns": (pa.int64(), "start time, integer nanoseconds since the Unix epoch, UTC"),
+    "end_ns": (pa.int64(), "end time, integer nanoseconds since the Unix epoch, UTC"),
+    "status": (pa.string(), "one of " + ", ".join(STATUSES)),
+    "status_message": (pa.string(), "status description or error message"),
+    "http_method": (pa.string(), "HTTP request method, upper case"),
+    "http_route": (pa.string(), "matched route template on the server (http.route)"),
+    "url_path": (pa.string(), "concrete URL path, without query string"),
+    "http_status_code": (pa.int32(), "HTTP response status code"),
+    "server_address": (pa.string(), "server.address / net.peer.name / host of the URL"),
+    "server_port": (pa.int32(), "server.port / net.peer.port"),
+    "peer_service": (pa.string(), "peer.service, or Zipkin remoteEndpoint.serviceName"),
+    "rpc_system": (pa.string(), "rpc.system, e.g. grpc"),
+    "rpc_service": (pa.string(), "rpc.service, e.g. driver.DriverService"),
+    "rpc_method": (pa.string(), "rpc.method, e.g. FindNearest"),
+    "db_system": (pa.string(), "db.system / db.system.name"),
+    "db_operation": (pa.string(), "db.operation / db.operation.name, or the statement's verb"),
+    "messaging_system": (pa.string(), "messaging.system, e.g. kafka"),
+    "messaging_destination": (pa.string(), "topic or queue name"),
+    "messaging_operation": (pa.string(), "publish / receive / process / settle / create"),
+    "links": (pa.list_(LINK_TYPE), "span links (trace_id, span_id), e.g. a consumer's producer"),
+    "idempotency_key": (pa.bool_(), "an Idempotency-Key style request header was recorded"),
+    "attributes": (pa.map_(pa.string(), pa.string()), "every other attribute, stringified"),
+    "source": (pa.string(), "the input file the span was read from"),
+}
+
+SCHEMA = pa.schema(
+    [pa.field(name, dtype) for name, (dtype, _) in COLUMNS.items()],
+    metadata={"orchscan.span_schema_version": str(SCHEMA_VERSION)},
+)
+
+#: The normalised semantic columns an attribute vocabulary can fill, in table order.
+SEMANTIC_COLUMNS = (
+    "http_method",
+    "http_route",
+    "url_path",
+    "http_status_code",
+    "server_address",
+    "server_port",
+    "peer_service",
+    "rpc_system",
+    "rpc_service",
+    "rpc_method",
+    "db_system",
+    "db_operation",
+    "messaging_system",
+    "messaging_destination",
+    "messaging_operation",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A span link: the span at the other end, typically a message's producer."""
+
+    trace_id: str
+    span_id: str
+
+
+class SpanRows:
+    """Accumulates spans column by column and turns them into an Arrow record batch.
+
+    Collectors call :meth:`append` once per span; lists of Python scalars are the cheapest
+    thing to grow, and Arrow converts them in one go per batch.
+    """
+
+    __slots__ = ("_columns", "_semantic")
+
+    def __init__(self) -> None:
+        self._columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self._semantic = [self._columns[name] for name in SEMANTIC_COLUMNS]
+
+    def __len__(self) -> int:
+        return len(self._columns["span_id"])
+
+    def append(
+        self,
+        *,
+        trace_id: str,
+        span_id: str,
+        parent_span_id: str | None,
+        service: str,
+        service_namespace: str | None,
+        service_instance: str | None,
+        name: str,
+        kind: str,
+        start_ns: int,
+        end_ns: int,
+        status: str,
+        status_message: str | None,
+        semantic: list[Any],
+        links: list[dict[str, str]] | None,
+        idempotency_key: bool,
+        attributes: list[tuple[str, str]],
+        source: str,
+    ) -> None:
+        """Add one span; ``semantic`` holds the values of ``SEMANTIC_COLUMNS`` in order."""
+        c = self._columns
+        c["trace_id"].append(trace_id)
+        c["span_id"].append(span_id)
+        c["parent_span_id"].append(parent_span_id)
+        c["service"].append(service)
+        c["service_namespace"].append(service_namespace)
+        c["service_instance"].append(service_instance)
+        c["name"].append(name)
+        c["kind"].append(kind)
+        c["start_ns"].append(start_ns)
+        c["end_ns"].append(end_ns)
+        c["status"].append(status)
+        c["status_message"].append(status_message)
+        for column, value in zip(self._semantic, semantic):
+            column.append(value)
+        c["links"].append(links)
+        c["idempotency_key"].append(idempotency_key)
+        c["attributes"].append(attributes)
+        c["source"].append(source)
+
+    def to_batch(self) -> pa.RecordBatch:
+        """Convert the accumulated rows into a record batch with the span schema."""
+        arrays = [pa.array(self._columns[name], type=dtype) for name, (dtype, _) in COLUMNS.items()]
+        return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+
+
+def empty_table() -> pa.Table:
+    """A span table with no rows, for inputs that yielded nothing."""
+    return SCHEMA.empty_table()

@@ -1,0 +1,154 @@
+"""One attribute vocabulary for every producer.
+
+OpenTelemetry renamed most HTTP, network and database attributes between semantic-convention
+versions, Jaeger clients still speak OpenTracing tags, and Zipkin has its own names. Each
+semantic column of the span table accepts a ranked list of source keys; the best-ranked key a
+span carries wins, everything unrecognised is kept as a plain string attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from collectors.spans import SEMANTIC_COLUMNS
+
+# Source keys per semantic column, best first (newest convention first).
+_SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    "http_method": ("http.request.method", "http.method"),
+    "http_route": ("http.route",),
+    "url_path": ("url.path", "http.target", "http.path", "url.full", "http.url"),
+    "http_status_code": ("http.response.status_code", "http.status_code"),
+    "server_address": ("server.address", "net.peer.name", "peer.hostname", "net.sock.peer.name"),
+    "server_port": ("server.port", "net.peer.port", "peer.port"),
+    "peer_service": ("peer.service",),
+    "rpc_system": ("rpc.system", "rpc.system.name"),
+    "rpc_service": ("rpc.service",),
+    "rpc_method": ("rpc.method",),
+    "db_system": ("db.system.name", "db.system", "db.type"),
+    "db_operation": ("db.operation.name", "db.operation"),
+    "messaging_system": ("messaging.system",),
+    "messaging_destination": (
+        "messaging.destination.name",
+        "messaging.destination",
+        "message_bus.destination",
+    ),
+    "messaging_operation": ("messaging.operation.type", "messaging.operation", "messaging.operation.name"),
+}
+
+# Attributes that only feed a semantic column indirectly; kept as plain attributes too.
+_STATEMENT_KEYS = ("db.query.text", "db.statement", "sql.query", "sql")
+_FULL_URL_KEYS = ("url.full", "http.url")
+
+_ALIASES: dict[str, tuple[int, int]] = {
+    key: (SEMANTIC_COLUMNS.index(column), rank)
+    for column, keys in _SOURCE_KEYS.items()
+    for rank, key in enumerate(keys)
+}
+_COL = {name: index for index, name in enumerate(SEMANTIC_COLUMNS)}
+_INT_COLUMNS = frozenset((_COL["http_status_code"], _COL["server_port"]))
+
+# Header names that carry an idempotency key, as captured by OpenTelemetry's
+# http.request.header.<name> attributes or set explicitly by applications.
+_IDEMPOTENCY_HEADERS = frozenset(("idempotency-key", "x-idempotency-key", "idempotency_key"))
+_HEADER_PREFIX = "http.request.header."
+
+
+def stringify(value: Any) -> str:
+    """Render an attribute value as text for the generic attribute column."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(stringify(item) for item in value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -(2**31) <= value < 2**31 else None
+    if isinstance(value, (list, tuple)) and value:
+        return _as_int(value[0])
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if -(2**31) <= number < 2**31 else None
+
+
+def _is_idempotency_key(key: str) -> bool:
+    lowered = key.lower()
+    if lowered.startswith(_HEADER_PREFIX):
+        lowered = lowered[len(_HEADER_PREFIX) :]
+    return lowered in _IDEMPOTENCY_HEADERS
+
+
+def _statement_verb(statement: str) -> str | None:
+    words = statement.strip().split(None, 1)
+    return words[0].upper() if words else None
+
+
+def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[str, str]]]:
+    """Split raw attributes into semantic column values, the idempotency flag and the rest.
+
+    Returns ``(semantic, idempotency_key, rest)``: ``semantic`` holds one value per
+    ``SEMANTIC_COLUMNS`` entry (None when absent); ``rest`` keeps every attribute that did not
+    fill a column, as sorted ``(key, text)`` pairs.
+    """
+    semantic: list[Any] = [None] * len(SEMANTIC_COLUMNS)
+    ranks = [99] * len(SEMANTIC_COLUMNS)
+    rest: list[tuple[str, str]] = []
+    idempotent = False
+    for key, value in attributes.items():
+        alias = _ALIASES.get(key)
+        if alias is not None and value is not None and value != "":
+            column, rank = alias
+            if rank < ranks[column]:
+                semantic[column] = value
+                ranks[column] = rank
+            if key not in _FULL_URL_KEYS:
+                continue
+        elif _is_idempotency_key(key):
+            idempotent = True
+        rest.append((key, stringify(value)))
+    _finish(semantic, attributes)
+    rest.sort()
+    return semantic, idempotent, rest
+
+
+def _finish(semantic: list[Any], attributes: dict[str, Any]) -> None:
+    """Derive values one convention only implies: paths from URLs, hosts, statement verbs."""
+    path_col = _COL["url_path"]
+    path = semantic[path_col]
+    if path is not None:
+        text = stringify(path)
+        if "://" in text:
+            parts = urlsplit(text)
+            semantic[path_col] = unquote(parts.path) or "/"
+            if semantic[_COL["server_address"]] is None and parts.hostname:
+                semantic[_COL["server_address"]] = parts.hostname
+            if semantic[_COL["server_port"]] is None and parts.port:
+                semantic[_COL["server_port"]] = parts.port
+        else:
+            semantic[path_col] = unquote(text.split("?", 1)[0].split("#", 1)[0]) or "/"
+    for column in _INT_COLUMNS:
+        if semantic[column] is not None:
+            semantic[column] = _as_int(semantic[column])
+    method_col = _COL["http_method"]
+    if semantic[method_col] is not None:
+        semantic[method_col] = stringify(semantic[method_col]).upper()
+    for column, value in enumerate(semantic):
+        if value is not None and column not in _INT_COLUMNS and not isinstance(value, str):
+            semantic[column] = stringify(value)
+    db_col = _COL["db_operation"]
+    if semantic[db_col] is None and semantic[_COL["db_system"]] is not None:
+        for key in _STATEMENT_KEYS:
+            statement = attributes.get(key)
+            if statement:
+                semantic[db_col] = _statement_verb(stringify(statement))
+                break

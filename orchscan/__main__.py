@@ -1,0 +1,5 @@
+"""Allow ``python -m orchscan``."""
+
+from orchscan.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""Shared test fixtures: paths to the copied real-world inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+ROOT = TESTS.parent
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    """Folder of third-party inputs copied with their provenance notes."""
+    return FIXTURES
