@@ -1,0 +1,226 @@
+"""The analysis results: small frozen dataclasses every report renders.
+
+They are the contract between the analyzer and the reports. Tuples, not lists, so results are
+hashable and cannot be changed after the fact; every collection is sorted in a stable order
+(documented per field) so that output is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Service roles, most specific first.
+ROLES = ("orchestrator", "gateway", "composer", "choreography", "service", "infrastructure", "external")
+
+#: Finding severities, most severe first.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass(frozen=True, order=True)
+class OperationRef:
+    """One operation of one service, as observed and (when a spec matched) as documented.
+
+    ``key`` is the readable operation name used everywhere for grouping: ``METHOD /route``,
+    ``Service/Method`` for RPC, or the span name. ``operation_id`` is the OpenAPI operationId
+    when a spec matched (``operation_id_inferred`` when orchscan synthesised it).
+    """
+
+    service: str
+    key: str
+    method: str | None = None
+    route: str | None = None
+    operation_id: str | None = None
+    operation_id_inferred: bool = False
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Calls from one service to another, aggregated over the whole input.
+
+    ``kind`` is ``sync``, ``messaging`` or ``infrastructure``. Latencies are the caller's view
+    (client span) in milliseconds. ``example_traces``: up to five trace ids, sorted.
+    """
+
+    caller: str
+    callee: str
+    kind: str
+    calls: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    example_traces: tuple[str, ...]
+
+    @property
+    def error_rate(self) -> float:
+        """Share of calls that failed."""
+        return self.errors / self.calls if self.calls else 0.0
+
+
+@dataclass(frozen=True)
+class ServiceRole:
+    """What one service does in the landscape, with the evidence behind the verdict.
+
+    ``role`` is one of :data:`ROLES`; ``hidden`` is true for an orchestrator that also does its
+    own business work (database access, significant self time). ``fan_out``/``fan_in`` count
+    distinct services called / calling (synchronous and messaging, infrastructure excluded).
+    ``score`` ranks how conspicuously many others the service coordinates (robust z-score over
+    the landscape; higher is more conspicuous). ``evidence`` holds plain-language sentences.
+    """
+
+    name: str
+    role: str
+    hidden: bool
+    fan_out: int
+    fan_in: int
+    requests: int
+    score: float
+    evidence: tuple[str, ...]
+    example_traces: tuple[str, ...]
+    error_rate: float = 0.0
+    calls_per_request: float = 0.0
+    distinct_callees_per_request: float = 0.0
+    parallel_share: float = 0.0
+    write_share: float = 0.0
+    db_calls_per_request: float = 0.0
+    self_time_share: float = 0.0
+    operations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries observed for one step: the same call repeated after a failure within a request."""
+
+    requests_with_retries: int
+    max_attempts: int
+    status_codes: tuple[int, ...]
+    median_delay_ms: float
+    idempotency_key: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a flow: a call the owner makes to another service's operation.
+
+    ``index`` is the 1-based position in the main flow. Steps that overlap in time share a
+    ``parallel_group`` number (None when the step runs alone). ``optional`` steps appear in only
+    some variants; ``support`` is the share of the flow's requests that contain the step.
+    """
+
+    index: int
+    operation: OperationRef
+    parallel_group: int | None
+    optional: bool
+    support: float
+    retries: RetryPolicy | None = None
+    p50_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Data passed from an earlier step's output to a later step's input.
+
+    ``from_step`` 0 means the flow's own input (the entry request). ``location`` is ``path``,
+    ``query``, ``header``, ``cookie`` or ``body``. ``confidence`` is in [0, 1]; ``evidence``
+    says how it was inferred (schema names, values seen in traces).
+    """
+
+    from_step: int
+    output: str
+    to_step: int
+    parameter: str
+    location: str
+    confidence: float
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Compensation:
+    """A call after a failed step that undoes an earlier step."""
+
+    failed_step: int
+    undone_step: int
+    operation: OperationRef
+    requests: int
+
+
+@dataclass(frozen=True)
+class Uncompensated:
+    """A failure after which earlier side effects were left in place."""
+
+    failed_step: int
+    left_in_place: tuple[int, ...]
+    requests: int
+    example_traces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FailureLogic:
+    """How the flow behaves when a step fails."""
+
+    retries: tuple[tuple[int, RetryPolicy], ...] = ()
+    compensations: tuple[Compensation, ...] = ()
+    uncompensated: tuple[Uncompensated, ...] = ()
+    timeouts: tuple[str, ...] = ()
+    failure_statuses: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One distinct step sequence (operation keys in order) and how many requests followed it."""
+
+    steps: tuple[str, ...]
+    requests: int
+    support: float
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Another owner driving the same flow, and how its copy drifted."""
+
+    owner: str
+    entry: OperationRef
+    differences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A recurring call sequence behind one entry operation of one owner."""
+
+    id: str
+    owner: str
+    entry: OperationRef
+    requests: int
+    support: float
+    long_running: bool
+    steps: tuple[Step, ...]
+    handoffs: tuple[Handoff, ...] = ()
+    failure: FailureLogic = field(default_factory=FailureLogic)
+    variants: tuple[Variant, ...] = ()
+    duplicates: tuple[Duplicate, ...] = ()
+    example_traces: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    duration_p50_ms: float = 0.0
+    duration_p95_ms: float = 0.0
+    duration_max_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A pitfall a reviewer should look at, with evidence and a recommendation.
+
+    ``rule`` is a stable id such as ``hidden-orchestration``; ``severity`` one of
+    :data:`SEVERITIES`. Sorted by severity, then rule, service and flow.
+    """
+
+    rule: str
+    severity: str
+    service: str
+    flow: str | None
+    message: str
+    evidence: tuple[str, ...]
+    recommendation: str
+    example_traces: tuple[str, ...] = ()
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        """Most severe first, then by rule, service and flow."""
+        return (SEVERITIES.index(self.severity), self.rule, self.service, self.flow or "")
