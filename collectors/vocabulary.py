@@ -13,15 +13,15 @@ from urllib.parse import unquote, urlsplit
 
 from collectors.spans import SEMANTIC_COLUMNS
 
-# Source keys per semantic column, best first (newest convention first).
-_SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+#: Source keys per semantic column, best first (newest convention first).
+SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "http_method": ("http.request.method", "http.method"),
     "http_route": ("http.route",),
     "url_path": ("url.path", "http.target", "http.path", "url.full", "http.url"),
     "http_status_code": ("http.response.status_code", "http.status_code"),
     "server_address": ("server.address", "net.peer.name", "peer.hostname", "net.sock.peer.name"),
     "server_port": ("server.port", "net.peer.port", "peer.port"),
-    "peer_service": ("peer.service",),
+    "peer_service": ("service.peer.name", "peer.service"),
     "rpc_system": ("rpc.system", "rpc.system.name"),
     "rpc_service": ("rpc.service",),
     "rpc_method": ("rpc.method",),
@@ -42,7 +42,7 @@ _FULL_URL_KEYS = ("url.full", "http.url")
 
 _ALIASES: dict[str, tuple[int, int]] = {
     key: (SEMANTIC_COLUMNS.index(column), rank)
-    for column, keys in _SOURCE_KEYS.items()
+    for column, keys in SOURCE_KEYS.items()
     for rank, key in enumerate(keys)
 }
 _COL = {name: index for index, name in enumerate(SEMANTIC_COLUMNS)}
