@@ -1,0 +1,217 @@
+"""``findings.json``: the machine-readable result of a scan, with a format version and a JSON Schema.
+
+The document is deterministic (sorted collections, no timestamps, paths as given) so that it
+can be committed and diffed. Its schema is ``reports/schemas/findings.schema.json``; bump
+``FORMAT_VERSION`` (semantic versioning: minor for additions, major for changes) with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from analyzer.analysis import Analysis
+from analyzer.model import (
+    Compensation,
+    Duplicate,
+    Edge,
+    Finding,
+    Flow,
+    Handoff,
+    OperationRef,
+    RetryPolicy,
+    ServiceRole,
+    Step,
+    Uncompensated,
+    Variant,
+)
+
+FORMAT_VERSION = "1.0"
+
+
+def _operation(op: OperationRef) -> dict[str, Any]:
+    return {
+        "service": op.service,
+        "operation": op.key,
+        "method": op.method,
+        "route": op.route,
+        "operation_id": op.operation_id,
+        "operation_id_inferred": op.operation_id_inferred,
+    }
+
+
+def _retry(policy: RetryPolicy | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    return {
+        "requests_with_retries": policy.requests_with_retries,
+        "max_attempts": policy.max_attempts,
+        "status_codes": list(policy.status_codes),
+        "median_delay_ms": round(policy.median_delay_ms, 3),
+        "idempotency_key": policy.idempotency_key,
+    }
+
+
+def _step(step: Step) -> dict[str, Any]:
+    return {
+        "index": step.index,
+        **_operation(step.operation),
+        "parallel_group": step.parallel_group,
+        "optional": step.optional,
+        "support": round(step.support, 4),
+        "p50_ms": round(step.p50_ms, 3),
+        "retries": _retry(step.retries),
+    }
+
+
+def _handoff(handoff: Handoff) -> dict[str, Any]:
+    return {
+        "from_step": handoff.from_step,
+        "output": handoff.output,
+        "to_step": handoff.to_step,
+        "parameter": handoff.parameter,
+        "location": handoff.location,
+        "confidence": round(handoff.confidence, 3),
+        "evidence": list(handoff.evidence),
+    }
+
+
+def _compensation(item: Compensation) -> dict[str, Any]:
+    return {
+        "failed_step": item.failed_step,
+        "undone_step": item.undone_step,
+        "operation": _operation(item.operation),
+        "requests": item.requests,
+    }
+
+
+def _uncompensated(item: Uncompensated) -> dict[str, Any]:
+    return {
+        "failed_step": item.failed_step,
+        "left_in_place": list(item.left_in_place),
+        "requests": item.requests,
+        "example_traces": list(item.example_traces),
+    }
+
+
+def _variant(variant: Variant) -> dict[str, Any]:
+    return {"steps": list(variant.steps), "requests": variant.requests, "support": round(variant.support, 4)}
+
+
+def _duplicate(duplicate: Duplicate) -> dict[str, Any]:
+    return {"owner": duplicate.owner, "entry": _operation(duplicate.entry), "differences": list(duplicate.differences)}
+
+
+def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "id": flow.id,
+        "owner": flow.owner,
+        "entry": _operation(flow.entry),
+        "requests": flow.requests,
+        "support": round(flow.support, 4),
+        "long_running": flow.long_running,
+        "duration_ms": {
+            "p50": round(flow.duration_p50_ms, 3),
+            "p95": round(flow.duration_p95_ms, 3),
+            "max": round(flow.duration_max_ms, 3),
+        },
+        "inputs": list(flow.inputs),
+        "steps": [_step(step) for step in flow.steps],
+        "handoffs": [_handoff(h) for h in flow.handoffs],
+        "failure": {
+            "retries": [{"step": index, **(_retry(policy) or {})} for index, policy in flow.failure.retries],
+            "compensations": [_compensation(c) for c in flow.failure.compensations],
+            "uncompensated": [_uncompensated(u) for u in flow.failure.uncompensated],
+            "timeouts": list(flow.failure.timeouts),
+            "failure_statuses": list(flow.failure.failure_statuses),
+        },
+        "variants": [_variant(v) for v in flow.variants],
+        "duplicates": [_duplicate(d) for d in flow.duplicates],
+        "example_traces": list(flow.example_traces),
+        "arazzo": arazzo_files.get(flow.id),
+    }
+
+
+def _service(service: ServiceRole) -> dict[str, Any]:
+    return {
+        "name": service.name,
+        "role": service.role,
+        "hidden": service.hidden,
+        "fan_out": service.fan_out,
+        "fan_in": service.fan_in,
+        "requests": service.requests,
+        "score": round(service.score, 4),
+        "error_rate": round(service.error_rate, 4),
+        "calls_per_request": round(service.calls_per_request, 4),
+        "distinct_callees_per_request": round(service.distinct_callees_per_request, 4),
+        "parallel_share": round(service.parallel_share, 4),
+        "write_share": round(service.write_share, 4),
+        "db_calls_per_request": round(service.db_calls_per_request, 4),
+        "self_time_share": round(service.self_time_share, 4),
+        "operations": list(service.operations),
+        "evidence": list(service.evidence),
+        "example_traces": list(service.example_traces),
+    }
+
+
+def _edge(edge: Edge) -> dict[str, Any]:
+    return {
+        "caller": edge.caller,
+        "callee": edge.callee,
+        "kind": edge.kind,
+        "calls": edge.calls,
+        "errors": edge.errors,
+        "p50_ms": round(edge.p50_ms, 3),
+        "p95_ms": round(edge.p95_ms, 3),
+        "example_traces": list(edge.example_traces),
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "service": finding.service,
+        "flow": finding.flow,
+        "message": finding.message,
+        "evidence": list(finding.evidence),
+        "recommendation": finding.recommendation,
+        "example_traces": list(finding.example_traces),
+    }
+
+
+def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The findings document as plain data; ``arazzo_files`` maps flow ids to draft files."""
+    summary = analysis.input
+    return {
+        "format_version": FORMAT_VERSION,
+        "input": {
+            "files": [
+                {"file": f.file, "format": f.format, "spans": f.spans, "traces": f.traces} for f in summary.files
+            ],
+            "spans": summary.spans,
+            "traces": summary.traces,
+            "services": summary.services,
+            "start_ns": summary.start_ns,
+            "end_ns": summary.end_ns,
+            "skipped": [
+                {"file": s.file, "position": s.position, "reason": s.reason, "count": s.count}
+                for s in summary.skipped
+            ],
+            "notices": list(summary.notices),
+            "specs": list(summary.specs),
+            "openapi_match_rate": summary.openapi_match_rate,
+        },
+        "services": [_service(s) for s in analysis.services],
+        "edges": [_edge(e) for e in analysis.edges],
+        "flows": [_flow(f, arazzo_files or {}) for f in analysis.flows],
+        "findings": [_finding(f) for f in analysis.findings],
+    }
+
+
+def render_json(analysis: Analysis, *, arazzo_files: Mapping[str, str] | None = None) -> str:
+    """``findings.json`` text: indented, key order fixed, newline-terminated."""
+    document = findings_document(analysis, arazzo_files=arazzo_files)
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
