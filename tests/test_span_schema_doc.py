@@ -1,0 +1,18 @@
+"""The span table's documentation lists exactly the columns of the schema, at its version."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from collectors.spans import COLUMNS, SCHEMA, SCHEMA_VERSION
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_every_column_is_documented_with_its_type() -> None:
+    doc = (ROOT / "docs" / "span-table.md").read_text()
+    documented = re.findall(r"^\| `([a-z_]+)` \| `([^`]+)` \|", doc, flags=re.MULTILINE)
+    assert [name for name, _ in documented] == list(COLUMNS)
+    assert [dtype for _, dtype in documented] == [str(SCHEMA.field(name).type) for name in COLUMNS]
+    assert f"schema version {SCHEMA_VERSION}" in doc
