@@ -11,6 +11,9 @@ HEAD_BYTES = 1 << 16
 
 _FIRST_KEY = re.compile(rb'^\{\s*"([A-Za-z_]+)"')
 _OTLP_KEYS = frozenset((b"resourceSpans", b"resource_spans", b"result"))
+_JAEGER_TRACE_ID = re.compile(rb'"traceID"\s*:')
+_ZIPKIN_TRACE_ID = re.compile(rb'"traceId"\s*:')
+_EMPTY_LIST = re.compile(rb"^\[\s*\]\s*$")
 
 
 def detect(head: bytes) -> str | None:
@@ -21,9 +24,22 @@ def detect(head: bytes) -> str | None:
     if text[:1] == b"{":
         return _detect_object(text)
     if text[:1] == b"[":
-        return "zipkin-json" if re.search(rb'"traceId"\s*:', text[:4096]) else None
+        return _detect_list(text)
     if otlp_proto.looks_like_otlp(head):
         return "otlp-proto"
+    return None
+
+
+def _detect_list(text: bytes) -> str | None:
+    window = text[:8192]
+    # Jaeger spells its ids traceID/spanID, Zipkin traceId/id; only a list of Jaeger traces has both.
+    if _JAEGER_TRACE_ID.search(window) and b'"spans"' in window:
+        return "jaeger-json"
+    if _ZIPKIN_TRACE_ID.search(window):
+        return "zipkin-json"
+    # ``[]`` is what Zipkin's API answers when it found nothing; its reader says so.
+    if _EMPTY_LIST.match(text):
+        return "zipkin-json"
     return None
 
 
@@ -37,6 +53,6 @@ def _detect_object(text: bytes) -> str | None:
     window = text[:8192] if not is_json_lines(text) else text.split(b"\n", 1)[0]
     if b'"resourceSpans"' in window or b'"resource_spans"' in window:
         return "otlp-json"
-    if b'"traceID"' in window and b'"spans"' in window:
+    if _JAEGER_TRACE_ID.search(window) and b'"spans"' in window:
         return "jaeger-json"
     return None

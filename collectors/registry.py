@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from collectors import otlp_json, otlp_proto
+from collectors import jaeger, otlp_json, otlp_proto, zipkin
 from collectors.records import Chunk, ChunkResult, Skipped
 
 
@@ -32,6 +32,18 @@ FORMATS: dict[str, TraceFormat] = {
         "OTLP JSON: a TracesData document, JSON Lines (Collector file exporter), Jaeger API v3 {result: ...}",
         otlp_json.split,
         otlp_json.parse,
+    ),
+    jaeger.NAME: TraceFormat(
+        jaeger.NAME,
+        "Jaeger JSON: the query API / UI download {data: [...]}, a bare trace object, a list of traces",
+        jaeger.split,
+        jaeger.parse,
+    ),
+    zipkin.NAME: TraceFormat(
+        zipkin.NAME,
+        "Zipkin v2 JSON: a list of spans, or a list of traces (lists of spans) from /api/v2/traces",
+        zipkin.split,
+        zipkin.parse,
     ),
 }
 
