@@ -53,13 +53,23 @@ def split_json(stream: IO[bytes], fmt: str, source: str) -> Iterator[Chunk | Ski
     """Yield the whole document, or batches of lines when the input is JSON Lines.
 
     A chunk's position is 0 for a single document and the first line number (1-based) of the
-    batch for JSON Lines, so that per-line defects can be reported by line.
+    batch for JSON Lines, so that per-line defects can be reported by line. The first line is
+    read whole: Collector lines hold a full export batch and easily exceed any fixed head size.
     """
-    head = stream.read(1 << 16)
-    if is_json_lines(head):
-        yield from _split_lines(head, stream, fmt, source)
+    first = stream.readline()
+    following = stream.read(1 << 20)
+    if following.strip() and _is_json_value(first):
+        yield from _split_lines(first + following, stream, fmt, source)
         return
-    yield Chunk(fmt, source, head + stream.read(), 0)
+    yield Chunk(fmt, source, first + following + stream.read(), 0)
+
+
+def _is_json_value(line: bytes) -> bool:
+    try:
+        loads(line)
+    except JsonInputError:
+        return False
+    return True
 
 
 def _split_lines(head: bytes, stream: IO[bytes], fmt: str, source: str) -> Iterator[Chunk]:
