@@ -105,8 +105,7 @@ def parse(chunk: Chunk) -> ChunkResult:
         try:
             request.ParseFromString(body)
         except DecodeError as error:
-            where = f"byte {position}" if chunk.position or cursor < len(payload) else "message"
-            skipped.append(Skipped(chunk.source, where, f"invalid OTLP protobuf: {error}"))
+            skipped.append(Skipped(chunk.source, f"byte {position}", f"invalid OTLP protobuf: {error}"))
             continue
         skipped.extend(_add_request(request, rows, chunk.source, position))
     return ChunkResult(rows.to_batch(), tuple(skipped))
