@@ -190,6 +190,14 @@ def _add_span(span: Any, processes: dict[str, Any], rows: SpanRows, source: str)
     )
 
 
+def _error_text(errors: Any) -> str:
+    """The ``msg`` of each entry of a query API ``errors`` list (``{code, msg, traceID}``)."""
+    items = errors if isinstance(errors, list) else [errors]
+    return "; ".join(str(item.get("msg") or item) if isinstance(item, dict) else str(item) for item in items)[
+        :500
+    ]
+
+
 def _traces(document: Any) -> list[tuple[str, Any]] | str:
     """The trace objects of a document with their paths, or the reason the document has none."""
     if isinstance(document, dict) and "data" in document:
@@ -197,7 +205,7 @@ def _traces(document: Any) -> list[tuple[str, Any]] | str:
         if not data:
             errors = document.get("errors")
             if errors:
-                return f"Jaeger API response carries errors and no traces: {stringify(errors)[:300]}"
+                return f"Jaeger API response carries errors and no traces: {_error_text(errors)}"
             return "Jaeger API response with no traces (empty data)"
         if not isinstance(data, list):
             return "'data' is not a list of traces"
