@@ -251,13 +251,16 @@ def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
     messaging = kind == MESSAGING
     peer[messaging] = calls["messaging_system"].fillna("broker")[messaging]
     kind[messaging] = INFRASTRUCTURE
+    # A peer that emits spans elsewhere in the input is instrumented; only this call's callee
+    # spans are missing (lost, sampled away), so it is not an external system.
+    instrumented = peer.isin(pd.unique(spans["service"])).to_numpy()
     return pd.DataFrame(
         {
             "trace_id": calls["trace_id"].to_numpy(),
             "caller": calls["service"].to_numpy(),
             "callee": peer.to_numpy(),
             "kind": kind.to_numpy(),
-            "external": (kind == SYNC).to_numpy(),
+            "external": (kind == SYNC).to_numpy() & ~instrumented,
             "entry_row": calls["entry_row"].to_numpy(),
             "caller_row": calls["row"].to_numpy(),
             "callee_row": -1,

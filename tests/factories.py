@@ -1,0 +1,371 @@
+"""Span tables built in code, for unit tests of the analyzer.
+
+A :class:`LandscapeBuilder` collects traces; each trace starts with a request to some service and
+grows by calls from span handles, with times in milliseconds from the trace's start::
+
+    land = LandscapeBuilder()
+    order = land.trace().request("orders", "POST /orders", ms=120)
+    inventory = order.call("inventory", "POST /reservations", at=5, ms=20)
+    inventory.query("postgresql", "INSERT", at=8, ms=4)
+    order.publish("order-placed", at=30, ms=2).consume("shipping", at=40, ms=10)
+    table = land.table()
+
+Calls produce the pair real instrumentation writes (a client span in the caller, a server span in
+the callee, nested a little inside it and shifted by the callee's clock skew); ``instrumented=False``
+leaves only the client span, as for an uninstrumented peer or a callee whose spans were lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collectors.spans import COLUMNS, SCHEMA
+
+#: Where the first trace starts (UTC ns) and how far apart traces start.
+BASE_NS = 1_754_000_000_000_000_000
+TRACE_SPACING_NS = 10_000_000_000
+MS = 1_000_000
+
+_HTTP_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
+def sequential(start: float, *durations: float, gap: float = 1.0) -> list[tuple[float, float]]:
+    """``(at, ms)`` slots one after another, ``gap`` ms apart: calls that depend on each other."""
+    slots, at = [], start
+    for ms in durations:
+        slots.append((at, ms))
+        at += ms + gap
+    return slots
+
+
+def parallel(start: float, *durations: float, stagger: float = 0.2) -> list[tuple[float, float]]:
+    """``(at, ms)`` slots that all overlap: calls fired together and awaited together."""
+    return [(start + i * stagger, ms) for i, ms in enumerate(durations)]
+
+
+def _operation_columns(operation: str) -> dict[str, Any]:
+    """Semantic columns for ``METHOD /route``, ``pkg.Service/Method`` (gRPC) or a plain name."""
+    head, _, rest = operation.partition(" ")
+    if head in _HTTP_METHODS and rest.startswith("/"):
+        return {"name": operation, "http_method": head, "http_route": rest, "url_path": rest}
+    if "/" in operation and " " not in operation and not operation.startswith("/"):
+        service, _, method = operation.partition("/")
+        return {"name": operation, "rpc_system": "grpc", "rpc_service": service, "rpc_method": method}
+    return {"name": operation}
+
+
+@dataclass
+class LandscapeBuilder:
+    """Collects spans of many traces and turns them into a span table.
+
+    ``skew_ms`` shifts every span a service emits, as a wrong clock on its hosts would.
+    """
+
+    skew_ms: Mapping[str, float] = field(default_factory=dict)
+    _rows: list[dict[str, Any]] = field(default_factory=list)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _traces: int = 0
+
+    def trace(self) -> TraceBuilder:
+        """A new trace with a fresh id, starting after the previous one."""
+        self._traces += 1
+        return TraceBuilder(self, f"{next(self._ids):032x}", BASE_NS + self._traces * TRACE_SPACING_NS)
+
+    def table(self) -> pa.Table:
+        """The span table of everything built so far."""
+        columns = {name: [row.get(name) for row in self._rows] for name in COLUMNS}
+        columns["attributes"] = [[] for _ in self._rows]
+        columns["idempotency_key"] = [bool(value) for value in columns["idempotency_key"]]
+        return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+    def add_span(
+        self,
+        trace: TraceBuilder,
+        *,
+        service: str,
+        kind: str,
+        at: float,
+        ms: float,
+        parent: SpanHandle | None,
+        error: bool = False,
+        **columns: Any,
+    ) -> SpanHandle:
+        """Record one span; ``columns`` fills any other span-table column."""
+        span_id = f"{next(self._ids):016x}"
+        start = trace.start_ns + round((at + self.skew_ms.get(service, 0.0)) * MS)
+        row: dict[str, Any] = {
+            "trace_id": trace.trace_id,
+            "span_id": span_id,
+            "parent_span_id": parent.span_id if parent else None,
+            "service": service,
+            "kind": kind,
+            "start_ns": start,
+            "end_ns": start + round(ms * MS),
+            "status": "error" if error else "unset",
+            "source": "factory",
+            **columns,
+        }
+        row.setdefault("name", kind)
+        self._rows.append(row)
+        return SpanHandle(self, trace, service, span_id, at, ms)
+
+
+@dataclass
+class TraceBuilder:
+    """One trace: its id and where its clock starts."""
+
+    land: LandscapeBuilder
+    trace_id: str
+    start_ns: int
+
+    def request(
+        self,
+        service: str,
+        operation: str = "GET /",
+        *,
+        at: float = 0.0,
+        ms: float = 100.0,
+        error: bool = False,
+        status_code: int | None = None,
+    ) -> SpanHandle:
+        """The trace's root: a server span as an instrumented entry point emits it."""
+        return self.land.add_span(
+            self,
+            service=service,
+            kind="server",
+            at=at,
+            ms=ms,
+            parent=None,
+            error=error,
+            http_status_code=status_code,
+            **_operation_columns(operation),
+        )
+
+    def consume(
+        self,
+        service: str,
+        destination: str,
+        *,
+        link: SpanHandle | None = None,
+        at: float = 0.0,
+        ms: float = 20.0,
+        system: str = "kafka",
+    ) -> SpanHandle:
+        """A root consumer span, tied to its producer by a span link when one is given."""
+        links = [{"trace_id": link.trace.trace_id, "span_id": link.span_id}] if link else None
+        return self.land.add_span(
+            self,
+            service=service,
+            kind="consumer",
+            at=at,
+            ms=ms,
+            parent=None,
+            name=f"{destination} process",
+            messaging_system=system,
+            messaging_destination=destination,
+            messaging_operation="process",
+            links=links,
+        )
+
+    def background(
+        self, service: str, name: str = "job", *, at: float = 0.0, ms: float = 100.0
+    ) -> SpanHandle:
+        """A root internal span: work a service starts by itself (a scheduler, a load generator)."""
+        return self.land.add_span(
+            self, service=service, kind="internal", at=at, ms=ms, parent=None, name=name
+        )
+
+
+@dataclass(frozen=True)
+class SpanHandle:
+    """A recorded span, from which nested work and calls are added (times relative to the trace)."""
+
+    land: LandscapeBuilder
+    trace: TraceBuilder
+    service: str
+    span_id: str
+    at: float
+    ms: float
+
+    def call(
+        self,
+        service: str,
+        operation: str = "GET /",
+        *,
+        at: float,
+        ms: float,
+        error: bool = False,
+        status_code: int | None = None,
+        instrumented: bool = True,
+        peer: bool = True,
+        idempotency_key: bool = False,
+    ) -> SpanHandle:
+        """Call another service: client span here, server span there; returns the callee's span.
+
+        Without ``instrumented`` only the client span exists (returned); ``peer`` says whether it
+        names the callee in ``peer.service`` (otherwise only ``server.address`` does).
+        """
+        op = _operation_columns(operation)
+        client = self.land.add_span(
+            self.trace,
+            service=self.service,
+            kind="client",
+            at=at,
+            ms=ms,
+            parent=self,
+            error=error,
+            name=op.get("http_method", op["name"]),
+            http_method=op.get("http_method"),
+            url_path=op.get("url_path"),
+            rpc_system=op.get("rpc_system"),
+            rpc_service=op.get("rpc_service"),
+            rpc_method=op.get("rpc_method"),
+            http_status_code=status_code,
+            server_address=service,
+            peer_service=service if peer else None,
+            idempotency_key=idempotency_key,
+        )
+        if not instrumented:
+            return client
+        lag = min(0.5, ms / 10)
+        return self.land.add_span(
+            self.trace,
+            service=service,
+            kind="server",
+            at=at + lag,
+            ms=ms - 2 * lag,
+            parent=client,
+            error=error,
+            http_status_code=status_code,
+            idempotency_key=idempotency_key,
+            **op,
+        )
+
+    def query(
+        self,
+        system: str = "postgresql",
+        operation: str = "SELECT",
+        *,
+        at: float,
+        ms: float,
+        error: bool = False,
+        host: str | None = None,
+    ) -> SpanHandle:
+        """A database or cache call from this service's own client library (host: ``<service>-<system>``)."""
+        return self.land.add_span(
+            self.trace,
+            service=self.service,
+            kind="client",
+            at=at,
+            ms=ms,
+            parent=self,
+            error=error,
+            name=f"{operation} {system}",
+            db_system=system,
+            db_operation=operation,
+            server_address=host or f"{self.service}-{system}",
+        )
+
+    def store(
+        self, pseudo_service: str, operation: str, *, at: float, ms: float, error: bool = False
+    ) -> SpanHandle:
+        """A store reported under a service name of its own (HotROD's ``mysql``): a client span only."""
+        return self.land.add_span(
+            self.trace,
+            service=pseudo_service,
+            kind="client",
+            at=at,
+            ms=ms,
+            parent=self,
+            error=error,
+            name=operation,
+        )
+
+    def publish(self, destination: str, *, at: float, ms: float = 2.0, system: str = "kafka") -> SpanHandle:
+        """Send a message: a producer span here; consumers hang below it or link to it."""
+        return self.land.add_span(
+            self.trace,
+            service=self.service,
+            kind="producer",
+            at=at,
+            ms=ms,
+            parent=self,
+            name=f"{destination} publish",
+            messaging_system=system,
+            messaging_destination=destination,
+            messaging_operation="publish",
+        )
+
+    def consume(self, service: str, *, at: float, ms: float = 20.0) -> SpanHandle:
+        """A consumer span of another service as the child of this producer span."""
+        return self.land.add_span(
+            self.trace,
+            service=service,
+            kind="consumer",
+            at=at,
+            ms=ms,
+            parent=self,
+            name="process",
+            messaging_system="kafka",
+            messaging_operation="process",
+        )
+
+    def internal(self, name: str, *, at: float, ms: float) -> SpanHandle:
+        """An in-process span (a handler, a repository method) below this one."""
+        return self.land.add_span(
+            self.trace, service=self.service, kind="internal", at=at, ms=ms, parent=self, name=name
+        )
+
+    def calls(
+        self, targets: Sequence[tuple[str, str]], slots: Sequence[tuple[float, float]]
+    ) -> list[SpanHandle]:
+        """Several calls at the given ``(at, ms)`` slots (see :func:`sequential`, :func:`parallel`)."""
+        return [
+            self.call(service, operation, at=at, ms=ms)
+            for (service, operation), (at, ms) in zip(targets, slots, strict=True)
+        ]
+
+
+def rename_services(table: pa.Table, mapping: Mapping[str, str]) -> pa.Table:
+    """The same spans with services renamed (peer names too, so uninstrumented peers follow)."""
+    keys, values = list(mapping), list(mapping.values())
+
+    def renamed(column: str) -> pa.Array:
+        data = table[column].combine_chunks()
+        index = pc.index_in(data, value_set=pa.array(keys, pa.string()))
+        return pc.if_else(pc.is_null(index), data, pc.take(pa.array(values, pa.string()), index))
+
+    for column in ("service", "peer_service", "server_address"):
+        table = table.set_column(table.schema.get_field_index(column), column, renamed(column))
+    return table
+
+
+def with_copies(table: pa.Table, copies: int = 2) -> pa.Table:
+    """Every trace repeated ``copies`` times under fresh trace ids (span ids and links follow)."""
+    parts = [table]
+    for copy in range(1, copies):
+        prefix = f"{copy:04x}"
+
+        def fresh(ids: pa.ChunkedArray, prefix: str = prefix) -> pa.Array:
+            return pc.binary_join_element_wise(pa.scalar(prefix), pc.utf8_slice_codeunits(ids, 4), "")
+
+        part = table.set_column(0, "trace_id", fresh(table["trace_id"]))
+        links = table["links"].combine_chunks()
+        flat = pc.list_flatten(links)
+        if len(flat):
+            moved = pa.StructArray.from_arrays(
+                [fresh(pc.struct_field(flat, "trace_id")), pc.struct_field(flat, "span_id")],
+                names=["trace_id", "span_id"],
+            )
+            links = pa.ListArray.from_arrays(links.offsets, moved, mask=pc.is_null(links))
+            part = part.set_column(
+                part.schema.get_field_index("links"), "links", links.cast(SCHEMA.field("links").type)
+            )
+        parts.append(part)
+    return pa.concat_tables(parts)
