@@ -42,7 +42,9 @@ def test_sock_shop_swagger_2_loads_with_every_operation() -> None:
 
 def test_sock_shop_path_parameters_come_from_swagger_parameters() -> None:
     loaded = load_specs([SPECS / "sock-shop" / "spec" / "carts--carts.json"])
-    delete_item = next(op for op in loaded.operations if op.key == "DELETE /carts/{customerId}/items/{itemId}")
+    delete_item = next(
+        op for op in loaded.operations if op.key == "DELETE /carts/{customerId}/items/{itemId}"
+    )
     names = {(p.location, p.name) for p in delete_item.parameters}
     assert {("path", "customerId"), ("path", "itemId")} <= names
     assert all(p.required for p in delete_item.parameters if p.location == "path")
@@ -90,7 +92,10 @@ def test_petstore_openapi_3_0_yaml() -> None:
     assert Field("/tags/0/name", "string", False) in add
     statuses = {r.status for r in ops["addPet"].responses}
     assert statuses == {"200", "400", "422", "default"}
-    assert {(p.location, p.name) for p in ops["deletePet"].parameters} == {("header", "api_key"), ("path", "petId")}
+    assert {(p.location, p.name) for p in ops["deletePet"].parameters} == {
+        ("header", "api_key"),
+        ("path", "petId"),
+    }
 
 
 def test_several_inputs_load_together_in_a_stable_order() -> None:

@@ -64,7 +64,9 @@ def test_oversized_document_is_refused(tmp_path: Path) -> None:
 
 
 def test_ref_loop_is_reported_at_the_reference_and_the_rest_loads(tmp_path: Path) -> None:
-    text = spec_with_body("#/components/schemas/A") + """
+    text = (
+        spec_with_body("#/components/schemas/A")
+        + """
   /health:
     get:
       responses:
@@ -74,6 +76,7 @@ components:
     A: {$ref: '#/components/schemas/B'}
     B: {$ref: '#/components/schemas/A'}
 """
+    )
     spec = write(tmp_path / "loop.yaml", text)
     loaded = load_specs([spec])
     (loaded_spec,) = loaded.specs
@@ -85,7 +88,9 @@ components:
 
 
 def test_recursive_schema_is_legal_and_cut_where_it_reenters(tmp_path: Path) -> None:
-    text = spec_with_body("#/components/schemas/Node") + """
+    text = (
+        spec_with_body("#/components/schemas/Node")
+        + """
 components:
   schemas:
     Node:
@@ -97,6 +102,7 @@ components:
           type: array
           items: {$ref: '#/components/schemas/Node'}
 """
+    )
     loaded = load_specs([write(tmp_path / "tree.yaml", text)])
     assert loaded.problems == ()
     fields = loaded.operations[0].request_fields
@@ -162,7 +168,8 @@ def test_ref_outside_the_spec_folder_is_refused_unless_allowed(tmp_path: Path) -
 def test_relative_file_refs_inside_the_folder_resolve(tmp_path: Path) -> None:
     write(
         tmp_path / "schemas" / "order.yaml",
-        "Order:\n  allOf:\n    - $ref: '#/Base'\n    - {type: object, required: [total], properties: {total: {type: number}}}\n"
+        "Order:\n  allOf:\n    - $ref: '#/Base'\n"
+        "    - {type: object, required: [total], properties: {total: {type: number}}}\n"
         "Base: {type: object, properties: {id: {type: string}}}\n"
         "Broken: {$ref: 'missing.yaml#/X'}\n",
     )
@@ -177,7 +184,9 @@ def test_relative_file_refs_inside_the_folder_resolve(tmp_path: Path) -> None:
 
 
 def test_one_of_gives_the_union_of_fields_none_required(tmp_path: Path) -> None:
-    text = spec_with_body("#/components/schemas/Payment") + """
+    text = (
+        spec_with_body("#/components/schemas/Payment")
+        + """
 components:
   schemas:
     Payment:
@@ -185,6 +194,7 @@ components:
         - {type: object, required: [card], properties: {card: {type: string}, amount: {type: number}}}
         - {type: object, required: [iban], properties: {iban: {type: string}, amount: {type: integer}}}
 """
+    )
     fields = load_specs([write(tmp_path / "pay.yaml", text)]).operations[0].request_fields
     assert fields == (
         Field("/amount", "integer|number", False),

@@ -1,0 +1,341 @@
+"""Matching spans to operations: real instrumented FastAPI traffic, real specs, HotROD without a spec."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from analyzer.operations import (
+    ServiceCoverage,
+    UndocumentedCall,
+    index_operations,
+    match_operations,
+    measure_coverage,
+)
+from collectors.ingest import ingest
+from collectors.openapi import Operation, bind_specs, load_specs
+from collectors.spans import SCHEMA
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPECS = FIXTURES / "specs"
+
+
+def span_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """A span table from partial rows; ids are generated, absent columns are null."""
+    full = []
+    for number, row in enumerate(rows):
+        base = {
+            "trace_id": f"{number:032x}",
+            "span_id": f"{number + 1:016x}",
+            "service": "unknown",
+            "name": "span",
+            "kind": "server",
+            "start_ns": 0,
+            "end_ns": 1,
+            "status": "unset",
+            "idempotency_key": False,
+            "attributes": [],
+            "source": "factory",
+        }
+        full.append({**base, **row})
+    return pa.Table.from_pylist(full, schema=SCHEMA)
+
+
+def by_service(*paths: Path, services: list[str]) -> dict[str, tuple[Operation, ...]]:
+    loaded = load_specs(list(paths))
+    assert loaded.problems == ()
+    return index_operations(loaded.specs, bind_specs(loaded.specs, services))
+
+
+# -- without any spec ------------------------------------------------------------------------
+
+
+def test_hotrod_gets_fallback_operations_without_a_spec() -> None:
+    spans = ingest([FIXTURES / "hotrod" / "traces" / "jaeger-skills_n_plus_one_full_serial.otlp.json"]).spans
+    table = match_operations(spans, {}).table
+    assert table.num_rows == spans.num_rows
+    assert table["op_service"].null_count == spans.num_rows
+    rows = zip(
+        spans["service"].to_pylist(),
+        spans["kind"].to_pylist(),
+        table["operation_key"].to_pylist(),
+        strict=True,
+    )
+    server_ops = {(service, key) for service, kind, key in rows if kind == "server"}
+    assert server_ops == {
+        ("frontend", "GET /dispatch"),
+        ("customer", "GET /customer"),
+        ("route", "GET /route"),
+        ("driver", "driver.DriverService/FindNearest"),
+    }
+    # Client spans find the service they call from what the servers report (address and port).
+    calls = Counter(
+        target
+        for kind, service, target in zip(
+            spans["kind"].to_pylist(),
+            spans["service"].to_pylist(),
+            table["target_service"].to_pylist(),
+            strict=True,
+        )
+        if kind == "client" and service == "frontend"
+    )
+    assert calls == Counter({"route": 10, "customer": 1, "driver": 1})
+
+
+# -- real specs, synthetic spans --------------------------------------------------------------
+
+
+def test_petstore_precedence_base_path_trailing_slash_and_encoding() -> None:
+    ops = by_service(SPECS / "petstore" / "spec" / "openapi.yaml", services=["petstore"])
+    paths = [
+        ("GET", "/api/v3/pet/findByStatus"),  # concrete segment before /pet/{petId}
+        ("GET", "/api/v3/pet/42/"),  # trailing slash
+        ("GET", "/pet/42"),  # served without the base path (behind a prefix-stripping proxy)
+        ("GET", "/api/v3/user/j%C3%B6rg%2Fx"),  # an encoded slash stays inside its segment
+        ("DELETE", "/api/v3/store/order/7"),
+        ("POST", "/api/v3/pet/42/uploadImage"),
+        ("GET", "/api/v3/pet/42/vaccinations"),  # undocumented
+        ("PATCH", "/api/v3/pet/42"),  # documented path, undocumented method
+    ]
+    spans = span_table([{"service": "petstore", "http_method": m, "url_path": p} for m, p in paths])
+    table = match_operations(spans, ops).table
+    assert table["operation_id"].to_pylist() == [
+        "findPetsByStatus",
+        "getPetById",
+        "getPetById",
+        "getUserByName",
+        "deleteOrder",
+        "uploadFile",
+        None,
+        None,
+    ]
+    assert table["operation_key"].to_pylist()[:2] == ["GET /pet/findByStatus", "GET /pet/{petId}"]
+    assert table["inferred"].to_pylist()[:1] == [False]
+    coverage = measure_coverage(spans, match_operations(spans, ops), ops)
+    (petstore,) = coverage
+    assert (petstore.calls, petstore.matched, petstore.observed_from) == (8, 6, "server")
+    assert petstore.match_rate == pytest.approx(0.75)
+    assert set(petstore.undocumented) == {
+        UndocumentedCall("GET", "/api/v3/pet/42/vaccinations", 1),
+        UndocumentedCall("PATCH", "/api/v3/pet/42", 1),
+    }
+    assert len(petstore.unseen) == 19 - 5
+    assert "GET /pet/findByTags" in petstore.unseen and "GET /pet/{petId}" not in petstore.unseen
+
+
+def test_route_templates_match_structurally_not_as_text() -> None:
+    ops = by_service(SPECS / "petstore" / "spec" / "openapi.yaml", services=["petstore"])
+    spans = span_table(
+        [
+            {"service": "petstore", "http_method": "GET", "http_route": "/pet/{id}", "url_path": "/pet/1"},
+            {"service": "petstore", "http_method": "GET", "http_route": "/api/v3/pet/:petId"},
+            {
+                "service": "petstore",
+                "http_method": "GET",
+                "http_route": "/pet/findByStatus",
+                "url_path": "/x",
+            },
+            # A route parameter never matches a concrete spec segment.
+            {"service": "petstore", "http_method": "GET", "http_route": "/store/{what}"},
+        ]
+    )
+    table = match_operations(spans, ops).table
+    assert table["operation_id"].to_pylist() == ["getPetById", "getPetById", "findPetsByStatus", None]
+    assert table["operation_key"].to_pylist()[3] == "GET /store/{what}"
+
+
+def test_pets_mine_before_pets_id_and_synthesised_ids(tmp_path: Path) -> None:
+    spec = tmp_path / "pets.yaml"
+    spec.write_text(
+        "openapi: 3.1.0\ninfo: {title: Pets Service}\nservers: [{url: 'https://pets.example/v1/'}]\npaths:\n"
+        "  /pets/{id}: {get: {responses: {'200': {description: ok}}}}\n"
+        "  /pets/mine: {get: {responses: {'200': {description: ok}}}}\n"
+        "  /pets/{id}.json: {get: {responses: {'200': {description: ok}}}}\n",
+        encoding="utf-8",
+    )
+    ops = by_service(spec, services=["pets"])
+    spans = span_table(
+        [
+            {"service": "pets", "http_method": "GET", "url_path": p}
+            for p in ("/v1/pets/mine", "/v1/pets/7", "/v1/pets/7.json")
+        ]
+    )
+    table = match_operations(spans, ops).table
+    assert table["op_path"].to_pylist() == ["/pets/mine", "/pets/{id}", "/pets/{id}.json"]
+    assert table["operation_id"].to_pylist() == ["get_pets_mine", "get_pets_id", "get_pets_id_json"]
+    assert table["inferred"].to_pylist() == [True, True, True]
+
+
+def test_client_spans_reach_the_spec_of_the_service_they_call() -> None:
+    ops = by_service(
+        SPECS / "sock-shop" / "spec", services=["orders", "payment", "carts", "user", "front-end"]
+    )
+    spans = span_table(
+        [
+            # orders -> payment named by host (Kubernetes DNS name = spec host = service name)
+            {
+                "service": "orders",
+                "kind": "client",
+                "http_method": "POST",
+                "url_path": "/paymentAuth",
+                "server_address": "payment",
+                "server_port": 80,
+            },
+            # orders -> carts named by peer.service
+            {
+                "service": "orders",
+                "kind": "client",
+                "http_method": "POST",
+                "url_path": "/carts/57a98d98/items",
+                "peer_service": "carts",
+            },
+            # front-end -> 10.0.0.9:8080, an address only the user service's server spans report
+            {
+                "service": "front-end",
+                "kind": "client",
+                "http_method": "GET",
+                "url_path": "/customers/57a98d98",
+                "server_address": "10.0.0.9",
+                "server_port": 8080,
+            },
+            {
+                "service": "user",
+                "http_method": "GET",
+                "http_route": "/customers/{id}",
+                "server_address": "10.0.0.9",
+                "server_port": 8080,
+            },
+            # a client span to something with no spec keeps its fallback key
+            {
+                "service": "orders",
+                "kind": "client",
+                "name": "POST",
+                "http_method": "POST",
+                "url_path": "/shipping",
+                "server_address": "shipping",
+            },
+        ]
+    )
+    matches = match_operations(spans, ops)
+    table = matches.table
+    assert table["target_service"].to_pylist() == ["payment", "carts", "user", "user", None]
+    assert table["operation_id"].to_pylist() == [
+        "/paymentAuth > POST",
+        "Add an item to the cart",
+        "Get customer",
+        "Get customer",
+        None,
+    ]
+    assert table["operation_key"].to_pylist()[4] == "POST"
+    coverage = {c.service: c for c in measure_coverage(spans, matches, ops)}
+    # payment emits no server spans: the client spans calling it stand in.
+    assert coverage["payment"].observed_from == "client" and coverage["payment"].matched == 1
+    assert coverage["payment"].unseen == ("GET /health",)
+    assert coverage["user"].observed_from == "server" and (
+        coverage["user"].calls,
+        coverage["user"].matched,
+    ) == (1, 1)
+    assert coverage["orders"] == ServiceCoverage(
+        "orders", "client", 0, 0, (), ("GET /orders", "POST /orders")
+    )
+
+
+# -- real producer: a FastAPI service instrumented with the OpenTelemetry SDK ----------------
+
+
+@pytest.fixture(scope="module")
+def fastapi_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Serve a FastAPI app with uvicorn, call it over HTTP with httpx, both instrumented with the
+    OpenTelemetry SDK; keep the exported OTLP protobuf and the OpenAPI document FastAPI generates."""
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    server_side = TracerProvider(resource=Resource.create({"service.name": "pets-service"}))
+    server_side.add_span_processor(SimpleSpanProcessor(exporter))
+    client_side = TracerProvider(resource=Resource.create({"service.name": "pets-client"}))
+    client_side.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI(title="Pets Service")
+
+    @app.get("/pets/mine")
+    def my_pets() -> list[str]:
+        return ["rex"]
+
+    @app.get("/pets/{pet_id}")
+    def get_pet(pet_id: int) -> dict[str, int]:
+        return {"id": pet_id}
+
+    @app.post("/pets")
+    def add_pet(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=server_side)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            HTTPXClientInstrumentor.instrument_client(client, tracer_provider=client_side)
+            for path in ("/pets/mine", "/pets/3", "/pets/4/", "/pets/mine", "/nowhere"):
+                client.get(path)
+            client.post("/pets", params={"name": "tom"})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    folder = tmp_path_factory.mktemp("fastapi")
+    spec = folder / "pets-service.json"
+    spec.write_text(json.dumps(app.openapi()), encoding="utf-8")
+    traces = folder / "pets.otlp.pb"
+    traces.write_bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())
+    return traces, spec
+
+
+def test_instrumented_fastapi_traffic_matches_its_generated_spec(fastapi_capture: tuple[Path, Path]) -> None:
+    traces, spec = fastapi_capture
+    spans = ingest([traces]).spans
+    loaded = load_specs([spec])
+    bindings = bind_specs(loaded.specs, spans["service"].to_pylist())
+    assert [(b.service, b.reason) for b in bindings.bindings] == [("pets-service", "title")]
+    ops = index_operations(loaded.specs, bindings)
+    matches = match_operations(spans, ops)
+    kinds = spans["kind"].to_pylist()
+    methods = spans["http_method"].to_pylist()
+    observed = [
+        (kind, key)
+        for kind, method, key in zip(kinds, methods, matches.table["operation_key"].to_pylist(), strict=True)
+        if kind in ("server", "client") and method
+    ]
+    server = Counter(key for kind, key in observed if kind == "server")
+    client = Counter(key for kind, key in observed if kind == "client")
+    # /pets/4/ (FastAPI answers with a redirect, no route) is matched with its trailing slash trimmed.
+    assert server["GET /pets/mine"] == 2 and server["GET /pets/{pet_id}"] == 2 and server["POST /pets"] == 1
+    assert client["GET /pets/mine"] == 2 and client["GET /pets/{pet_id}"] == 2 and client["POST /pets"] == 1
+    (coverage,) = measure_coverage(spans, matches, ops)
+    assert coverage.observed_from == "server"
+    assert (coverage.calls, coverage.matched, coverage.unseen) == (6, 5, ())
+    assert coverage.undocumented == (UndocumentedCall("GET", "/nowhere", 1),)
+    # Client spans reached the server's spec through the address and port its server spans report.
+    targets = {
+        t for k, t in zip(kinds, matches.table["target_service"].to_pylist(), strict=True) if k == "client"
+    }
+    assert targets == {"pets-service"}
