@@ -5,7 +5,7 @@ Zipkin writes times in microseconds and keeps the service in ``localEndpoint``; 
 strings. Two Zipkin habits need care before spans fit the span table:
 
 * **Spans sent in parts.** A reporter may send one span in several records with the same id
-  (Brave flushes an unfinished span as a part without kind or timestamp). A record without a
+  (real traces hold records carrying only a name and an endpoint). A record without a
   timestamp is merged into a record with the same trace id, span id and a compatible local
   endpoint (same service and address where both name one), filling in what it lacks. A part
   with nothing to merge into cannot be placed in time and is skipped.
