@@ -1,0 +1,1 @@
+"""A small shop landscape of real FastAPI services, instrumented with the OpenTelemetry SDK."""
