@@ -519,7 +519,8 @@ def main() -> None:
         )
         assert spans == args.spans, f"{run.label}: read {spans} of {args.spans} spans"
         print(
-            f"{run.label:44} {path.stat().st_size / 2**20:8.0f} {run.seconds:8.2f} {spans / run.seconds:10,.0f} "
+            f"{run.label:44} {path.stat().st_size / 2**20:8.0f} {run.seconds:8.2f} "
+            f"{spans / run.seconds:10,.0f} "
             f"{run.seconds / baseline:7.2f} {run.peak_rss_mb:7.0f}MB {run.tree_peak_mb:7.0f}MB"
         )
 

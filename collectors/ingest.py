@@ -42,7 +42,8 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             files += sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.is_file() and p.name.lower().endswith(TRACE_SUFFIXES) and not p.name.startswith(".")
             )
         else:
@@ -53,9 +54,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def open_input(path: Path) -> IO[bytes]:
     """Open a file for reading, transparently decompressing gzip (recognised by its magic)."""
     raw = path.open("rb")
-    buffered = io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(raw, buffer_size=1 << 20)
     if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered), buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered), buffer_size=1 << 20)
     return buffered
 
 
@@ -77,7 +78,9 @@ def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Ski
             return
         fmt = forced or detect(head)
         if fmt is None:
-            yield Skipped(source, "file", "unrecognised content: not OTLP (protobuf/JSON), Jaeger or Zipkin JSON")
+            yield Skipped(
+                source, "file", "unrecognised content: not OTLP (protobuf/JSON), Jaeger or Zipkin JSON"
+            )
             return
         yield fmt
         try:
@@ -131,7 +134,9 @@ def ingest(
     table = pa.Table.from_batches(batches, schema=SCHEMA) if batches else empty_table()
     if table.num_rows == 0:
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:5])
-        raise InputError(f"no spans could be read from {len(files)} file(s)" + (f" ({reasons})" if reasons else ""))
+        raise InputError(
+            f"no spans could be read from {len(files)} file(s)" + (f" ({reasons})" if reasons else "")
+        )
     table, duplicates = drop_duplicates(table)
     table, notices = repair_parents(table)
     return Ingest(

@@ -8,11 +8,11 @@ strings or numbers. Jaeger's API v3 wraps a ``TracesData`` as ``{"result": {...}
 
 from __future__ import annotations
 
-from typing import IO, Any
 from collections.abc import Iterator
+from typing import IO, Any
 
 from collectors.jsonio import documents, split_json
-from collectors.otlp_common import json_id, kind_name, status_name
+from collectors.otlp_common import json_id, kind_name, paused_gc, status_name
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import SpanRows
 from collectors.vocabulary import normalize
@@ -158,6 +158,11 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of OTLP/JSON into spans."""
+    with paused_gc():
+        return _parse(chunk)
+
+
+def _parse(chunk: Chunk) -> ChunkResult:
     rows = SpanRows()
     skipped: list[Skipped] = []
     for item in documents(chunk):

@@ -15,7 +15,7 @@ from typing import IO, Any
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, bytes_id
+from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, bytes_id, paused_gc
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import SpanRows
 from collectors.vocabulary import normalize
@@ -92,6 +92,11 @@ def _any(value: Any) -> Any:
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse the frames of one chunk into spans."""
+    with paused_gc():
+        return _parse(chunk)
+
+
+def _parse(chunk: Chunk) -> ChunkResult:
     rows = SpanRows()
     skipped: list[Skipped] = []
     payload = chunk.payload
@@ -131,12 +136,22 @@ def _add_request(request: Any, rows: SpanRows, source: str, position: int) -> li
                 if trace_id is None or span_id is None or len(trace_id) != 32 or len(span_id) != 16:
                     skipped.append(Skipped(source, f"byte {position}", "missing or invalid trace/span id"))
                     continue
-                semantic, idempotent, rest = normalize({kv.key: _any(kv.value) for kv in span.attributes})
-                links = [
-                    {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
-                    for link in span.links
-                    if link.trace_id and link.span_id
-                ]
+                attributes = {}
+                for kv in span.attributes:
+                    value = kv.value
+                    # Most attribute values are strings; only the others need the oneof lookup.
+                    text = value.string_value
+                    attributes[kv.key] = text if text else _any(value)
+                semantic, idempotent, rest = normalize(attributes)
+                links = (
+                    [
+                        {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
+                        for link in span.links
+                        if link.trace_id and link.span_id
+                    ]
+                    if span.links
+                    else None
+                )
                 kind = span.kind
                 code = span.status.code
                 start = span.start_time_unix_nano

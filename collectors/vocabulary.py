@@ -8,6 +8,7 @@ span carries wins, everything unrecognised is kept as a plain string attribute.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -93,6 +94,20 @@ def _statement_verb(statement: str) -> str | None:
     return words[0].upper() if words else None
 
 
+# Per key: its (column, rank) alias, True for an idempotency header, None for a plain attribute.
+# Landscapes use a few hundred distinct keys; classifying each once keeps the per-span loop cheap.
+_KEY_CLASS: dict[str, tuple[int, int] | bool | None] = {}
+_KEY_CLASS_LIMIT = 100_000
+
+
+def _classify(key: str) -> tuple[int, int] | bool | None:
+    found = _ALIASES.get(key)
+    result: tuple[int, int] | bool | None = found if found is not None else (_is_idempotency_key(key) or None)
+    if len(_KEY_CLASS) < _KEY_CLASS_LIMIT:
+        _KEY_CLASS[key] = result
+    return result
+
+
 def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[str, str]]]:
     """Split raw attributes into semantic column values, the idempotency flag and the rest.
 
@@ -101,54 +116,69 @@ def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[s
     fill a column, as sorted ``(key, text)`` pairs.
     """
     semantic: list[Any] = [None] * len(SEMANTIC_COLUMNS)
-    ranks = [99] * len(SEMANTIC_COLUMNS)
+    ranks: dict[int, int] = {}
     rest: list[tuple[str, str]] = []
     idempotent = False
     for key, value in attributes.items():
-        alias = _ALIASES.get(key)
-        if alias is not None and value is not None and value != "":
-            column, rank = alias
-            if rank < ranks[column]:
+        kind = _KEY_CLASS[key] if key in _KEY_CLASS else _classify(key)
+        if kind is None or kind is True:
+            idempotent = idempotent or kind is True
+        elif value is not None and value != "":
+            column, rank = kind  # type: ignore[misc]
+            if rank < ranks.get(column, 99):
                 semantic[column] = value
                 ranks[column] = rank
             if key not in _FULL_URL_KEYS:
                 continue
-        elif _is_idempotency_key(key):
-            idempotent = True
-        rest.append((key, stringify(value)))
-    _finish(semantic, attributes)
+        rest.append((key, value if type(value) is str else stringify(value)))
+    if ranks:
+        _finish(semantic, ranks, attributes)
     rest.sort()
     return semantic, idempotent, rest
 
 
-def _finish(semantic: list[Any], attributes: dict[str, Any]) -> None:
+# Client spans repeat the same few URLs; parsing each distinct one once is much cheaper.
+@lru_cache(maxsize=8192)
+def _split_url(text: str) -> tuple[str, str | None, int | None]:
+    """Path, host and port of a full URL; a malformed authority yields no host or port."""
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        path = "/" + text.split("://", 1)[1].partition("/")[2]
+        return unquote(path.split("?", 1)[0].split("#", 1)[0]), None, None
+    return unquote(parts.path) or "/", host, port
+
+
+def _finish(semantic: list[Any], filled: dict[int, int], attributes: dict[str, Any]) -> None:
     """Derive values one convention only implies: paths from URLs, hosts, statement verbs."""
-    path_col = _COL["url_path"]
-    path = semantic[path_col]
+    path = semantic[_PATH]
     if path is not None:
-        text = stringify(path)
+        text = path if type(path) is str else stringify(path)
         if "://" in text:
-            parts = urlsplit(text)
-            semantic[path_col] = unquote(parts.path) or "/"
-            if semantic[_COL["server_address"]] is None and parts.hostname:
-                semantic[_COL["server_address"]] = parts.hostname
-            if semantic[_COL["server_port"]] is None and parts.port:
-                semantic[_COL["server_port"]] = parts.port
+            semantic[_PATH], host, port = _split_url(text)
+            if semantic[_HOST] is None and host:
+                semantic[_HOST] = host
+            if semantic[_PORT] is None and port:
+                semantic[_PORT] = port
         else:
-            semantic[path_col] = unquote(text.split("?", 1)[0].split("#", 1)[0]) or "/"
-    for column in _INT_COLUMNS:
-        if semantic[column] is not None:
-            semantic[column] = _as_int(semantic[column])
-    method_col = _COL["http_method"]
-    if semantic[method_col] is not None:
-        semantic[method_col] = stringify(semantic[method_col]).upper()
-    for column, value in enumerate(semantic):
-        if value is not None and column not in _INT_COLUMNS and not isinstance(value, str):
+            semantic[_PATH] = unquote(text.split("?", 1)[0].split("#", 1)[0]) or "/"
+    for column in filled:
+        value = semantic[column]
+        if column in _INT_COLUMNS:
+            if type(value) is not int or not -(2**31) <= value < 2**31:
+                semantic[column] = _as_int(value)
+        elif type(value) is not str:
             semantic[column] = stringify(value)
-    db_col = _COL["db_operation"]
-    if semantic[db_col] is None and semantic[_COL["db_system"]] is not None:
+    if semantic[_METHOD] is not None:
+        semantic[_METHOD] = semantic[_METHOD].upper()
+    if semantic[_DB_OPERATION] is None and semantic[_DB_SYSTEM] is not None:
         for key in _STATEMENT_KEYS:
             statement = attributes.get(key)
             if statement:
-                semantic[db_col] = _statement_verb(stringify(statement))
+                semantic[_DB_OPERATION] = _statement_verb(stringify(statement))
                 break
+
+
+_PATH, _HOST, _PORT = _COL["url_path"], _COL["server_address"], _COL["server_port"]
+_METHOD, _DB_OPERATION, _DB_SYSTEM = _COL["http_method"], _COL["db_operation"], _COL["db_system"]
