@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,6 +35,12 @@ MATCH_SCHEMA = pa.schema(
 )
 
 _SEP = "\x1f"
+_FOLDED = "{}"
+# Path segments that are identifiers, not names: numbers, UUIDs, long hex (object ids, hashes).
+_IDENTIFIER = (
+    r"/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{24,})(/|$)"
+)
 _ROUTE_PARAM = re.compile(r"^(\{[^/]*\}|:[^/]+|<[^/]+>|\*)$")
 
 
@@ -135,7 +142,8 @@ class _Router:
     def match(self, method: str, path: str, *, is_route: bool) -> int | None:
         """Index of the operation serving ``method path``; base paths are tried stripped first."""
         segments: list[str | None] = [
-            None if is_route and _ROUTE_PARAM.match(s) else unquote(s) for s in _segments(path)
+            None if s == _FOLDED or (is_route and _ROUTE_PARAM.match(s)) else unquote(s)
+            for s in _segments(path)
         ]
         for base in self.bases:
             base_segments = _segments(base)
@@ -155,12 +163,20 @@ class _Router:
             if found is not None:
                 return found
         for pattern, child in node.partial:
-            if head is None or pattern.fullmatch(head):
+            if head is not None and pattern.fullmatch(head):
                 found = self._search(child, rest, method)
                 if found is not None:
                     return found
         if node.param is not None:
-            return self._search(node.param, rest, method)
+            found = self._search(node.param, rest, method)
+            if found is not None:
+                return found
+        # An unknown value (route parameter, folded identifier) fits a partial template last.
+        if head is None:
+            for _, child in node.partial:
+                found = self._search(child, rest, method)
+                if found is not None:
+                    return found
         return None
 
 
@@ -178,6 +194,14 @@ def _lookup(keys: pa.ChunkedArray | pa.Array, mapping: Mapping[str, str]) -> pa.
     names = sorted(mapping)
     positions = pc.index_in(keys, value_set=pa.array(names, pa.string()))
     return pc.take(pa.array([mapping[n] for n in names], pa.string()), positions)
+
+
+def _fold_identifiers(paths: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Replace identifier segments by a marker that matches only templated spec segments."""
+    # Two passes: one match consumes the slash that a directly following identifier needs.
+    for _ in range(2):
+        paths = pc.replace_substring_regex(paths, _IDENTIFIER, "/" + _FOLDED + r"\1")
+    return paths
 
 
 def _unique_map(keys: pa.Array, values: pa.Array) -> dict[str, str]:
@@ -229,13 +253,14 @@ def _fill_from_children(spans: pa.Table, targets: pa.ChunkedArray) -> pa.Chunked
     servers = pa.table(
         {"trace_id": spans["trace_id"], "span_id": spans["parent_span_id"], "child_service": spans["service"]}
     ).filter(pc.equal(spans["kind"], "server"))
-    joined = clients.join(servers, ["trace_id", "span_id"], join_type="inner")
-    children = _unique_map(
-        pc.cast(joined["row"], pa.string()).combine_chunks(), joined["child_service"].combine_chunks()
-    )
-    if not children:
+    joined = clients.join(servers, ["trace_id", "span_id"], join_type="inner").combine_chunks()
+    if joined.num_rows == 0:
         return targets
-    found = _lookup(pc.cast(row, pa.string()), children)
+    # Scatter the children's services back to their client rows (numpy, one vectorised store).
+    encoded = pc.dictionary_encode(joined["child_service"]).chunk(0)
+    codes = np.full(len(spans), -1, dtype=np.int64)
+    codes[joined["row"].to_numpy()] = encoded.indices.to_numpy(zero_copy_only=False)
+    found = pc.take(encoded.dictionary, pa.array(codes, mask=codes < 0))
     return pc.coalesce(targets, found)
 
 
@@ -260,6 +285,9 @@ def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operatio
     path = pc.if_else(is_rpc, rpc_path, spans["url_path"])
     documented = pc.is_in(targets, value_set=pa.array(sorted(operations), pa.string()))
     eligible = pc.and_(pc.fill_null(documented, False), pc.is_valid(method))
+    # A server's route is the authority; without one, the concrete path with identifier-looking
+    # segments folded, so a million paths carrying ids collapse into a few distinct keys.
+    path = pc.if_else(pc.is_valid(route), None, _fold_identifiers(path))
     key = pc.binary_join_element_wise(
         targets, method, route, path, _SEP, null_handling="replace", null_replacement=""
     )
