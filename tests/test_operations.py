@@ -339,3 +339,36 @@ def test_instrumented_fastapi_traffic_matches_its_generated_spec(fastapi_capture
         t for k, t in zip(kinds, matches.table["target_service"].to_pylist(), strict=True) if k == "client"
     }
     assert targets == {"pets-service"}
+
+
+# -- the sample landscape: FastAPI services recorded with OpenTelemetry, their generated specs --
+
+SAMPLE = Path(__file__).parent.parent / "sample_traces"
+
+
+@pytest.mark.skipif(not (SAMPLE / "openapi").is_dir(), reason="sample landscape not recorded")
+def test_every_instrumented_http_server_span_of_the_sample_matches_an_operation() -> None:
+    spans = ingest(sorted((SAMPLE / "traces").iterdir())).spans
+    loaded = load_specs([SAMPLE / "openapi"])
+    assert loaded.problems == ()
+    services = set(spans["service"].to_pylist()) | set(filter(None, spans["peer_service"].to_pylist()))
+    bindings = bind_specs(loaded.specs, services)
+    ops = index_operations(loaded.specs, bindings)
+    matches = match_operations(spans, ops)
+    http_server = [
+        (service, op)
+        for service, kind, method, op in zip(
+            spans["service"].to_pylist(),
+            spans["kind"].to_pylist(),
+            spans["http_method"].to_pylist(),
+            matches.table["operation_id"].to_pylist(),
+            strict=True,
+        )
+        if kind == "server" and method
+    ]
+    assert len(http_server) > 1000
+    unmatched = Counter(service for service, op in http_server if op is None)
+    assert unmatched == Counter()
+    for coverage in measure_coverage(spans, matches, ops):
+        if coverage.observed_from == "server":
+            assert coverage.match_rate == 1.0, coverage
