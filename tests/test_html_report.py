@@ -1,0 +1,279 @@
+"""The HTML audit report: content, escaping of hostile span data, offline use, determinism, fallbacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import stat
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from analysis_factories import PAYLOADS, RULES, hostile_analysis, large_analysis, shop_analysis
+
+from reports import graph_svg
+from reports.graph_svg import UnsafeSvg, build_dot, clean_svg, escape_dot, render_graph
+from reports.html import render_html
+from reports.sequence_svg import lifelines, render_sequence
+
+WHEN = datetime(2024, 5, 2, 9, 30, tzinfo=UTC)
+DRAFT = "arazzo: 1.0.1\ninfo:\n  title: Place order </pre><script>window.__pwned=1</script>\n"
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text of each <script> element."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False if tag == "script" else self._in_script
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.scripts[-1] += data
+
+
+def parse(html: str) -> Tags:
+    parser = Tags()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+@pytest.fixture(scope="module")
+def shop_html() -> str:
+    return render_html(shop_analysis(), arazzo={"checkout:POST /checkout": DRAFT}, generated_at=WHEN)
+
+
+def test_summary_shows_input_top_findings_and_orchestrators(shop_html: str) -> None:
+    summary = shop_html[shop_html.index('id="summary"') : shop_html.index('id="landscape"')]
+    for text in (
+        "184,233",
+        "23,410",
+        "otlp-json, otlp-proto",
+        "88 %",
+        "duplicate span id",
+        "message 12",
+        "38",
+    ):
+        assert text in summary
+    assert "2024-05-01 00:00:00 – 2024-05-02 00:00:00 UTC (1 d)" in summary
+    # The most severe finding comes first, and the orchestrators link to their sections.
+    top = summary[summary.index("Top findings") :]
+    assert (
+        top.index("missing-idempotency") < top.index("uncompensated-failure") < top.index("duplicated-flow")
+    )
+    for name in ("checkout", "order-saga", "legacy-checkout"):
+        assert re.search(rf'<a href="#owner-\d+">{name}</a>', summary)
+
+
+def test_every_section_service_flow_and_finding_is_present(shop_html: str) -> None:
+    analysis = shop_analysis()
+    for section in ("summary", "landscape", "orchestrations", "findings", "services"):
+        assert f'<section id="{section}">' in shop_html
+    tags = parse(shop_html)
+    rows = [a for t, a in tags.tags if t == "tr" and a.get("class") == "finding"]
+    assert sorted(r["data-rule"] or "" for r in rows) == sorted(RULES)
+    assert {r["data-severity"] for r in rows} == {"high", "medium", "info"}
+    service_rows = [a for t, a in tags.tags if t == "tr" and "data-graph-id" in a]
+    assert len(service_rows) == len(analysis.services)
+    flows = [a for t, a in tags.tags if t == "div" and a.get("class") == "flow"]
+    assert len(flows) == len(analysis.flows)
+    assert shop_html.count('<svg xmlns="http://www.w3.org/2000/svg" class="sequence"') == len(analysis.flows)
+
+
+def test_flow_section_shows_evidence_variants_handoffs_failures_and_duplicates(shop_html: str) -> None:
+    flow = shop_html[shop_html.index('id="flow-0"') : shop_html.index('id="flow-1"')]
+    assert "POST /checkout" in flow and "placeOrder" in flow
+    for text in (
+        "3,390",  # variant support
+        "reservationId (body)",  # handoff
+        "up to 3 attempts on 502, 503, median delay 200 ms, without an idempotency key",
+        "When 5. POST /payments/authorize fails, inventory DELETE /reservations/{reservationId} undoes",
+        "2. POST /reservations, 5. POST /payments/authorize stay in place (61 requests)",
+        "payment: client timeout 2 s",
+        "authorizes payment before reserving stock",
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        'class="optional"',
+        "group 1",
+    ):
+        assert text in flow, text
+    owner = shop_html[shop_html.index('id="owner-0"') :]
+    assert "Writes its own table orders in postgres" in owner
+    # The draft is shown as text (escaped) in a <pre> with its copy button.
+    assert '<pre id="flow-0-arazzo" class="yaml">' in flow
+    assert "Place order &lt;/pre&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in flow
+    assert 'data-target="flow-0-arazzo"' in flow
+
+
+def test_graph_is_drawn_by_dot_with_roles_hubs_and_edge_kinds(shop_html: str) -> None:
+    analysis = shop_analysis()
+    graph = shop_html[shop_html.index('<div id="graph"') : shop_html.index('<details id="adjacency"')]
+    assert "engine-dot" in graph
+    root = ET.fromstring(graph[graph.index("<svg") : graph.rindex("</svg>") + 6])
+    classes = [e.get("class", "") for e in root.iter()]
+    nodes = [c for c in classes if " svc " in f" {c} "]
+    assert len(nodes) == len({s.name for s in analysis.services})
+    assert sum("role-orchestrator" in c for c in nodes) == 3
+    assert sum("hidden-orchestrator" in c for c in nodes) == 1
+    assert sum(" hub" in c for c in nodes) == 5  # 3 orchestrators, the gateway, the composer
+    links = [c for c in classes if c.startswith("edge link")]
+    assert len(links) == len(analysis.edges)
+    assert sum("kind-messaging" in c for c in links) == 4
+    dashed = [
+        e
+        for e in root.iter()
+        if "kind-messaging" in e.get("class", "")
+        for p in e.iter()
+        if p.get("stroke-dasharray")
+    ]
+    assert len(dashed) == 4
+
+
+def test_hostile_span_data_is_shown_as_text_and_injects_nothing() -> None:
+    html = render_html(hostile_analysis(), arazzo={}, generated_at=WHEN)
+    tags = parse(html)
+    # Exactly our own script, whose hash the Content-Security-Policy pins.
+    assert [t for t, _ in tags.tags].count("script") == 1
+    assert not {"img", "iframe", "object", "embed", "base", "link", "form"} & {t for t, _ in tags.tags}
+    for tag, attrs in tags.tags:
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+        for name in ("href", "src", "xlink:href"):
+            assert not (attrs.get(name) or "#").lower().startswith("javascript"), (tag, attrs)
+    text = html.replace("&#34;", '"').replace("&#39;", "'")
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in text
+    assert "{{ 7*7 }}{% raw %}" in text  # not evaluated as a template
+    # Each payload survives as visible text somewhere in the page.
+    visible = unescape(re.sub(r"<[^>]+>", "", html))
+    for payload in PAYLOADS:
+        assert payload in visible or payload[: graph_svg.LABEL_CHARS - 10] in visible, payload
+
+
+def test_content_security_policy_pins_the_inline_script(shop_html: str) -> None:
+    tags = parse(shop_html)
+    policy = next(
+        a["content"] for t, a in tags.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    )
+    digest = base64.b64encode(hashlib.sha256(tags.scripts[0].encode()).digest()).decode()
+    assert policy is not None and f"script-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy
+
+
+def test_page_is_self_contained(shop_html: str) -> None:
+    for html in (shop_html, render_html(large_analysis())):
+        assert not re.search(r"""(?:src|href)\s*=\s*["']?(?!#|data:)[^"'\s>]""", html, re.I), (
+            "remote src/href"
+        )
+        assert not re.search(r"url\(\s*['\"]?(?!#|data:)", html, re.I), "remote url()"
+        assert "@import" not in html
+        assert not re.search(r"https?://(?!www\.w3\.org/(?:2000/svg|1999/xlink))", html)
+
+
+def test_output_is_deterministic_and_timestamp_is_injectable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first = render_html(shop_analysis())
+    assert first == render_html(shop_analysis())
+    assert "Generated" not in first
+    assert "Generated 2024-05-02 09:30:00 UTC" in render_html(shop_analysis(), generated_at=WHEN)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1714642200")
+    assert "Generated 2024-05-02 09:30:00 UTC" in render_html(shop_analysis())
+
+
+def test_dot_missing_falls_back_to_circular_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    analysis = shop_analysis()
+    html = render_html(analysis, generated_at=WHEN)
+    assert "engine-fallback" in html
+    assert "dot program was not found" in html
+    assert '<details id="adjacency" open>' in html
+    svg = html[html.index('<svg xmlns="http://www.w3.org/2000/svg" width') :]
+    root = ET.fromstring(svg[: svg.index("</svg>") + 6])
+    assert sum(" svc " in f" {e.get('class', '')} " for e in root.iter()) == len(analysis.services)
+    assert sum("link kind-" in e.get("class", "") for e in root.iter()) == len(analysis.edges)
+
+
+def test_dot_failure_falls_back_with_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "dot"
+    broken.write_text("#!/bin/sh\necho 'Error: <stdin>: syntax error in line 1' >&2\nexit 1\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    graph = render_graph(shop_analysis())
+    assert graph.engine == "fallback"
+    assert graph.notice and "syntax error in line 1" in graph.notice
+
+
+def test_hostile_svg_from_dot_is_refused() -> None:
+    with pytest.raises(UnsafeSvg):
+        clean_svg('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    with pytest.raises(UnsafeSvg):
+        clean_svg('<svg xmlns="http://www.w3.org/2000/svg"><g onload="alert(1)"/></svg>')
+    with pytest.raises(UnsafeSvg):
+        clean_svg(
+            '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+            '<a xlink:href="javascript:alert(1)"/></svg>'
+        )
+
+
+def test_dot_is_sorted_and_escaped() -> None:
+    analysis = shop_analysis()
+    reordered = type(analysis)(analysis.input, tuple(reversed(analysis.services)), analysis.edges)
+    assert build_dot(analysis) == build_dot(reordered)
+    tooltips = re.findall(r'^  "svc-\d+" \[.*tooltip="((?:[^"\\]|\\.)*)"', build_dot(analysis), re.M)
+    assert tooltips == sorted(tooltips)
+    assert escape_dot('a"b\\N&c\n') == 'a\\"b\\\\N&amp;c '
+    hostile = build_dot(hostile_analysis())
+    # Every quoted string is closed where we close it: no attribute was smuggled in.
+    assert "URL=" not in re.sub(r'"(?:[^"\\]|\\.)*"', '""', hostile)
+
+
+def test_sequence_diagram_draws_steps_groups_options_retries_and_compensations() -> None:
+    flow = next(f for f in shop_analysis().flows if f.owner == "checkout")
+    root = ET.fromstring(render_sequence(flow))
+    groups = [g.get("class", "") for g in root.iter("{http://www.w3.org/2000/svg}g")]
+    assert sum(c.startswith("step") for c in groups) == len(flow.steps)
+    assert groups.count("frame frame-par") == 1
+    assert groups.count("frame frame-opt") == 1
+    assert groups.count("step retried") == 1
+    assert groups.count("compensation") == 1
+    assert lifelines(flow) == ("checkout", "cart", "inventory", "shipping", "payment", "kafka")
+
+
+def test_sequence_diagram_escapes_hostile_labels() -> None:
+    for flow in hostile_analysis().flows:
+        svg = render_sequence(flow)
+        root = ET.fromstring(svg)  # well-formed: nothing broke out of a text node
+        assert {e.tag.split("}")[1] for e in root.iter()} <= {
+            "svg",
+            "title",
+            "g",
+            "rect",
+            "text",
+            "line",
+            "polygon",
+            "path",
+        }
+        assert flow.owner in "".join(root.itertext())
+
+
+def test_large_landscape_renders_with_filters_for_every_service() -> None:
+    analysis = large_analysis()
+    html = render_html(analysis)
+    assert html.count('<option value="svc-') == 300
+    assert 'id="fit-graph">' in html  # large graphs start at full size, scrollable
+    assert html.count('class="flow"') == len(analysis.flows)
