@@ -227,16 +227,16 @@ def _own_work(service: ServiceBehaviour, op: Behaviour, t: RoleThresholds) -> tu
 def _fan_out_sentence(op: Behaviour) -> str:
     names = f" ({', '.join(op.callees)})" if op.callees else ""
     sentence = (
-        f"per {op.operation} request it calls {_number(op.distinct_callees_per_request)} services{names} "
+        f"per {op.operation} request it calls {_services(op.distinct_callees_per_request)}{names} "
         f"in {_number(op.calls_per_request)} calls"
     )
     if op.multi_callee_requests:
         sentence += f", {op.sequential_share:.0%} of them one after another"
-    known = op.reads + op.writes
+    known = (op.reads + op.writes) / op.requests
     if known:
-        sentence += f"; {op.writes} of {known} calls with a known method write"
+        sentence += f"; {_number(op.writes / op.requests)} of {_number(known)} write"
     if op.unknown_methods:
-        sentence += f" ({op.unknown_methods} RPC calls of unknown effect)"
+        sentence += f" ({_number(op.unknown_methods / op.requests)} RPC calls of unknown effect)"
     return (
         sentence + f"; {op.db_calls_per_request:.1f} own database calls per request ({op.requests} requests)"
     )
@@ -245,6 +245,10 @@ def _fan_out_sentence(op: Behaviour) -> str:
 def _number(value: float) -> str:
     """``4`` for a whole number, ``2.5`` otherwise: averages read like counts when they are."""
     return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+
+
+def _services(count: float) -> str:
+    return f"{_number(count)} service" + ("" if _number(count) == "1" else "s")
 
 
 def _hub_sentence(hub: Hub) -> str:
@@ -257,7 +261,7 @@ def _hub_sentence(hub: Hub) -> str:
 def _gateway_sentence(service: ServiceBehaviour) -> str:
     overall = service.overall
     return (
-        f"per request it calls {_number(overall.distinct_callees_per_request)} services, but "
+        f"per request it calls {_services(overall.distinct_callees_per_request)}, but "
         f"{len(service.callees)} distinct services in all ({', '.join(service.callees)}); "
         f"{overall.forwarding_requests} of {overall.requests} requests forwarded"
     )
@@ -291,7 +295,7 @@ def _external_sentence(service: ServiceBehaviour) -> str:
 def _service_sentence(service: ServiceBehaviour) -> str:
     overall = service.overall
     return (
-        f"per request it calls {_number(overall.distinct_callees_per_request)} services in "
+        f"per request it calls {_services(overall.distinct_callees_per_request)} in "
         f"{_number(overall.calls_per_request)} calls, {overall.db_calls_per_request:.1f} own database calls "
         f"({overall.requests} requests; called by {', '.join(service.callers) or 'nobody'})"
     )

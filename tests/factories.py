@@ -369,3 +369,125 @@ def with_copies(table: pa.Table, copies: int = 2) -> pa.Table:
             )
         parts.append(part)
     return pa.concat_tables(parts)
+
+
+@dataclass(frozen=True)
+class ShopMix:
+    """How many requests of each pattern :func:`build_shop` records."""
+
+    orders: int = 3
+    order_lookups: int = 3
+    checkouts: int = 2
+    routed: int = 2
+    homes: int = 2
+    restocks: int = 2
+
+
+#: The role every service of :func:`build_shop` plays, and whether an orchestrator is hidden.
+SHOP_ROLES: dict[str, tuple[str, bool]] = {
+    "orders": ("orchestrator", True),
+    "checkout": ("orchestrator", False),
+    "gateway": ("gateway", False),
+    "bff": ("composer", False),
+    "warehouse": ("choreography", False),
+    "procurement": ("choreography", False),
+    "accounting": ("choreography", False),
+    "catalogue": ("service", False),
+    "users": ("service", False),
+    "cart": ("service", False),
+    "recommendations": ("service", False),
+    "pricing": ("service", False),
+    "inventory": ("service", False),
+    "payment": ("service", False),
+    "shipping": ("service", False),
+    "notification": ("service", False),
+    "orders-postgresql": ("infrastructure", False),
+    "inventory-postgresql": ("infrastructure", False),
+    "shipping-postgresql": ("infrastructure", False),
+    "catalogue-postgresql": ("infrastructure", False),
+    "users-postgresql": ("infrastructure", False),
+    "cart-redis": ("infrastructure", False),
+    "procurement-postgresql": ("infrastructure", False),
+    "legacy-mainframe": ("infrastructure", False),
+    "kafka": ("infrastructure", False),
+    "stripe": ("external", False),
+}
+
+
+def place_order(trace: TraceBuilder, *, at: float = 0.0, lost_payment_spans: bool = False) -> SpanHandle:
+    """A request to orders POST /orders at the root of its trace (see :func:`run_order`)."""
+    order = trace.request("orders", "POST /orders", at=at, ms=200)
+    run_order(order, lost_payment_spans=lost_payment_spans)
+    return order
+
+
+def run_order(order: SpanHandle, *, lost_payment_spans: bool = False) -> None:
+    """What orders does for POST /orders: its own INSERT, then reserve, charge, ship, notify in turn."""
+    at = order.at
+    order.query("postgresql", "INSERT", at=at + 2, ms=5)
+    inventory = order.call("inventory", "POST /reservations", at=at + 10, ms=30)
+    inventory.query("postgresql", "UPDATE", at=at + 15, ms=10)
+    inventory.store("legacy-mainframe", "CHECK STOCK", at=at + 27, ms=5)
+    payment = order.call("payment", "POST /charges", at=at + 45, ms=50, instrumented=not lost_payment_spans)
+    if not lost_payment_spans:
+        payment.call("stripe", "POST /v1/charges", at=at + 50, ms=40, instrumented=False)
+    shipping = order.call("shipping", "POST /shipments", at=at + 100, ms=30)
+    shipping.query("postgresql", "INSERT", at=at + 105, ms=10)
+    order.call("notification", "POST /emails", at=at + 135, ms=20)
+    order.query("postgresql", "UPDATE", at=at + 160, ms=5)
+
+
+def build_shop(land: LandscapeBuilder, mix: ShopMix = ShopMix()) -> LandscapeBuilder:
+    """A shop with one of each pattern (see :data:`SHOP_ROLES`); returns ``land`` for chaining."""
+    for i in range(mix.orders):
+        place_order(land.trace(), lost_payment_spans=i == 1)
+    for _ in range(mix.order_lookups):
+        lookup = land.trace().request("orders", "GET /orders/{id}", ms=20)
+        lookup.query("postgresql", "SELECT", at=2, ms=8)
+    for _ in range(mix.checkouts):
+        checkout = land.trace().request("checkout", "POST /checkout", ms=300)
+        cart = checkout.call("cart", "GET /cart", at=2, ms=10)
+        cart.query("redis", "GET", at=4, ms=2)
+        checkout.call("pricing", "pricing.Pricing/Quote", at=14, ms=10)
+        run_order(checkout.call("orders", "POST /orders", at=30, ms=200))
+    for route in range(mix.routed):
+        for path, backend, operation in (
+            ("GET /api/catalogue", "catalogue", "GET /items"),
+            ("GET /api/users/{id}", "users", "GET /users/{id}"),
+            ("GET /api/cart", "cart", "GET /cart"),
+            ("GET /api/recommendations", "recommendations", "GET /recommendations"),
+            ("GET /api/prices", "pricing", "pricing.Pricing/Quote"),
+        ):
+            entry = land.trace().request("gateway", path, at=route, ms=40)
+            _answer(entry.call(backend, operation, at=1, ms=30))
+    for _ in range(mix.homes):
+        home = land.trace().request("bff", "GET /home", ms=60)
+        targets = [
+            ("catalogue", "GET /items"),
+            ("recommendations", "GET /recommendations"),
+            ("cart", "GET /cart"),
+            ("users", "GET /users/{id}"),
+        ]
+        for callee in home.calls(targets, parallel(2, 40, 30, 20, 35)):
+            _answer(callee)
+    for _ in range(mix.restocks):
+        job = land.trace().background("warehouse", "restock check", ms=30)
+        stock_low = job.publish("stock-low", at=5)
+        purchase = stock_low.consume("procurement", at=10, ms=30)
+        purchase.query("postgresql", "INSERT", at=12, ms=5)
+        ordered = purchase.publish("purchase-ordered", at=20)
+        booking = land.trace().consume("accounting", "purchase-ordered", link=ordered, ms=15)
+        booking.publish("ledger-updated", at=5)
+    return land
+
+
+def _answer(callee: SpanHandle) -> None:
+    """Backends answer from their own store."""
+    stores = {"catalogue": "postgresql", "users": "postgresql", "cart": "redis"}
+    if callee.service in stores:
+        callee.query(
+            stores[callee.service],
+            "SELECT" if stores[callee.service] != "redis" else "GET",
+            at=callee.at + 1,
+            ms=callee.ms / 3,
+        )

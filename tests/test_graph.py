@@ -1,0 +1,75 @@
+"""Service and operation graphs: traffic, errors, latency percentiles and example traces per edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from factories import LandscapeBuilder, build_shop
+
+from analyzer.calls import build_call_tables
+from analyzer.graph import build_edges, build_operation_graph, build_service_graph
+from collectors.ingest import ingest
+
+
+def _latency_land() -> LandscapeBuilder:
+    land = LandscapeBuilder()
+    for i, ms in enumerate([10, 20, 30, 40, 50, 60, 70]):
+        hub = land.trace().request("web", "GET /page", ms=200)
+        hub.call("api", "GET /data", at=1, ms=ms, error=i == 0, status_code=500 if i == 0 else 200)
+        hub.query("postgresql", "SELECT", at=100, ms=2)
+    return land
+
+
+def test_edges_carry_calls_errors_caller_latency_and_examples() -> None:
+    tables = build_call_tables(_latency_land().table())
+    edges = {(e.caller, e.callee, e.kind): e for e in build_edges(tables)}
+    api = edges[("web", "api", "sync")]
+    latencies = [10, 20, 30, 40, 50, 60, 70]
+    assert (api.calls, api.errors) == (7, 1)
+    assert api.error_rate == 1 / 7
+    assert api.p50_ms == float(np.percentile(latencies, 50))
+    assert api.p95_ms == round(float(np.percentile(latencies, 95)), 3)
+    assert len(api.example_traces) == 5 and list(api.example_traces) == sorted(api.example_traces)
+    assert edges[("web", "web-postgresql", "infrastructure")].calls == 7
+
+
+def test_edges_are_sorted_by_caller_callee_and_kind() -> None:
+    edges = build_edges(build_call_tables(build_shop(LandscapeBuilder()).table()))
+    keys = [(e.caller, e.callee, e.kind) for e in edges]
+    assert keys == sorted(keys)
+    assert ("orders", "inventory", "sync") in keys and ("warehouse", "procurement", "messaging") in keys
+
+
+def test_service_graph_folds_kinds_and_marks_uninstrumented_nodes() -> None:
+    graph = build_service_graph(build_call_tables(build_shop(LandscapeBuilder()).table()))
+    assert graph.nodes["stripe"]["emits_spans"] is False
+    assert graph.nodes["orders"]["emits_spans"] is True
+    assert graph.edges["orders", "orders-postgresql"]["kinds"] == ("infrastructure",)
+    order_to_inventory = graph.edges["orders", "inventory"]
+    assert order_to_inventory["calls"] == 5  # 3 direct orders + 2 through checkout
+    assert order_to_inventory["error_rate"] == 0.0
+    assert set(graph.successors("orders")) == {
+        "inventory",
+        "payment",
+        "shipping",
+        "notification",
+        "orders-postgresql",
+    }
+
+
+def test_operation_graph_links_the_callers_entry_operation_to_the_callee_operation() -> None:
+    graph = build_operation_graph(build_call_tables(build_shop(LandscapeBuilder()).table()))
+    assert graph.has_edge(("checkout", "POST /checkout"), ("orders", "POST /orders"))
+    assert graph.has_edge(("orders", "POST /orders"), ("inventory", "POST /reservations"))
+    assert not graph.has_edge(("orders", "GET /orders/{id}"), ("inventory", "POST /reservations"))
+    assert graph.nodes[("orders", "GET /orders/{id}")]["service"] == "orders"
+
+
+def test_hotrod_service_graph(fixtures: Path) -> None:
+    spans = ingest([fixtures / "hotrod" / "traces"], jobs=1).spans
+    graph = build_service_graph(build_call_tables(spans))
+    assert set(graph.successors("frontend")) == {"customer", "driver", "route"}
+    assert graph.edges["frontend", "route"]["calls"] == 30
+    assert graph.edges["driver", "redis-manual"]["errors"] == 9
+    assert graph.edges["frontend", "route"]["p50_ms"] < graph.edges["frontend", "customer"]["p50_ms"]
