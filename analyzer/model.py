@@ -104,6 +104,8 @@ class Step:
     ``index`` is the 1-based position in the main flow. Steps that overlap in time share a
     ``parallel_group`` number (None when the step runs alone). ``optional`` steps appear in only
     some variants; ``support`` is the share of the flow's requests that contain the step.
+    ``repeats`` is the median number of times a request calls the step (a loop or fan-out over
+    items, retries not counted); ``parallel_group`` is also set when those repeats overlap.
     """
 
     index: int
@@ -113,6 +115,7 @@ class Step:
     support: float
     retries: RetryPolicy | None = None
     p50_ms: float = 0.0
+    repeats: int = 1
 
 
 @dataclass(frozen=True)

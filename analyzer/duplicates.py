@@ -1,0 +1,139 @@
+"""Duplicated flows: the same steps driven by different owners, and how each copy drifted.
+
+Two flows of different owners are copies when their step sets (callee service and operation)
+are similar enough (Jaccard) and share a few steps. Copies are grouped transitively; each flow
+is then compared with every other copy in its group, in plain words: steps it never calls, steps
+it adds, pairs it calls in the other order, failure handling it lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import networkx as nx
+
+from analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
+from analyzer.model import Duplicate, Flow, Step
+
+
+def _key(step: Step) -> str:
+    return f"{step.operation.service} {step.operation.key}"
+
+
+def similarity(a: Flow, b: Flow) -> float:
+    """Jaccard similarity of the two flows' step sets."""
+    left, right = {_key(s) for s in a.steps}, {_key(s) for s in b.steps}
+    union = left | right
+    return len(left & right) / len(union) if union else 0.0
+
+
+def group_copies(
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> list[list[Flow]]:
+    """Groups of flows, of two or more owners, that drive the same steps; sorted by flow id."""
+    graph: nx.Graph[str] = nx.Graph()
+    by_id = {f.id: f for f in flows}
+    for a, b in combinations(sorted(by_id.values(), key=lambda f: f.id), 2):
+        common = {_key(s) for s in a.steps} & {_key(s) for s in b.steps}
+        if (
+            a.owner != b.owner
+            and len(common) >= thresholds.duplicate_min_common
+            and similarity(a, b) >= thresholds.duplicate_similarity
+        ):
+            graph.add_edge(a.id, b.id)
+    groups = [[by_id[i] for i in sorted(component)] for component in nx.connected_components(graph)]
+    return sorted(groups, key=lambda g: g[0].id)
+
+
+def find_duplicates(
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> dict[str, tuple[Duplicate, ...]]:
+    """For each flow with copies elsewhere: every other copy with its drift, keyed by flow id."""
+    out: dict[str, tuple[Duplicate, ...]] = {}
+    for group in group_copies(flows, thresholds=thresholds):
+        for flow in group:
+            out[flow.id] = tuple(
+                Duplicate(owner=other.owner, entry=other.entry, differences=describe_drift(flow, other))
+                for other in group
+                if other.id != flow.id
+            )
+    return out
+
+
+def _name(step: Step, steps: Sequence[Step]) -> str:
+    """The service alone when it is unambiguous in the flow, else service and operation."""
+    same_service = [s for s in steps if s.operation.service == step.operation.service]
+    return step.operation.service if len(same_service) == 1 else _key(step)
+
+
+def describe_drift(reference: Flow, copy: Flow) -> tuple[str, ...]:
+    """How ``copy`` differs from ``reference``, as sentences naming ``copy``'s owner."""
+    who = copy.owner
+    mine = {_key(s): s for s in reference.steps}
+    theirs = {_key(s): s for s in copy.steps}
+    notes = [f"{who} never calls {_name(s, reference.steps)}" for k, s in mine.items() if k not in theirs]
+    notes += [f"{who} also calls {_name(s, copy.steps)}" for k, s in theirs.items() if k not in mine]
+    common = [k for k in mine if k in theirs]
+    for a, b in combinations(common, 2):
+        first, second = mine[a], mine[b]
+        mine_before = _before(first, second)
+        theirs_before = _before(theirs[a], theirs[b])
+        if mine_before is not None and theirs_before is not None and mine_before != theirs_before:
+            earlier, later = (second, first) if mine_before else (first, second)
+            notes.append(f"{who} calls {_name(earlier, copy.steps)} before {_name(later, copy.steps)}")
+    notes += _failure_drift(reference, copy)
+    return tuple(notes)
+
+
+def _before(a: Step, b: Step) -> bool | None:
+    """Whether ``a`` runs strictly before ``b``; None when they run in parallel."""
+    if a.parallel_group is not None and a.parallel_group == b.parallel_group:
+        return None
+    return a.index < b.index
+
+
+def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
+    who = copy.owner
+    ref_steps = {s.index: s for s in reference.steps}
+    copy_steps = {_key(s): s for s in copy.steps}
+    notes = []
+    for compensation in reference.failure.compensations:
+        failed, undone = ref_steps.get(compensation.failed_step), ref_steps.get(compensation.undone_step)
+        if failed is None or undone is None:
+            continue
+        theirs_failed, theirs_undone = copy_steps.get(_key(failed)), copy_steps.get(_key(undone))
+        if theirs_failed is None or theirs_undone is None:
+            continue
+        same = any(
+            c.operation.key == compensation.operation.key
+            and c.operation.service == compensation.operation.service
+            and c.undone_step == theirs_undone.index
+            for c in copy.failure.compensations
+        )
+        left = any(
+            u.failed_step == theirs_failed.index and theirs_undone.index in u.left_in_place
+            for u in copy.failure.uncompensated
+        )
+        if not same and left:
+            notes.append(
+                f"{who} does not call {compensation.operation.service} {compensation.operation.key} "
+                f"to undo {_name(undone, reference.steps)} when {_name(failed, reference.steps)} fails"
+            )
+    ref_retries = dict(reference.failure.retries)
+    copy_retries = dict(copy.failure.retries)
+    for index, policy in ref_retries.items():
+        step = ref_steps.get(index)
+        theirs = copy_steps.get(_key(step)) if step else None
+        if step is None or theirs is None:
+            continue
+        # Without a failure of that step in the copy, there was nothing to retry.
+        failed_there = {u.failed_step for u in copy.failure.uncompensated} | {
+            c.failed_step for c in copy.failure.compensations
+        }
+        if theirs.index not in copy_retries and theirs.index in failed_there:
+            notes.append(
+                f"{who} does not retry {_name(step, reference.steps)} "
+                f"(retried here up to {policy.max_attempts} attempts)"
+            )
+    return notes

@@ -1,0 +1,204 @@
+"""Failure logic of a flow: retries, compensations, side effects left in place, timeouts.
+
+Read from the step table of the flow's requests. A step *failed* for a request when its last
+attempt failed; the earliest failed step is the failure the request reacted to. A call after it
+that undoes an earlier write (DELETE, or an operation named cancel / release / void / refund /
+rollback ...) of the same service is a compensation; an earlier write nobody undid is left in
+place.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from analyzer.calls import MESSAGING
+from analyzer.flowsteps import StepCalls
+from analyzer.model import Compensation, FailureLogic, Flow, OperationRef, RetryPolicy, Uncompensated
+
+_MS = 1_000_000
+_WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+_RPC_WRITE = re.compile(
+    r"/(?:create|add|place|reserve|charge|pay|book|update|set|delete|remove|send|submit|insert)",
+    re.IGNORECASE,
+)
+UNDO = re.compile(
+    r"cancel|release|void|refund|revert|rollback|roll-back|compensat|undo|unreserve|reverse", re.IGNORECASE
+)
+TIMEOUT = re.compile(r"time[ds]?[ _-]?out|deadline[ _]exceeded|deadline", re.IGNORECASE)
+
+
+def is_write(calls: pd.DataFrame) -> pd.Series:
+    """Calls that change state in the callee: HTTP writes, messages, RPCs named after a write."""
+    method = calls["method"].fillna("").astype(str).str.upper()
+    rpc = calls["method"].isna() & calls["operation"].astype(str).str.contains(_RPC_WRITE)
+    return method.isin(_WRITE_METHODS) | (calls["kind"] == MESSAGING) | rpc
+
+
+def is_undo(calls: pd.DataFrame) -> pd.Series:
+    """Calls that take back an earlier write: DELETE, or an operation named after undoing."""
+    method = calls["method"].fillna("").astype(str).str.upper()
+    return (method == "DELETE") | calls["operation"].astype(str).str.contains(UNDO)
+
+
+def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
+    """Calls that gave up waiting: a timeout message, or the callee answered after the caller quit."""
+    said_so = calls["status_message"].fillna("").astype(str).str.contains(TIMEOUT)
+    late = calls["callee_end_ns"] > calls["end_ns"] + tolerance_ns
+    return calls["error"] & (said_so | late)
+
+
+def with_step_index(steps: StepCalls, flow: Flow) -> pd.DataFrame:
+    """The flow's calls with the index of the step each belongs to (0 for calls outside the steps)."""
+    index = {f"{s.operation.service} {s.operation.key}": s.index for s in flow.steps}
+    calls = steps.calls[steps.calls["flow_id"] == flow.id]
+    return calls.assign(step_index=calls["step"].map(index).fillna(0).astype(np.int64))
+
+
+def find_failure_logic(steps: StepCalls, flow: Flow, *, tolerance_ms: float = 1.0) -> FailureLogic:
+    """How the flow behaves when a step fails: retries, compensations, leftovers, timeouts, status."""
+    calls = with_step_index(steps, flow)
+    requests = steps.requests[steps.requests["flow_id"] == flow.id]
+    failures = _first_failures(calls)
+    compensations, undone = _compensations(calls, failures)
+    failed_requests = requests[requests["failed"]]
+    statuses = failed_requests["status_code"].dropna().astype(int).unique()
+    return FailureLogic(
+        retries=_retries(calls),
+        compensations=compensations,
+        uncompensated=_uncompensated(calls, failures, undone),
+        timeouts=_timeouts(calls, int(tolerance_ms * _MS)),
+        failure_statuses=tuple(sorted(int(s) for s in statuses)),
+    )
+
+
+def _retries(calls: pd.DataFrame) -> tuple[tuple[int, RetryPolicy], ...]:
+    chains = calls.groupby(["entry_row", "step", "chain"], sort=False)
+    attempts = chains["attempt"].transform("max")
+    retried = calls[(attempts > 1).to_numpy() & (calls["step_index"] > 0).to_numpy()]
+    if retried.empty:
+        return ()
+    previous_end = retried.groupby(["entry_row", "step", "chain"], sort=False)["end_ns"].shift(1)
+    delay_ms = ((retried["start_ns"] - previous_end) / _MS)[retried["retry"]]
+    failed = retried[retried["error"]]
+    policies = []
+    for index, group in retried.groupby("step_index", sort=True):
+        codes = failed.loc[failed["step_index"] == index, "status_code"].dropna().astype(int).unique()
+        policies.append(
+            (
+                int(index),
+                RetryPolicy(
+                    requests_with_retries=int(group["entry_row"].nunique()),
+                    max_attempts=int(group["attempt"].max()),
+                    status_codes=tuple(sorted(int(c) for c in codes)),
+                    median_delay_ms=float(delay_ms[group.index.intersection(delay_ms.index)].median()),
+                    idempotency_key=bool(group["idempotency_key"].all()),
+                ),
+            )
+        )
+    return tuple(policies)
+
+
+def _first_failures(calls: pd.DataFrame) -> pd.DataFrame:
+    """Per request, the earliest step that failed for good, and when it gave up."""
+    final = calls[calls["final_error"] & (calls["step_index"] > 0)]
+    last = final.groupby(["entry_row", "step", "chain"], sort=False).agg(
+        step_index=("step_index", "first"),
+        failed_at=("end_ns", "max"),
+        started=("start_ns", "min"),
+        trace_id=("trace_id", "first"),
+    )
+    last = last.reset_index().sort_values(["entry_row", "started"], kind="stable")
+    return last.drop_duplicates("entry_row")[["entry_row", "step_index", "failed_at", "trace_id"]]
+
+
+def _compensations(
+    calls: pd.DataFrame, failures: pd.DataFrame
+) -> tuple[tuple[Compensation, ...], pd.DataFrame]:
+    """Undo calls after a failure, tied to the earlier write of the same service they take back."""
+    after = calls.merge(failures.rename(columns={"step_index": "failed_step"}), on=["entry_row", "trace_id"])
+    undo = after[(after["start_ns"] >= after["failed_at"]) & is_undo(after)]
+    earlier = calls[is_write(calls) & ~calls["final_error"] & (calls["step_index"] > 0)]
+    pairs = undo.merge(earlier, on=["entry_row", "callee"], suffixes=("", "_done"))
+    pairs = pairs[pairs["start_ns_done"] < pairs["failed_at"]]
+    if pairs.empty:
+        return (), pd.DataFrame(
+            {"entry_row": pd.Series(dtype=np.int64), "undone_step": pd.Series(dtype=np.int64)}
+        )
+    # Prefer the write of the same resource (DELETE /reservations/7 takes back POST /reservations).
+    same_resource = [
+        bool(isinstance(p, str) and isinstance(d, str) and (p.startswith(d) or d.startswith(p)))
+        for p, d in zip(pairs["url_path"], pairs["url_path_done"], strict=True)
+    ]
+    pairs = pairs.assign(same_resource=same_resource).sort_values(
+        ["same_resource", "start_ns_done"], ascending=[False, False], kind="stable"
+    )
+    pairs = pairs.drop_duplicates(["entry_row", "caller_row"]).rename(
+        columns={"step_index_done": "undone_step"}
+    )
+    out = []
+    for (failed_step, undone_step, _), group in pairs.groupby(
+        ["failed_step", "undone_step", "step"], sort=True
+    ):
+        first = group.iloc[0]
+        ref = OperationRef(
+            service=str(first["callee"]),
+            key=str(first["operation"]),
+            method=None if pd.isna(first["method"]) else str(first["method"]),
+            route=None if pd.isna(first["route"]) else str(first["route"]),
+            operation_id=None if pd.isna(first["operation_id"]) else str(first["operation_id"]),
+        )
+        out.append(
+            Compensation(
+                failed_step=int(failed_step),
+                undone_step=int(undone_step),
+                operation=ref,
+                requests=int(group["entry_row"].nunique()),
+            )
+        )
+    return tuple(out), pairs[["entry_row", "undone_step"]]
+
+
+def _uncompensated(
+    calls: pd.DataFrame, failures: pd.DataFrame, undone: pd.DataFrame, examples: int = 5
+) -> tuple[Uncompensated, ...]:
+    writes = calls[is_write(calls) & ~calls["final_error"] & (calls["step_index"] > 0)]
+    done = writes.merge(failures, on=["entry_row", "trace_id"], suffixes=("", "_failed"))
+    done = done[done["start_ns"] < done["failed_at"]][
+        ["entry_row", "trace_id", "step_index", "step_index_failed"]
+    ].drop_duplicates()
+    done = done.merge(
+        undone.assign(undone=True),
+        left_on=["entry_row", "step_index"],
+        right_on=["entry_row", "undone_step"],
+        how="left",
+    )
+    left = done[done["undone"].isna()].sort_values(["entry_row", "step_index"])
+    if left.empty:
+        return ()
+    per_request = (
+        left.groupby(["entry_row", "trace_id", "step_index_failed"])["step_index"].agg(tuple).reset_index()
+    )
+    out = []
+    for (failed_step, in_place), group in per_request.groupby(["step_index_failed", "step_index"], sort=True):
+        out.append(
+            Uncompensated(
+                failed_step=int(failed_step),
+                left_in_place=tuple(int(i) for i in in_place),
+                requests=len(group),
+                example_traces=tuple(sorted(group["trace_id"].unique())[:examples]),
+            )
+        )
+    return tuple(out)
+
+
+def _timeouts(calls: pd.DataFrame, tolerance_ns: int) -> tuple[str, ...]:
+    timed_out = calls[is_timeout(calls, tolerance_ns)]
+    out = []
+    for (index, step), group in timed_out.groupby(["step_index", "step"], sort=True):
+        waited = float(((group["end_ns"] - group["start_ns"]) / _MS).median())
+        where = f"step {index} ({step})" if index else step
+        out.append(f"{where}: {len(group)} calls timed out, giving up after {waited:.0f} ms (median)")
+    return tuple(out)
