@@ -11,6 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.operations import (
     ServiceCoverage,
@@ -52,6 +54,10 @@ def by_service(*paths: Path, services: list[str]) -> dict[str, tuple[Operation, 
     loaded = load_specs(list(paths))
     assert loaded.problems == ()
     return index_operations(loaded.specs, bind_specs(loaded.specs, services))
+
+
+_PETSTORE = load_specs([SPECS / "petstore" / "spec" / "openapi.yaml"]).specs
+PETSTORE_OPS = index_operations(_PETSTORE, bind_specs(_PETSTORE, ["petstore"]))
 
 
 # -- without any spec ------------------------------------------------------------------------
@@ -372,3 +378,73 @@ def test_every_instrumented_http_server_span_of_the_sample_matches_an_operation(
     for coverage in measure_coverage(spans, matches, ops):
         if coverage.observed_from == "server":
             assert coverage.match_rate == 1.0, coverage
+
+
+def test_grpc_spans_match_a_spec_documenting_the_wire_path(tmp_path: Path) -> None:
+    spec = tmp_path / "driver.yaml"
+    spec.write_text(
+        "openapi: 3.0.3\ninfo: {title: Driver}\npaths:\n"
+        "  /driver.DriverService/FindNearest:\n"
+        "    post: {operationId: FindNearest, responses: {'200': {description: ok}}}\n",
+        encoding="utf-8",
+    )
+    ops = by_service(spec, services=["driver"])
+    spans = span_table(
+        [
+            {
+                "service": "driver",
+                "rpc_system": "grpc",
+                "rpc_service": "driver.DriverService",
+                "rpc_method": "FindNearest",
+            },
+            {
+                "service": "driver",
+                "rpc_system": "grpc",
+                "rpc_service": "driver.DriverService",
+                "rpc_method": "Other",
+            },
+        ]
+    )
+    table = match_operations(spans, ops).table
+    assert table["operation_id"].to_pylist() == ["FindNearest", None]
+    assert table["operation_key"].to_pylist() == [
+        "POST /driver.DriverService/FindNearest",
+        "driver.DriverService/Other",
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "POST", "DELETE", "PATCH"]),
+            st.lists(
+                st.sampled_from(["pet", "mine", "42", "findByStatus", "store", "order", "user", "x"]),
+                max_size=4,
+            ),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_matching_is_row_aligned_and_independent_of_batching(rows: list[tuple[str, list[str], bool]]) -> None:
+    ops = PETSTORE_OPS
+    spans = span_table(
+        [
+            {
+                "service": "petstore",
+                "http_method": m,
+                "url_path": "/" + "/".join(segments) + ("/" if slash else ""),
+            }
+            for m, segments, slash in rows
+        ]
+    )
+    whole = match_operations(spans, ops).table
+    assert whole.num_rows == spans.num_rows
+    # The same spans in many small batches give the same answers row by row.
+    batched = pa.Table.from_batches(spans.to_batches(max_chunksize=3), schema=SCHEMA) if rows else spans
+    assert match_operations(batched, ops).table.equals(whole)
+    # Each span matched alone gives its row's answer: distinct-key grouping changes nothing.
+    for index in range(min(len(rows), 5)):
+        alone = match_operations(spans.slice(index, 1), ops).table
+        assert alone["operation_id"].to_pylist() == whole["operation_id"].to_pylist()[index : index + 1]
