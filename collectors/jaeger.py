@@ -17,14 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
+from collectors.ids import hex_id
 from collectors.jsonio import documents, split_json
+from collectors.otlp_common import paused_gc
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import KINDS, SpanRows
 from collectors.vocabulary import normalize, stringify
 
 NAME = "jaeger-json"
 
-_HEX_DIGITS = frozenset("0123456789abcdef")
 _KINDS = frozenset(KINDS)
 # Tags that become columns of their own rather than attributes.
 _STATUS_TAGS = ("error", "otel.status_code", "otel.status_description", "span.kind")
@@ -35,19 +36,6 @@ _ERROR_EVENTS = frozenset(("error", "exception"))
 
 class _SpanError(ValueError):
     """A span that cannot become a row; the message is the Skipped reason."""
-
-
-def hex_id(value: Any, width: int) -> str | None:
-    """A Jaeger id as ``width`` lower-case hex digits; Jaeger drops leading zeros, so pad them back.
-
-    Returns None for absent, all-zero, over-long or non-hex ids.
-    """
-    if not isinstance(value, str) or not value or len(value) > width:
-        return None
-    lowered = value.lower()
-    if not _HEX_DIGITS.issuperset(lowered) or set(lowered) == {"0"}:
-        return None
-    return lowered.rjust(width, "0")
 
 
 def tag_dict(tags: Any) -> dict[str, Any]:
@@ -250,6 +238,11 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of Jaeger JSON into spans."""
+    with paused_gc():
+        return _parse(chunk)
+
+
+def _parse(chunk: Chunk) -> ChunkResult:
     rows = SpanRows()
     skipped: list[Skipped] = []
     for item in documents(chunk):

@@ -36,14 +36,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from collectors.ids import hex_id
 from collectors.jsonio import documents, split_json
+from collectors.otlp_common import paused_gc
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import SEMANTIC_COLUMNS, SpanRows
 from collectors.vocabulary import normalize
 
 NAME = "zipkin-json"
 
-_HEX_DIGITS = frozenset("0123456789abcdef")
 _KINDS = {"CLIENT": "client", "SERVER": "server", "PRODUCER": "producer", "CONSUMER": "consumer"}
 _SERVER_ADDRESS = SEMANTIC_COLUMNS.index("server_address")
 _SERVER_PORT = SEMANTIC_COLUMNS.index("server_port")
@@ -102,16 +103,6 @@ class _Record:
         """The local endpoint's service name, if it names one."""
         name = self.local.get("serviceName")
         return name if isinstance(name, str) and name else None
-
-
-def hex_id(value: Any, width: int) -> str | None:
-    """A Zipkin id as ``width`` lower-case hex digits (64-bit trace ids are left-padded)."""
-    if not isinstance(value, str) or not value or len(value) > width:
-        return None
-    lowered = value.lower()
-    if not _HEX_DIGITS.issuperset(lowered) or set(lowered) == {"0"}:
-        return None
-    return lowered.rjust(width, "0")
 
 
 def _micros(value: Any) -> int | None:
@@ -430,6 +421,11 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of Zipkin v2 JSON into spans."""
+    with paused_gc():
+        return _parse(chunk)
+
+
+def _parse(chunk: Chunk) -> ChunkResult:
     rows = SpanRows()
     skipped: list[Skipped] = []
     for item in documents(chunk):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from collectors.ids import hex_id
 from collectors.ingest import ingest
 from collectors.jaeger import NAME, parse
 from collectors.records import Chunk, Skipped
@@ -397,3 +398,23 @@ def test_inspect_exits_2_only_when_nothing_was_read(tmp_path: Path) -> None:
     nothing = CliRunner().invoke(main, ["inspect", "-j", "1", str(bad)])
     assert nothing.exit_code == EXIT_INPUT
     assert "all-bad.json" in nothing.output and "unknown processID 'p9'" in nothing.output
+
+
+@pytest.mark.parametrize(
+    ("value", "width", "expected"),
+    [
+        ("4B52EB0CABCB50A", 16, "04b52eb0cabcb50a"),
+        ("1f2e3d4c5b6a7988", 32, "00000000000000001f2e3d4c5b6a7988"),
+        ("0000000000000000", 16, None),
+        ("0x1f", 16, None),
+        ("+1f", 16, None),
+        (" 1f", 16, None),
+        ("1_f", 16, None),
+        ("1" * 17, 16, None),
+        ("", 16, None),
+        (31, 16, None),
+        (None, 16, None),
+    ],
+)
+def test_hex_ids_are_validated_and_padded(value: Any, width: int, expected: str | None) -> None:
+    assert hex_id(value, width) == expected
