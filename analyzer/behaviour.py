@@ -62,7 +62,9 @@ class Behaviour:
     requests that call at least two distinct services (0 when there are none);
     ``overlapping_call_share`` is the share of synchronous calls that overlap another call of
     the same request. ``callees`` lists the services a typical request calls, in the order of
-    their first call. ``event_requests`` counts requests that consumed or published a message.
+    their first call. ``event_requests`` counts requests that consumed or published a message;
+    ``served`` the requests that arrived from outside (server or consumer spans) rather than
+    starting in the service itself (a client span or background work at the root).
     """
 
     service: str
@@ -81,6 +83,7 @@ class Behaviour:
     db_calls_per_request: float
     publishes_per_request: float
     consumed: int
+    served: int
     event_requests: int
     self_time_share: float
     callees: tuple[str, ...]
@@ -273,6 +276,8 @@ def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -
     sums["forwarding"] = (per_request["distinct_callees"] > 0).groupby([per_request[k] for k in keys]).sum()
     sums["multi"] = (per_request["distinct_callees"] > 1).groupby([per_request[k] for k in keys]).sum()
     sums["consumed"] = (per_request["kind"] == "consumer").groupby([per_request[k] for k in keys]).sum()
+    served = per_request["kind"].isin(("server", "consumer"))
+    sums["served"] = served.groupby([per_request[k] for k in keys]).sum()
     events = (per_request["kind"] == "consumer") | (per_request["publishes"] > 0)
     sums["events"] = events.groupby([per_request[k] for k in keys]).sum()
     examples = _examples(per_request, keys)
@@ -299,6 +304,7 @@ def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -
                 db_calls_per_request=float(row["db_calls"] / n),
                 publishes_per_request=float(row["publishes"] / n),
                 consumed=int(row["consumed"]),
+                served=int(row["served"]),
                 event_requests=int(row["events"]),
                 self_time_share=_ratio(row["self_ns"], row["duration_ns"]),
                 callees=typical.get(key, ()),
@@ -349,7 +355,7 @@ def _typical_callees(
 
 def _idle(name: str) -> Behaviour:
     """The behaviour of a service that handled no request of its own."""
-    return Behaviour(name, None, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0, 0.0, 0, 0, 0.0, (), ())
+    return Behaviour(name, None, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0, (), ())
 
 
 def _with_links(

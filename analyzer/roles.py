@@ -14,6 +14,8 @@ handle requests), which adapts "conspicuous" to the landscape's size and habits.
 * ``orchestrator``: a conspicuous hub with an entry operation that calls several services per
   request, mostly one after another, writing through some of them (or calling many); ``hidden``
   when the service also does its own work (database calls, self time);
+* ``external`` as well: a traffic source that only starts requests (root client spans or
+  background work), is never called and sends no messages;
 * ``gateway``: one downstream call per request, many distinct downstreams in aggregate;
 * ``composer``: an entry operation calling several services per request, mostly in parallel, mostly
   reads;
@@ -148,6 +150,12 @@ def _is_gateway(service: ServiceBehaviour, t: RoleThresholds) -> bool:
     )
 
 
+def _is_traffic_source(service: ServiceBehaviour) -> bool:
+    """A client outside the landscape: it starts requests itself and nobody ever calls it."""
+    overall = service.overall
+    return overall.requests > 0 and not overall.served and not service.received and not overall.event_requests
+
+
 def _is_choreography(service: ServiceBehaviour, t: RoleThresholds) -> bool:
     overall = service.overall
     return (
@@ -170,6 +178,8 @@ def _classify(service: ServiceBehaviour, hub: Hub, t: RoleThresholds) -> Service
         evidence = [_fan_out_sentence(op) for op in orchestrating]
         evidence += [work, _hub_sentence(hub)]
         return _role(service, hub, "orchestrator", evidence, orchestrating, hidden=hidden)
+    if _is_traffic_source(service):
+        return _role(service, hub, "external", [_source_sentence(service)], ())
     if _is_gateway(service, t):
         return _role(service, hub, "gateway", [_gateway_sentence(service), _hub_sentence(hub)], ())
     composing = [op for op in by_fan_out if _composes(op, t)]
@@ -289,6 +299,13 @@ def _external_sentence(service: ServiceBehaviour) -> str:
     return (
         f"emitted no spans: {service.received} calls from {', '.join(service.callers) or 'nobody'} "
         f"reached it with no instrumented answer"
+    )
+
+
+def _source_sentence(service: ServiceBehaviour) -> str:
+    return (
+        f"a traffic source outside the landscape: its {service.overall.requests} requests start in its own "
+        f"spans, nobody calls it, and it calls {', '.join(service.callees) or 'nobody'}"
     )
 
 

@@ -184,3 +184,14 @@ def test_duplicating_every_trace_changes_no_role(mix: ShopMix, copies: int) -> N
         n: (r.role, r.hidden, r.score) for n, r in once.items()
     }
     assert repeated["orders"].requests == copies * once["orders"].requests
+
+
+def test_a_traffic_source_is_external_not_a_gateway() -> None:
+    land = build_shop(LandscapeBuilder())
+    for backend in ("gateway", "bff", "checkout", "orders"):
+        for _ in range(3):
+            land.trace().background("loadgen", "run").call(backend, "GET /", at=1, ms=10)
+    roles = _roles(land.table())
+    assert roles["loadgen"].role == "external"
+    assert roles["loadgen"].evidence[0].startswith("a traffic source outside the landscape: its 12 requests")
+    assert roles["orders"].role == "orchestrator"
