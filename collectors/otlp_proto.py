@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, bytes_id, paused_gc
+from collectors.otlp_salvage import salvage
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import SpanRows
 from collectors.vocabulary import normalize
@@ -46,7 +47,9 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
     head = stream.read(5)
     if not is_framed(head):
         body = head + stream.read()
-        yield Chunk(NAME, source, _PREFIX.pack(len(body)) + body, 0)
+        # A chunk's position is the file offset of its first byte; the bare request gets a
+        # synthetic size prefix, so its chunk starts four bytes before the file does.
+        yield Chunk(NAME, source, _PREFIX.pack(len(body)) + body, -4)
         return
     offset = 0
     chunk_start = 0
@@ -110,9 +113,20 @@ def _parse(chunk: Chunk) -> ChunkResult:
         try:
             request.ParseFromString(body)
         except DecodeError as error:
-            skipped.append(Skipped(chunk.source, f"byte {position}", f"invalid OTLP protobuf: {error}"))
+            rescued = salvage(body)
+            where = position + 4 + rescued.damage_at
+            skipped.append(
+                Skipped(
+                    chunk.source,
+                    f"byte {where}",
+                    f"invalid OTLP protobuf ({error}): message from byte {position + 4} damaged here; "
+                    f"{rescued.spans} complete span(s) before the damage kept, "
+                    "the rest of the message skipped",
+                )
+            )
+            skipped.extend(_add_request(rescued.request, rows, chunk.source, position + 4))
             continue
-        skipped.extend(_add_request(request, rows, chunk.source, position))
+        skipped.extend(_add_request(request, rows, chunk.source, position + 4))
     return ChunkResult(rows.to_batch(), tuple(skipped))
 
 

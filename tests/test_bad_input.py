@@ -87,18 +87,42 @@ def test_corrupt_frame_in_the_middle_keeps_frames_before_and_after(land: Landsca
     path = write(tmp_path / "corrupt.binpb", bytes(payload))
     text, doc = inspect(path)
     assert text.exit_code == 0 and doc is not None
-    assert doc["totals"]["spans"] == len(land.spans) - 3
+    # Frames 1, 3 and 4 are whole; frame 2 keeps at most the spans before the damage.
+    assert len(land.spans) - 3 <= doc["totals"]["spans"] < len(land.spans)
     ((name, position, reason, _),) = _skips(doc)
-    assert (name, position) == ("corrupt.binpb", f"byte {offset}")
-    assert reason.startswith("invalid OTLP protobuf")
+    assert name == "corrupt.binpb"
+    assert offset + 4 <= int(position.removeprefix("byte ")) <= offset + 34
+    assert reason.startswith("invalid OTLP protobuf") and f"message from byte {offset + 4}" in reason
+    assert f"corrupt.binpb @ {position}: invalid OTLP protobuf" in text.output
 
 
-def test_truncated_bare_request_names_the_file_and_the_problem(land: Landscape, tmp_path: Path) -> None:
+def test_truncated_bare_request_keeps_the_complete_spans_before_the_cut(
+    land: Landscape, tmp_path: Path
+) -> None:
+    from collectors.ingest import ingest
+
     body = encode(land.spans).SerializeToString()
     path = write(tmp_path / "half.pb", body[: len(body) // 2])
+    text, doc = inspect(path)
+    assert text.exit_code == 0 and doc is not None
+    ((name, position, reason, _),) = _skips(doc)
+    # The position is where the first incomplete piece (here: the cut span) starts.
+    assert name == "half.pb" and 0 < int(position.removeprefix("byte ")) <= len(body) // 2
+    kept = doc["totals"]["spans"]
+    assert 0 < kept < len(land.spans) and f"{kept} complete span(s) before the damage kept" in reason
+    recorded = {
+        (format(s.context.trace_id, "032x"), format(s.context.span_id, "016x")): s for s in land.spans
+    }
+    for row in ingest([path], jobs=1).spans.to_pylist():
+        span = recorded[(row["trace_id"], row["span_id"])]
+        assert (row["name"], row["start_ns"], row["end_ns"]) == (span.name, span.start_time, span.end_time)
+
+
+def test_request_cut_inside_its_first_span_reads_nothing_and_exits_2(land: Landscape, tmp_path: Path) -> None:
+    path = write(tmp_path / "stub.pb", encode(land.spans).SerializeToString()[:40])
     text, _ = inspect(path)
     assert text.exit_code == EXIT_INPUT
-    assert "half.pb" in text.output and "invalid OTLP protobuf" in text.output
+    assert "stub.pb" in text.output and "invalid OTLP protobuf" in text.output
 
 
 def test_malformed_json_document_beside_a_good_file(land: Landscape, tmp_path: Path) -> None:
