@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
 BASE_NS = 1_754_000_000_000_000_000
 SPANS_PER_MESSAGE = 512
+JAEGER_TRACES_PER_PAGE = 1000
 
 # service -> (HTTP routes it serves, database it owns or None)
 SERVICES: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -215,13 +216,13 @@ def _request(spans: list[SyntheticSpan]) -> ExportTraceServiceRequest:
         scope = resource_spans.scope_spans.add()
         scope.scope.name = "opentelemetry.instrumentation.fastapi"
         for s in members:
-            span: Span = scope.spans.add()
-            span.trace_id, span.span_id, span.parent_span_id = s.trace_id, s.span_id, s.parent_id
-            span.name, span.kind = s.name, s.kind  # type: ignore[assignment]
-            span.start_time_unix_nano, span.end_time_unix_nano = s.start, s.end
+            out: Span = scope.spans.add()
+            out.trace_id, out.span_id, out.parent_span_id = s.trace_id, s.span_id, s.parent_id
+            out.name, out.kind = s.name, s.kind  # type: ignore[assignment]
+            out.start_time_unix_nano, out.end_time_unix_nano = s.start, s.end
             if s.error:
-                span.status.code = Status.STATUS_CODE_ERROR
-            span.attributes.extend([_key_value(k, v) for k, v in s.attributes])
+                out.status.code = Status.STATUS_CODE_ERROR
+            out.attributes.extend([_key_value(k, v) for k, v in s.attributes])
     return request
 
 
@@ -314,17 +315,24 @@ def write_inputs(count: int, with_jaeger: bool) -> dict[str, Path]:
         "otlp-json": DATA / f"spans-{count}.jsonl",
     }
     if with_jaeger:
-        paths["jaeger-json"] = DATA / f"spans-{count}.jaeger.json"
+        # Jaeger JSON comes from the query API or the UI's download, a page of traces at a time.
+        paths["jaeger-json"] = DATA / f"spans-{count}.jaeger"
     if all(p.exists() for p in paths.values()):
         return paths
     partial = {name: path.with_suffix(path.suffix + ".part") for name, path in paths.items()}
     proto = partial["otlp-proto"].open("wb")
     lines = partial["otlp-json"].open("wb")
-    jaeger = partial["jaeger-json"].open("wb") if with_jaeger else None
-    if jaeger:
-        jaeger.write(b'{"data":[')
+    page: list[dict[str, Any]] = []
+    if with_jaeger:
+        partial["jaeger-json"].mkdir(exist_ok=True)
     batch: list[SyntheticSpan] = []
-    first_trace = True
+    pages = 0
+
+    def flush_page() -> None:
+        nonlocal pages
+        (partial["jaeger-json"] / f"page-{pages:05d}.json").write_bytes(orjson.dumps({"data": page}))
+        pages += 1
+        page.clear()
 
     def flush() -> None:
         request = _request(batch)
@@ -335,16 +343,16 @@ def write_inputs(count: int, with_jaeger: bool) -> dict[str, Path]:
 
     for trace in generate(count):
         batch += trace
-        if jaeger:
-            jaeger.write((b"" if first_trace else b",") + orjson.dumps(_jaeger_trace(trace)))
-            first_trace = False
+        if with_jaeger:
+            page.append(_jaeger_trace(trace))
+            if len(page) >= JAEGER_TRACES_PER_PAGE:
+                flush_page()
         if len(batch) >= SPANS_PER_MESSAGE:
             flush()
     if batch:
         flush()
-    if jaeger:
-        jaeger.write(b"]}")
-        jaeger.close()
+    if page:
+        flush_page()
     proto.close()
     lines.close()
     for name, path in partial.items():
@@ -491,11 +499,13 @@ def main() -> None:
 
     started = time.perf_counter()
     paths = write_inputs(args.spans, "jaeger-json" in FORMATS)
-    print(f"inputs ready in {time.perf_counter() - started:.1f}s under {DATA.relative_to(ROOT)}/")
+    print(f"inputs ready in {time.perf_counter() - started:.1f}s under {DATA.relative_to(ROOT)}/", flush=True)
     python = sys.executable
-    runs = [
-        _isolated("bare loop (otlp-proto, 1 process)", [python, __file__, "--bare", str(paths["otlp-proto"])])
-    ]
+    baseline = _isolated(
+        "bare loop (otlp-proto, 1 process)", [python, __file__, "--bare", str(paths["otlp-proto"])]
+    )
+    _report(baseline, paths["otlp-proto"], None, args.spans)
+    runs: list[tuple[Measurement, Path]] = []
     for fmt, path in paths.items():
         command = [
             python,
@@ -508,21 +518,28 @@ def main() -> None:
             str(args.jobs),
             str(path),
         ]
-        runs.append(_isolated(f"orchscan inspect {fmt} -j {args.jobs}", command))
-    baseline = runs[0].seconds
-    print(
-        f"{'run':44} {'MB':>8} {'seconds':>8} {'spans/s':>10} {'x bare':>7} {'peak RSS':>9} {'tree peak':>9}"
-    )
-    for run, path in zip(runs, [paths["otlp-proto"], *paths.values()], strict=True):
-        spans = (
-            int(run.output) if run.output.strip().isdigit() else orjson.loads(run.output)["totals"]["spans"]
-        )
-        assert spans == args.spans, f"{run.label}: read {spans} of {args.spans} spans"
+        runs.append((_isolated(f"orchscan inspect {fmt} -j {args.jobs}", command), path))
+        _report(runs[-1][0], path, baseline, args.spans)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
+
+
+def _report(run: Measurement, path: Path, baseline: Measurement | None, expected: int) -> None:
+    """Print one row of the result table as soon as its run is done."""
+    if baseline is None:
         print(
-            f"{run.label:44} {path.stat().st_size / 2**20:8.0f} {run.seconds:8.2f} "
-            f"{spans / run.seconds:10,.0f} "
-            f"{run.seconds / baseline:7.2f} {run.peak_rss_mb:7.0f}MB {run.tree_peak_mb:7.0f}MB"
+            f"{'run':44} {'MB':>6} {'seconds':>8} {'spans/s':>10} {'x bare':>7} {'peak RSS':>9} {'tree peak':>9}"
         )
+    spans = int(run.output) if run.output.strip().isdigit() else orjson.loads(run.output)["totals"]["spans"]
+    assert spans == expected, f"{run.label}: read {spans} of {expected} spans"
+    ratio = run.seconds / baseline.seconds if baseline else 1.0
+    print(
+        f"{run.label:44} {_size(path) / 2**20:6.0f} {run.seconds:8.2f} {spans / run.seconds:10,.0f} "
+        f"{ratio:7.2f} {run.peak_rss_mb:7.0f}MB {run.tree_peak_mb:7.0f}MB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
