@@ -530,7 +530,8 @@ def _report(run: Measurement, path: Path, baseline: Measurement | None, expected
     """Print one row of the result table as soon as its run is done."""
     if baseline is None:
         print(
-            f"{'run':44} {'MB':>6} {'seconds':>8} {'spans/s':>10} {'x bare':>7} {'peak RSS':>9} {'tree peak':>9}"
+            f"{'run':44} {'MB':>6} {'seconds':>8} {'spans/s':>10} {'x bare':>7} "
+            f"{'peak RSS':>9} {'tree peak':>9}"
         )
     spans = int(run.output) if run.output.strip().isdigit() else orjson.loads(run.output)["totals"]["spans"]
     assert spans == expected, f"{run.label}: read {spans} of {expected} spans"
