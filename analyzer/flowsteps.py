@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -35,7 +37,7 @@ STEP_SEP, BLOCK_SEP = "\x1f", "\x1e"
 
 _MS = 1_000_000
 # A concrete path segment that is an identifier: digits, or a longer token carrying a digit.
-_ID_SEGMENT = r"/(?:\d+|(?=[^/]*\d)[^/]{6,})(?=/|$)"
+_ID_SEGMENT = re.compile(r"^(?:\d+|(?=.*\d).{6,})$")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class StepCalls:
     ``flow_id``, ``owner``, ``entry``, ``step`` (``"callee OPERATION"``), ``callee``,
     ``operation``, ``operation_id`` (documented, when a spec matched), ``method``, ``url_path``,
     ``route``, ``status_message``, timing (and
-    ``callee_end_ns``, when the callee's own span ended), ``error``,
+    ``callee_end_ns``, when the callee's own span ended), ``error`` (also set for 4xx answers),
     ``status_code``, ``idempotency_key``, ``block``, ``block_calls`` (calls in the block),
     ``gap_ns`` (wait since the previous block ended, 0 for the first), ``retry``, ``chain``,
     ``attempt``, ``final_error``.
@@ -61,6 +63,29 @@ class StepCalls:
 
     calls: pd.DataFrame
     requests: pd.DataFrame
+
+
+def singular(word: str) -> str:
+    """The singular of a collection name in a path (``reservations`` -> ``reservation``)."""
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def fold_identifiers(key: str) -> str:
+    """``GET /approvals/apr-000150`` -> ``GET /approvals/{approvalId}``: a template from a concrete path."""
+    method, _, path = key.partition(" ")
+    if not path.startswith("/"):
+        return key
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        if i and _ID_SEGMENT.match(segment):
+            before = segments[i - 1]
+            named = before and not before.startswith("{")
+            segments[i] = "{" + (singular(before) + "Id" if named else "id") + "}"
+    return f"{method} {'/'.join(segments)}"
 
 
 def flow_id(owner: str, entry: str) -> str:
@@ -121,7 +146,9 @@ def _with_span_details(
     callee_end = np.where(answered, spans["end_ns"].to_numpy()[safe_callee], calls["end_ns"].to_numpy())
     # Without a route template the key is a concrete path: fold its identifiers.
     operation = calls["operation"].astype(str)
-    operation = operation.where(callee_route.notna(), operation.str.replace(_ID_SEGMENT, "/{id}", regex=True))
+    # Folded once per distinct key: a million calls carry only a few thousand of them.
+    folded = {key: fold_identifiers(key) for key in operation[callee_route.isna()].unique()}
+    operation = operation.where(callee_route.notna(), operation.map(folded))
     callee = calls["callee"]
     operation_id = pd.Series(None, index=calls.index, dtype=object)
     if matches is not None:
@@ -132,7 +159,13 @@ def _with_span_details(
         operation = (found["op_method"] + " " + found["op_path"]).where(documented, operation)
         callee_route = found["op_path"].where(documented, callee_route)
         operation_id = found["operation_id"].where(documented & ~found["inferred"].fillna(False).astype(bool))
+    # For the flow, a refused request (402 declined, 409 conflict) failed as much as a crash did.
+    refused = calls["status_code"].fillna(0).astype(np.int64) >= 400
+    # Without a template of its own, the folded key's path is the best template there is.
+    template = operation.str.partition(" ")[2]
+    callee_route = callee_route.where(callee_route.notna(), template.where(template.str.startswith("/")))
     return calls.assign(
+        error=calls["error"].astype(bool) | refused,
         callee=callee,
         operation=operation,
         operation_id=operation_id,
@@ -213,7 +246,7 @@ def _request_frame(
             "url_path": spans["url_path"].to_numpy()[rows],
             "start_ns": requests["start_ns"].to_numpy(),
             "end_ns": end,
-            "error": requests["error"].to_numpy(),
+            "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
             "status_code": spans["http_status_code"].to_numpy()[rows],
             "steps": seq["steps"].fillna(0).astype(np.int64).to_numpy(),
             "sequence": seq["sequence"].fillna("").to_numpy(),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analyzer.flowsteps import StepCalls
+from analyzer.flowsteps import StepCalls, singular
 from analyzer.model import Flow, Handoff, OperationRef
 
 if TYPE_CHECKING:
@@ -58,12 +58,7 @@ def resource_of(path: str) -> str | None:
     literal = [s for s in path.strip("/").split("/") if s and not s.startswith("{")]
     if not literal:
         return None
-    word = literal[-1]
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith("sses") or word.endswith("shes"):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    return singular(literal[-1])
 
 
 def match_operation(ref: OperationRef, operations: Sequence[Operation]) -> Operation | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+from flow_factories import Landscape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,11 +17,12 @@ from analyzer.flows import analyze_flows, mine_flows
 from analyzer.flowsteps import collect_step_calls
 from analyzer.model import Flow
 from collectors.ingest import ingest
-from flow_factories import Landscape
 
 
-def _flows(table: pa.Table, owners: tuple[str, ...] = (), **thresholds: float) -> tuple[Flow, ...]:
-    flows, _ = analyze_flows(build_call_tables(table), table, owners=owners, thresholds=FlowThresholds(**thresholds))
+def _flows(table: pa.Table, owners: tuple[str, ...] = (), **thresholds: Any) -> tuple[Flow, ...]:
+    flows, _ = analyze_flows(
+        build_call_tables(table), table, owners=owners, thresholds=FlowThresholds(**thresholds)
+    )
     return flows
 
 
@@ -134,7 +137,12 @@ def test_a_successful_repeat_is_a_loop_not_a_retry() -> None:
         root.call("pricing", "GET /price", at=90, ms=10)
     (flow,) = _flows(land.table())
     route = flow.steps[1]
-    assert (route.operation.service, route.repeats, route.retries, route.parallel_group) == ("route", 4, None, None)
+    assert (route.operation.service, route.repeats, route.retries, route.parallel_group) == (
+        "route",
+        4,
+        None,
+        None,
+    )
 
 
 def test_long_running_flows_by_total_duration_or_by_a_long_wait() -> None:
@@ -151,7 +159,11 @@ def test_long_running_flows_by_total_duration_or_by_a_long_wait() -> None:
     assert not flows["orders"].long_running
     assert flows["returns"].long_running
     assert flows["returns"].duration_p50_ms == pytest.approx(90_030, rel=1e-3)
-    assert flows["returns"].duration_max_ms >= flows["returns"].duration_p95_ms >= flows["returns"].duration_p50_ms
+    assert (
+        flows["returns"].duration_max_ms
+        >= flows["returns"].duration_p95_ms
+        >= flows["returns"].duration_p50_ms
+    )
     # The wait alone (90 s) makes it long-running even below the total threshold.
     assert _flows(land.table(), long_running_s=85)[1].long_running
     assert not _flows(land.table(), long_running_s=100)[1].long_running
@@ -210,7 +222,11 @@ def test_hotrod_dispatch_flow(fixtures: Path, capture: str, route_parallel: bool
     flows = _flows(table, owners=("frontend",))
     assert [f.id for f in flows] == ["frontend:GET /dispatch"]
     (flow,) = flows
-    assert [(s.operation.service, s.repeats) for s in flow.steps] == [("customer", 1), ("driver", 1), ("route", 10)]
+    assert [(s.operation.service, s.repeats) for s in flow.steps] == [
+        ("customer", 1),
+        ("driver", 1),
+        ("route", 10),
+    ]
     assert flow.steps[1].operation.key == "driver.DriverService/FindNearest"
     assert flow.steps[0].parallel_group is None and flow.steps[1].parallel_group is None
     assert (flow.steps[2].parallel_group is not None) is route_parallel

@@ -1,0 +1,98 @@
+"""Duplicated flows: the same steps behind different owners, with each copy's drift in plain words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from flow_factories import Landscape
+
+from analyzer.calls import build_call_tables
+from analyzer.flow_thresholds import FlowThresholds
+from analyzer.flows import analyze_flows
+from analyzer.model import Flow
+
+_STEPS = {
+    "inventory": "POST /reservations",
+    "payment": "POST /payments",
+    "shipping": "POST /shipments",
+    "notification": "POST /notifications",
+}
+
+
+def _checkout(
+    land: Landscape,
+    owner: str,
+    entry: str,
+    order: list[str],
+    *,
+    payment_fails: bool = False,
+    release: bool = True,
+) -> None:
+    request = land.trace().request(owner, entry, ms=300, status=402 if payment_fails else 201)
+    at = 5.0
+    for service in order:
+        failing = payment_fails and service == "payment"
+        request.call(service, _STEPS[service], at=at, ms=20, status=402 if failing else 201)
+        at += 25
+        if failing:
+            if release:
+                request.call(
+                    "inventory", "DELETE /reservations/{id}", path="/reservations/r-000001", at=at, ms=5
+                )
+            return
+
+
+def _landscape() -> pa.Table:
+    land = Landscape()
+    full = ["inventory", "payment", "shipping", "notification"]
+    for _ in range(6):
+        _checkout(land, "orders", "POST /orders", full)
+        _checkout(land, "mobile-bff", "POST /mobile/checkout", full)
+        _checkout(land, "partner-api", "POST /partner/orders", ["payment", "inventory", "shipping"])
+        _checkout(land, "search", "GET /search", [])
+    for _ in range(2):
+        _checkout(land, "orders", "POST /orders", full, payment_fails=True)
+        _checkout(land, "mobile-bff", "POST /mobile/checkout", full, payment_fails=True, release=False)
+    return land.table()
+
+
+def _flows(table: pa.Table, **thresholds: Any) -> dict[str, Flow]:
+    owners = ("orders", "mobile-bff", "partner-api")
+    flows, _ = analyze_flows(
+        build_call_tables(table), table, owners=owners, thresholds=FlowThresholds(**thresholds)
+    )
+    return {f.owner: f for f in flows}
+
+
+def test_copies_are_grouped_and_their_drift_described() -> None:
+    flows = _flows(_landscape())
+    orders = flows["orders"]
+    drift = {d.owner: d.differences for d in orders.duplicates}
+    assert set(drift) == {"mobile-bff", "partner-api"}
+    assert drift["partner-api"] == (
+        "partner-api never calls notification",
+        "partner-api calls payment before inventory",
+    )
+    assert drift["mobile-bff"] == (
+        "mobile-bff does not call inventory DELETE /reservations/{id} to undo inventory when payment fails",
+    )
+    # Seen from the copy, the original adds what the copy lacks.
+    back = {d.owner: d.differences for d in flows["partner-api"].duplicates}
+    assert back["orders"] == ("orders also calls notification", "orders calls inventory before payment")
+
+
+def test_a_dissimilar_flow_is_no_copy() -> None:
+    flows = _flows(_landscape(), duplicate_similarity=0.8)
+    assert {d.owner for d in flows["orders"].duplicates} == {"mobile-bff"}
+    assert flows["partner-api"].duplicates == ()
+
+
+def test_one_owner_is_never_its_own_duplicate() -> None:
+    land = Landscape()
+    for _ in range(3):
+        _checkout(land, "orders", "POST /orders", ["inventory", "payment", "shipping"])
+        _checkout(land, "orders", "POST /orders/express", ["inventory", "payment", "shipping"])
+    flows, _ = analyze_flows(build_call_tables(land.table()), land.table())
+    assert len(flows) == 2
+    assert all(f.duplicates == () for f in flows)

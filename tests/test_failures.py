@@ -1,0 +1,120 @@
+"""Failure logic: compensations versus side effects left in place, timeouts, statuses on failure."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from flow_factories import Landscape, Span
+
+from analyzer.calls import build_call_tables
+from analyzer.flows import analyze_flows
+from analyzer.model import Flow
+
+
+def _flow(table: pa.Table) -> Flow:
+    (flow,) = analyze_flows(build_call_tables(table), table, owners=("orders",))[0]
+    return flow
+
+
+def _order(land: Landscape, *, status: int = 201) -> Span:
+    order = land.trace().request("orders", "POST /orders", ms=200, status=status)
+    order.call("inventory", "POST /reservations", at=5, ms=20, status=201)
+    return order
+
+
+def _happy(land: Landscape) -> None:
+    order = _order(land)
+    order.call("payment", "POST /payments", at=30, ms=30, status=201)
+    order.call("shipping", "POST /shipments", at=70, ms=20, status=201)
+
+
+def test_a_declined_payment_releases_the_reservation() -> None:
+    land = Landscape()
+    for _ in range(6):
+        _happy(land)
+    for i in range(3):
+        order = _order(land, status=402)
+        order.call("payment", "POST /payments", at=30, ms=30, status=502)
+        order.call(
+            "inventory", "DELETE /reservations/{id}", path=f"/reservations/r-10{i}", at=65, ms=5, status=204
+        )
+    flow = _flow(land.table())
+    assert [s.operation.service for s in flow.steps] == ["inventory", "payment", "shipping"]
+    (compensation,) = flow.failure.compensations
+    assert (compensation.failed_step, compensation.undone_step, compensation.requests) == (2, 1, 3)
+    assert compensation.operation.key == "DELETE /reservations/{id}"
+    assert flow.failure.uncompensated == ()
+    assert flow.failure.failure_statuses == (402,)
+    # The compensating call only happens on failure: it is failure logic, not a step.
+    assert "DELETE /reservations/{id}" not in {s.operation.key for s in flow.steps}
+
+
+def test_a_late_failure_without_compensation_leaves_earlier_writes_in_place() -> None:
+    land = Landscape()
+    for _ in range(6):
+        _happy(land)
+    for _ in range(4):
+        order = _order(land, status=503)
+        order.call("payment", "POST /payments", at=30, ms=30, status=201)
+        order.call("shipping", "POST /shipments", at=70, ms=20, status=503)
+    flow = _flow(land.table())
+    (gap,) = flow.failure.uncompensated
+    assert (gap.failed_step, gap.left_in_place, gap.requests) == (3, (1, 2), 4)
+    assert len(gap.example_traces) == 4
+    assert flow.failure.compensations == ()
+    assert flow.failure.failure_statuses == (503,)
+
+
+def test_a_compensated_step_is_not_left_in_place_but_the_other_one_is() -> None:
+    land = Landscape()
+    for _ in range(4):
+        _happy(land)
+    for i in range(2):
+        order = _order(land, status=503)
+        order.call("payment", "POST /payments", at=30, ms=30, status=201)
+        order.call("shipping", "POST /shipments", at=70, ms=20, status=503)
+        order.call(
+            "inventory", "POST /reservations/{id}/release", path=f"/reservations/r-20{i}/release", at=95, ms=5
+        )
+    flow = _flow(land.table())
+    (compensation,) = flow.failure.compensations
+    assert (compensation.failed_step, compensation.undone_step) == (3, 1)
+    (gap,) = flow.failure.uncompensated
+    assert gap.left_in_place == (2,)
+
+
+def test_a_read_before_the_failure_is_no_side_effect() -> None:
+    land = Landscape()
+    for _ in range(4):
+        order = land.trace().request("orders", "POST /orders", ms=200)
+        order.call("catalog", "GET /products/{id}", path="/products/17", at=5, ms=10)
+        order.call("pricing", "GET /prices/{id}", path="/prices/17", at=20, ms=10)
+        order.call("payment", "POST /payments", at=40, ms=10, status=500)
+    flow = _flow(land.table())
+    assert flow.failure.uncompensated == ()
+
+
+def test_timeouts_from_messages_and_from_late_answers() -> None:
+    land = Landscape()
+    for _ in range(3):
+        _happy(land)
+    for _ in range(2):
+        order = _order(land, status=504)
+        order.call(
+            "payment", "POST /payments", at=30, ms=2000, status=504, message="context deadline exceeded"
+        )
+    order = _order(land, status=504)
+    # The client gave up after 1 s, the payment service answered after 3 s.
+    order.call("payment", "POST /payments", at=30, ms=1000, status=504, server_ms=3000)
+    flow = _flow(land.table())
+    (timeout,) = flow.failure.timeouts
+    assert timeout.startswith("step 2 (payment POST /payments): 3 calls timed out")
+    assert "2000 ms" in timeout
+
+
+def test_errors_that_are_not_timeouts_are_not_reported_as_such() -> None:
+    land = Landscape()
+    for _ in range(3):
+        order = _order(land, status=502)
+        order.call("payment", "POST /payments", at=30, ms=20, status=502, message="card declined")
+        order.call("shipping", "POST /shipments", at=60, ms=20, status=201)
+    assert _flow(land.table()).failure.timeouts == ()
