@@ -382,7 +382,7 @@ def framed(requests: Iterable[ExportTraceServiceRequest]) -> bytes:
 
 def protobuf_json(request: ExportTraceServiceRequest) -> str:
     """protobuf's generic JSON mapping: base64 ids, enum names, camelCase field names."""
-    return MessageToJson(request)
+    return str(MessageToJson(request))
 
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
