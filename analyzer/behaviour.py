@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
+from analyzer.grouping import collect, distinct_names
 from analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
 
 #: HTTP methods that only read, and those that change state.
@@ -264,7 +265,7 @@ def summarise_behaviour(
     for behaviour in sorted(operations, key=lambda b: (-b.requests, b.operation or "")):
         by_service.setdefault(behaviour.service, []).append(behaviour)
     overall_by_service = {b.service: b for b in overall}
-    names = sorted(set(per_request["service"]) | set(tables.calls["callee"]) | set(tables.calls["caller"]))
+    names = distinct_names(per_request["service"], tables.calls["callee"], tables.calls["caller"])
     return _with_links(tables, names, overall_by_service, by_service)
 
 
@@ -283,7 +284,7 @@ def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -
     examples = _examples(per_request, keys)
     typical = _typical_callees(per_request, tables, keys)
     records = []
-    for key, row in sums.iterrows():
+    for key, row in zip(sums.index, sums.to_dict("records"), strict=True):
         key_tuple = key if isinstance(key, tuple) else (key,)
         n = int(row["requests"])
         records.append(
@@ -322,8 +323,8 @@ def _examples(per_request: pd.DataFrame, keys: list[str]) -> dict[object, tuple[
     """Up to :data:`EXAMPLES` trace ids per group, preferring requests that call the most services."""
     ranked = per_request.sort_values(["distinct_callees", "trace_id"], ascending=[False, True], kind="stable")
     ranked = ranked.drop_duplicates([*keys, "trace_id"]).groupby(keys, sort=False).head(EXAMPLES)
-    key = keys if len(keys) > 1 else keys[0]
-    return {name: tuple(sorted(group)) for name, group in ranked.groupby(key)["trace_id"]}
+    ranked = ranked.sort_values("trace_id", kind="stable")
+    return {name: tuple(map(str, traces)) for name, traces in collect(ranked, keys, "trace_id").items()}
 
 
 def _typical_callees(
@@ -349,8 +350,7 @@ def _typical_callees(
         ).to_numpy()
     )
     stats = stats[stats["share"] >= _TYPICAL_SHARE].sort_values([*keys, "position", "callee"])
-    key = keys if len(keys) > 1 else keys[0]
-    return {group: tuple(frame["callee"]) for group, frame in stats.groupby(key, sort=False)}
+    return {name: tuple(map(str, callees)) for name, callees in collect(stats, keys, "callee").items()}
 
 
 def _idle(name: str) -> Behaviour:
@@ -373,16 +373,16 @@ def _with_links(
 
     def distinct(frame: pd.DataFrame, key: str, value: str) -> dict[str, tuple[str, ...]]:
         pairs = frame[[key, value]].drop_duplicates().sort_values([key, value])
-        return {name: tuple(group) for name, group in pairs.groupby(key)[value]}
+        return {str(name): tuple(map(str, group)) for name, group in collect(pairs, [key], value).items()}
 
     callers = distinct(business, "callee", "caller")
     callees = distinct(business, "caller", "callee")
     stores = distinct(infrastructure, "caller", "callee")
     store_users = distinct(infrastructure, "callee", "caller")
     destinations = distinct(producers, "service", "messaging_destination")
-    received = calls.groupby(["callee", "kind"]).size()
-    external = calls[calls["external"].to_numpy(dtype=bool)]["callee"].value_counts()
-    emitting = set(spans["service"])
+    received = calls.groupby(["callee", "kind"]).size().to_dict()
+    external = calls[calls["external"].to_numpy(dtype=bool)]["callee"].value_counts().to_dict()
+    emitting = set(distinct_names(spans["service"]))
     return tuple(
         ServiceBehaviour(
             name=name,

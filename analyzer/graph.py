@@ -10,9 +10,11 @@ of latency), ``example_traces`` (up to five, sorted) and ``kinds`` (sorted call 
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from analyzer.calls import CallTables
+from analyzer.grouping import distinct_names, tuples_by_code
 from analyzer.model import Edge
 
 #: How many example trace ids an edge keeps.
@@ -20,21 +22,25 @@ EXAMPLES = 5
 
 
 def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Calls, errors, latency percentiles and example traces per group of ``keys``."""
-    latency = (calls["end_ns"] - calls["start_ns"]).clip(lower=0) / 1e6
-    frame = calls[keys].assign(latency=latency.to_numpy(), error=calls["error"].to_numpy(dtype=bool))
-    grouped = frame.groupby(keys, sort=True)
-    stats = grouped.agg(calls=("latency", "size"), errors=("error", "sum"))
-    quantiles = grouped["latency"].quantile([0.5, 0.95]).unstack()
-    stats["p50_ms"] = quantiles[0.5]
-    stats["p95_ms"] = quantiles[0.95]
-    traces = calls[[*keys, "trace_id"]].drop_duplicates().sort_values([*keys, "trace_id"])
-    traces = traces.groupby(keys, sort=False).head(EXAMPLES)
-    stats["example_traces"] = traces.groupby(keys)["trace_id"].agg(tuple)
-    columns = list(dict.fromkeys([*keys, "kind"]))
-    kinds = calls[columns].drop_duplicates().sort_values(columns)
-    stats["kinds"] = kinds.groupby(keys)["kind"].agg(tuple)
-    return stats.reset_index()
+    """Calls, errors, latency percentiles, example traces and kinds per group of ``keys``."""
+    grouped = calls.groupby(keys, sort=True)
+    code = grouped.ngroup().to_numpy()
+    stats = grouped.size().rename("calls").reset_index()
+    groups = len(stats)
+    latency = (calls["end_ns"].to_numpy() - calls["start_ns"].to_numpy()).clip(min=0) / 1e6
+    stats["errors"] = np.bincount(code, weights=calls["error"].to_numpy(dtype=bool), minlength=groups).astype(
+        int
+    )
+    quantiles = pd.Series(latency).groupby(code).quantile([0.5, 0.95]).unstack()
+    stats["p50_ms"] = quantiles[0.5].to_numpy()
+    stats["p95_ms"] = quantiles[0.95].to_numpy()
+    stats["example_traces"] = pd.Series(
+        tuples_by_code(code, calls["trace_id"].to_numpy(dtype=object), groups, EXAMPLES), dtype=object
+    )
+    stats["kinds"] = pd.Series(
+        tuples_by_code(code, calls["kind"].to_numpy(dtype=object), groups), dtype=object
+    )
+    return stats
 
 
 def build_edges(tables: CallTables) -> tuple[Edge, ...]:
@@ -56,27 +62,39 @@ def build_edges(tables: CallTables) -> tuple[Edge, ...]:
 
 
 def _add_edges(graph: nx.DiGraph, stats: pd.DataFrame, source: list[str], target: list[str]) -> None:
-    for row in stats.to_dict("records"):
-        calls = int(row["calls"])
-        errors = int(row["errors"])
-        graph.add_edge(
-            tuple(row[k] for k in source) if len(source) > 1 else row[source[0]],
-            tuple(row[k] for k in target) if len(target) > 1 else row[target[0]],
-            calls=calls,
-            errors=errors,
-            error_rate=errors / calls if calls else 0.0,
-            p50_ms=round(float(row["p50_ms"]), 3),
-            p95_ms=round(float(row["p95_ms"]), 3),
-            example_traces=tuple(row["example_traces"]),
-            kinds=tuple(row["kinds"]),
+    def nodes(columns: list[str]) -> list[object]:
+        arrays = [stats[c].to_numpy(dtype=object) for c in columns]
+        return list(zip(*arrays, strict=True)) if len(arrays) > 1 else list(arrays[0])
+
+    calls = stats["calls"].to_numpy()
+    errors = stats["errors"].to_numpy()
+    p50 = stats["p50_ms"].to_numpy().round(3)
+    p95 = stats["p95_ms"].to_numpy().round(3)
+    examples = stats["example_traces"].tolist()
+    kinds = stats["kinds"].tolist()
+    graph.add_edges_from(
+        (
+            u,
+            v,
+            {
+                "calls": int(calls[i]),
+                "errors": int(errors[i]),
+                "error_rate": int(errors[i]) / int(calls[i]),
+                "p50_ms": float(p50[i]),
+                "p95_ms": float(p95[i]),
+                "example_traces": examples[i],
+                "kinds": kinds[i],
+            },
         )
+        for i, (u, v) in enumerate(zip(nodes(source), nodes(target), strict=True))
+    )
 
 
 def build_service_graph(tables: CallTables) -> nx.DiGraph:
     """Services as nodes (``emits_spans`` attribute), calls of every kind folded into one edge per pair."""
     graph: nx.DiGraph = nx.DiGraph()
-    emitting = set(tables.spans["service"])
-    for name in sorted(emitting | set(tables.calls["caller"]) | set(tables.calls["callee"])):
+    emitting = set(distinct_names(tables.spans["service"]))
+    for name in distinct_names(tables.spans["service"], tables.calls["caller"], tables.calls["callee"]):
         graph.add_node(name, emits_spans=name in emitting)
     keys = ["caller", "callee"]
     _add_edges(graph, _edge_stats(tables.calls, keys), ["caller"], ["callee"])

@@ -1,0 +1,55 @@
+"""Collecting the values of each group into tuples without a pandas call per group.
+
+``groupby(...).agg(tuple)`` and iterating groups run Python-level pandas code once per group,
+which dominates on landscapes with tens of thousands of edges or operations. Sorting once and
+splitting a plain numpy array at the group boundaries costs one slice per group instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def collect(frame: pd.DataFrame, keys: Sequence[str], value: str) -> dict[Hashable, tuple[object, ...]]:
+    """Map each group of ``keys`` to the tuple of its ``value`` column, in the frame's row order.
+
+    Keys are scalars for one key column and tuples for several, as pandas' groupby names them.
+    """
+    if frame.empty:
+        return {}
+    codes = frame.groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    values = frame[value].to_numpy(dtype=object)[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    heads = frame.iloc[order[starts]]
+    if len(keys) == 1:
+        names: list[Hashable] = list(heads[keys[0]].to_numpy(dtype=object))
+    else:
+        names = list(zip(*(heads[k].to_numpy(dtype=object) for k in keys), strict=True))
+    chunks = np.split(values, starts[1:])
+    return {name: tuple(chunk.tolist()) for name, chunk in zip(names, chunks, strict=True)}
+
+
+def distinct_names(*columns: pd.Series) -> list[str]:
+    """Sorted distinct non-null strings over several columns."""
+    names: set[str] = set()
+    for column in columns:
+        names.update(str(v) for v in pd.unique(column.dropna()))
+    return sorted(names)
+
+
+def tuples_by_code(
+    codes: np.ndarray, values: np.ndarray, groups: int, limit: int | None = None
+) -> list[tuple[object, ...]]:
+    """Per integer group code ``0..groups-1``: its distinct values, sorted, at most ``limit``."""
+    frame = pd.DataFrame({"code": codes, "value": values}).drop_duplicates().sort_values(["code", "value"])
+    if limit is not None:
+        frame = frame[frame.groupby("code", sort=False).cumcount().to_numpy() < limit]
+    code = frame["code"].to_numpy()
+    items = frame["value"].to_numpy(dtype=object)
+    bounds = np.searchsorted(code, np.arange(groups + 1))
+    return [tuple(items[bounds[g] : bounds[g + 1]].tolist()) for g in range(groups)]
