@@ -182,10 +182,14 @@ def _call_kind(spans: pd.DataFrame) -> pd.Series:
 
 def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
     """Spans whose parent lives in another service."""
-    child = spans[spans["parent_row"] >= 0]
-    parent = spans.iloc[child["parent_row"].to_numpy()]
-    crossing = child["service"].to_numpy() != parent["service"].to_numpy()
-    child, parent = child[crossing], parent[crossing]
+    # Select rows with numpy first and take the wide frame once: taking every column of a
+    # million-row frame dominates the cost otherwise.
+    parent_rows = spans["parent_row"].to_numpy()
+    service = spans["service"].to_numpy()
+    rows = np.flatnonzero(parent_rows >= 0)
+    rows = rows[service[rows] != service[parent_rows[rows]]]
+    child = spans.iloc[rows]
+    parent = spans.iloc[parent_rows[rows]]
     # The caller's view of timing is the client/producer span when there is one; a server span
     # under an uninstrumented client only has its own clock.
     caller_has_client = parent["kind"].isin(("client", "producer")).to_numpy()
@@ -234,18 +238,19 @@ def _peer_name(spans: pd.DataFrame) -> pd.Series:
 
 def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
     """Client and producer spans whose callee emitted nothing: an uninstrumented peer or a store."""
-    outgoing = spans[spans["kind"].isin(("client", "producer"))]
-    children = spans[spans["parent_row"] >= 0]
-    remote_child = children["service"].to_numpy() != spans["service"].to_numpy()[children["parent_row"].to_numpy()]
+    parent_rows = spans["parent_row"].to_numpy()
+    service = spans["service"].to_numpy()
+    children = np.flatnonzero(parent_rows >= 0)
+    remote_child = children[service[children] != service[parent_rows[children]]]
     answered = np.zeros(len(spans), dtype=bool)
-    answered[children["parent_row"].to_numpy()[remote_child]] = True
-    calls = outgoing[~answered[outgoing["row"].to_numpy()]]
+    answered[parent_rows[remote_child]] = True
+    outgoing = spans["kind"].isin(("client", "producer")).to_numpy()
+    rows = np.flatnonzero(outgoing & ~answered)
     # A pseudo-service's own client spans (its parent is in another service) are already a
     # boundary call; their absent children are not a second call.
-    parent_rows = calls["parent_row"].to_numpy()
-    own_parent = parent_rows >= 0
-    own_parent[own_parent] = spans["service"].to_numpy()[parent_rows[own_parent]] == calls["service"].to_numpy()[own_parent]
-    calls = calls[own_parent | (parent_rows < 0)]
+    parents = parent_rows[rows]
+    own_parent = (parents < 0) | (service[np.maximum(parents, 0)] == service[rows])
+    calls = spans.iloc[rows[own_parent]]
     kind = _call_kind(calls)
     peer = _peer_name(calls)
     messaging = kind == MESSAGING
