@@ -273,7 +273,7 @@ def build_returns(env: Env) -> FastAPI:
 
     db = env.telemetry.database("returns", env.db_uri("returns"), setup)
 
-    def name_peer(span: Span, request: Any) -> None:
+    async def name_peer(span: Span, request: Any) -> None:
         # The approval desk is not instrumented; naming it is the only way it shows up as a service.
         span.set_attribute("peer.service", "approvals")
 
