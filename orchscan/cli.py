@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from collectors.ingest import InputError, expand_paths, ingest
 from collectors.records import Ingest
 from collectors.registry import FORMATS
 from orchscan.inspection import describe_ingest, render_inspection
+from orchscan.scanning import SEVERITY_CHOICES, ScanOptions, run_scan
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -74,3 +75,131 @@ def inspect(paths: tuple[str, ...], fmt: str | None, jobs: int | None, as_json: 
     result = read_traces(paths, fmt, jobs, progress)
     description = describe_ingest(result, base=Path(os.getcwd()))
     click.echo(render_inspection(description, as_json=as_json), nl=False)
+
+
+def _formats(values: tuple[str, ...]) -> tuple[str, ...]:
+    chosen: list[str] = []
+    for value in values:
+        chosen += [v.strip() for v in value.split(",") if v.strip()]
+    return tuple(chosen)
+
+
+def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by ``scan`` and ``conform``."""
+    options = [
+        click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str)),
+        click.option(
+            "--openapi",
+            "openapi",
+            multiple=True,
+            type=click.Path(exists=True, path_type=str),
+            help="OpenAPI/Swagger spec file or folder (repeatable).",
+        ),
+        click.option(
+            "--service-map",
+            type=click.Path(exists=True, dir_okay=False, path_type=str),
+            help="YAML file mapping service names to spec files.",
+        ),
+        click.option(
+            "--allow-remote-refs", is_flag=True, help="Fetch remote $refs in specs (off by default)."
+        ),
+        click.option("--allow-outside-refs", is_flag=True, help="Follow $refs that leave a spec's folder."),
+        click.option(
+            "--out",
+            "out_dir",
+            default="orchscan-report",
+            show_default=True,
+            type=click.Path(file_okay=False, path_type=str),
+            help="Folder for the reports.",
+        ),
+        click.option(
+            "--format",
+            "formats",
+            multiple=True,
+            help="Reports to write: arazzo, json, html, markdown (repeatable or comma-separated; "
+            "default: all).",
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(SEVERITY_CHOICES),
+            default="none",
+            show_default=True,
+            help="Exit with status 1 when a finding of this severity or worse exists.",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=str),
+            help="TOML or YAML file of thresholds ([roles], [flows]).",
+        ),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="GROUP.NAME=VALUE",
+            help="Override one threshold, e.g. --set roles.hub_z=2.5 (repeatable).",
+        ),
+        click.option(
+            "--timestamp/--no-timestamp",
+            default=False,
+            help="Stamp reports with the current time (default: only SOURCE_DATE_EPOCH, so "
+            "output is reproducible).",
+        ),
+        click.option(
+            "--trace-format",
+            "fmt",
+            type=click.Choice(sorted(FORMATS)),
+            default=None,
+            help="Read every trace input as this format instead of detecting it.",
+        ),
+        jobs_option,
+        click.option(
+            "--progress/--no-progress", default=True, help="Progress bar on stderr (terminal only)."
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@main.command()
+@_scan_options
+@click.option(
+    "--arazzo",
+    "arazzo_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help="Existing Arazzo documents to check against observed traffic (repeatable).",
+)
+def scan(**options: object) -> None:
+    """Analyse traces (and specs): roles, flows, findings, Arazzo drafts and reports in --out."""
+    sys.exit(_run(options))
+
+
+@main.command()
+@_scan_options
+@click.option(
+    "--arazzo",
+    "arazzo_files",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help="Arazzo documents whose workflows are checked against observed traffic (repeatable).",
+)
+def conform(**options: object) -> None:
+    """Check documented Arazzo workflows against observed traffic (rule workflow-drift)."""
+    sys.exit(_run(options))
+
+
+def _run(options: dict[str, object]) -> int:
+    paths = options.pop("paths")
+    progress = bool(options.pop("progress"))
+    result = read_traces(paths, options["fmt"], options["jobs"], progress)  # type: ignore[arg-type]
+    options["formats"] = _formats(options["formats"])  # type: ignore[arg-type]
+    try:
+        return run_scan(result, ScanOptions(**options))  # type: ignore[arg-type]
+    except click.ClickException:
+        raise
+    except ValueError as error:
+        click.echo(f"orchscan: {error}", err=True)
+        return EXIT_INPUT

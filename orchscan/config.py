@@ -71,7 +71,9 @@ def build_thresholds(kind: type[T], group: str, values: Mapping[str, Any]) -> T:
     fields = {f.name: f for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown {group} threshold(s): {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"unknown {group} threshold(s): {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
     coerced: dict[str, Any] = {}
     for name, value in values.items():
         default = getattr(kind(), name)

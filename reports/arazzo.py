@@ -106,6 +106,7 @@ def build_arazzo(
         for flow in sorted(flows, key=lambda f: (f.entry.key, f.id))
     ]
     used = sorted({source for wf in workflows for source in wf.pop("x-orchscan-sources")})
+    service_of = {name: service for service, name in names.items()}
     requests = sum(flow.requests for flow in flows)
     return {
         "arazzo": ARAZZO_VERSION,
@@ -119,7 +120,7 @@ def build_arazzo(
             ),
             "version": "0.1.0-draft",
         },
-        "sourceDescriptions": [_source(apis[service], names[service], arazzo_path) for service in used],
+        "sourceDescriptions": [_source(apis[service_of[name]], name, arazzo_path) for name in used],
         "workflows": workflows,
         "x-orchscan-owner": owner,
     }

@@ -101,7 +101,11 @@ def _variant(variant: Variant) -> dict[str, Any]:
 
 
 def _duplicate(duplicate: Duplicate) -> dict[str, Any]:
-    return {"owner": duplicate.owner, "entry": _operation(duplicate.entry), "differences": list(duplicate.differences)}
+    return {
+        "owner": duplicate.owner,
+        "entry": _operation(duplicate.entry),
+        "differences": list(duplicate.differences),
+    }
 
 
 def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
@@ -189,7 +193,8 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
         "format_version": FORMAT_VERSION,
         "input": {
             "files": [
-                {"file": f.file, "format": f.format, "spans": f.spans, "traces": f.traces} for f in summary.files
+                {"file": f.file, "format": f.format, "spans": f.spans, "traces": f.traces}
+                for f in summary.files
             ],
             "spans": summary.spans,
             "traces": summary.traces,

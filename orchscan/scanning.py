@@ -1,0 +1,165 @@
+"""``orchscan scan`` / ``conform``: read specs, analyse, check documented workflows, write reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from analyzer.conformance import check_conformance
+from analyzer.flow_thresholds import FlowThresholds
+from analyzer.model import SEVERITIES, Finding
+from analyzer.pipeline import ScanResult, Thresholds, analyze
+from analyzer.thresholds import RoleThresholds
+from collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
+from collectors.openapi.binding import load_mapping
+from collectors.openapi.loader import load_specs
+from collectors.openapi.model import SpecSet
+from collectors.records import Ingest
+from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
+from reports.output import write_artifact
+from reports.registry import REPORTS, ReportContext, draft_workflows
+
+SEVERITY_CHOICES = (*SEVERITIES, "none")
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """The scan command's options, as parsed by click."""
+
+    openapi: tuple[str, ...]
+    service_map: str | None
+    allow_remote_refs: bool
+    allow_outside_refs: bool
+    out_dir: str
+    formats: tuple[str, ...]
+    fail_on: str
+    config_file: str | None
+    overrides: tuple[str, ...]
+    timestamp: bool
+    fmt: str | None
+    jobs: int | None
+    arazzo_files: tuple[str, ...] = ()
+
+
+def _thresholds(options: ScanOptions) -> Thresholds:
+    file_values = load_config_file(Path(options.config_file)) if options.config_file else {}
+    values = merge(file_values, parse_overrides(options.overrides))
+    unknown = sorted(set(values) - {"roles", "flows"})
+    if unknown:
+        raise ConfigError(f"unknown threshold group(s): {', '.join(unknown)}; known: flows, roles")
+    return Thresholds(
+        roles=build_thresholds(RoleThresholds, "roles", values.get("roles", {})),
+        flows=build_thresholds(FlowThresholds, "flows", values.get("flows", {})),
+    )
+
+
+def _formats(options: ScanOptions) -> tuple[str, ...]:
+    chosen = options.formats or tuple(REPORTS)
+    unknown = sorted(set(chosen) - set(REPORTS))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown report format(s) {', '.join(unknown)}; choose from {', '.join(REPORTS)}",
+            param_hint="--format",
+        )
+    return tuple(name for name in REPORTS if name in chosen)
+
+
+def _specs(options: ScanOptions) -> tuple[SpecSet | None, dict[str, str] | None]:
+    if not options.openapi:
+        return None, None
+    specs = load_specs(
+        options.openapi, allow_remote=options.allow_remote_refs, allow_outside=options.allow_outside_refs
+    )
+    mapping = None
+    if options.service_map:
+        mapping, problems = load_mapping(options.service_map)
+        specs = SpecSet(specs.specs, specs.problems + problems)
+    for problem in specs.problems:
+        click.echo(f"orchscan: spec problem: {problem}", err=True)
+    return specs, mapping
+
+
+def _conformance(result: ScanResult, files: tuple[str, ...]) -> ScanResult:
+    """Add workflow-drift findings for documented workflows; unreadable documents are input errors."""
+    if not files:
+        return result
+    workflows: list[DocumentedWorkflow] = []
+    for file in files:
+        try:
+            workflows += read_arazzo(Path(file)).workflows
+        except ArazzoError as error:
+            raise ValueError(str(error)) from None
+    drift = check_conformance(workflows, result.analysis.flows)
+    findings = tuple(sorted(result.analysis.findings + drift, key=Finding.sort_key))
+    return dataclasses.replace(result, analysis=dataclasses.replace(result.analysis, findings=findings))
+
+
+def _generated_at(options: ScanOptions) -> datetime | None:
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), tz=UTC)
+    return datetime.now(tz=UTC) if options.timestamp else None
+
+
+def run_scan(ingest: Ingest, options: ScanOptions) -> int:
+    """Analyse, write the chosen reports into the output folder, return the exit status."""
+    try:
+        thresholds = _thresholds(options)
+    except ConfigError as error:
+        click.echo(f"orchscan: {error}", err=True)
+        return EXIT_INPUT
+    formats = _formats(options)
+    specs, mapping = _specs(options)
+    result = _conformance(
+        analyze(ingest, specs=specs, service_map=mapping, thresholds=thresholds), options.arazzo_files
+    )
+    out_dir = Path(options.out_dir)
+    drafts = draft_workflows(result, specs, out_dir) if "arazzo" in formats else {}
+    context = ReportContext(result, specs, out_dir, _generated_at(options), drafts)
+    written = []
+    for name in formats:
+        for relative, text in REPORTS[name](context).items():
+            write_artifact(out_dir / relative, text)
+            written.append(relative)
+    _print_summary(result, out_dir, written)
+    return _exit_status(result.analysis.findings, options.fail_on)
+
+
+def _print_summary(result: ScanResult, out_dir: Path, written: list[str]) -> None:
+    analysis = result.analysis
+    roles: dict[str, int] = {}
+    for service in analysis.services:
+        roles[service.role] = roles.get(service.role, 0) + 1
+    counts: dict[str, int] = {}
+    for finding in analysis.findings:
+        counts[finding.severity] = counts.get(finding.severity, 0) + 1
+    by_role = ", ".join(f"{n} {role}" for role, n in sorted(roles.items()))
+    click.echo(
+        f"{analysis.input.spans:,} spans, {analysis.input.traces:,} traces, "
+        f"{len(analysis.services)} services ({by_role})"
+    )
+    orchestrators = [s for s in analysis.services if s.role == "orchestrator"]
+    for service in orchestrators:
+        kind = "hidden" if service.hidden else "explicit"
+        click.echo(f"  orchestrator: {service.name} ({kind}, score {service.score:.1f})")
+    click.echo(
+        f"{len(analysis.flows)} flow(s); findings: "
+        + (", ".join(f"{counts[s]} {s}" for s in SEVERITIES if s in counts) or "none")
+    )
+    if analysis.input.skipped:
+        total = sum(s.count for s in analysis.input.skipped)
+        click.echo(f"skipped input: {total} record(s), listed in the reports", err=True)
+    for relative in written:
+        click.echo(f"wrote {(out_dir / relative).as_posix()}")
+
+
+def _exit_status(findings: tuple[Finding, ...], fail_on: str) -> int:
+    if fail_on == "none":
+        return EXIT_OK
+    limit = SEVERITIES.index(fail_on)
+    return EXIT_FINDINGS if any(SEVERITIES.index(f.severity) <= limit for f in findings) else EXIT_OK
