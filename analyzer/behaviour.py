@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
-from analyzer.grouping import collect, distinct_names
+from analyzer.grouping import collect, distinct_names, split_by_code, tuples_by_code
 from analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
 
 #: HTTP methods that only read, and those that change state.
@@ -271,21 +271,30 @@ def summarise_behaviour(
 
 def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -> list[Behaviour]:
     grouped = per_request.groupby(keys, sort=True, dropna=False)
-    sums = grouped[list(_SUMMED)].sum()
-    sums["requests"] = grouped.size()
-    sums["errors"] = grouped["error"].sum()
-    sums["forwarding"] = (per_request["distinct_callees"] > 0).groupby([per_request[k] for k in keys]).sum()
-    sums["multi"] = (per_request["distinct_callees"] > 1).groupby([per_request[k] for k in keys]).sum()
-    sums["consumed"] = (per_request["kind"] == "consumer").groupby([per_request[k] for k in keys]).sum()
-    served = per_request["kind"].isin(("server", "consumer"))
-    sums["served"] = served.groupby([per_request[k] for k in keys]).sum()
-    events = (per_request["kind"] == "consumer") | (per_request["publishes"] > 0)
-    sums["events"] = events.groupby([per_request[k] for k in keys]).sum()
-    examples = _examples(per_request, keys)
-    typical = _typical_callees(per_request, tables, keys)
+    # Integer group codes once; every further group-by and split runs on them, not on strings.
+    code = grouped.ngroup().to_numpy()
+    names = list(grouped.size().index)
+    groups = len(names)
+
+    def count(flags: pd.Series | np.ndarray) -> np.ndarray:
+        return np.bincount(code, weights=np.asarray(flags, dtype=float), minlength=groups)
+
+    sums = {column: count(per_request[column]) for column in _SUMMED}
+    sums["requests"] = np.bincount(code, minlength=groups).astype(float)
+    sums["errors"] = count(per_request["error"])
+    distinct = per_request["distinct_callees"].to_numpy()
+    kind = per_request["kind"].to_numpy(dtype=object)
+    sums["forwarding"] = count(distinct > 0)
+    sums["multi"] = count(distinct > 1)
+    sums["consumed"] = count(kind == "consumer")
+    sums["served"] = count((kind == "server") | (kind == "consumer"))
+    sums["events"] = count((kind == "consumer") | (per_request["publishes"].to_numpy() > 0))
+    examples = _examples(per_request, code, groups)
+    typical = _typical_callees(per_request, tables, code, groups)
     records = []
-    for key, row in zip(sums.index, sums.to_dict("records"), strict=True):
+    for g, key in enumerate(names):
         key_tuple = key if isinstance(key, tuple) else (key,)
+        row = {column: values[g] for column, values in sums.items()}
         n = int(row["requests"])
         records.append(
             Behaviour(
@@ -308,8 +317,8 @@ def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -
                 served=int(row["served"]),
                 event_requests=int(row["events"]),
                 self_time_share=_ratio(row["self_ns"], row["duration_ns"]),
-                callees=typical.get(key, ()),
-                example_traces=examples.get(key, ()),
+                callees=tuple(map(str, typical[g])),
+                example_traces=tuple(map(str, examples[g])),
             )
         )
     return records
@@ -319,38 +328,42 @@ def _ratio(part: float, whole: float) -> float:
     return float(part) / float(whole) if whole else 0.0
 
 
-def _examples(per_request: pd.DataFrame, keys: list[str]) -> dict[object, tuple[str, ...]]:
+def _examples(per_request: pd.DataFrame, code: np.ndarray, groups: int) -> list[tuple[object, ...]]:
     """Up to :data:`EXAMPLES` trace ids per group, preferring requests that call the most services."""
-    ranked = per_request.sort_values(["distinct_callees", "trace_id"], ascending=[False, True], kind="stable")
-    ranked = ranked.drop_duplicates([*keys, "trace_id"]).groupby(keys, sort=False).head(EXAMPLES)
-    ranked = ranked.sort_values("trace_id", kind="stable")
-    return {name: tuple(map(str, traces)) for name, traces in collect(ranked, keys, "trace_id").items()}
+    trace, traces = pd.factorize(per_request["trace_id"], sort=True)
+    ranked = pd.DataFrame({"code": code, "busy": -per_request["distinct_callees"].to_numpy(), "trace": trace})
+    ranked = ranked.sort_values(["code", "busy", "trace"], kind="stable").drop_duplicates(["code", "trace"])
+    ranked = ranked[ranked.groupby("code", sort=False).cumcount().to_numpy() < EXAMPLES]
+    picked = np.asarray(traces, dtype=object)[ranked["trace"].to_numpy()]
+    return tuples_by_code(ranked["code"].to_numpy(), picked, groups)
 
 
 def _typical_callees(
-    per_request: pd.DataFrame, tables: CallTables, keys: list[str]
-) -> dict[object, tuple[str, ...]]:
+    per_request: pd.DataFrame, tables: CallTables, code: np.ndarray, groups: int
+) -> list[tuple[object, ...]]:
     """Callees most requests of a group call, ordered by where they first appear in a request."""
     sync = tables.calls[tables.calls["kind"].to_numpy() == SYNC]
-    ordered = sync.sort_values(["entry_row", "start_ns"], kind="stable").drop_duplicates(
-        ["entry_row", "callee"]
+    callee, callees = pd.factorize(sync["callee"], sort=True)
+    entry = sync["entry_row"].to_numpy()
+    order = np.lexsort((sync["start_ns"].to_numpy(), entry))
+    entry, callee = entry[order], callee[order]
+    first = ~pd.DataFrame({"entry": entry, "callee": callee}).duplicated().to_numpy()
+    entry, callee = entry[first], callee[first]
+    position = np.arange(len(entry)) - np.searchsorted(entry, entry)
+    group_of_row = np.full(int(per_request["row"].to_numpy().max(initial=0)) + 1, -1, dtype=np.int64)
+    group_of_row[per_request["row"].to_numpy()] = code
+    group = group_of_row[entry] if len(entry) else entry
+    stats = (
+        pd.DataFrame({"group": group, "callee": callee, "position": position})
+        .groupby(["group", "callee"], sort=False)
+        .agg(requests=("position", "size"), position=("position", "mean"))
+        .reset_index()
     )
-    ordered = ordered[["entry_row", "callee"]].assign(position=ordered.groupby("entry_row").cumcount())
-    owners = per_request.set_index("row")[keys]
-    ordered = ordered.join(owners, on="entry_row", how="inner")
-    stats = ordered.groupby([*keys, "callee"]).agg(
-        requests=("position", "size"), position=("position", "mean")
-    )
-    totals = per_request.groupby(keys).size()
-    stats = stats.reset_index()
-    stats["share"] = (
-        stats["requests"].to_numpy()
-        / totals.reindex(
-            pd.MultiIndex.from_frame(stats[keys]) if len(keys) > 1 else stats[keys[0]]
-        ).to_numpy()
-    )
-    stats = stats[stats["share"] >= _TYPICAL_SHARE].sort_values([*keys, "position", "callee"])
-    return {name: tuple(map(str, callees)) for name, callees in collect(stats, keys, "callee").items()}
+    totals = np.bincount(code, minlength=groups)
+    stats = stats[stats["requests"].to_numpy() >= _TYPICAL_SHARE * totals[stats["group"].to_numpy()]]
+    stats = stats.sort_values(["group", "position", "callee"])
+    names = np.asarray(callees, dtype=object)[stats["callee"].to_numpy()]
+    return split_by_code(stats["group"].to_numpy(), names, groups)
 
 
 def _idle(name: str) -> Behaviour:

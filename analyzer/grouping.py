@@ -46,10 +46,18 @@ def tuples_by_code(
     codes: np.ndarray, values: np.ndarray, groups: int, limit: int | None = None
 ) -> list[tuple[object, ...]]:
     """Per integer group code ``0..groups-1``: its distinct values, sorted, at most ``limit``."""
-    frame = pd.DataFrame({"code": codes, "value": values}).drop_duplicates().sort_values(["code", "value"])
-    if limit is not None:
-        frame = frame[frame.groupby("code", sort=False).cumcount().to_numpy() < limit]
-    code = frame["code"].to_numpy()
-    items = frame["value"].to_numpy(dtype=object)
+    ranks, uniques = pd.factorize(values, sort=True)
+    order = np.lexsort((ranks, codes))
+    code, rank = codes[order], ranks[order]
+    fresh = np.r_[True, (code[1:] != code[:-1]) | (rank[1:] != rank[:-1])]
+    code, rank = code[fresh], rank[fresh]
     bounds = np.searchsorted(code, np.arange(groups + 1))
+    bounds_end = np.minimum(bounds[1:], bounds[:-1] + limit) if limit is not None else bounds[1:]
+    items = np.asarray(uniques, dtype=object)[rank]
+    return [tuple(items[bounds[g] : bounds_end[g]].tolist()) for g in range(groups)]
+
+
+def split_by_code(codes: np.ndarray, items: np.ndarray, groups: int) -> list[tuple[object, ...]]:
+    """Per integer group code ``0..groups-1``: its items in the given order (``codes`` sorted)."""
+    bounds = np.searchsorted(codes, np.arange(groups + 1))
     return [tuple(items[bounds[g] : bounds[g + 1]].tolist()) for g in range(groups)]
