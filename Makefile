@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/orchscan inspect sample_traces/
-	@echo "scan output: $(OUT)"
+	$(BIN)/orchscan scan sample_traces/traces --openapi sample_traces/openapi --out $(OUT)
+	@echo "open $(OUT)/report.html"
 
 test: $(STAMP)
 	$(BIN)/lint-imports
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --spans 1000000
+	$(BIN)/python benchmarks/operations.py
+	$(BIN)/python benchmarks/analysis.py
+	$(BIN)/python benchmarks/flows.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
