@@ -102,10 +102,14 @@ def operation_keys(spans: pd.DataFrame) -> pd.Series:
     return keys
 
 
-def _parent_rows(table: pa.Table) -> np.ndarray:
-    span_keys = pc.binary_join_element_wise(table["trace_id"], table["span_id"], "/")
+def _span_keys(table: pa.Table) -> pa.Array:
+    """``trace_id/span_id`` per span: the key parent links and span links point at."""
+    return pc.binary_join_element_wise(table["trace_id"], table["span_id"], "/").combine_chunks()
+
+
+def _parent_rows(table: pa.Table, span_keys: pa.Array) -> np.ndarray:
     parent_keys = pc.binary_join_element_wise(table["trace_id"], table["parent_span_id"], "/")
-    index = pc.index_in(parent_keys, value_set=span_keys.combine_chunks())
+    index = pc.index_in(parent_keys, value_set=span_keys)
     return np.asarray(index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
@@ -128,7 +132,8 @@ def build_call_tables(table: pa.Table) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring)."""
     spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
     spans["row"] = np.arange(len(spans))
-    parent = _parent_rows(table)
+    span_keys = _span_keys(table)
+    parent = _parent_rows(table, span_keys)
     spans["parent_row"] = parent
     service_code = pd.factorize(spans["service"])[0]
     is_entry = spans["kind"].isin(_ENTRY_KINDS).to_numpy()
@@ -136,7 +141,7 @@ def build_call_tables(table: pa.Table) -> CallTables:
     spans["operation"] = operation_keys(spans)
     requests = _requests(spans)
     calls = pd.concat(
-        [_boundary_calls(spans), _unanswered_calls(spans), _linked_messages(table, spans)],
+        [_boundary_calls(spans), _unanswered_calls(spans), _linked_messages(table, spans, span_keys)],
         ignore_index=True,
     )
     calls = calls.sort_values(["trace_id", "start_ns", "caller_row"], kind="stable", ignore_index=True)
@@ -180,6 +185,26 @@ def _call_kind(spans: pd.DataFrame) -> pd.Series:
     return kind
 
 
+# The columns each kind of call reads, so that only these are taken row by row.
+_CALLER_COLUMNS = (
+    "trace_id",
+    "service",
+    "kind",
+    "row",
+    "entry_row",
+    "start_ns",
+    "end_ns",
+    "status",
+    "http_method",
+    "http_status_code",
+    "idempotency_key",
+    "db_system",
+    "messaging_system",
+)
+_CALLEE_COLUMNS = (*_CALLER_COLUMNS, "operation")
+_UNANSWERED_COLUMNS = (*_CALLEE_COLUMNS, "peer_service", "server_address")
+
+
 def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
     """Spans whose parent lives in another service."""
     # Select rows with numpy first and take the wide frame once: taking every column of a
@@ -188,8 +213,8 @@ def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
     service = spans["service"].to_numpy()
     rows = np.flatnonzero(parent_rows >= 0)
     rows = rows[service[rows] != service[parent_rows[rows]]]
-    child = spans.iloc[rows]
-    parent = spans.iloc[parent_rows[rows]]
+    child = spans[list(_CALLEE_COLUMNS)].iloc[rows]
+    parent = spans[list(_CALLER_COLUMNS)].iloc[parent_rows[rows]]
     # The caller's view of timing is the client/producer span when there is one; a server span
     # under an uninstrumented client only has its own clock.
     caller_has_client = parent["kind"].isin(("client", "producer")).to_numpy()
@@ -250,7 +275,7 @@ def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
     # boundary call; their absent children are not a second call.
     parents = parent_rows[rows]
     own_parent = (parents < 0) | (service[np.maximum(parents, 0)] == service[rows])
-    calls = spans.iloc[rows[own_parent]]
+    calls = spans[list(_UNANSWERED_COLUMNS)].iloc[rows[own_parent]]
     kind = _call_kind(calls)
     peer = _peer_name(calls)
     messaging = kind == MESSAGING
@@ -281,7 +306,7 @@ def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _linked_messages(table: pa.Table, spans: pd.DataFrame) -> pd.DataFrame:
+def _linked_messages(table: pa.Table, spans: pd.DataFrame, span_keys: pa.Array) -> pd.DataFrame:
     """Consumers that name their producer by a span link rather than as parent."""
     consumers = pc.equal(table["kind"], "consumer")
     has_links = pc.and_(consumers, pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0))
@@ -292,7 +317,6 @@ def _linked_messages(table: pa.Table, spans: pd.DataFrame) -> pd.DataFrame:
     flat = pc.list_flatten(linked["links"])
     owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
     keys = pc.binary_join_element_wise(pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"), "/")
-    span_keys = pc.binary_join_element_wise(table["trace_id"], table["span_id"], "/").combine_chunks()
     producer = np.asarray(pc.index_in(keys, value_set=span_keys).fill_null(-1).to_numpy(zero_copy_only=False))
     found = producer >= 0
     producers = spans.iloc[producer[found]]
