@@ -12,14 +12,17 @@ import struct
 from collections.abc import Iterator
 from typing import IO, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, bytes_id, paused_gc
+from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, paused_gc
 from collectors.otlp_salvage import salvage
 from collectors.records import Chunk, ChunkResult, Skipped
-from collectors.spans import SpanRows
-from collectors.vocabulary import normalize
+from collectors.spans import COLUMNS, SCHEMA, hex_ids, source_column
+from collectors.vocabulary import normalize_columns, stringify
 
 NAME = "otlp-proto"
 
@@ -93,6 +96,56 @@ def _any(value: Any) -> Any:
     return getattr(value, which)
 
 
+def _text(value: Any) -> str | None:
+    """A non-string (or empty) attribute value as the text the span table keeps."""
+    found = _any(value)
+    return found if found is None or type(found) is str else stringify(found)
+
+
+class _Collected:
+    """Raw span fields of one chunk, one flat list per field, turned into columns at the end.
+
+    The per-span loop only appends protobuf values to lists bound as locals; everything that
+    can be done per column (hex ids, enum names, the attribute vocabulary) is done once per
+    chunk by Arrow and numpy.
+    """
+
+    __slots__ = (
+        "codes",
+        "counts",
+        "ends",
+        "groups",
+        "keys",
+        "kinds",
+        "links",
+        "messages",
+        "names",
+        "parents",
+        "span_ids",
+        "starts",
+        "trace_ids",
+        "values",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.trace_ids: list[bytes] = []
+        self.span_ids: list[bytes] = []
+        self.parents: list[bytes] = []
+        self.names: list[str] = []
+        self.kinds: list[int] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.codes: list[int] = []
+        self.messages: list[str] = []
+        self.counts: list[int] = []
+        self.keys: list[str] = []
+        self.values: list[str | None] = []
+        # Row -> its links; most spans have none.
+        self.links: dict[int, list[dict[str, str]]] = {}
+        # (spans, service, namespace, instance, message position) per run of spans sharing them.
+        self.groups: list[tuple[int, str, str | None, str | None, int]] = []
+
+
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse the frames of one chunk into spans."""
     with paused_gc():
@@ -100,7 +153,7 @@ def parse(chunk: Chunk) -> ChunkResult:
 
 
 def _parse(chunk: Chunk) -> ChunkResult:
-    rows = SpanRows()
+    found = _Collected()
     skipped: list[Skipped] = []
     payload = chunk.payload
     cursor = 0
@@ -124,68 +177,131 @@ def _parse(chunk: Chunk) -> ChunkResult:
                     "the rest of the message skipped",
                 )
             )
-            skipped.extend(_add_request(rescued.request, rows, chunk.source, position + 4))
+            _collect(rescued.request, found, position + 4)
             continue
-        skipped.extend(_add_request(request, rows, chunk.source, position + 4))
-    return ChunkResult(rows.to_batch(), tuple(skipped))
+        _collect(request, found, position + 4)
+    # The parsed message is no longer needed; only the columns built from it are.
+    request.Clear()
+    batch, invalid = _to_batch(found, chunk.source)
+    return ChunkResult(batch, tuple(skipped + invalid))
 
 
-def _add_request(request: Any, rows: SpanRows, source: str, position: int) -> list[Skipped]:
-    skipped = []
-    append = rows.append
+def _resource(attributes: Any) -> tuple[str, str | None, str | None]:
+    service = "unknown"
+    namespace = instance = None
+    for kv in attributes:
+        if kv.key == "service.name":
+            service = str(_any(kv.value) or "unknown")
+        elif kv.key == "service.namespace":
+            namespace = str(_any(kv.value))
+        elif kv.key == "service.instance.id":
+            instance = str(_any(kv.value))
+    return service, namespace, instance
+
+
+def _collect(request: Any, found: _Collected, position: int) -> None:
+    """Copy every span's raw fields into the chunk's lists: the one per-span Python loop."""
+    trace_ids, span_ids, parents = found.trace_ids, found.span_ids, found.parents
+    names, kinds, starts, ends = found.names, found.kinds, found.starts, found.ends
+    codes, messages, counts = found.codes, found.messages, found.counts
+    keys, values, links, groups = found.keys, found.values, found.links, found.groups
     for resource_spans in request.resource_spans:
-        service = "unknown"
-        namespace = instance = None
-        for kv in resource_spans.resource.attributes:
-            if kv.key == "service.name":
-                service = str(_any(kv.value) or "unknown")
-            elif kv.key == "service.namespace":
-                namespace = str(_any(kv.value))
-            elif kv.key == "service.instance.id":
-                instance = str(_any(kv.value))
+        service, namespace, instance = _resource(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                trace_id = bytes_id(span.trace_id)
-                span_id = bytes_id(span.span_id)
-                if trace_id is None or span_id is None or len(trace_id) != 32 or len(span_id) != 16:
-                    skipped.append(Skipped(source, f"byte {position}", "missing or invalid trace/span id"))
-                    continue
-                attributes = {}
-                for kv in span.attributes:
+            spans = scope_spans.spans
+            groups.append((len(spans), service, namespace, instance, position))
+            for span in spans:
+                trace_ids.append(span.trace_id)
+                span_ids.append(span.span_id)
+                parents.append(span.parent_span_id)
+                names.append(span.name)
+                kinds.append(span.kind)
+                starts.append(span.start_time_unix_nano)
+                ends.append(span.end_time_unix_nano)
+                status = span.status
+                codes.append(status.code)
+                messages.append(status.message)
+                attributes = span.attributes
+                counts.append(len(attributes))
+                for kv in attributes:
+                    keys.append(kv.key)
                     value = kv.value
                     # Most attribute values are strings; only the others need the oneof lookup.
-                    text = value.string_value
-                    attributes[kv.key] = text if text else _any(value)
-                semantic, idempotent, rest = normalize(attributes)
-                links = (
-                    [
+                    values.append(value.string_value or _text(value))
+                if span.links:
+                    links[len(names) - 1] = [
                         {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
                         for link in span.links
                         if link.trace_id and link.span_id
                     ]
-                    if span.links
-                    else None
-                )
-                kind = span.kind
-                code = span.status.code
-                start = span.start_time_unix_nano
-                append(
-                    trace_id=trace_id,
-                    span_id=span_id,
-                    parent_span_id=bytes_id(span.parent_span_id),
-                    service=service,
-                    service_namespace=namespace,
-                    service_instance=instance,
-                    name=span.name,
-                    kind=KIND_BY_NUMBER[kind] if 0 <= kind < len(KIND_BY_NUMBER) else "unspecified",
-                    start_ns=start,
-                    end_ns=max(span.end_time_unix_nano, start),
-                    status=STATUS_BY_NUMBER[code] if 0 <= code < len(STATUS_BY_NUMBER) else "unset",
-                    status_message=span.status.message or None,
-                    semantic=semantic,
-                    links=links or None,
-                    idempotency_key=idempotent,
-                    attributes=rest,
-                    source=source,
-                )
-    return skipped
+
+
+def _names(numbers: list[int], names: tuple[str, ...], fallback: str) -> pa.Array:
+    """Enum numbers as their names; numbers outside the enum read as ``fallback``."""
+    index = np.array(numbers, dtype=np.int64)
+    index[(index < 0) | (index >= len(names))] = names.index(fallback)
+    return pa.array(np.array(names, dtype=object)[index], type=pa.string())
+
+
+def _per_group(
+    groups: list[tuple[int, str, str | None, str | None, int]], field: int, sizes: list[int]
+) -> pa.Array:
+    """A resource attribute repeated for each span of its group."""
+    return pa.array(
+        np.repeat(np.array([group[field] for group in groups], dtype=object), sizes), type=pa.string()
+    )
+
+
+def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skipped]]:
+    """Turn a chunk's raw lists into a span batch, dropping spans without valid ids."""
+    rows = len(found.names)
+    if not rows:
+        return pa.RecordBatch.from_pylist([], schema=SCHEMA), []
+    sizes = [group[0] for group in found.groups]
+    trace_ids = pa.array(found.trace_ids, type=pa.binary())
+    span_ids = pa.array(found.span_ids, type=pa.binary())
+    starts = np.array(found.starts, dtype=np.int64)
+    normalized = normalize_columns(
+        np.array(found.counts, dtype=np.int64),
+        pa.array(found.keys, type=pa.string()),
+        pa.array(found.values, type=pa.string()),
+    )
+    messages = pa.array(found.messages, type=pa.string())
+    columns: dict[str, pa.Array] = {
+        "trace_id": hex_ids(trace_ids),
+        "span_id": hex_ids(span_ids),
+        "parent_span_id": hex_ids(pa.array(found.parents, type=pa.binary())),
+        "service": _per_group(found.groups, 1, sizes),
+        "service_namespace": _per_group(found.groups, 2, sizes),
+        "service_instance": _per_group(found.groups, 3, sizes),
+        "name": pa.array(found.names, type=pa.string()),
+        "kind": _names(found.kinds, KIND_BY_NUMBER, "unspecified"),
+        "start_ns": pa.array(starts),
+        "end_ns": pa.array(np.maximum(np.array(found.ends, dtype=np.int64), starts)),
+        "status": _names(found.codes, STATUS_BY_NUMBER, "unset"),
+        "status_message": pc.if_else(pc.equal(messages, ""), None, messages),
+        **normalized.semantic,
+        "links": pa.array(
+            [found.links.get(row) or None for row in range(rows)] if found.links else pa.nulls(rows),
+            type=COLUMNS["links"][0],
+        ),
+        "idempotency_key": pa.array(normalized.idempotency_key),
+        "attributes": normalized.attributes,
+        "source": source_column(source, rows),
+    }
+    batch = pa.RecordBatch.from_arrays([columns[name] for name in COLUMNS], schema=SCHEMA)
+    valid = np.asarray(
+        pc.and_(
+            pc.and_(pc.equal(pc.binary_length(trace_ids), 16), pc.equal(pc.binary_length(span_ids), 8)),
+            pc.and_(pc.is_valid(columns["trace_id"]), pc.is_valid(columns["span_id"])),
+        )
+    )
+    if valid.all():
+        return batch, []
+    positions = np.repeat([group[4] for group in found.groups], sizes)[~valid]
+    where, count = np.unique(positions, return_counts=True)
+    invalid = [
+        Skipped(source, f"byte {at}", "missing or invalid trace/span id", int(n))
+        for at, n in zip(where.tolist(), count.tolist(), strict=True)
+    ]
+    return batch.filter(pa.array(valid)), invalid

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SCHEMA_VERSION = 1
 
@@ -127,7 +128,7 @@ class SpanRows:
         semantic: list[Any],
         links: list[dict[str, str]] | None,
         idempotency_key: bool,
-        attributes: list[tuple[str, str]],
+        attributes: list[tuple[str, str | None]],
         source: str,
     ) -> None:
         """Add one span; ``semantic`` holds the values of ``SEMANTIC_COLUMNS`` in order."""
@@ -167,7 +168,46 @@ class SpanRows:
         return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-def _attribute_map(rows: list[list[tuple[str, str]]]) -> pa.Array:
+def source_column(source: str, rows: int) -> pa.Array:
+    """The ``source`` column of a batch read from one file."""
+    return pa.repeat(source, rows) if rows else pa.array([], type=pa.string())
+
+
+# "00" .. "ff" as two-byte little-endian units: indexing with the id bytes spells their hex.
+_HEX_PAIRS = np.array([f"{i:02x}".encode() for i in range(256)]).view(np.uint16)
+
+
+def hex_ids(ids: pa.Array) -> pa.StringArray:
+    """Binary ids as lower-case hex strings; empty or all-zero ids mean 'absent' (null).
+
+    Done on the whole column with numpy: calling ``bytes.hex`` per id is a Python call for
+    each of millions of ids.
+    """
+    ids = ids.cast(pa.binary())
+    count = len(ids)
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + count + 1]
+    data = ids.buffers()[2]
+    raw = (
+        np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if data is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
+    relative = offsets - offsets[0]
+    nonzero = np.zeros(len(raw) + 1, dtype=np.int64)
+    np.cumsum(raw != 0, out=nonzero[1:])
+    present = nonzero[relative[1:]] > nonzero[relative[:-1]]
+    if ids.null_count:
+        present &= np.asarray(pc.is_valid(ids))
+    return pa.StringArray.from_buffers(
+        count,
+        pa.py_buffer(relative * 2),
+        pa.py_buffer(_HEX_PAIRS[raw].tobytes()),
+        pa.py_buffer(np.packbits(present, bitorder="little").tobytes()),
+        count - int(present.sum()),
+    )
+
+
+def _attribute_map(rows: list[list[tuple[str, str | None]]]) -> pa.Array:
     """Build the attributes map column from flat key and value arrays.
 
     Converting a list of pair lists with ``pa.array`` goes through Arrow's generic Python

@@ -8,9 +8,14 @@ span carries wins, everything unrecognised is kept as a plain string attribute.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collectors.spans import SEMANTIC_COLUMNS
 
@@ -68,15 +73,11 @@ def stringify(value: Any) -> str:
     return str(value)
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if -(2**31) <= value < 2**31 else None
-    if isinstance(value, (list, tuple)) and value:
-        return _as_int(value[0])
+@lru_cache(maxsize=4096)
+def _as_int(text: str) -> int | None:
+    """An int32 from an attribute's text; a list's text counts by its first item."""
     try:
-        number = int(str(value).strip())
+        number = int(text.split(",", 1)[0].strip())
     except ValueError:
         return None
     return number if -(2**31) <= number < 2**31 else None
@@ -108,7 +109,7 @@ def _classify(key: str) -> tuple[int, int] | bool | None:
     return result
 
 
-def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[str, str]]]:
+def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[str, str | None]]]:
     """Split raw attributes into semantic column values, the idempotency flag and the rest.
 
     Returns ``(semantic, idempotency_key, rest)``: ``semantic`` holds one value per
@@ -117,20 +118,22 @@ def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[s
     """
     semantic: list[Any] = [None] * len(SEMANTIC_COLUMNS)
     ranks: dict[int, int] = {}
-    rest: list[tuple[str, str]] = []
+    rest: list[tuple[str, str | None]] = []
     idempotent = False
-    for key, value in attributes.items():
+    for key, raw in attributes.items():
+        # Values count by their text, as the columnar readers see them (a list [""] is empty).
+        value = raw if type(raw) is str or raw is None else stringify(raw)
         kind = _KEY_CLASS[key] if key in _KEY_CLASS else _classify(key)
         if kind is None or kind is True:
             idempotent = idempotent or kind is True
-        elif value is not None and value != "":
+        elif value:
             column, rank = kind  # type: ignore[misc]
             if rank < ranks.get(column, 99):
                 semantic[column] = value
                 ranks[column] = rank
             if key not in _FULL_URL_KEYS:
                 continue
-        rest.append((key, value if type(value) is str else stringify(value)))
+        rest.append((key, value))
     if ranks:
         _finish(semantic, ranks, attributes)
     rest.sort()
@@ -167,7 +170,7 @@ def _finish(semantic: list[Any], filled: dict[int, int], attributes: dict[str, A
         value = semantic[column]
         if column in _INT_COLUMNS:
             if type(value) is not int or not -(2**31) <= value < 2**31:
-                semantic[column] = _as_int(value)
+                semantic[column] = _as_int(stringify(value))
         elif type(value) is not str:
             semantic[column] = stringify(value)
     if semantic[_METHOD] is not None:
@@ -175,10 +178,157 @@ def _finish(semantic: list[Any], filled: dict[int, int], attributes: dict[str, A
     if semantic[_DB_OPERATION] is None and semantic[_DB_SYSTEM] is not None:
         for key in _STATEMENT_KEYS:
             statement = attributes.get(key)
-            if statement:
-                semantic[_DB_OPERATION] = _statement_verb(stringify(statement))
+            text = "" if statement is None else stringify(statement)
+            if text:
+                semantic[_DB_OPERATION] = _statement_verb(text)
                 break
 
 
 _PATH, _HOST, _PORT = _COL["url_path"], _COL["server_address"], _COL["server_port"]
 _METHOD, _DB_OPERATION, _DB_SYSTEM = _COL["http_method"], _COL["db_operation"], _COL["db_system"]
+
+
+# --- the same vocabulary over whole columns --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedColumns:
+    """A chunk's attributes split as :func:`normalize` splits one span's, as Arrow columns."""
+
+    semantic: dict[str, pa.Array]
+    idempotency_key: np.ndarray
+    attributes: pa.MapArray
+
+
+def normalize_columns(counts: np.ndarray, keys: pa.Array, values: pa.Array) -> NormalizedColumns:
+    """Split the flat attributes of many spans the way :func:`normalize` splits one span's.
+
+    ``counts`` holds each span's number of attributes; ``keys`` and ``values`` hold the
+    attributes of all spans back to back, values as text (null for an empty value). Readers
+    that see millions of spans use this: the vocabulary is applied once per distinct key and
+    per distinct value instead of once per attribute in Python.
+    """
+    spans = len(counts)
+    owner = np.repeat(np.arange(spans, dtype=np.int64), counts)
+    encoded = pc.dictionary_encode(keys)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    distinct: list[str] = encoded.dictionary.to_pylist()
+    classes = [_KEY_CLASS[key] if key in _KEY_CLASS else _classify(key) for key in distinct]
+    column_of = np.array([c[0] if type(c) is tuple else -1 for c in classes], dtype=np.int64)
+    rank_of = np.array([c[1] if type(c) is tuple else 0 for c in classes], dtype=np.int64)
+    idempotent_key = np.array([c is True for c in classes], dtype=bool)
+    full_url_key = np.array([key in _FULL_URL_KEYS for key in distinct], dtype=bool)
+    statement_rank = np.array(
+        [_STATEMENT_KEYS.index(key) if key in _STATEMENT_KEYS else -1 for key in distinct], dtype=np.int64
+    )
+    # One pass in (span, key) order: it sorts each span's leftover attributes by key and puts
+    # repeated keys side by side, of which the last one counts (as in a dict).
+    key_order = np.empty(len(distinct), dtype=np.int64)
+    key_order[np.argsort(np.array(distinct, dtype=object), kind="stable")] = np.arange(len(distinct))
+    order = np.argsort(owner * max(len(distinct), 1) + key_order[codes], kind="stable")
+    sorted_key = owner[order] * max(len(distinct), 1) + key_order[codes[order]]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = sorted_key[1:] != sorted_key[:-1]
+    order = order[last]
+    filled = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(values), 0), False))[order]
+    column = column_of[codes[order]]
+
+    semantic = _semantic_columns(spans, values, owner[order], column, rank_of[codes[order]], order, filled)
+    statements = _best_per_span(
+        spans,
+        values,
+        owner[order],
+        statement_rank[codes[order]],
+        order,
+        filled & (statement_rank[codes[order]] >= 0),
+    )
+    _derive(semantic, statements)
+
+    idempotent = np.zeros(spans, dtype=bool)
+    idempotent[owner[order][idempotent_key[codes[order]]]] = True
+    rest = order[(column < 0) | ~filled | full_url_key[codes[order]]]
+    offsets = np.zeros(spans + 1, dtype=np.int32)
+    np.cumsum(np.bincount(owner[rest], minlength=spans), out=offsets[1:])
+    indices = pa.array(rest)
+    attributes = pa.MapArray.from_arrays(
+        pa.array(offsets), keys.take(indices), values.take(indices), type=pa.map_(pa.string(), pa.string())
+    )
+    return NormalizedColumns(semantic, idempotent, attributes)
+
+
+def _best_per_span(
+    spans: int,
+    values: pa.Array,
+    owner: np.ndarray,
+    rank: np.ndarray,
+    rows: np.ndarray,
+    candidate: np.ndarray,
+) -> pa.Array:
+    """Per span, the value of its best-ranked candidate attribute (null when it has none)."""
+    chosen = np.full(spans, -1, dtype=np.int64)
+    picked = np.flatnonzero(candidate)
+    # Worst rank first, so that a better rank of the same span overwrites it.
+    for level in np.unique(rank[picked])[::-1]:
+        at = picked[rank[picked] == level]
+        chosen[owner[at]] = rows[at]
+    return values.take(pa.array(chosen, mask=chosen < 0))
+
+
+def _semantic_columns(
+    spans: int,
+    values: pa.Array,
+    owner: np.ndarray,
+    column: np.ndarray,
+    rank: np.ndarray,
+    rows: np.ndarray,
+    filled: np.ndarray,
+) -> dict[str, pa.Array]:
+    empty = pa.nulls(spans, pa.string())
+    semantic: dict[str, pa.Array] = {}
+    present = set(np.unique(column[filled]).tolist())
+    for index, name in enumerate(SEMANTIC_COLUMNS):
+        semantic[name] = (
+            _best_per_span(spans, values, owner, rank, rows, filled & (column == index))
+            if index in present
+            else empty
+        )
+    return semantic
+
+
+def _per_distinct(column: pa.Array, convert: Any, dtype: pa.DataType) -> pa.Array:
+    """Apply a Python conversion once per distinct value of a column."""
+    encoded = pc.dictionary_encode(column)
+    converted = pa.array([convert(text) for text in encoded.dictionary.to_pylist()], type=dtype)
+    return converted.take(encoded.indices)
+
+
+def _derive(semantic: dict[str, pa.Array], statements: pa.Array) -> None:
+    """Columnar :func:`_finish`: paths and hosts from URLs, integers, methods, statement verbs."""
+    path = semantic["url_path"]
+    if path.null_count < len(path):
+        parts = _per_distinct(
+            path,
+            _path_parts,
+            pa.struct([("path", pa.string()), ("host", pa.string()), ("port", pa.int64())]),
+        )
+        semantic["url_path"] = parts.field("path")
+        semantic["server_address"] = pc.coalesce(semantic["server_address"], parts.field("host"))
+        raw_port = semantic["server_port"]
+        port = _per_distinct(raw_port, _as_int, pa.int32()) if raw_port.null_count < len(raw_port) else None
+        from_url = pc.if_else(pc.is_null(raw_port), parts.field("port"), None).cast(pa.int32())
+        semantic["server_port"] = from_url if port is None else pc.coalesce(port, from_url)
+    else:
+        semantic["server_port"] = _per_distinct(semantic["server_port"], _as_int, pa.int32())
+    semantic["http_status_code"] = _per_distinct(semantic["http_status_code"], _as_int, pa.int32())
+    semantic["http_method"] = _per_distinct(semantic["http_method"], str.upper, pa.string())
+    missing = pc.and_(pc.is_null(semantic["db_operation"]), pc.is_valid(semantic["db_system"]))
+    if pc.any(missing).as_py():
+        verbs = _per_distinct(statements, _statement_verb, pa.string())
+        semantic["db_operation"] = pc.if_else(missing, verbs, semantic["db_operation"])
+
+
+def _path_parts(text: str) -> dict[str, Any]:
+    if "://" in text:
+        path, host, port = _split_url(text)
+        return {"path": path, "host": host or None, "port": port or None}
+    return {"path": unquote(text.split("?", 1)[0].split("#", 1)[0]) or "/", "host": None, "port": None}
