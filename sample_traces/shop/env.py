@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 
@@ -22,6 +23,10 @@ class Settings:
     approval_wait: float = 3.0
     shipping_attempts: int = 3
     retry_backoff: float = 0.02
+    # Shipping's carrier: "sometimes" briefly busy (503s decided by the reservation id, as in the
+    # recorded traffic), "never" (every shippable request succeeds at once), or busy "once" for
+    # every reservation (so a retry is always needed and always suffices).
+    carrier: Literal["sometimes", "never", "once"] = "sometimes"
 
 
 @dataclass
