@@ -20,9 +20,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, paused_gc
 from collectors.otlp_salvage import salvage
+from collectors.otlp_wire import LiteTracesData, MalformedAttribute, decode_attributes, value_text
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import COLUMNS, SCHEMA, hex_ids, source_column
-from collectors.vocabulary import normalize_columns, stringify
+from collectors.vocabulary import normalize_columns
 
 NAME = "otlp-proto"
 
@@ -85,23 +86,6 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
         yield Chunk(NAME, source, b"".join(parts), chunk_start)
 
 
-def _any(value: Any) -> Any:
-    which = value.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return [_any(item) for item in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: _any(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, which)
-
-
-def _text(value: Any) -> str | None:
-    """A non-string (or empty) attribute value as the text the span table keeps."""
-    found = _any(value)
-    return found if found is None or type(found) is str else stringify(found)
-
-
 class _Collected:
     """Raw span fields of one chunk, one flat list per field, turned into columns at the end.
 
@@ -111,11 +95,11 @@ class _Collected:
     """
 
     __slots__ = (
+        "attributes",
         "codes",
         "counts",
         "ends",
         "groups",
-        "keys",
         "kinds",
         "links",
         "messages",
@@ -124,8 +108,7 @@ class _Collected:
         "span_ids",
         "starts",
         "trace_ids",
-        "values",
-    )  # fmt: skip
+    )
 
     def __init__(self) -> None:
         self.trace_ids: list[bytes] = []
@@ -138,8 +121,8 @@ class _Collected:
         self.codes: list[int] = []
         self.messages: list[str] = []
         self.counts: list[int] = []
-        self.keys: list[str] = []
-        self.values: list[str | None] = []
+        # Every span's attributes back to back, each still an encoded KeyValue.
+        self.attributes: list[bytes] = []
         # Row -> its links; most spans have none.
         self.links: dict[int, list[dict[str, str]]] = {}
         # (spans, service, namespace, instance, message position) per run of spans sharing them.
@@ -149,15 +132,19 @@ class _Collected:
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse the frames of one chunk into spans."""
     with paused_gc():
-        return _parse(chunk)
+        try:
+            return _parse(chunk, LiteTracesData())
+        except MalformedAttribute:
+            # The lenient twin let a broken attribute through; the real message type finds
+            # which message is damaged and keeps what precedes the damage.
+            return _parse(chunk, ExportTraceServiceRequest())
 
 
-def _parse(chunk: Chunk) -> ChunkResult:
+def _parse(chunk: Chunk, request: Any) -> ChunkResult:
     found = _Collected()
     skipped: list[Skipped] = []
     payload = chunk.payload
     cursor = 0
-    request = ExportTraceServiceRequest()
     while cursor < len(payload):
         (length,) = _PREFIX.unpack_from(payload, cursor)
         position = chunk.position + cursor
@@ -191,11 +178,11 @@ def _resource(attributes: Any) -> tuple[str, str | None, str | None]:
     namespace = instance = None
     for kv in attributes:
         if kv.key == "service.name":
-            service = str(_any(kv.value) or "unknown")
+            service = value_text(kv.value) or "unknown"
         elif kv.key == "service.namespace":
-            namespace = str(_any(kv.value))
+            namespace = str(value_text(kv.value))
         elif kv.key == "service.instance.id":
-            instance = str(_any(kv.value))
+            instance = str(value_text(kv.value))
     return service, namespace, instance
 
 
@@ -204,7 +191,9 @@ def _collect(request: Any, found: _Collected, position: int) -> None:
     trace_ids, span_ids, parents = found.trace_ids, found.span_ids, found.parents
     names, kinds, starts, ends = found.names, found.kinds, found.starts, found.ends
     codes, messages, counts = found.codes, found.messages, found.counts
-    keys, values, links, groups = found.keys, found.values, found.links, found.groups
+    encoded, links, groups = found.attributes.extend, found.links, found.groups
+    # Salvaged messages are real ExportTraceServiceRequests; their attributes are re-encoded.
+    lite = isinstance(request, LiteTracesData)
     for resource_spans in request.resource_spans:
         service, namespace, instance = _resource(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
@@ -223,11 +212,7 @@ def _collect(request: Any, found: _Collected, position: int) -> None:
                 messages.append(status.message)
                 attributes = span.attributes
                 counts.append(len(attributes))
-                for kv in attributes:
-                    keys.append(kv.key)
-                    value = kv.value
-                    # Most attribute values are strings; only the others need the oneof lookup.
-                    values.append(value.string_value or _text(value))
+                encoded(attributes if lite else [kv.SerializeToString() for kv in attributes])
                 if span.links:
                     links[len(names) - 1] = [
                         {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
@@ -262,9 +247,7 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
     span_ids = pa.array(found.span_ids, type=pa.binary())
     starts = np.array(found.starts, dtype=np.int64)
     normalized = normalize_columns(
-        np.array(found.counts, dtype=np.int64),
-        pa.array(found.keys, type=pa.string()),
-        pa.array(found.values, type=pa.string()),
+        np.array(found.counts, dtype=np.int64), *decode_attributes(found.attributes)
     )
     messages = pa.array(found.messages, type=pa.string())
     columns: dict[str, pa.Array] = {
