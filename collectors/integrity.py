@@ -15,12 +15,66 @@ def _keys(table: pa.Table, column: str) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(table["trace_id"], table[column], "/")
 
 
+# Hex digit -> its value; anything else -> 16, which marks the id as not plain hex.
+_NIBBLE = np.full(256, 16, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+# Odd multipliers that spread the three id words over the whole 64-bit hash.
+_MIX_LOW, _MIX_SPAN = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _words(ids: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray | None:
+    """Fixed-width lower-case hex ids as big-endian uint64 words, shape (rows, width // 16).
+
+    Null ids give zero words. None when any id is not exactly ``width`` hex digits, so that
+    callers fall back to comparing the strings. Converted chunk by chunk, so that only the
+    words (8 bytes per 16 digits) are held for the whole table.
+    """
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    words = [_chunk_words(chunk, width) for chunk in chunks]
+    if any(part is None for part in words):
+        return None
+    found = [part for part in words if part is not None]
+    return np.concatenate(found) if found else np.zeros((0, width // 16), dtype=np.uint64)
+
+
+def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
+    if ids.type != pa.string():
+        ids = ids.cast(pa.string())
+    rows = len(ids)
+    if not rows:
+        return np.zeros((0, width // 16), dtype=np.uint64)
+    if ids.null_count:
+        ids = ids.fill_null("0" * width)
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + rows + 1]
+    if not np.all(np.diff(offsets) == width):
+        return None
+    digits = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    nibbles = _NIBBLE[digits]
+    if (nibbles > 15).any():
+        return None
+    raw = (nibbles[0::2] << 4) | nibbles[1::2]
+    return raw.view(">u8").astype(np.uint64).reshape(rows, width // 16)
+
+
+def _hash(trace: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of (trace id, span id); equal keys hash equal, the converse is checked."""
+    mixed: np.ndarray = trace[:, 0] ^ (trace[:, 1] * _MIX_LOW) ^ (span[:, 0] * _MIX_SPAN)
+    return mixed
+
+
 def _per_file(sources: list[str]) -> Counter[str]:
     return Counter(sources)
 
 
 def drop_duplicates(table: pa.Table) -> tuple[pa.Table, list[Skipped]]:
     """Keep the first copy of each (trace id, span id); duplicate deliveries are skipped."""
+    trace, span = _words(table["trace_id"], 32), _words(table["span_id"], 16)
+    # Distinct hashes prove distinct keys; only when some hash repeats are the strings compared.
+    if trace is not None and span is not None:
+        hashes = np.sort(_hash(trace, span))
+        del trace, span
+        if not (hashes[1:] == hashes[:-1]).any():
+            return table, []
     keys = _keys(table, "span_id").combine_chunks()
     if pc.count_distinct(keys).as_py() == len(keys):
         return table, []
@@ -44,19 +98,16 @@ def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
     exported); a cycle cannot be right, so the link of each span on a cycle is removed.
     """
     notices: list[Notice] = []
-    span_keys = _keys(table, "span_id").combine_chunks()
-    parent_keys = _keys(table, "parent_span_id").combine_chunks()
-    has_parent = pc.is_valid(parent_keys)
-    present = pc.is_in(parent_keys, value_set=span_keys)
-    absent = pc.and_(has_parent, pc.invert(present))
+    parent_index = _parent_rows(table)
+    has_parent = pc.is_valid(table["parent_span_id"]).combine_chunks()
+    absent = pc.and_(has_parent, pa.array(parent_index < 0))
     if pc.any(absent).as_py():
         counts = _per_file(table.filter(absent)["source"].to_pylist())
         notices += [
             Notice(file, "parent span absent from the input (span kept as a fragment root)", count)
             for file, count in sorted(counts.items())
         ]
-    parent_index = pc.index_in(parent_keys, value_set=span_keys).fill_null(-1).to_numpy(zero_copy_only=False)
-    on_cycle = _on_cycle(parent_index.astype(np.int64))
+    on_cycle = _on_cycle(parent_index)
     if on_cycle.any():
         counts = _per_file(table.filter(pa.array(on_cycle))["source"].to_pylist())
         notices += [
@@ -67,6 +118,50 @@ def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
         repaired = pc.if_else(pa.array(on_cycle), pa.scalar(None, pa.string()), parents)
         table = table.set_column(table.schema.get_field_index("parent_span_id"), "parent_span_id", repaired)
     return table, notices
+
+
+def _parent_rows(table: pa.Table) -> np.ndarray:
+    """Row of each span's parent in ``table``, -1 when it has none or the parent is absent.
+
+    Joins on 64-bit hashes of the numeric ids and confirms every match word by word; only
+    when an id is not plain hex, or a hash collides, are the id strings joined instead.
+    """
+    trace = _words(table["trace_id"], 32)
+    span = _words(table["span_id"], 16)
+    parent = _words(table["parent_span_id"], 16)
+    if trace is not None and span is not None and parent is not None:
+        has_parent = np.asarray(pc.is_valid(table["parent_span_id"]).combine_chunks())
+        index = _find(_hash(trace, span), _hash(trace, parent))
+        index[~has_parent] = -1
+        found = index >= 0
+        target = index[found]
+        # Equal ids always hash equal, so a miss is a truly absent parent; a hit is confirmed.
+        if np.array_equal(trace[target], trace[found]) and np.array_equal(span[target], parent[found]):
+            return index
+    span_keys = _keys(table, "span_id").combine_chunks()
+    parent_keys = _keys(table, "parent_span_id").combine_chunks()
+    rows: np.ndarray = (
+        pc.index_in(parent_keys, value_set=span_keys)
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
+    return rows
+
+
+def _find(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of the first ``keys`` entry equal to each ``wanted`` value, -1 where there is none.
+
+    Sorting and binary search hold a few arrays of 8 bytes per row, where a hash table over
+    a million keys would hold several times that.
+    """
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    place = np.searchsorted(ordered, wanted)
+    place[place == len(ordered)] = 0
+    hit = ordered[place] == wanted if len(ordered) else np.zeros(len(wanted), dtype=bool)
+    found: np.ndarray = np.where(hit, order[place] if len(ordered) else -1, -1).astype(np.int64)
+    return found
 
 
 def _on_cycle(parent: np.ndarray) -> np.ndarray:

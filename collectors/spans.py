@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
 STATUSES = ("unset", "ok", "error")
@@ -55,7 +55,12 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "messaging_operation": (pa.string(), "publish / receive / process / settle / create"),
     "links": (pa.list_(LINK_TYPE), "span links (trace_id, span_id), e.g. a consumer's producer"),
     "idempotency_key": (pa.bool_(), "an Idempotency-Key style request header was recorded"),
-    "attributes": (pa.map_(pa.string(), pa.string()), "every other attribute, stringified"),
+    # Keys repeat on every span (a landscape has a few hundred distinct ones): a dictionary
+    # stores each once per batch instead of once per span.
+    "attributes": (
+        pa.map_(pa.dictionary(pa.int32(), pa.string()), pa.string()),
+        "every other attribute, stringified",
+    ),
     "source": (pa.string(), "the input file the span was read from"),
 }
 
@@ -218,7 +223,20 @@ def _attribute_map(rows: list[list[tuple[str, str | None]]]) -> pa.Array:
     pairs = list(chain.from_iterable(rows))
     keys = pa.array([key for key, _ in pairs], type=pa.string())
     values = pa.array([value for _, value in pairs], type=pa.string())
-    return pa.MapArray.from_arrays(pa.array(offsets), keys, values, type=COLUMNS["attributes"][0])
+    return attribute_map(offsets, keys, values)
+
+
+def attribute_map(offsets: np.ndarray, keys: pa.Array, values: pa.Array) -> pa.MapArray:
+    """The ``attributes`` column from per-span offsets and flat key and value strings."""
+    # A sorted dictionary makes the column independent of the order spans arrived in.
+    distinct = pc.unique(keys).sort()
+    codes = pc.index_in(keys, value_set=distinct).cast(pa.int32())
+    return pa.MapArray.from_arrays(
+        pa.array(offsets, type=pa.int32()),
+        pa.DictionaryArray.from_arrays(codes, distinct),
+        values,
+        type=COLUMNS["attributes"][0],
+    )
 
 
 def empty_table() -> pa.Table:

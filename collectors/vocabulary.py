@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.spans import SEMANTIC_COLUMNS
+from collectors.spans import SEMANTIC_COLUMNS, attribute_map
 
 #: Source keys per semantic column, best first (newest convention first).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
@@ -250,9 +250,7 @@ def normalize_columns(counts: np.ndarray, keys: pa.Array, values: pa.Array) -> N
     offsets = np.zeros(spans + 1, dtype=np.int32)
     np.cumsum(np.bincount(owner[rest], minlength=spans), out=offsets[1:])
     indices = pa.array(rest)
-    attributes = pa.MapArray.from_arrays(
-        pa.array(offsets), keys.take(indices), values.take(indices), type=pa.map_(pa.string(), pa.string())
-    )
+    attributes = attribute_map(offsets, keys.take(indices), values.take(indices))
     return NormalizedColumns(semantic, idempotent, attributes)
 
 
