@@ -8,8 +8,9 @@ it adds, pairs it calls in the other order, failure handling it lacks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import combinations
+import itertools
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import networkx as nx
 
@@ -34,7 +35,7 @@ def group_copies(
     """Groups of flows, of two or more owners, that drive the same steps; sorted by flow id."""
     graph: nx.Graph[str] = nx.Graph()
     by_id = {f.id: f for f in flows}
-    for a, b in combinations(sorted(by_id.values(), key=lambda f: f.id), 2):
+    for a, b in itertools.combinations(sorted(by_id.values(), key=lambda f: f.id), 2):
         common = {_key(s) for s in a.steps} & {_key(s) for s in b.steps}
         if (
             a.owner != b.owner
@@ -61,10 +62,20 @@ def find_duplicates(
     return out
 
 
-def _name(step: Step, steps: Sequence[Step]) -> str:
-    """The service alone when it is unambiguous in the flow, else service and operation."""
-    same_service = [s for s in steps if s.operation.service == step.operation.service]
-    return step.operation.service if len(same_service) == 1 else _key(step)
+#: Differences of one kind listed one by one; beyond this many they are summarised.
+MAX_LISTED = 8
+
+
+def _namer(steps: Sequence[Step]) -> Callable[[Step], str]:
+    """Names steps by service alone when that is unambiguous in the flow, else by service and operation."""
+    services = Counter(s.operation.service for s in steps)
+    return lambda step: step.operation.service if services[step.operation.service] == 1 else _key(step)
+
+
+def _listed(notes: list[str], what: str) -> list[str]:
+    if len(notes) <= MAX_LISTED:
+        return notes
+    return [*notes[:MAX_LISTED], f"... and {len(notes) - MAX_LISTED} more {what}"]
 
 
 def describe_drift(reference: Flow, copy: Flow) -> tuple[str, ...]:
@@ -72,16 +83,20 @@ def describe_drift(reference: Flow, copy: Flow) -> tuple[str, ...]:
     who = copy.owner
     mine = {_key(s): s for s in reference.steps}
     theirs = {_key(s): s for s in copy.steps}
-    notes = [f"{who} never calls {_name(s, reference.steps)}" for k, s in mine.items() if k not in theirs]
-    notes += [f"{who} also calls {_name(s, copy.steps)}" for k, s in theirs.items() if k not in mine]
+    ref_name, copy_name = _namer(reference.steps), _namer(copy.steps)
+    missing = [f"{who} never calls {ref_name(s)}" for k, s in mine.items() if k not in theirs]
+    extra = [f"{who} also calls {copy_name(s)}" for k, s in theirs.items() if k not in mine]
+    # Neighbours in the reference's order that the copy calls the other way round: linear, and
+    # what a reader needs ("calls payment before inventory") without every implied pair.
     common = [k for k in mine if k in theirs]
-    for a, b in combinations(common, 2):
-        first, second = mine[a], mine[b]
-        mine_before = _before(first, second)
-        theirs_before = _before(theirs[a], theirs[b])
+    swapped = []
+    for a, b in itertools.pairwise(common):
+        mine_before, theirs_before = _before(mine[a], mine[b]), _before(theirs[a], theirs[b])
         if mine_before is not None and theirs_before is not None and mine_before != theirs_before:
-            earlier, later = (second, first) if mine_before else (first, second)
-            notes.append(f"{who} calls {_name(earlier, copy.steps)} before {_name(later, copy.steps)}")
+            swapped.append(f"{who} calls {copy_name(theirs[b])} before {copy_name(theirs[a])}")
+    notes = (
+        _listed(missing, "missing steps") + _listed(extra, "extra steps") + _listed(swapped, "swapped pairs")
+    )
     notes += _failure_drift(reference, copy)
     return tuple(notes)
 
@@ -95,6 +110,7 @@ def _before(a: Step, b: Step) -> bool | None:
 
 def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
     who = copy.owner
+    ref_name = _namer(reference.steps)
     ref_steps = {s.index: s for s in reference.steps}
     copy_steps = {_key(s): s for s in copy.steps}
     notes = []
@@ -118,7 +134,7 @@ def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
         if not same and left:
             notes.append(
                 f"{who} does not call {compensation.operation.service} {compensation.operation.key} "
-                f"to undo {_name(undone, reference.steps)} when {_name(failed, reference.steps)} fails"
+                f"to undo {ref_name(undone)} when {ref_name(failed)} fails"
             )
     ref_retries = dict(reference.failure.retries)
     copy_retries = dict(copy.failure.retries)
@@ -133,7 +149,6 @@ def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
         }
         if theirs.index not in copy_retries and theirs.index in failed_there:
             notes.append(
-                f"{who} does not retry {_name(step, reference.steps)} "
-                f"(retried here up to {policy.max_attempts} attempts)"
+                f"{who} does not retry {ref_name(step)} (retried here up to {policy.max_attempts} attempts)"
             )
     return notes

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import MESSAGING
-from analyzer.flowsteps import StepCalls
+from analyzer.flowsteps import StepCalls, join_per_group
 from analyzer.model import Compensation, FailureLogic, Flow, OperationRef, RetryPolicy, Uncompensated
 
 _MS = 1_000_000
@@ -53,14 +53,14 @@ def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
 def with_step_index(steps: StepCalls, flow: Flow) -> pd.DataFrame:
     """The flow's calls with the index of the step each belongs to (0 for calls outside the steps)."""
     index = {f"{s.operation.service} {s.operation.key}": s.index for s in flow.steps}
-    calls = steps.calls[steps.calls["flow_id"] == flow.id]
+    calls = steps.of(flow.id).calls
     return calls.assign(step_index=calls["step"].map(index).fillna(0).astype(np.int64))
 
 
 def find_failure_logic(steps: StepCalls, flow: Flow, *, tolerance_ms: float = 1.0) -> FailureLogic:
     """How the flow behaves when a step fails: retries, compensations, leftovers, timeouts, status."""
     calls = with_step_index(steps, flow)
-    requests = steps.requests[steps.requests["flow_id"] == flow.id]
+    requests = steps.of(flow.id).requests
     failures = _first_failures(calls)
     compensations, undone = _compensations(calls, failures)
     failed_requests = requests[requests["failed"]]
@@ -178,20 +178,24 @@ def _uncompensated(
     left = done[done["undone"].isna()].sort_values(["entry_row", "step_index"])
     if left.empty:
         return ()
-    per_request = (
-        left.groupby(["entry_row", "trace_id", "step_index_failed"])["step_index"].agg(tuple).reset_index()
+    left = left.assign(step_index=left["step_index"].astype(str))
+    per_request = join_per_group(left, ["entry_row", "step_index_failed"], "step_index", ",")
+    per_request["trace_id"] = (
+        left.groupby("entry_row")["trace_id"].first().reindex(per_request["entry_row"]).to_numpy()
     )
-    out = []
-    for (failed_step, in_place), group in per_request.groupby(["step_index_failed", "step_index"], sort=True):
-        out.append(
-            Uncompensated(
-                failed_step=int(failed_step),
-                left_in_place=tuple(int(i) for i in in_place),
-                requests=len(group),
-                example_traces=tuple(sorted(group["trace_id"].unique())[:examples]),
-            )
+    grouped = per_request.sort_values("trace_id").groupby(["step_index_failed", "step_index"], sort=True)
+    summary = grouped.agg(
+        requests=("entry_row", "size"), traces=("trace_id", lambda t: tuple(t.head(examples)))
+    )
+    return tuple(
+        Uncompensated(
+            failed_step=int(failed_step),
+            left_in_place=tuple(int(i) for i in in_place.split(",")),
+            requests=int(row["requests"]),
+            example_traces=row["traces"],
         )
-    return tuple(out)
+        for (failed_step, in_place), row in summary.iterrows()
+    )
 
 
 def _timeouts(calls: pd.DataFrame, tolerance_ns: int) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from analyzer.calls import SYNC, CallTables
@@ -302,20 +301,23 @@ def _lost_outgoing_context(tables: CallTables, thresholds: FlowThresholds) -> li
         return []
     tolerance = int(thresholds.orphan_tolerance_ms * _MS)
     left = orphans[["row", "service", "trace_id", "start_ns", "end_ns"]]
-    left = left.assign(probe=left["start_ns"] + tolerance).sort_values("probe")
+    left = left.assign(
+        probe=left["start_ns"] + tolerance, service=left["service"].astype(object)
+    ).sort_values("probe")
     right = (
         hosts[["service", "trace_id", "start_ns", "end_ns", "operation"]]
         .rename(columns={"trace_id": "host_trace", "start_ns": "host_start", "end_ns": "host_end"})
         .sort_values("host_start")
     )
+    right = right.assign(service=right["service"].astype(object))
+    # Concurrent requests overlap: the latest one to start need not be the one still running, so
+    # compare with the latest end of all requests started so far.
+    right["host_end"] = right.groupby("service", sort=False)["host_end"].cummax()
     matched = pd.merge_asof(
         left, right, left_on="probe", right_on="host_start", by="service", direction="backward"
     )
     matched = matched.dropna(subset=["host_start"])
-    matched = matched[
-        (matched["end_ns"] <= matched["host_end"] + tolerance)
-        & (matched["trace_id"] != matched["host_trace"])
-    ]
+    matched = matched[matched["end_ns"] <= matched["host_end"] + tolerance]
     calls = tables.calls
     out = []
     for service, group in matched.groupby("service", sort=True):
@@ -362,7 +364,8 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
         ignore_index=True,
     )
     tolerance = int(thresholds.orphan_tolerance_ms * _MS)
-    left = keyed[["row", "service", "trace_id", "start_ns", "end_ns", "key"]].sort_values("start_ns")
+    left = keyed[["row", "service", "trace_id", "start_ns", "end_ns", "key"]]
+    left = left.assign(key=left["key"].astype(object))
     right = (
         sent[["caller", "callee", "trace_id", "start_ns", "end_ns"]]
         .rename(
@@ -375,6 +378,8 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
         )
         .sort_values("client_start")
     )
+    right = right.assign(key=right["key"].astype(object))
+    right["client_end"] = right.groupby("key", sort=False)["client_end"].cummax()
     left = left.assign(probe=left["start_ns"] + tolerance).sort_values("probe")
     matched = pd.merge_asof(
         left, right, left_on="probe", right_on="client_start", by="key", direction="backward"
@@ -433,18 +438,17 @@ def unbounded_wait(
             timeouts=("timeout", "sum"),
         )
         per_request["duration"] = per_request["end"] - per_request["start"]
-        per_step = per_request.groupby(level="step_index").agg(
-            duration=("duration", lambda d: float(np.quantile(d, 0.95))),
-            gap=("gap", lambda g: float(np.quantile(g, 0.95))),
-            timeouts=("timeouts", "sum"),
-        )
-        for step in flow.steps:
-            if step.index not in per_step.index:
+        by_step = per_request.groupby(level="step_index")
+        per_step = by_step[["duration", "gap"]].quantile(0.95).join(by_step["timeouts"].sum())
+        waits = per_step[
+            (per_step[["duration", "gap"]].max(axis=1) >= limit_ns) & (per_step["timeouts"] == 0)
+        ]
+        by_index = {s.index: s for s in flow.steps}
+        for index, row in waits.iterrows():
+            step = by_index.get(int(index))
+            if step is None:
                 continue
-            row = per_step.loc[step.index]
             waited = max(row["duration"], row["gap"])
-            if waited < limit_ns or row["timeouts"] > 0:
-                continue
             what = "takes" if row["duration"] >= row["gap"] else "starts after a wait of"
             out.append(
                 Finding(

@@ -31,6 +31,8 @@ class FlowThresholds:
     description pays off.
     ``orphan_tolerance_ms``: slack allowed when nesting an orphan root span inside the client
     span that probably sent it.
+    ``max_variants``: how many of a flow's variants, most frequent first, it lists (the rest are
+    still counted in the flow's requests and woven into its steps).
     ``example_traces``: how many example trace ids a result carries.
     """
 
@@ -44,6 +46,7 @@ class FlowThresholds:
     overloaded_self_time_share: float = 0.3
     workflow_min_steps: int = 3
     orphan_tolerance_ms: float = 5.0
+    max_variants: int = 50
     example_traces: int = 5
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,9 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHO
     variants = requests.groupby(["flow_id", "sequence"], sort=False).size().rename("requests").reset_index()
     variants = variants.sort_values(["flow_id", "requests", "sequence"], ascending=[True, False, True])
     stats = _step_stats(requests, calls)
+    per_flow = {
+        str(fid): group.droplevel("flow_id").to_dict("index") for fid, group in stats.groupby(level="flow_id")
+    }
     timing = _durations(requests)
     examples = _examples(requests, thresholds.example_traces)
     described = _operation_refs(calls)
@@ -77,7 +81,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHO
         requests.groupby("flow_id", sort=True), variants.groupby("flow_id", sort=True), strict=True
     ):
         total = len(group)
-        flow_stats = stats.loc[fid] if fid in stats.index.get_level_values(0) else stats.iloc[:0]
+        flow_stats = per_flow.get(fid, {})
         sequences = list(flow_variants["sequence"])
         steps_out = _steps(sequences, flow_stats, described, thresholds)
         first = group.iloc[0]
@@ -94,7 +98,11 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHO
                 steps=steps_out,
                 variants=tuple(
                     Variant(steps=_flatten(seq), requests=int(n), support=int(n) / total)
-                    for seq, n in zip(flow_variants["sequence"], flow_variants["requests"], strict=True)
+                    for seq, n in zip(
+                        flow_variants["sequence"].head(thresholds.max_variants),
+                        flow_variants["requests"].head(thresholds.max_variants),
+                        strict=True,
+                    )
                 ),
                 example_traces=examples.get(fid, ()),
                 duration_p50_ms=float(timing.loc[fid, "p50"]),
@@ -190,38 +198,38 @@ def _order(sequences: Sequence[str]) -> list[list[str]]:
     An extra step goes after the step that precedes it in the variant that introduces it (the
     most frequent one), in a block of its own.
     """
-    blocks = (
-        [block.split(STEP_SEP) for block in sequences[0].split(BLOCK_SEP) if block] if sequences[0] else []
-    )
-    placed = {step for block in blocks for step in block}
+    blocks = [block.split(STEP_SEP) for block in sequences[0].split(BLOCK_SEP) if block]
+    block_of = {step: block for block in blocks for step in block}
     for sequence in sequences[1:]:
         previous: str | None = None
         for step in _flatten(sequence):
-            if step not in placed:
-                at = 0 if previous is None else next(i for i, b in enumerate(blocks) if previous in b) + 1
-                blocks.insert(at, [step])
-                placed.add(step)
+            if step not in block_of:
+                at = (
+                    0
+                    if previous is None
+                    else next(i for i, b in enumerate(blocks) if b is block_of[previous]) + 1
+                )
+                block_of[step] = [step]
+                blocks.insert(at, block_of[step])
             previous = step
     return blocks
 
 
 def _steps(
     sequences: Sequence[str],
-    stats: pd.DataFrame,
+    stats: Mapping[str, Mapping[str, Any]],
     described: Mapping[str, OperationRef],
     thresholds: FlowThresholds,
 ) -> tuple[Step, ...]:
     steps: list[Step] = []
     group = 0
     for block in _order(sequences):
-        fanned = [bool(stats.loc[s, "fan_out_parallel"]) for s in block if s in stats.index]
-        parallel = len(block) > 1 or any(fanned)
+        # Calls only failed requests make (compensations) belong to the failure logic.
+        kept = [s for s in block if s in stats and stats[s]["ok_support"] > 0]
+        parallel = len(kept) > 1 or any(stats[s]["fan_out_parallel"] for s in kept)
         group += parallel
-        for step in block:
-            # Calls only failed requests make (compensations) belong to the failure logic.
-            if step not in stats.index or stats.loc[step, "ok_support"] == 0:
-                continue
-            row = stats.loc[step]
+        for step in kept:
+            row = stats[step]
             steps.append(
                 Step(
                     index=len(steps) + 1,

@@ -20,14 +20,15 @@ fan-outs and retries of one step are one step).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import re
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer.calls import INFRASTRUCTURE, SYNC, CallTables
 from analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
@@ -63,6 +64,20 @@ class StepCalls:
 
     calls: pd.DataFrame
     requests: pd.DataFrame
+
+    @cached_property
+    def _by_flow(self) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+        calls = dict(iter(self.calls.groupby("flow_id", sort=False)))
+        empty = self.calls.iloc[:0]
+        return {
+            str(fid): (calls.get(fid, empty), requests)
+            for fid, requests in self.requests.groupby("flow_id", sort=False)
+        }
+
+    def of(self, flow: str) -> StepCalls:
+        """The calls and requests of one flow (split once, so per-flow analyses stay linear)."""
+        calls, requests = self._by_flow.get(flow, (self.calls.iloc[:0], self.requests.iloc[:0]))
+        return StepCalls(calls=calls, requests=requests)
 
 
 def singular(word: str) -> str:
@@ -205,17 +220,30 @@ def _mark(calls: pd.DataFrame, thresholds: FlowThresholds) -> pd.DataFrame:
     return calls
 
 
+def join_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> pd.DataFrame:
+    """``column`` joined with ``separator`` per group of ``keys``, in row order (Arrow, no Python loop)."""
+    table = pa.Table.from_pandas(frame[[*keys, column]], preserve_index=False)
+    grouped = table.group_by(keys, use_threads=False).aggregate([(column, "list"), (column, "count")])
+    return pd.DataFrame(
+        {
+            **{key: grouped[key].to_numpy() for key in keys},
+            column: pc.binary_join(grouped[f"{column}_list"].cast(pa.list_(pa.string())), separator).to_numpy(
+                zero_copy_only=False
+            ),
+            "count": grouped[f"{column}_count"].to_numpy(),
+        }
+    )
+
+
 def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
     """Per request: its folded block sequence, number of steps and time covered by calls."""
-    distinct = (
-        calls[["entry_row", "block", "step"]].drop_duplicates().sort_values(["entry_row", "block", "step"])
-    )
-    blocks = distinct.groupby(["entry_row", "block"], sort=True)["step"].agg(STEP_SEP.join).reset_index()
+    distinct = calls[["entry_row", "block", "step"]].drop_duplicates()
+    distinct = distinct.sort_values(["entry_row", "block", "step"], ignore_index=True)
+    blocks = join_per_group(distinct, ["entry_row", "block"], "step", STEP_SEP)
     repeated = blocks["step"].eq(blocks["step"].shift(1)) & blocks["entry_row"].eq(
         blocks["entry_row"].shift(1)
     )
-    blocks = blocks[~repeated]
-    per_request = blocks.groupby("entry_row", sort=True)["step"]
+    sequences = join_per_group(blocks[~repeated], ["entry_row"], "step", BLOCK_SEP).set_index("entry_row")
     spans = calls.groupby(["entry_row", "block"], sort=False).agg(
         start=("start_ns", "min"), end=("end_ns", "max")
     )
@@ -223,9 +251,8 @@ def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
     timing = spans.groupby(level="entry_row").agg(busy_ns=("busy", "sum"), last_end=("end", "max"))
     gaps = calls.groupby("entry_row", sort=True)["gap_ns"].max().rename("max_gap_ns")
     failed = calls.groupby("entry_row", sort=True)["final_error"].any().rename("failed")
-    return pd.DataFrame({"sequence": per_request.agg(BLOCK_SEP.join), "steps": per_request.size()}).join(
-        [timing, gaps, failed]
-    )
+    frame = pd.DataFrame({"sequence": sequences["step"], "steps": sequences["count"]})
+    return frame.join([timing, gaps, failed])
 
 
 def _request_frame(

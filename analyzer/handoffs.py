@@ -198,14 +198,15 @@ def _segments(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _trace_handoffs(steps: StepCalls, flow: Flow) -> Iterator[Handoff]:
     index = {f"{s.operation.service} {s.operation.key}": s.index for s in flow.steps}
-    calls = steps.calls[(steps.calls["flow_id"] == flow.id) & steps.calls["url_path"].notna()]
+    mine = steps.of(flow.id)
+    calls = mine.calls[mine.calls["url_path"].notna()]
     calls = calls.assign(step_index=calls["step"].map(index)).dropna(subset=["step_index"])
     if calls.empty:
         return
     later = _segments(calls)
     if later.empty:
         return
-    requests = steps.requests[steps.requests["flow_id"] == flow.id]
+    requests = mine.requests
     entry = _segments(requests.assign(route=None).dropna(subset=["url_path"]))
     from_entry = later.merge(entry[["entry_row", "segment"]].drop_duplicates(), on=["entry_row", "segment"])
     from_entry = from_entry.assign(from_step=0, output="path")
