@@ -1,0 +1,140 @@
+"""Span attributes decoded from their wire bytes read exactly as the protobuf runtime reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import SpanKind
+from sdk_spans import BASE_NS, Recorder, encode, framed, write
+
+from collectors.ingest import ingest
+from collectors.otlp_wire import LiteTracesData, MalformedAttribute, decode_attributes, value_text
+from collectors.spans import SEMANTIC_COLUMNS
+from collectors.vocabulary import normalize
+
+# Every attribute type the SDK accepts, with the encodings the fast path must leave alone:
+# keys and values longer than one varint byte can count, negative and 64-bit integers.
+ATTRIBUTES: dict[str, Any] = {
+    "http.request.method": "GET",
+    "url.full": "https://shop.example:8443/orders/7?expand=items",
+    "http.response.status_code": 201,
+    "server.port": 8443,
+    "retry.count": -3,
+    "big.counter": 2**62 + 5,
+    "cache.hit": True,
+    "ratio": 0.25,
+    "tags": ("a", "b"),
+    "codes": (200, 404),
+    "flags": (True, False),
+    "weights": (1.5, 2.0),
+    "empty": "",
+    "unicode.ключ": "значение ✓",
+    "long.value": "v" * 300,
+    "k" * 200: "long key",
+}
+
+
+def _record(attributes: list[dict[str, Any]]) -> Any:
+    recorder = Recorder()
+    tracer = recorder.tracer("orders")
+    for index, values in enumerate(attributes):
+        tracer.start_span(f"span {index}", kind=SpanKind.SERVER, attributes=values, start_time=BASE_NS).end(
+            end_time=BASE_NS + 1
+        )
+    spans = recorder.finished()
+    recorder.shutdown()
+    return encode(spans)
+
+
+def _runtime_pairs(request: Any) -> list[tuple[str, str | None]]:
+    """What the real KeyValue messages hold, as the span table keeps it."""
+    return [
+        (kv.key, value_text(kv.value))
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+        for kv in span.attributes
+    ]
+
+
+def _wire_pairs(request: Any) -> list[tuple[str, str | None]]:
+    lite = LiteTracesData.FromString(request.SerializeToString())
+    blobs = [
+        blob
+        for resource in lite.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+        for blob in span.attributes
+    ]
+    keys, values = decode_attributes(blobs)
+    return list(zip(keys.to_pylist(), values.to_pylist(), strict=True))
+
+
+def test_every_sdk_attribute_type_decodes_as_the_runtime_reads_it() -> None:
+    request = _record([ATTRIBUTES, {"http.request.method": "POST"}, {}])
+    pairs = _wire_pairs(request)
+    assert pairs == _runtime_pairs(request)
+    assert dict(pairs)["big.counter"] == str(2**62 + 5) and dict(pairs)["retry.count"] == "-3"
+
+
+_values = st.one_of(
+    st.text(max_size=200),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.lists(st.text(max_size=5), max_size=3).map(tuple),
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=3).map(tuple),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(st.text(min_size=1, max_size=150), _values, max_size=6), max_size=4))
+def test_any_recorded_attributes_decode_as_the_runtime_reads_them(attributes: list[dict[str, Any]]) -> None:
+    request = _record(attributes)
+    assert _wire_pairs(request) == _runtime_pairs(request)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(sorted(ATTRIBUTES)), _values, max_size=8), min_size=1, max_size=4
+    )
+)
+def test_columnar_vocabulary_agrees_with_the_per_span_one(
+    tmp_path: Path, attributes: list[dict[str, Any]]
+) -> None:
+    request = _record(attributes)
+    rows = ingest([write(tmp_path / "spans.pb", request.SerializeToString())], jobs=1).spans.to_pylist()
+    spans = [s for r in request.resource_spans for sc in r.scope_spans for s in sc.spans]
+    for row, span in zip(
+        sorted(rows, key=lambda r: r["name"]), sorted(spans, key=lambda s: s.name), strict=True
+    ):
+        semantic, idempotent, rest = normalize({kv.key: value_text(kv.value) for kv in span.attributes})
+        assert [row[name] for name in SEMANTIC_COLUMNS] == semantic
+        assert row["idempotency_key"] == idempotent
+        assert row["attributes"] == rest
+
+
+def test_malformed_attribute_bytes_are_rejected() -> None:
+    with pytest.raises(MalformedAttribute):
+        decode_attributes([b"\x0a\x03k\xffy\x12\x03\x0a\x01v"])
+    with pytest.raises(MalformedAttribute):
+        decode_attributes([b"\x0a\x05key"])
+
+
+def test_invalid_utf8_in_an_attribute_damages_its_message_as_in_the_runtime(tmp_path: Path) -> None:
+    good = _record([{"http.route": "/orders"}])
+    bad = bytearray(_record([{"http.route": "/items"}]).SerializeToString())
+    bad[bad.index(b"/items") + 1] = 0xFF
+    frames = framed([good, good])
+    body = bytes(bad)
+    path = write(tmp_path / "bad.binpb", frames + len(body).to_bytes(4, "big") + body)
+    result = ingest([path], jobs=1)
+    assert result.spans["http_route"].to_pylist() == ["/orders"]
+    damaged, duplicate = result.skipped
+    assert damaged.reason.startswith("invalid OTLP protobuf") and "0 complete span(s)" in damaged.reason
+    assert duplicate.reason == "duplicate span id (same trace); first copy kept"
