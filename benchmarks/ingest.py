@@ -367,11 +367,12 @@ def bare_loop(path: Path) -> int:
     """Stream the framed file, parse each message and copy ten fields per span into lists."""
     columns: list[list[Any]] = [[] for _ in range(10)]
     trace_ids, span_ids, parents, services, names, kinds, starts, ends, methods, routes = columns
-    request = ExportTraceServiceRequest()
     with path.open("rb") as stream:
         while prefix := stream.read(4):
             (length,) = struct.unpack(">I", prefix)
-            request.ParseFromString(stream.read(length))
+            # A fresh message per frame: re-parsing into one message keeps growing its upb
+            # arena, which would hold every parsed message until the end.
+            request = ExportTraceServiceRequest.FromString(stream.read(length))
             for resource_spans in request.resource_spans:
                 service = next(
                     (
@@ -411,6 +412,7 @@ class Measurement:
 
     label: str
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     tree_peak_mb: float
     output: str
@@ -461,9 +463,11 @@ def measure(label: str, command: list[str]) -> Measurement:
     if child.returncode != 0:
         raise SystemExit(f"{label} failed ({child.returncode}): {stderr.decode()[-2000:]}")
     # ru_maxrss over RUSAGE_CHILDREN is the largest single child seen so far; every run is
-    # measured in a fresh interpreter below, so it is this run's.
-    maxrss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return Measurement(label, seconds, maxrss_kb / 1024, peak / 2**20, stdout.decode())
+    # measured in a fresh interpreter below, so it is this run's. CPU time covers the child and
+    # its workers: on a shared machine it shows what wall time alone hides.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measurement(label, seconds, cpu, usage.ru_maxrss / 1024, peak / 2**20, stdout.decode())
 
 
 def _isolated(label: str, command: list[str]) -> Measurement:
@@ -471,13 +475,13 @@ def _isolated(label: str, command: list[str]) -> Measurement:
     script = (
         "import sys, json; sys.path.insert(0, 'benchmarks'); import ingest as b; "
         f"m = b.measure({label!r}, {command!r}); "
-        "print(json.dumps([m.label, m.seconds, m.peak_rss_mb, m.tree_peak_mb, m.output]))"
+        "print(json.dumps([m.label, m.seconds, m.cpu_seconds, m.peak_rss_mb, m.tree_peak_mb, m.output]))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=ROOT, check=False)
     if result.returncode != 0:
         raise SystemExit(result.stderr.decode()[-2000:])
-    label, seconds, rss, tree, output = orjson.loads(result.stdout.splitlines()[-1])
-    return Measurement(label, seconds, rss, tree, output)
+    label, seconds, cpu, rss, tree, output = orjson.loads(result.stdout.splitlines()[-1])
+    return Measurement(label, seconds, cpu, rss, tree, output)
 
 
 def main() -> None:
@@ -488,6 +492,12 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)"
+    )
+    parser.add_argument(
+        "--formats", default="", help="comma-separated formats to run (default: every format written)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the baseline and each format this often, in turns"
     )
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)  # the baseline's child-process entry
     args = parser.parse_args()
@@ -501,43 +511,48 @@ def main() -> None:
     paths = write_inputs(args.spans, "jaeger-json" in FORMATS)
     print(f"inputs ready in {time.perf_counter() - started:.1f}s under {DATA.relative_to(ROOT)}/", flush=True)
     python = sys.executable
-    baseline = _isolated(
-        "bare loop (otlp-proto, 1 process)", [python, __file__, "--bare", str(paths["otlp-proto"])]
-    )
-    _report(baseline, paths["otlp-proto"], None, args.spans)
-    runs: list[tuple[Measurement, Path]] = []
-    for fmt, path in paths.items():
-        command = [
-            python,
-            "-m",
-            "orchscan",
-            "inspect",
-            "--json",
-            "--no-progress",
-            "-j",
-            str(args.jobs),
-            str(path),
-        ]
-        runs.append((_isolated(f"orchscan inspect {fmt} -j {args.jobs}", command), path))
-        _report(runs[-1][0], path, baseline, args.spans)
+    chosen = [f.strip() for f in args.formats.split(",") if f.strip()] or list(paths)
+    for round_ in range(args.repeat):
+        # Baseline and runs alternate, so that load from elsewhere hits both alike.
+        baseline = _isolated(
+            "bare loop (otlp-proto, 1 process)", [python, __file__, "--bare", str(paths["otlp-proto"])]
+        )
+        _report(baseline, paths["otlp-proto"], None, args.spans, header=round_ == 0)
+        for fmt in chosen:
+            command = [
+                python,
+                "-m",
+                "orchscan",
+                "inspect",
+                "--json",
+                "--no-progress",
+                "-j",
+                str(args.jobs),
+                str(paths[fmt]),
+            ]
+            run = _isolated(f"orchscan inspect {fmt} -j {args.jobs}", command)
+            _report(run, paths[fmt], baseline, args.spans, header=False)
 
 
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
 
 
-def _report(run: Measurement, path: Path, baseline: Measurement | None, expected: int) -> None:
+def _report(
+    run: Measurement, path: Path, baseline: Measurement | None, expected: int, *, header: bool
+) -> None:
     """Print one row of the result table as soon as its run is done."""
-    if baseline is None:
+    if header:
         print(
-            f"{'run':44} {'MB':>6} {'seconds':>8} {'spans/s':>10} {'x bare':>7} "
+            f"{'run':44} {'MB':>6} {'seconds':>8} {'CPU s':>7} {'spans/s':>10} {'x bare':>7} "
             f"{'peak RSS':>9} {'tree peak':>9}"
         )
     spans = int(run.output) if run.output.strip().isdigit() else orjson.loads(run.output)["totals"]["spans"]
     assert spans == expected, f"{run.label}: read {spans} of {expected} spans"
     ratio = run.seconds / baseline.seconds if baseline else 1.0
     print(
-        f"{run.label:44} {_size(path) / 2**20:6.0f} {run.seconds:8.2f} {spans / run.seconds:10,.0f} "
+        f"{run.label:44} {_size(path) / 2**20:6.0f} {run.seconds:8.2f} {run.cpu_seconds:7.2f} "
+        f"{spans / run.seconds:10,.0f} "
         f"{ratio:7.2f} {run.peak_rss_mb:7.0f}MB {run.tree_peak_mb:7.0f}MB",
         flush=True,
     )

@@ -133,14 +133,14 @@ def parse(chunk: Chunk) -> ChunkResult:
     """Parse the frames of one chunk into spans."""
     with paused_gc():
         try:
-            return _parse(chunk, LiteTracesData())
+            return _parse(chunk, LiteTracesData)
         except MalformedAttribute:
             # The lenient twin let a broken attribute through; the real message type finds
             # which message is damaged and keeps what precedes the damage.
-            return _parse(chunk, ExportTraceServiceRequest())
+            return _parse(chunk, ExportTraceServiceRequest)
 
 
-def _parse(chunk: Chunk, request: Any) -> ChunkResult:
+def _parse(chunk: Chunk, message: Any) -> ChunkResult:
     found = _Collected()
     skipped: list[Skipped] = []
     payload = chunk.payload
@@ -150,6 +150,8 @@ def _parse(chunk: Chunk, request: Any) -> ChunkResult:
         position = chunk.position + cursor
         body = payload[cursor + 4 : cursor + 4 + length]
         cursor += 4 + length
+        # A fresh message per frame: re-parsing into one message keeps growing its upb arena.
+        request = message()
         try:
             request.ParseFromString(body)
         except DecodeError as error:
@@ -167,8 +169,6 @@ def _parse(chunk: Chunk, request: Any) -> ChunkResult:
             _collect(rescued.request, found, position + 4)
             continue
         _collect(request, found, position + 4)
-    # The parsed message is no longer needed; only the columns built from it are.
-    request.Clear()
     batch, invalid = _to_batch(found, chunk.source)
     return ChunkResult(batch, tuple(skipped + invalid))
 

@@ -32,6 +32,8 @@ _STRING = 0x0A  # AnyValue.string_value, length-delimited
 _INT = 0x18  # AnyValue.int_value, varint
 _SHORT = 0x80  # lengths below this fit in one varint byte
 _VARINT_BYTES = 10
+# Furthest any probe reads past an attribute's start: a key of up to 255 bytes plus four.
+_PADDING = 512
 
 
 class MalformedAttribute(ValueError):
@@ -88,84 +90,73 @@ def decode_attributes(blobs: list[bytes]) -> tuple[pa.Array, pa.Array]:
     would have rejected the message holding it.
     """
     encoded = pa.array(blobs, type=pa.binary())
-    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32).astype(np.int64)
+    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32)
     buffer = encoded.buffers()[2]
-    data = (
-        np.frombuffer(buffer, dtype=np.uint8) if buffer is not None and len(buffer) else np.zeros(1, np.uint8)
-    )
+    raw = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    # Zero padding lets every probe below read past a short attribute without a bounds check.
+    data = np.concatenate((raw[: offsets[-1]], np.zeros(_PADDING, dtype=np.uint8)))
     start, end = offsets[:-1], offsets[1:]
-    last = len(data) - 1
 
-    def at(position: np.ndarray) -> np.ndarray:
-        found: np.ndarray = data[np.minimum(position, last)].astype(np.int64)
-        return found
-
-    key_length = at(start + 1)
+    key_length = data[start + 1].astype(np.int32)
     value_tag_at = start + 2 + key_length
-    value_length = at(value_tag_at + 1)
+    value_length = data[value_tag_at + 1].astype(np.int32)
     inner = value_tag_at + 2
+    tag = data[inner]
     simple = (
-        (end - start >= 4)
-        & (at(start) == _KEY)
+        (data[start] == _KEY)
         & (key_length < _SHORT)
-        & (at(value_tag_at) == _VALUE)
+        & (data[value_tag_at] == _VALUE)
         & (value_length < _SHORT)
         & (value_length >= 2)
         & (inner + value_length == end)
     )
-    string_length = at(inner + 1)
-    is_string = (
-        simple & (at(inner) == _STRING) & (string_length < _SHORT) & (inner + 2 + string_length == end)
-    )
-    is_int = simple & (at(inner) == _INT) & _is_varint(data, inner + 1, end, at)
+    string_length = data[inner + 1].astype(np.int32)
+    is_string = simple & (tag == _STRING) & (string_length < _SHORT) & (inner + 2 + string_length == end)
+    is_int = simple & (tag == _INT)
+    numbers = np.flatnonzero(is_int)
+    valid, decoded = _varints(data, inner[numbers] + 1, end[numbers])
+    is_int[numbers[~valid]] = False
     fast = is_string | is_int
 
     keys = _gather(data, start + 2, np.where(fast, key_length, 0))
     strings = _gather(data, inner + 2, np.where(is_string, string_length, 0))
-    integers = pa.array(_varints(data, inner + 1, end, is_int)).cast(pa.string())
     try:
         keys, strings = keys.cast(pa.string()), strings.cast(pa.string())
     except pa.ArrowInvalid as error:
         raise MalformedAttribute(f"attribute text is not valid UTF-8: {error}") from None
-    values = pc.if_else(pa.array(is_int), integers, strings)
+    if len(numbers):
+        texts = pa.array(decoded[valid]).cast(pa.string())
+        strings = pc.replace_with_mask(strings, pa.array(is_int), texts)
     slow = np.flatnonzero(~fast)
     if len(slow):
-        keys, values = _decode_slowly(blobs, slow, keys, values)
-    return keys, values
+        keys, strings = _decode_slowly(blobs, slow, keys, strings)
+    return keys, strings
 
 
-def _is_varint(data: np.ndarray, begin: np.ndarray, end: np.ndarray, at: Any) -> np.ndarray:
-    """Whether ``data[begin:end]`` is exactly one varint (continuation bits on all but the last)."""
+def _varints(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether ``data[begin:end]`` is exactly one varint, and its value as int64 (two's complement)."""
     length = end - begin
     valid = (length >= 1) & (length <= _VARINT_BYTES)
-    for step in range(_VARINT_BYTES):
-        inside = step < length - 1
-        valid &= ~inside | (at(begin + step) >= _SHORT)
-    result: np.ndarray = valid & (at(end - 1) < _SHORT)
-    return result
-
-
-def _varints(data: np.ndarray, begin: np.ndarray, end: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Decode the varint in ``data[begin:end]`` where ``chosen`` (int64, two's complement)."""
     value = np.zeros(len(begin), dtype=np.uint64)
-    last = len(data) - 1
     for step in range(_VARINT_BYTES):
-        inside = chosen & (begin + step < end)
+        inside = step < length
         if not inside.any():
             break
-        byte = data[np.minimum(begin + step, last)].astype(np.uint64) & np.uint64(0x7F)
-        value |= np.where(inside, byte << np.uint64(7 * step), np.uint64(0))
-    return value.view(np.int64)
+        byte = data[begin + np.minimum(step, np.maximum(length - 1, 0))]
+        # Every byte but the last carries the continuation bit; the last does not.
+        valid &= ~inside | ((byte >= _SHORT) == (step < length - 1))
+        value |= np.where(inside, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * step), np.uint64(0))
+    return valid, value.view(np.int64)
 
 
 def _gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
     """A binary array of the slices ``data[begin:begin + length]``."""
-    offsets = np.zeros(len(begin) + 1, dtype=np.int64)
+    offsets = np.zeros(len(begin) + 1, dtype=np.int32)
     np.cumsum(length, out=offsets[1:])
-    index = np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int64)
-    return pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(begin), [None, pa.py_buffer(offsets), pa.py_buffer(data[index].tobytes())]
-    ).cast(pa.binary())
+    index = np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int32)
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), len(begin), [None, pa.py_buffer(offsets), pa.py_buffer(data[index].tobytes())]
+    )
 
 
 def _decode_slowly(
