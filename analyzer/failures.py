@@ -10,6 +10,7 @@ place.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,16 @@ def with_step_index(steps: StepCalls, flow: Flow) -> pd.DataFrame:
     index = {f"{s.operation.service} {s.operation.key}": s.index for s in flow.steps}
     calls = steps.of(flow.id).calls
     return calls.assign(step_index=calls["step"].map(index).fillna(0).astype(np.int64))
+
+
+def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:
+    """Every flow's calls with their step index (0 outside the steps), in one frame."""
+    index = pd.DataFrame(
+        [(f.id, f"{s.operation.service} {s.operation.key}", s.index) for f in flows for s in f.steps],
+        columns=["flow_id", "step", "step_index"],
+    )
+    calls = steps.calls.merge(index, on=["flow_id", "step"], how="left")
+    return calls.assign(step_index=calls["step_index"].fillna(0).astype(np.int64))
 
 
 def find_failure_logic(steps: StepCalls, flow: Flow, *, tolerance_ms: float = 1.0) -> FailureLogic:
@@ -183,18 +194,23 @@ def _uncompensated(
     per_request["trace_id"] = (
         left.groupby("entry_row")["trace_id"].first().reindex(per_request["entry_row"]).to_numpy()
     )
-    grouped = per_request.sort_values("trace_id").groupby(["step_index_failed", "step_index"], sort=True)
-    summary = grouped.agg(
-        requests=("entry_row", "size"), traces=("trace_id", lambda t: tuple(t.head(examples)))
-    )
+    keys = ["step_index_failed", "step_index"]
+    per_request = per_request.sort_values([*keys, "trace_id"], ignore_index=True)
+    examples_of = join_per_group(per_request.groupby(keys).head(examples), keys, "trace_id", ",")
     return tuple(
         Uncompensated(
             failed_step=int(failed_step),
             left_in_place=tuple(int(i) for i in in_place.split(",")),
-            requests=int(row["requests"]),
-            example_traces=row["traces"],
+            requests=int(count),
+            example_traces=tuple(traces.split(",")),
         )
-        for (failed_step, in_place), row in summary.iterrows()
+        for failed_step, in_place, traces, count in zip(
+            examples_of["step_index_failed"],
+            examples_of["step_index"],
+            examples_of["trace_id"],
+            per_request.groupby(keys, sort=False).size().reindex(pd.MultiIndex.from_frame(examples_of[keys])),
+            strict=True,
+        )
     )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from analyzer.calls import SYNC, CallTables
 from analyzer.duplicates import group_copies
-from analyzer.failures import is_timeout, is_write, with_step_index
+from analyzer.failures import is_timeout, is_write, with_step_indices
 from analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from analyzer.flowsteps import StepCalls
 from analyzer.handoffs import SpecIndex, match_operation
@@ -197,10 +197,11 @@ def missing_idempotency(
     # Operations for which some caller's key was recorded: header capture works there, so a
     # missing key on other callers' attempts is real.
     keyed = set(steps.calls.loc[steps.calls["idempotency_key"], "step"])
+    calls = with_step_indices(steps, flows)
+    written = calls[is_write(calls)].groupby("flow_id")["step_index"].unique()
     out = []
     for flow in flows:
-        calls = with_step_index(steps, flow)
-        writes = set(calls.loc[is_write(calls), "step_index"])
+        writes = set(written.get(flow.id, ()))
         for step in flow.steps:
             policy = step.retries
             method = (step.operation.method or "").upper()
@@ -426,23 +427,27 @@ def unbounded_wait(
     """A step that takes, or waits, minutes with no observed upper bound (no timeout ever fired)."""
     limit_ns = thresholds.long_running_s * 1e9
     tolerance = int(thresholds.overlap_tolerance_ms * _MS)
+    calls = with_step_indices(steps, flows)
+    calls = calls.assign(timeout=is_timeout(calls, tolerance))
+    # A step repeated in a loop (polling) waits from its first call to its last one.
+    per_request = calls.groupby(["flow_id", "step_index", "entry_row"], sort=False).agg(
+        start=("start_ns", "min"),
+        end=("end_ns", "max"),
+        gap=("gap_ns", "first"),
+        timeouts=("timeout", "sum"),
+    )
+    per_request["duration"] = per_request["end"] - per_request["start"]
+    by_step = per_request.groupby(level=["flow_id", "step_index"])
+    per_step = by_step[["duration", "gap"]].quantile(0.95).join(by_step["timeouts"].sum())
+    long_waits = per_step[
+        (per_step[["duration", "gap"]].max(axis=1) >= limit_ns) & (per_step["timeouts"] == 0)
+    ]
+    waiting_flows = set(long_waits.index.get_level_values("flow_id"))
     out = []
     for flow in flows:
-        calls = with_step_index(steps, flow)
-        calls = calls.assign(timeout=is_timeout(calls, tolerance))
-        # A step repeated in a loop (polling) waits from its first call to its last one.
-        per_request = calls.groupby(["step_index", "entry_row"]).agg(
-            start=("start_ns", "min"),
-            end=("end_ns", "max"),
-            gap=("gap_ns", "first"),
-            timeouts=("timeout", "sum"),
-        )
-        per_request["duration"] = per_request["end"] - per_request["start"]
-        by_step = per_request.groupby(level="step_index")
-        per_step = by_step[["duration", "gap"]].quantile(0.95).join(by_step["timeouts"].sum())
-        waits = per_step[
-            (per_step[["duration", "gap"]].max(axis=1) >= limit_ns) & (per_step["timeouts"] == 0)
-        ]
+        if flow.id not in waiting_flows:
+            continue
+        waits = long_waits.xs(flow.id, level="flow_id")
         by_index = {s.index: s for s in flow.steps}
         for index, row in waits.iterrows():
             step = by_index.get(int(index))

@@ -126,9 +126,11 @@ def collect_step_calls(
     # are choreography the owner does not wait for.
     steps = calls[calls["kind"] == SYNC]
     infra = calls.loc[calls["kind"] == INFRASTRUCTURE, "entry_row"].value_counts()
+    candidates = _candidates(tables.requests, steps, frozenset(owners), thresholds.min_steps)
+    steps = steps[steps["entry_row"].isin(candidates["row"])]
     steps = _mark(_with_span_details(steps, tables.spans, span_table, matches), thresholds)
     sequences = _sequences(steps)
-    requests = _request_frame(tables, sequences, steps, infra)
+    requests = _request_frame(candidates, tables.spans, sequences, infra)
     wanted = _mined_operations(requests, frozenset(owners), thresholds.min_steps)
     keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(wanted)
     requests = requests[keep].reset_index(drop=True)
@@ -140,6 +142,23 @@ def collect_step_calls(
         entry=info["entry"].reindex(steps["entry_row"]).to_numpy(),
     ).reset_index(drop=True)
     return StepCalls(calls=steps, requests=requests)
+
+
+def _candidates(
+    requests: pd.DataFrame, steps: pd.DataFrame, owners: frozenset[str], min_steps: int
+) -> pd.DataFrame:
+    """Requests of entry operations that may be mined: cheap upper bounds before the real count.
+
+    A request has at most as many dependent steps as calls, so only entry operations with a
+    request making ``min_steps`` calls (or owned by a named owner and calling anything) can
+    qualify; everything else (leaves, gateways) is dropped before the costly marking.
+    """
+    made = steps["entry_row"].value_counts()
+    rows = requests["row"]
+    calling = rows.isin(made.index)
+    busy = rows.isin(made.index[made >= min_steps]) | (calling & requests["service"].isin(owners))
+    keys = pd.MultiIndex.from_frame(requests[["service", "operation"]].astype(str))
+    return requests[keys.isin(keys[busy.to_numpy()])]
 
 
 def _with_span_details(
@@ -177,7 +196,7 @@ def _with_span_details(
     # For the flow, a refused request (402 declined, 409 conflict) failed as much as a crash did.
     refused = calls["status_code"].fillna(0).astype(np.int64) >= 400
     # Without a template of its own, the folded key's path is the best template there is.
-    template = operation.str.partition(" ")[2]
+    template = operation.str.replace(r"^\S+ ", "", regex=True)
     callee_route = callee_route.where(callee_route.notna(), template.where(template.str.startswith("/")))
     return calls.assign(
         error=calls["error"].astype(bool) | refused,
@@ -256,10 +275,8 @@ def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
 
 
 def _request_frame(
-    tables: CallTables, sequences: pd.DataFrame, calls: pd.DataFrame, infra: pd.Series
+    requests: pd.DataFrame, spans: pd.DataFrame, sequences: pd.DataFrame, infra: pd.Series
 ) -> pd.DataFrame:
-    requests = tables.requests
-    spans = tables.spans
     rows = requests["row"].to_numpy()
     seq = sequences.reindex(rows)
     end = np.maximum(requests["end_ns"].to_numpy(), seq["last_end"].fillna(0).to_numpy().astype(np.int64))
