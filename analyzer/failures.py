@@ -51,13 +51,6 @@ def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
     return calls["error"] & (said_so | late)
 
 
-def with_step_index(steps: StepCalls, flow: Flow) -> pd.DataFrame:
-    """The flow's calls with the index of the step each belongs to (0 for calls outside the steps)."""
-    index = {f"{s.operation.service} {s.operation.key}": s.index for s in flow.steps}
-    calls = steps.of(flow.id).calls
-    return calls.assign(step_index=calls["step"].map(index).fillna(0).astype(np.int64))
-
-
 def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:
     """Every flow's calls with their step index (0 outside the steps), in one frame."""
     index = pd.DataFrame(
@@ -68,36 +61,45 @@ def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:
     return calls.assign(step_index=calls["step_index"].fillna(0).astype(np.int64))
 
 
-def find_failure_logic(steps: StepCalls, flow: Flow, *, tolerance_ms: float = 1.0) -> FailureLogic:
-    """How the flow behaves when a step fails: retries, compensations, leftovers, timeouts, status."""
-    calls = with_step_index(steps, flow)
-    requests = steps.of(flow.id).requests
+def find_failure_logics(
+    steps: StepCalls, flows: Sequence[Flow], *, tolerance_ms: float = 1.0
+) -> dict[str, FailureLogic]:
+    """The failure logic of every flow at once, keyed by flow id (one pass over all calls)."""
+    calls = with_step_indices(steps, flows)
     failures = _first_failures(calls)
     compensations, undone = _compensations(calls, failures)
-    failed_requests = requests[requests["failed"]]
-    statuses = failed_requests["status_code"].dropna().astype(int).unique()
-    return FailureLogic(
-        retries=_retries(calls),
-        compensations=compensations,
-        uncompensated=_uncompensated(calls, failures, undone),
-        timeouts=_timeouts(calls, int(tolerance_ms * _MS)),
-        failure_statuses=tuple(sorted(int(s) for s in statuses)),
-    )
+    failed = steps.requests[steps.requests["failed"] & steps.requests["status_code"].notna()]
+    statuses = failed.groupby("flow_id")["status_code"].unique()
+    retries = _retries(calls)
+    uncompensated = _uncompensated(calls, failures, undone)
+    timeouts = _timeouts(calls, int(tolerance_ms * _MS))
+    return {
+        flow.id: FailureLogic(
+            retries=retries.get(flow.id, ()),
+            compensations=compensations.get(flow.id, ()),
+            uncompensated=uncompensated.get(flow.id, ()),
+            timeouts=timeouts.get(flow.id, ()),
+            failure_statuses=tuple(sorted({int(code) for code in statuses.get(flow.id, ())})),
+        )
+        for flow in flows
+    }
 
 
-def _retries(calls: pd.DataFrame) -> tuple[tuple[int, RetryPolicy], ...]:
+def _retries(calls: pd.DataFrame) -> dict[str, tuple[tuple[int, RetryPolicy], ...]]:
     chains = calls.groupby(["entry_row", "step", "chain"], sort=False)
     attempts = chains["attempt"].transform("max")
     retried = calls[(attempts > 1).to_numpy() & (calls["step_index"] > 0).to_numpy()]
     if retried.empty:
-        return ()
+        return {}
     previous_end = retried.groupby(["entry_row", "step", "chain"], sort=False)["end_ns"].shift(1)
     delay_ms = ((retried["start_ns"] - previous_end) / _MS)[retried["retry"]]
-    failed = retried[retried["error"]]
-    policies = []
-    for index, group in retried.groupby("step_index", sort=True):
-        codes = failed.loc[failed["step_index"] == index, "status_code"].dropna().astype(int).unique()
-        policies.append(
+    failed = retried[retried["error"] & retried["status_code"].notna()]
+    codes_of = failed.groupby(["flow_id", "step_index"])["status_code"].unique()
+    policies: dict[str, tuple[tuple[int, RetryPolicy], ...]] = {}
+    for (fid, index), group in retried.groupby(["flow_id", "step_index"], sort=True):
+        codes = codes_of.get((fid, index), ())
+        policies[fid] = (
+            *policies.get(fid, ()),
             (
                 int(index),
                 RetryPolicy(
@@ -107,9 +109,9 @@ def _retries(calls: pd.DataFrame) -> tuple[tuple[int, RetryPolicy], ...]:
                     median_delay_ms=float(delay_ms[group.index.intersection(delay_ms.index)].median()),
                     idempotency_key=bool(group["idempotency_key"].all()),
                 ),
-            )
+            ),
         )
-    return tuple(policies)
+    return policies
 
 
 def _first_failures(calls: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +129,7 @@ def _first_failures(calls: pd.DataFrame) -> pd.DataFrame:
 
 def _compensations(
     calls: pd.DataFrame, failures: pd.DataFrame
-) -> tuple[tuple[Compensation, ...], pd.DataFrame]:
+) -> tuple[dict[str, tuple[Compensation, ...]], pd.DataFrame]:
     """Undo calls after a failure, tied to the earlier write of the same service they take back."""
     after = calls.merge(failures.rename(columns={"step_index": "failed_step"}), on=["entry_row", "trace_id"])
     undo = after[(after["start_ns"] >= after["failed_at"]) & is_undo(after)]
@@ -135,7 +137,7 @@ def _compensations(
     pairs = undo.merge(earlier, on=["entry_row", "callee"], suffixes=("", "_done"))
     pairs = pairs[pairs["start_ns_done"] < pairs["failed_at"]]
     if pairs.empty:
-        return (), pd.DataFrame(
+        return {}, pd.DataFrame(
             {"entry_row": pd.Series(dtype=np.int64), "undone_step": pd.Series(dtype=np.int64)}
         )
     # Prefer the write of the same resource (DELETE /reservations/7 takes back POST /reservations).
@@ -149,9 +151,9 @@ def _compensations(
     pairs = pairs.drop_duplicates(["entry_row", "caller_row"]).rename(
         columns={"step_index_done": "undone_step"}
     )
-    out = []
-    for (failed_step, undone_step, _), group in pairs.groupby(
-        ["failed_step", "undone_step", "step"], sort=True
+    out: dict[str, tuple[Compensation, ...]] = {}
+    for (fid, failed_step, undone_step, _), group in pairs.groupby(
+        ["flow_id", "failed_step", "undone_step", "step"], sort=True
     ):
         first = group.iloc[0]
         ref = OperationRef(
@@ -161,24 +163,23 @@ def _compensations(
             route=None if pd.isna(first["route"]) else str(first["route"]),
             operation_id=None if pd.isna(first["operation_id"]) else str(first["operation_id"]),
         )
-        out.append(
-            Compensation(
-                failed_step=int(failed_step),
-                undone_step=int(undone_step),
-                operation=ref,
-                requests=int(group["entry_row"].nunique()),
-            )
+        compensation = Compensation(
+            failed_step=int(failed_step),
+            undone_step=int(undone_step),
+            operation=ref,
+            requests=int(group["entry_row"].nunique()),
         )
-    return tuple(out), pairs[["entry_row", "undone_step"]]
+        out[fid] = (*out.get(fid, ()), compensation)
+    return out, pairs[["entry_row", "undone_step"]]
 
 
 def _uncompensated(
     calls: pd.DataFrame, failures: pd.DataFrame, undone: pd.DataFrame, examples: int = 5
-) -> tuple[Uncompensated, ...]:
+) -> dict[str, tuple[Uncompensated, ...]]:
     writes = calls[is_write(calls) & ~calls["final_error"] & (calls["step_index"] > 0)]
     done = writes.merge(failures, on=["entry_row", "trace_id"], suffixes=("", "_failed"))
     done = done[done["start_ns"] < done["failed_at"]][
-        ["entry_row", "trace_id", "step_index", "step_index_failed"]
+        ["flow_id", "entry_row", "trace_id", "step_index", "step_index_failed"]
     ].drop_duplicates()
     done = done.merge(
         undone.assign(undone=True),
@@ -188,37 +189,41 @@ def _uncompensated(
     )
     left = done[done["undone"].isna()].sort_values(["entry_row", "step_index"])
     if left.empty:
-        return ()
+        return {}
     left = left.assign(step_index=left["step_index"].astype(str))
-    per_request = join_per_group(left, ["entry_row", "step_index_failed"], "step_index", ",")
+    per_request = join_per_group(left, ["flow_id", "entry_row", "step_index_failed"], "step_index", ",")
     per_request["trace_id"] = (
         left.groupby("entry_row")["trace_id"].first().reindex(per_request["entry_row"]).to_numpy()
     )
-    keys = ["step_index_failed", "step_index"]
+    keys = ["flow_id", "step_index_failed", "step_index"]
     per_request = per_request.sort_values([*keys, "trace_id"], ignore_index=True)
     examples_of = join_per_group(per_request.groupby(keys).head(examples), keys, "trace_id", ",")
-    return tuple(
-        Uncompensated(
+    counts = per_request.groupby(keys, sort=False).size().reindex(pd.MultiIndex.from_frame(examples_of[keys]))
+    out: dict[str, tuple[Uncompensated, ...]] = {}
+    for fid, failed_step, in_place, traces, count in zip(
+        examples_of["flow_id"],
+        examples_of["step_index_failed"],
+        examples_of["step_index"],
+        examples_of["trace_id"],
+        counts,
+        strict=True,
+    ):
+        gap = Uncompensated(
             failed_step=int(failed_step),
             left_in_place=tuple(int(i) for i in in_place.split(",")),
             requests=int(count),
             example_traces=tuple(traces.split(",")),
         )
-        for failed_step, in_place, traces, count in zip(
-            examples_of["step_index_failed"],
-            examples_of["step_index"],
-            examples_of["trace_id"],
-            per_request.groupby(keys, sort=False).size().reindex(pd.MultiIndex.from_frame(examples_of[keys])),
-            strict=True,
-        )
-    )
+        out[fid] = (*out.get(fid, ()), gap)
+    return out
 
 
-def _timeouts(calls: pd.DataFrame, tolerance_ns: int) -> tuple[str, ...]:
+def _timeouts(calls: pd.DataFrame, tolerance_ns: int) -> dict[str, tuple[str, ...]]:
     timed_out = calls[is_timeout(calls, tolerance_ns)]
-    out = []
-    for (index, step), group in timed_out.groupby(["step_index", "step"], sort=True):
+    out: dict[str, tuple[str, ...]] = {}
+    for (fid, index, step), group in timed_out.groupby(["flow_id", "step_index", "step"], sort=True):
         waited = float(((group["end_ns"] - group["start_ns"]) / _MS).median())
         where = f"step {index} ({step})" if index else step
-        out.append(f"{where}: {len(group)} calls timed out, giving up after {waited:.0f} ms (median)")
-    return tuple(out)
+        note = f"{where}: {len(group)} calls timed out, giving up after {waited:.0f} ms (median)"
+        out[fid] = (*out.get(fid, ()), note)
+    return out

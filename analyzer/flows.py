@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from analyzer.calls import CallTables
 from analyzer.duplicates import find_duplicates
-from analyzer.failures import find_failure_logic
+from analyzer.failures import find_failure_logics
 from analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from analyzer.flowsteps import BLOCK_SEP, STEP_SEP, StepCalls, collect_step_calls
 from analyzer.handoffs import SpecIndex, find_handoffs
@@ -43,9 +43,11 @@ def analyze_flows(
     """
     matches = match_operations(span_table, specs).table if specs else None
     steps = collect_step_calls(tables, span_table, owners=owners, matches=matches, thresholds=thresholds)
+    mined = mine_flows(steps, thresholds=thresholds)
+    failures = find_failure_logics(steps, mined, tolerance_ms=thresholds.overlap_tolerance_ms)
     flows = []
-    for flow in mine_flows(steps, thresholds=thresholds):
-        failure = find_failure_logic(steps, flow, tolerance_ms=thresholds.overlap_tolerance_ms)
+    for flow in mined:
+        failure = failures[flow.id]
         retried = dict(failure.retries)
         handoffs = find_handoffs(steps, flow, specs=specs)
         flows.append(
