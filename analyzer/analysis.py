@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyzer.model import Edge, Finding, Flow, ServiceRole
+from analyzer.operations import ServiceCoverage
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Analysis:
     """Everything a report renders.
 
     ``services`` are sorted by ``(-score, name)``; ``edges`` by ``(caller, callee, kind)``;
-    ``flows`` by ``(owner, entry key)``; ``findings`` by :meth:`Finding.sort_key`.
+    ``flows`` by ``(owner, entry key)``; ``findings`` by :meth:`Finding.sort_key`;
+    ``coverage`` (one record per service with a spec) by service name.
     """
 
     input: InputSummary
@@ -60,6 +62,7 @@ class Analysis:
     edges: tuple[Edge, ...]
     flows: tuple[Flow, ...] = ()
     findings: tuple[Finding, ...] = ()
+    coverage: tuple[ServiceCoverage, ...] = ()
 
     def service(self, name: str) -> ServiceRole | None:
         """The role record of a service, if it was seen."""

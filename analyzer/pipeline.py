@@ -18,8 +18,10 @@ from analyzer.findings import find_findings
 from analyzer.flow_thresholds import FlowThresholds
 from analyzer.flows import analyze_flows
 from analyzer.graph import build_edges
-from analyzer.operations import index_operations, match_operations, measure_coverage
+from analyzer.model import Finding
+from analyzer.operations import ServiceCoverage, index_operations, match_operations, measure_coverage
 from analyzer.roles import classify_services
+from analyzer.spec_findings import find_spec_findings
 from analyzer.thresholds import RoleThresholds
 from collectors.ingest import total_services, total_traces
 from collectors.openapi.binding import SpecBindings, bind_specs
@@ -60,6 +62,7 @@ def analyze(
     bindings = None
     operations: Mapping[str, Sequence[Operation]] = {}
     match_rate = None
+    coverage: tuple[ServiceCoverage, ...] = ()
     if specs is not None and specs.specs:
         bindings = bind_specs(specs.specs, _service_names(table), mapping=service_map)
         operations = index_operations(specs.specs, bindings)
@@ -73,13 +76,14 @@ def analyze(
     )
     findings = find_findings(
         flows, steps, tables, roles=roles, specs=operations or None, thresholds=thresholds.flows
-    )
+    ) + find_spec_findings(coverage)
     analysis = Analysis(
         input=_summary(ingest, specs, bindings, match_rate),
         services=roles,
         edges=build_edges(tables),
         flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key, f.id))),
-        findings=findings,
+        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        coverage=tuple(sorted(coverage, key=lambda c: c.service)),
     )
     return ScanResult(analysis, tables, bindings, operations, _success_statuses(tables))
 

@@ -27,8 +27,9 @@ from analyzer.model import (
     Uncompensated,
     Variant,
 )
+from analyzer.operations import ServiceCoverage
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -186,6 +187,18 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _coverage(item: ServiceCoverage) -> dict[str, Any]:
+    return {
+        "service": item.service,
+        "observed_from": item.observed_from,
+        "calls": item.calls,
+        "matched": item.matched,
+        "match_rate": round(item.match_rate, 4),
+        "undocumented": [{"method": u.method, "path": u.path, "count": u.count} for u in item.undocumented],
+        "unused": list(item.unseen),
+    }
+
+
 def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The findings document as plain data; ``arazzo_files`` maps flow ids to draft files."""
     summary = analysis.input
@@ -213,6 +226,7 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
         "edges": [_edge(e) for e in analysis.edges],
         "flows": [_flow(f, arazzo_files or {}) for f in analysis.flows],
         "findings": [_finding(f) for f in analysis.findings],
+        "coverage": [_coverage(c) for c in analysis.coverage],
     }
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from analyzer.analysis import Analysis, InputSummary
 from analyzer.model import ROLES, SEVERITIES, Finding, Flow, RetryPolicy, ServiceRole, Step
+from analyzer.operations import ServiceCoverage
 from reports.graph_svg import ROLE_STYLE, ServiceGraph, service_ids
 from reports.sequence_svg import render_sequence
 
@@ -63,6 +64,9 @@ class ServiceRow:
     error_rate: str
     score: str
     operations: tuple[str, ...]
+    documented: str
+    undocumented: tuple[str, ...]
+    unused: tuple[str, ...]
     sort: tuple[str, ...]
     section: str | None
 
@@ -194,7 +198,8 @@ def build_view(
     section_anchor = {name: f"owner-{i}" for i, name in enumerate(owners)}
     flow_anchor = {flow.id: f"flow-{i}" for i, flow in enumerate(analysis.flows)}
     findings = tuple(_finding(f, ids, flow_anchor) for f in analysis.findings)
-    services = tuple(_service_row(s, ids, section_anchor) for s in analysis.services)
+    coverage = {c.service: c for c in analysis.coverage}
+    services = tuple(_service_row(s, ids, section_anchor, coverage.get(s.name)) for s in analysis.services)
     return ReportView(
         title="orchscan audit report",
         generated_at=generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if generated_at else None,
@@ -263,7 +268,17 @@ def _summary(analysis: Analysis) -> SummaryView:
     )
 
 
-def _service_row(service: ServiceRole, ids: Mapping[str, str], sections: Mapping[str, str]) -> ServiceRow:
+def _service_row(
+    service: ServiceRole,
+    ids: Mapping[str, str],
+    sections: Mapping[str, str],
+    coverage: ServiceCoverage | None,
+) -> ServiceRow:
+    matched = f"{coverage.matched:,}/{coverage.calls:,} ({coverage.match_rate:.0%})" if coverage else ""
+    undocumented = (
+        tuple(f"{u.method} {u.path} ({u.count:,})" for u in coverage.undocumented) if coverage else ()
+    )
+    unused = coverage.unseen if coverage else ()
     return ServiceRow(
         anchor=f"service-{ids[service.name]}",
         graph_id=ids[service.name],
@@ -276,6 +291,9 @@ def _service_row(service: ServiceRole, ids: Mapping[str, str], sections: Mapping
         error_rate=format_share(service.error_rate),
         score=f"{service.score:.2f}",
         operations=service.operations,
+        documented=matched,
+        undocumented=undocumented,
+        unused=unused,
         sort=(
             service.name,
             f"{ROLES.index(service.role) if service.role in ROLES else len(ROLES)}",
@@ -286,6 +304,9 @@ def _service_row(service: ServiceRole, ids: Mapping[str, str], sections: Mapping
             repr(service.error_rate),
             repr(service.score),
             str(len(service.operations)),
+            repr(coverage.match_rate) if coverage else "-1",
+            str(len(undocumented)),
+            str(len(unused)),
         ),
         section=sections.get(service.name),
     )
