@@ -15,26 +15,33 @@ def _keys(table: pa.Table, column: str) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(table["trace_id"], table[column], "/")
 
 
-# Hex digit -> its value; anything else -> 16, which marks the id as not plain hex.
-_NIBBLE = np.full(256, 16, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
-# Odd multipliers that spread the three id words over the whole 64-bit hash.
-_MIX_LOW, _MIX_SPAN = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+# Odd multipliers that spread the id words over the whole 64-bit hash, one per word.
+_MIX = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+    ],
+    dtype=np.uint64,
+)
 
 
 def _words(ids: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray | None:
-    """Fixed-width lower-case hex ids as big-endian uint64 words, shape (rows, width // 16).
+    """Fixed-width ids as their text bytes in uint64 words, shape (rows, width // 8).
 
-    Null ids give zero words. None when any id is not exactly ``width`` hex digits, so that
-    callers fall back to comparing the strings. Converted chunk by chunk, so that only the
-    words (8 bytes per 16 digits) are held for the whole table.
+    Equal words mean equal ids, without decoding the hex. Null ids give the words of
+    ``width`` zeros. None when some id is not ``width`` characters long, so that callers
+    fall back to comparing the strings.
     """
     chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
     words = [_chunk_words(chunk, width) for chunk in chunks]
     if any(part is None for part in words):
         return None
     found = [part for part in words if part is not None]
-    return np.concatenate(found) if found else np.zeros((0, width // 16), dtype=np.uint64)
+    return np.concatenate(found) if found else np.zeros((0, width // 8), dtype=np.uint64)
 
 
 def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
@@ -42,23 +49,20 @@ def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
         ids = ids.cast(pa.string())
     rows = len(ids)
     if not rows:
-        return np.zeros((0, width // 16), dtype=np.uint64)
+        return np.zeros((0, width // 8), dtype=np.uint64)
     if ids.null_count:
         ids = ids.fill_null("0" * width)
     offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + rows + 1]
     if not np.all(np.diff(offsets) == width):
         return None
-    digits = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    nibbles = _NIBBLE[digits]
-    if (nibbles > 15).any():
-        return None
-    raw = (nibbles[0::2] << 4) | nibbles[1::2]
-    return raw.view(">u8").astype(np.uint64).reshape(rows, width // 16)
+    text = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return text.view(np.uint64).reshape(rows, width // 8)
 
 
 def _hash(trace: np.ndarray, span: np.ndarray) -> np.ndarray:
     """A 64-bit hash of (trace id, span id); equal keys hash equal, the converse is checked."""
-    mixed: np.ndarray = trace[:, 0] ^ (trace[:, 1] * _MIX_LOW) ^ (span[:, 0] * _MIX_SPAN)
+    words = np.hstack((trace, span))
+    mixed: np.ndarray = np.bitwise_xor.reduce(words * _MIX[: words.shape[1]], axis=1)
     return mixed
 
 
@@ -123,15 +127,16 @@ def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
 def _parent_rows(table: pa.Table) -> np.ndarray:
     """Row of each span's parent in ``table``, -1 when it has none or the parent is absent.
 
-    Joins on 64-bit hashes of the numeric ids and confirms every match word by word; only
-    when an id is not plain hex, or a hash collides, are the id strings joined instead.
+    Joins on 64-bit hashes of the ids and confirms every match word by word; only when an
+    id has an unusual length, or a hash collides, are the id strings joined instead.
     """
     trace = _words(table["trace_id"], 32)
     span = _words(table["span_id"], 16)
     parent = _words(table["parent_span_id"], 16)
     if trace is not None and span is not None and parent is not None:
         has_parent = np.asarray(pc.is_valid(table["parent_span_id"]).combine_chunks())
-        index = _find(_hash(trace, span), _hash(trace, parent))
+        found_at = pc.index_in(pa.array(_hash(trace, parent)), value_set=pa.array(_hash(trace, span)))
+        index: np.ndarray = found_at.fill_null(-1).to_numpy().astype(np.int64)
         index[~has_parent] = -1
         found = index >= 0
         target = index[found]
@@ -147,21 +152,6 @@ def _parent_rows(table: pa.Table) -> np.ndarray:
         .astype(np.int64)
     )
     return rows
-
-
-def _find(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Row of the first ``keys`` entry equal to each ``wanted`` value, -1 where there is none.
-
-    Sorting and binary search hold a few arrays of 8 bytes per row, where a hash table over
-    a million keys would hold several times that.
-    """
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    place = np.searchsorted(ordered, wanted)
-    place[place == len(ordered)] = 0
-    hit = ordered[place] == wanted if len(ordered) else np.zeros(len(wanted), dtype=bool)
-    found: np.ndarray = np.where(hit, order[place] if len(ordered) else -1, -1).astype(np.int64)
-    return found
 
 
 def _on_cycle(parent: np.ndarray) -> np.ndarray:

@@ -1,0 +1,60 @@
+"""The hashed duplicate and parent checks give the same answers as comparing the id strings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sdk_spans import encode, record_landscape, write
+
+from collectors import integrity
+from collectors.ingest import ingest
+from collectors.integrity import drop_duplicates, repair_parents
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+    land = record_landscape()
+    path = write(Path(tmp_path_factory.mktemp("t")) / "t.pb", encode(land.spans).SerializeToString())
+    return ingest([path], jobs=1).spans
+
+
+def _damaged(table: pa.Table) -> pa.Table:
+    """Two duplicate rows, one absent parent and a two-span parent cycle."""
+    spans = table["span_id"].to_pylist()
+    parents = table["parent_span_id"].to_pylist()
+    parents[1] = "00000000deadbeef"
+    parents[2], parents[3] = spans[3], spans[2]
+    cut = table.set_column(
+        table.schema.get_field_index("parent_span_id"), "parent_span_id", pa.array(parents)
+    )
+    return pa.concat_tables([cut, cut.slice(4, 2)])
+
+
+def _answers(table: pa.Table) -> tuple[pa.Table, list[object]]:
+    kept, skipped = drop_duplicates(table)
+    repaired, notices = repair_parents(kept)
+    return repaired, [*skipped, *notices]
+
+
+def test_colliding_hashes_fall_back_to_the_strings(table: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    damaged = _damaged(table)
+    expected = _answers(damaged)
+    assert len(expected[1]) == 3
+    # Every key hashing alike is the worst collision there is; the answers must not change.
+    monkeypatch.setattr(integrity, "_hash", lambda trace, span: np.zeros(len(trace), dtype=np.uint64))
+    repaired, records = _answers(damaged)
+    assert repaired.equals(expected[0]) and records == expected[1]
+
+
+def test_ids_of_unusual_length_are_compared_as_strings(table: pa.Table) -> None:
+    damaged = _damaged(table)
+    short = [s[-6:] for s in damaged["span_id"].to_pylist()]
+    parents = [p if p is None else p[-6:] for p in damaged["parent_span_id"].to_pylist()]
+    odd = damaged.set_column(damaged.schema.get_field_index("span_id"), "span_id", pa.array(short))
+    odd = odd.set_column(odd.schema.get_field_index("parent_span_id"), "parent_span_id", pa.array(parents))
+    repaired, records = _answers(odd)
+    expected_table, expected_records = _answers(damaged)
+    assert repaired.num_rows == expected_table.num_rows and records == expected_records
