@@ -6,6 +6,7 @@ order and hands each stage what it needs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +19,8 @@ from analyzer.findings import find_findings
 from analyzer.flow_thresholds import FlowThresholds
 from analyzer.flows import analyze_flows
 from analyzer.graph import build_edges
-from analyzer.model import Finding
+from analyzer.handoffs import match_operation
+from analyzer.model import Finding, Flow
 from analyzer.operations import ServiceCoverage, index_operations, match_operations, measure_coverage
 from analyzer.roles import classify_services
 from analyzer.spec_findings import find_spec_findings
@@ -74,6 +76,7 @@ def analyze(
     flows, steps = analyze_flows(
         tables, table, owners=owners, specs=operations or None, thresholds=thresholds.flows
     )
+    flows = _document_entries(flows, operations)
     findings = find_findings(
         flows, steps, tables, roles=roles, specs=operations or None, thresholds=thresholds.flows
     ) + find_spec_findings(coverage)
@@ -86,6 +89,25 @@ def analyze(
         coverage=tuple(sorted(coverage, key=lambda c: c.service)),
     )
     return ScanResult(analysis, tables, bindings, operations, _success_statuses(tables))
+
+
+def _document_entries(
+    flows: Sequence[Flow], operations: Mapping[str, Sequence[Operation]]
+) -> tuple[Flow, ...]:
+    """Name each flow's entry after the owner's documented operation, when its spec has one."""
+    named = []
+    for flow in flows:
+        documented = match_operation(flow.entry, operations.get(flow.owner, ()))
+        if documented is not None and flow.entry.operation_id is None:
+            entry = dataclasses.replace(
+                flow.entry,
+                route=flow.entry.route or documented.path,
+                operation_id=documented.operation_id,
+                operation_id_inferred=documented.inferred,
+            )
+            flow = dataclasses.replace(flow, entry=entry)
+        named.append(flow)
+    return tuple(named)
 
 
 def _service_names(table: object) -> list[str]:
