@@ -45,10 +45,12 @@ def is_undo(calls: pd.DataFrame) -> pd.Series:
 
 
 def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
-    """Calls that gave up waiting: a timeout message, or the callee answered after the caller quit."""
+    """Calls that gave up waiting: a timeout message, no answer at all (status 0), or an answer that
+    came after the caller quit."""
     said_so = calls["status_message"].fillna("").astype(str).str.contains(TIMEOUT)
+    unanswered = calls["status_code"].fillna(-1) == 0
     late = calls["callee_end_ns"] > calls["end_ns"] + tolerance_ns
-    return calls["error"] & (said_so | late)
+    return calls["error"] & (said_so | unanswered | late)
 
 
 def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:

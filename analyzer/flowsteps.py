@@ -48,9 +48,9 @@ class StepCalls:
     ``calls``: one row per non-infrastructure call, sorted by ``(entry_row, start_ns)``, with
     ``flow_id``, ``owner``, ``entry``, ``step`` (``"callee OPERATION"``), ``callee``,
     ``operation``, ``operation_id`` (documented, when a spec matched), ``method``, ``url_path``,
-    ``route``, ``status_message``, timing (and
-    ``callee_end_ns``, when the callee's own span ended), ``error`` (also set for 4xx answers),
-    ``status_code``, ``idempotency_key``, ``block``, ``block_calls`` (calls in the block),
+    ``route``, ``status_message``, timing (and ``callee_end_ns``, when the callee's own span
+    ended), ``error`` (also set for 4xx answers and status 0, no answer), ``status_code`` (as the
+    caller saw it), ``idempotency_key``, ``block``, ``block_calls`` (calls in the block),
     ``gap_ns`` (wait since the previous block ended, 0 for the first), ``retry``, ``chain``,
     ``attempt``, ``final_error``.
 
@@ -194,12 +194,21 @@ def _with_span_details(
         callee_route = found["op_path"].where(documented, callee_route)
         operation_id = found["operation_id"].where(documented & ~found["inferred"].fillna(False).astype(bool))
     # For the flow, a refused request (402 declined, 409 conflict) failed as much as a crash did.
-    refused = calls["status_code"].fillna(0).astype(np.int64) >= 400
+    # The caller's view wins: a proxy that gave up saw no answer, whatever the callee sent later.
+    client = spans["kind"].to_numpy()[caller_rows] == "client"
+    seen = pd.Series(
+        np.where(client, spans["http_status_code"].to_numpy()[caller_rows], np.nan), index=calls.index
+    )
+    status_code = seen.fillna(calls["status_code"])
+    code = status_code.fillna(-1).astype(np.int64)
+    # Status 0 is a client that got no response at all (Envoy, browsers): it gave up.
+    refused = (code >= 400) | (code == 0)
     # Without a template of its own, the folded key's path is the best template there is.
     template = operation.str.replace(r"^\S+ ", "", regex=True)
     callee_route = callee_route.where(callee_route.notna(), template.where(template.str.startswith("/")))
     return calls.assign(
         error=calls["error"].astype(bool) | refused,
+        status_code=status_code,
         callee=callee,
         operation=operation,
         operation_id=operation_id,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 from flow_factories import Landscape, Span
 
 from analyzer.calls import build_call_tables
 from analyzer.flows import analyze_flows
 from analyzer.model import Flow
+from collectors.ingest import ingest
 
 
 def _flow(table: pa.Table) -> Flow:
@@ -118,3 +121,16 @@ def test_errors_that_are_not_timeouts_are_not_reported_as_such() -> None:
         order.call("payment", "POST /payments", at=30, ms=20, status=502, message="card declined")
         order.call("shipping", "POST /shipments", at=60, ms=20, status=201)
     assert _flow(land.table()).failure.timeouts == ()
+
+
+def test_a_proxy_that_gave_up_after_its_route_timeout(fixtures: Path) -> None:
+    """OpenTelemetry Demo: Envoy's 15 s route timeout fired while the frontend was still working."""
+    table = ingest([fixtures / "opentelemetry-demo" / "traces"], jobs=1).spans
+    flows, _ = analyze_flows(build_call_tables(table), table, owners=("frontend-proxy",))
+    by_entry = {f.entry.key: f for f in flows}
+    (timeout,) = by_entry["POST /api/checkout"].failure.timeouts
+    assert (
+        timeout
+        == "step 1 (frontend POST /api/checkout): 1 calls timed out, giving up after 15001 ms (median)"
+    )
+    assert by_entry["POST /api/cart"].failure.timeouts == ()
