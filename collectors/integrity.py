@@ -61,8 +61,10 @@ def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
 
 def _hash(trace: np.ndarray, span: np.ndarray) -> np.ndarray:
     """A 64-bit hash of (trace id, span id); equal keys hash equal, the converse is checked."""
-    words = np.hstack((trace, span))
-    mixed: np.ndarray = np.bitwise_xor.reduce(words * _MIX[: words.shape[1]], axis=1)
+    # Word by word, so that no copy of all the words is made.
+    mixed = np.zeros(len(trace), dtype=np.uint64)
+    for index, column in enumerate([*trace.T, *span.T]):
+        mixed ^= column * _MIX[index]
     return mixed
 
 
@@ -136,7 +138,13 @@ def _parent_rows(table: pa.Table) -> np.ndarray:
     if trace is not None and span is not None and parent is not None:
         has_parent = np.asarray(pc.is_valid(table["parent_span_id"]).combine_chunks())
         found_at = pc.index_in(pa.array(_hash(trace, parent)), value_set=pa.array(_hash(trace, span)))
-        index: np.ndarray = found_at.fill_null(-1).to_numpy().astype(np.int64)
+        index: np.ndarray = found_at.to_numpy(zero_copy_only=False)
+        index = (
+            np.where(np.isnan(index), -1, index).astype(np.int64)
+            if found_at.null_count
+            else index.astype(np.int64)
+        )
+        del found_at
         index[~has_parent] = -1
         found = index >= 0
         target = index[found]
