@@ -437,11 +437,12 @@ def unbounded_wait(
         timeouts=("timeout", "sum"),
     )
     per_request["duration"] = per_request["end"] - per_request["start"]
+    # The flow is held at a step from the moment the previous step ended (the wait before it)
+    # until its last call returned: a polling loop spreads that over a gap and many short calls.
+    per_request["held"] = per_request["duration"] + per_request["gap"].fillna(0).clip(lower=0)
     by_step = per_request.groupby(level=["flow_id", "step_index"])
-    per_step = by_step[["duration", "gap"]].quantile(0.95).join(by_step["timeouts"].sum())
-    long_waits = per_step[
-        (per_step[["duration", "gap"]].max(axis=1) >= limit_ns) & (per_step["timeouts"] == 0)
-    ]
+    per_step = by_step[["duration", "gap", "held"]].quantile(0.95).join(by_step["timeouts"].sum())
+    long_waits = per_step[(per_step["held"] >= limit_ns) & (per_step["timeouts"] == 0)]
     waiting_flows = set(long_waits.index.get_level_values("flow_id"))
     out = []
     for flow in flows:
@@ -453,8 +454,6 @@ def unbounded_wait(
             step = by_index.get(int(index))
             if step is None:
                 continue
-            waited = max(row["duration"], row["gap"])
-            what = "takes" if row["duration"] >= row["gap"] else "starts after a wait of"
             out.append(
                 Finding(
                     rule="unbounded-wait",
@@ -462,12 +461,12 @@ def unbounded_wait(
                     service=flow.owner,
                     flow=flow.id,
                     message=(
-                        f"{_label(step)} {what} {waited / 1e9:.0f} s (p95) and no timeout was ever observed: "
-                        "nothing bounds how long the flow may hang"
+                        f"the flow is held {row['held'] / 1e9:.0f} s (p95) at {_label(step)} and no timeout "
+                        "was ever observed: nothing bounds how long the flow may hang"
                     ),
                     evidence=(
-                        f"p95 duration {row['duration'] / 1e9:.1f} s, "
-                        f"p95 wait before it {row['gap'] / 1e9:.1f} s "
+                        f"p95 wait before the step {row['gap'] / 1e9:.1f} s, "
+                        f"p95 from its first call to its last answer {row['duration'] / 1e9:.1f} s "
                         f"(threshold {thresholds.long_running_s:g} s)",
                         "no call of this step ended in a timeout",
                     ),

@@ -5,7 +5,7 @@ A config file (TOML or YAML) has one table per threshold group, named like the C
     [roles]
     min_dependent_calls = 3
     [flows]
-    long_running_seconds = 120
+    long_running_s = 120
 
 ``--set roles.min_dependent_calls=4`` overrides a single value. Unknown names are errors, so a
 typo never silently falls back to a default.

@@ -226,7 +226,7 @@ def test_unbounded_wait_on_a_long_polling_step_without_timeout() -> None:
         _polling(unbounded, timeout=False)
         _polling(bounded, timeout=True)
     (finding,) = _rules(_findings(unbounded.table()))["unbounded-wait"]
-    assert finding.message.startswith("step 2 (approvals GET /approvals/{id}) takes 80 s (p95)")
+    assert finding.message.startswith("the flow is held 80 s (p95) at step 2 (approvals GET /approvals/{id})")
     assert "unbounded-wait" not in _rules(_findings(bounded.table()))
     assert "unbounded-wait" not in _rules(_findings(unbounded.table(), long_running_s=120))
 
