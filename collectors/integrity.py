@@ -29,19 +29,17 @@ _MIX = np.array(
 )
 
 
-def _words(ids: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray | None:
-    """Fixed-width ids as their text bytes in uint64 words, shape (rows, width // 8).
+def _words(ids: pa.ChunkedArray | pa.Array, width: int) -> list[np.ndarray] | None:
+    """Fixed-width ids as their text bytes in uint64 words, one view per chunk (rows, width // 8).
 
-    Equal words mean equal ids, without decoding the hex. Null ids give the words of
-    ``width`` zeros. None when some id is not ``width`` characters long, so that callers
-    fall back to comparing the strings.
+    Equal words mean equal ids, without decoding the hex; the views share the column's
+    memory. Null ids give the words of ``width`` zeros. None when some id is not ``width``
+    characters long, so that callers fall back to comparing the strings.
     """
-    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    words = [_chunk_words(chunk, width) for chunk in chunks]
-    if any(part is None for part in words):
-        return None
-    found = [part for part in words if part is not None]
-    return np.concatenate(found) if found else np.zeros((0, width // 8), dtype=np.uint64)
+    views = [
+        _chunk_words(chunk, width) for chunk in (ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids])
+    ]
+    return None if any(view is None for view in views) else [view for view in views if view is not None]
 
 
 def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
@@ -59,13 +57,20 @@ def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
     return text.view(np.uint64).reshape(rows, width // 8)
 
 
-def _hash(trace: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of (trace id, span id); equal keys hash equal, the converse is checked."""
-    # Word by word, so that no copy of all the words is made.
-    mixed = np.zeros(len(trace), dtype=np.uint64)
-    for index, column in enumerate([*trace.T, *span.T]):
-        mixed ^= column * _MIX[index]
-    return mixed
+def _word(views: list[np.ndarray], index: int) -> np.ndarray:
+    """One word of every id, for the whole column: 8 bytes per row."""
+    return np.concatenate([view[:, index] for view in views]) if views else np.zeros(0, dtype=np.uint64)
+
+
+def _mixed(views: list[np.ndarray], salt: int) -> np.ndarray:
+    """A 64-bit hash of each id; XOR two of them to hash a (trace id, span id) pair."""
+    parts = []
+    for view in views:
+        mixed = np.zeros(len(view), dtype=np.uint64)
+        for index in range(view.shape[1]):
+            mixed ^= view[:, index] * _MIX[salt + index]
+        parts.append(mixed)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
 
 def _per_file(sources: list[str]) -> Counter[str]:
@@ -77,8 +82,7 @@ def drop_duplicates(table: pa.Table) -> tuple[pa.Table, list[Skipped]]:
     trace, span = _words(table["trace_id"], 32), _words(table["span_id"], 16)
     # Distinct hashes prove distinct keys; only when some hash repeats are the strings compared.
     if trace is not None and span is not None:
-        hashes = np.sort(_hash(trace, span))
-        del trace, span
+        hashes = np.sort(_mixed(trace, 0) ^ _mixed(span, 4))
         if not (hashes[1:] == hashes[:-1]).any():
             return table, []
     keys = _keys(table, "span_id").combine_chunks()
@@ -136,20 +140,21 @@ def _parent_rows(table: pa.Table) -> np.ndarray:
     span = _words(table["span_id"], 16)
     parent = _words(table["parent_span_id"], 16)
     if trace is not None and span is not None and parent is not None:
-        has_parent = np.asarray(pc.is_valid(table["parent_span_id"]).combine_chunks())
-        found_at = pc.index_in(pa.array(_hash(trace, parent)), value_set=pa.array(_hash(trace, span)))
-        index: np.ndarray = found_at.to_numpy(zero_copy_only=False)
-        index = (
-            np.where(np.isnan(index), -1, index).astype(np.int64)
-            if found_at.null_count
-            else index.astype(np.int64)
+        traces = _mixed(trace, 0)
+        found_at = pc.index_in(
+            pa.array(traces ^ _mixed(parent, 4)), value_set=pa.array(traces ^ _mixed(span, 4))
         )
-        del found_at
-        index[~has_parent] = -1
-        found = index >= 0
+        del traces
+        index: np.ndarray = found_at.fill_null(-1).to_numpy().astype(np.int64)
+        index[~np.asarray(pc.is_valid(table["parent_span_id"]).combine_chunks())] = -1
+        found = np.flatnonzero(index >= 0)
         target = index[found]
-        # Equal ids always hash equal, so a miss is a truly absent parent; a hit is confirmed.
-        if np.array_equal(trace[target], trace[found]) and np.array_equal(span[target], parent[found]):
+        # Equal ids always hash equal, so a miss is a truly absent parent; a hit is confirmed
+        # one word at a time, so that only a word's worth of rows is copied at once.
+        confirmed = all(
+            np.array_equal(column[target], column[found]) for column in (_word(trace, i) for i in range(4))
+        ) and all(np.array_equal(_word(span, i)[target], _word(parent, i)[found]) for i in range(2))
+        if confirmed:
             return index
     span_keys = _keys(table, "span_id").combine_chunks()
     parent_keys = _keys(table, "parent_span_id").combine_chunks()
