@@ -221,7 +221,14 @@ def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
     timing = pd.DataFrame(
         {
             column: np.where(caller_has_client, parent[column].to_numpy(), child[column].to_numpy())
-            for column in ("start_ns", "end_ns", "http_method", "http_status_code", "idempotency_key", "status")
+            for column in (
+                "start_ns",
+                "end_ns",
+                "http_method",
+                "http_status_code",
+                "idempotency_key",
+                "status",
+            )
         },
         index=child.index,
     )
@@ -247,7 +254,9 @@ def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
             "end_ns": timing["end_ns"].astype(np.int64).to_numpy(),
             "status_code": child["http_status_code"].fillna(timing["http_status_code"]).to_numpy(),
             "error": (_is_error(child) | _is_error(timing)).to_numpy(),
-            "idempotency_key": (child["idempotency_key"].fillna(False) | timing["idempotency_key"].fillna(False))
+            "idempotency_key": (
+                child["idempotency_key"].fillna(False) | timing["idempotency_key"].fillna(False)
+            )
             .astype(bool)
             .to_numpy(),
             "system": system.to_numpy(),
@@ -316,7 +325,9 @@ def _linked_messages(table: pa.Table, spans: pd.DataFrame, span_keys: pa.Array) 
     linked = table.take(pa.array(rows)).select(["links"])
     flat = pc.list_flatten(linked["links"])
     owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
-    keys = pc.binary_join_element_wise(pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"), "/")
+    keys = pc.binary_join_element_wise(
+        pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"), "/"
+    )
     producer = np.asarray(pc.index_in(keys, value_set=span_keys).fill_null(-1).to_numpy(zero_copy_only=False))
     found = producer >= 0
     producers = spans.iloc[producer[found]]

@@ -27,7 +27,10 @@ def test_store_pseudo_services_are_infrastructure_calls(fixtures: Path) -> None:
     calls = _hotrod(fixtures).calls
     stores = calls[calls["callee"].isin(["mysql", "redis-manual"])]
     assert set(stores["kind"]) == {INFRASTRUCTURE}
-    assert stores.groupby("caller")["callee"].first().to_dict() == {"customer": "mysql", "driver": "redis-manual"}
+    assert stores.groupby("caller")["callee"].first().to_dict() == {
+        "customer": "mysql",
+        "driver": "redis-manual",
+    }
     # 1 SQL query + 1 FindDriverIDs + 13 GetDriver
     assert len(stores) == 15
     assert stores["error"].sum() == 3

@@ -25,14 +25,14 @@ def test_yaml_config_is_read_safely(tmp_path: Path) -> None:
     config.write_text("roles:\n  hub_z: 4\n")
     assert build_thresholds(RoleThresholds, "roles", load_config_file(config)["roles"]).hub_z == 4.0
     config.write_text("roles: !!python/object/apply:os.system ['true']\n")
-    with pytest.raises(ConfigError, match="orchscan.yaml"):
+    with pytest.raises(ConfigError, match=r"orchscan\.yaml"):
         load_config_file(config)
 
 
 def test_unknown_names_and_bad_values_are_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown roles threshold.*hub_zz"):
+    with pytest.raises(ConfigError, match=r"unknown roles threshold.*hub_zz"):
         build_thresholds(RoleThresholds, "roles", {"hub_zz": 1})
-    with pytest.raises(ConfigError, match="roles.hub_z: expected float"):
+    with pytest.raises(ConfigError, match=r"roles\.hub_z: expected float"):
         build_thresholds(RoleThresholds, "roles", {"hub_z": "high"})
-    with pytest.raises(ConfigError, match="group.name=value"):
+    with pytest.raises(ConfigError, match=r"group\.name=value"):
         parse_overrides(["hub_z=3"])

@@ -38,8 +38,13 @@ def order_analysis() -> Analysis:
     pay = _op("payment", "POST", "/payments", "authorizePayment")
     ship = _op("shipping", "POST", "/shipments", "createShipment")
     release = _op("inventory", "DELETE", "/reservations/{reservationId}", "releaseStock")
-    retry = RetryPolicy(requests_with_retries=37, max_attempts=3, status_codes=(503,), median_delay_ms=102.5,
-                        idempotency_key=False)
+    retry = RetryPolicy(
+        requests_with_retries=37,
+        max_attempts=3,
+        status_codes=(503,),
+        median_delay_ms=102.5,
+        idempotency_key=False,
+    )
     flow = Flow(
         id="orders.POST_orders",
         owner="orders",
@@ -60,8 +65,13 @@ def order_analysis() -> Analysis:
             failure_statuses=(402, 502),
         ),
         variants=(Variant(("inventory POST /reservations", "payment POST /payments"), 41, 0.1025),),
-        duplicates=(Duplicate("partner-api", _op("partner-api", "POST", "/partner/orders", "partnerOrder"),
-                              ("calls payment before inventory",)),),
+        duplicates=(
+            Duplicate(
+                "partner-api",
+                _op("partner-api", "POST", "/partner/orders", "partnerOrder"),
+                ("calls payment before inventory",),
+            ),
+        ),
         example_traces=(TRACE,),
         inputs=("sku", "quantity"),
         duration_p50_ms=25.0,
@@ -71,27 +81,47 @@ def order_analysis() -> Analysis:
     return Analysis(
         input=InputSummary(
             files=(InputFile("sample_traces/traces.otlp.jsonl", "otlp-json", 5000, 400),),
-            spans=5000, traces=400, services=9, start_ns=1, end_ns=2,
+            spans=5000,
+            traces=400,
+            services=9,
+            start_ns=1,
+            end_ns=2,
             skipped=(SkippedInput("x.json", "line 3", "malformed JSON", 1),),
         ),
         services=(
-            ServiceRole("orders", "orchestrator", True, 4, 1, 400, 4.2, ("calls 4 services per request",), (TRACE,)),
+            ServiceRole(
+                "orders", "orchestrator", True, 4, 1, 400, 4.2, ("calls 4 services per request",), (TRACE,)
+            ),
         ),
         edges=(Edge("orders", "inventory", "sync", 441, 0, 4.0, 9.0, (TRACE,)),),
         flows=(flow,),
         findings=(
-            Finding("missing-idempotency", "high", "orders", flow.id, "POST /shipments retried without key",
-                    ("37 requests retried",), "Send an Idempotency-Key header", (TRACE,)),
+            Finding(
+                "missing-idempotency",
+                "high",
+                "orders",
+                flow.id,
+                "POST /shipments retried without key",
+                ("37 requests retried",),
+                "Send an Idempotency-Key header",
+                (TRACE,),
+            ),
         ),
     )
 
 
 def test_document_validates_against_published_schema() -> None:
-    document = json.loads(render_json(order_analysis(), arazzo_files={"orders.POST_orders": "arazzo/orders.arazzo.yaml"}))
+    document = json.loads(
+        render_json(order_analysis(), arazzo_files={"orders.POST_orders": "arazzo/orders.arazzo.yaml"})
+    )
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(document)
     assert document["format_version"] == FORMAT_VERSION
     flow = document["flows"][0]
-    assert [s["operation_id"] for s in flow["steps"]] == ["reserveStock", "authorizePayment", "createShipment"]
+    assert [s["operation_id"] for s in flow["steps"]] == [
+        "reserveStock",
+        "authorizePayment",
+        "createShipment",
+    ]
     assert flow["steps"][2]["retries"]["status_codes"] == [503]
     assert flow["failure"]["compensations"][0]["operation"]["operation_id"] == "releaseStock"
     assert flow["arazzo"] == "arazzo/orders.arazzo.yaml"
