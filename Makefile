@@ -19,11 +19,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check collectors analyzer reports orchscan tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check collectors analyzer reports orchscan tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/ruff format --check collectors analyzer reports orchscan tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --spans 1000000

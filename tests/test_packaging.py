@@ -1,0 +1,83 @@
+"""The built wheel carries its templates, static files and schemas: a scan runs from it alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SAMPLE = ROOT / "sample_traces"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return next(out.glob("orchscan-*.whl"))
+
+
+def test_wheel_ships_package_data(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in (
+        "reports/templates/report.html.j2",
+        "reports/static/report.js",
+        "reports/static/report.css",
+        "reports/schemas/findings.schema.json",
+        "reports/arazzo_schema/v1.0.json",
+        "reports/arazzo_schema/v1.1.json",
+    ):
+        assert required in names, required
+    assert not any(name.startswith(("tests/", "sample_traces/", "benchmarks/")) for name in names)
+
+
+def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path: Path) -> None:
+    unpacked = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    out = tmp_path / "report"
+    # -I isolates from the working tree, so only the wheel's copy of orchscan can be imported;
+    # third-party packages still come from this environment's site-packages.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import orchscan, reports; assert orchscan.__file__.startswith(sys.argv[1]), orchscan.__file__; "
+        "from orchscan.cli import main; "
+        "sys.argv = ['orchscan', 'scan', sys.argv[2], '--openapi', sys.argv[3], '--out', sys.argv[4]]; main()"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            script,
+            str(unpacked),
+            str(SAMPLE / "traces"),
+            str(SAMPLE / "openapi"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "orchscan audit report" in html
+    assert (out / "findings.json").stat().st_size > 0
+    assert sorted(p.name for p in (out / "arazzo").glob("*.arazzo.yaml"))
