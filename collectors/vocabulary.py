@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.spans import SEMANTIC_COLUMNS, attribute_map
+from collectors.spans import COLUMNS, SEMANTIC_COLUMNS
 
 #: Source keys per semantic column, best first (newest convention first).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
@@ -223,34 +223,38 @@ def normalize_columns(counts: np.ndarray, keys: pa.Array, values: pa.Array) -> N
     )
     # One pass in (span, key) order: it sorts each span's leftover attributes by key and puts
     # repeated keys side by side, of which the last one counts (as in a dict).
+    by_name = np.argsort(np.array(distinct, dtype=object), kind="stable")
     key_order = np.empty(len(distinct), dtype=np.int64)
-    key_order[np.argsort(np.array(distinct, dtype=object), kind="stable")] = np.arange(len(distinct))
-    order = np.argsort(owner * max(len(distinct), 1) + key_order[codes], kind="stable")
-    sorted_key = owner[order] * max(len(distinct), 1) + key_order[codes[order]]
+    key_order[by_name] = np.arange(len(distinct))
+    composite = owner * max(len(distinct), 1) + key_order[codes]
+    order = np.argsort(composite, kind="stable")
+    sorted_key = composite[order]
     last = np.ones(len(order), dtype=bool)
     last[:-1] = sorted_key[1:] != sorted_key[:-1]
     order = order[last]
+    code = codes[order]
+    span = owner[order]
     filled = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(values), 0), False))[order]
-    column = column_of[codes[order]]
+    column = column_of[code]
+    statement = statement_rank[code]
 
-    semantic = _semantic_columns(spans, values, owner[order], column, rank_of[codes[order]], order, filled)
-    statements = _best_per_span(
-        spans,
-        values,
-        owner[order],
-        statement_rank[codes[order]],
-        order,
-        filled & (statement_rank[codes[order]] >= 0),
-    )
+    semantic = _semantic_columns(spans, values, span, column, rank_of[code], order, filled)
+    statements = _best_per_span(spans, values, span, statement, order, filled & (statement >= 0))
     _derive(semantic, statements)
 
     idempotent = np.zeros(spans, dtype=bool)
-    idempotent[owner[order][idempotent_key[codes[order]]]] = True
-    rest = order[(column < 0) | ~filled | full_url_key[codes[order]]]
+    idempotent[span[idempotent_key[code]]] = True
+    kept = (column < 0) | ~filled | full_url_key[code]
     offsets = np.zeros(spans + 1, dtype=np.int32)
-    np.cumsum(np.bincount(owner[rest], minlength=spans), out=offsets[1:])
-    indices = pa.array(rest)
-    attributes = attribute_map(offsets, keys.take(indices), values.take(indices))
+    np.cumsum(np.bincount(span[kept], minlength=spans), out=offsets[1:])
+    # Keys as codes into the sorted names of the keys kept, as attribute_map would build them.
+    rank = key_order[code[kept]]
+    used = np.bincount(rank, minlength=len(distinct)) > 0
+    names = pa.array(distinct, type=pa.string()).take(pa.array(by_name[used]))
+    keys_kept = pa.DictionaryArray.from_arrays(pa.array((np.cumsum(used) - 1)[rank], type=pa.int32()), names)
+    attributes = pa.MapArray.from_arrays(
+        pa.array(offsets), keys_kept, values.take(pa.array(order[kept])), type=COLUMNS["attributes"][0]
+    )
     return NormalizedColumns(semantic, idempotent, attributes)
 
 
