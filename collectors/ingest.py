@@ -13,6 +13,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -116,6 +117,7 @@ def ingest(
     jobs = jobs or os.cpu_count() or 1
     executor = _executor(jobs)
     batches: list[pa.RecordBatch] = []
+    shared = _SharedColumns()
     skipped: list[Skipped] = []
     formats: dict[str, str] = {}
     try:
@@ -125,7 +127,7 @@ def ingest(
             for result in results:
                 skipped.extend(result.skipped)
                 if result.batch.num_rows:
-                    batches.append(result.batch)
+                    batches.append(shared.compact(result.batch, source))
             if on_progress is not None:
                 on_progress(_size(path))
     finally:
@@ -145,6 +147,42 @@ def ingest(
         skipped=tuple(sorted(skipped + duplicates)),
         notices=tuple(sorted(notices)),
     )
+
+
+class _SharedColumns:
+    """Columns whose every row is alike, backed by one shared buffer for all batches.
+
+    A batch's ``source`` repeats one path, and most landscapes leave whole semantic columns
+    empty (no RPC, no messaging); each batch would otherwise hold its own copy of them, which
+    for a million spans is tens of megabytes of identical bytes. Slices of one array per value
+    share its buffers, and the table keeps its schema.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, object], pa.Array] = {}
+
+    def _slice(self, key: tuple[str, object], rows: int, make: Callable[[int], pa.Array]) -> pa.Array:
+        array = self._arrays.get(key)
+        if array is None or len(array) < rows:
+            # Grown with headroom, so that batches of slightly varying size share one array.
+            array = self._arrays[key] = make(max(rows, 2 * len(array) if array is not None else rows))
+        return array.slice(0, rows)
+
+    def compact(self, batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
+        """The batch with its source and all-null columns replaced by shared slices."""
+        rows = batch.num_rows
+        columns = []
+        for field, column in zip(SCHEMA, batch.columns, strict=True):
+            if field.name == "source":
+                column = self._slice(
+                    ("source", source), rows, lambda n: pa.array([source] * n, type=pa.string())
+                )
+            elif column.null_count == rows:
+                column = self._slice(("nulls", field.type), rows, partial(pa.nulls, type=field.type))
+            columns.append(column)
+        return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
 def _size(path: Path) -> int:
