@@ -127,7 +127,7 @@ def ingest(
             for result in results:
                 skipped.extend(result.skipped)
                 if result.batch.num_rows:
-                    batches.append(shared.compact(result.batch, source))
+                    batches.append(shared.complete(result.batch, source))
             if on_progress is not None:
                 on_progress(_size(path))
     finally:
@@ -170,19 +170,37 @@ class _SharedColumns:
             array = self._arrays[key] = make(max(rows, 2 * len(array) if array is not None else rows))
         return array.slice(0, rows)
 
-    def compact(self, batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
-        """The batch with its source and all-null columns replaced by shared slices."""
-        rows = batch.num_rows
+    def complete(self, lean: pa.RecordBatch, source: str) -> pa.RecordBatch:
+        """A span batch from a :func:`_parse_lean` batch: the columns it left out, as shared slices."""
+        rows = lean.num_rows
+        present = set(lean.schema.names)
         columns = []
-        for field, column in zip(SCHEMA, batch.columns, strict=True):
-            if field.name == "source":
-                column = self._slice(
-                    ("source", source), rows, lambda n: pa.array([source] * n, type=pa.string())
+        for field in SCHEMA:
+            if field.name in present:
+                columns.append(lean.column(field.name))
+            elif field.name == "source":
+                columns.append(
+                    self._slice(("source", source), rows, lambda n: pa.array([source] * n, type=pa.string()))
                 )
-            elif column.null_count == rows:
-                column = self._slice(("nulls", field.type), rows, partial(pa.nulls, type=field.type))
-            columns.append(column)
+            else:
+                columns.append(self._slice(("nulls", field.type), rows, partial(pa.nulls, type=field.type)))
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
+def _parse_lean(chunk: Chunk) -> ChunkResult:
+    """Parse a chunk, leaving out the source column and every all-null column.
+
+    The parent rebuilds those from shared buffers (:class:`_SharedColumns`), so they need not
+    be pickled, sent and unpickled at all.
+    """
+    result = parse_chunk(chunk)
+    batch = result.batch
+    keep = [
+        index
+        for index, (field, column) in enumerate(zip(SCHEMA, batch.columns, strict=True))
+        if field.name != "source" and column.null_count < batch.num_rows
+    ]
+    return ChunkResult(batch.select(keep), result.skipped)
 
 
 def _size(path: Path) -> int:
@@ -209,9 +227,9 @@ def _parse_file(
         elif isinstance(item, Skipped):
             skipped.append(item)
         elif executor is None:
-            yield parse_chunk(item)
+            yield _parse_lean(item)
         else:
-            pending.append(executor.submit(parse_chunk, item))
+            pending.append(executor.submit(_parse_lean, item))
             if len(pending) >= 2 * jobs:
                 yield pending.pop(0).result()
     for future in pending:
