@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import orjson
 
-from collectors.records import Chunk, Skipped
+from collectors.otlp_common import paused_gc
+from collectors.records import Chunk, ChunkResult, Skipped
+from collectors.spans import SpanRows
 
 # Lines per chunk for JSON Lines input; large enough to amortise process hand-off.
 _LINES_PER_CHUNK = 256
@@ -113,3 +115,21 @@ def documents(chunk: Chunk) -> Iterator[tuple[str, Any] | Skipped]:
             yield position, loads(line)
         except JsonInputError as error:
             yield Skipped(chunk.source, position, f"malformed JSON: {error}")
+
+
+#: Adds the spans of one decoded JSON document to the rows; returns what it had to skip.
+DocumentReader = Callable[[Any, SpanRows, str, str], list[Skipped]]
+
+
+def parse_documents(chunk: Chunk, read_document: DocumentReader) -> ChunkResult:
+    """Parse a JSON chunk document by document with one format's document reader."""
+    with paused_gc():
+        rows = SpanRows()
+        skipped: list[Skipped] = []
+        for item in documents(chunk):
+            if isinstance(item, Skipped):
+                skipped.append(item)
+                continue
+            position, document = item
+            skipped.extend(read_document(document, rows, chunk.source, position))
+        return ChunkResult(rows.to_batch(), tuple(skipped))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
-from collectors.jsonio import documents, split_json
-from collectors.otlp_common import json_id, kind_name, paused_gc, status_name
+from collectors.jsonio import parse_documents, split_json
+from collectors.otlp_common import json_id, kind_name, status_name
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import SpanRows
 from collectors.vocabulary import normalize
@@ -158,17 +158,4 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of OTLP/JSON into spans."""
-    with paused_gc():
-        return _parse(chunk)
-
-
-def _parse(chunk: Chunk) -> ChunkResult:
-    rows = SpanRows()
-    skipped: list[Skipped] = []
-    for item in documents(chunk):
-        if isinstance(item, Skipped):
-            skipped.append(item)
-            continue
-        position, document = item
-        skipped.extend(add_traces_data(document, rows, chunk.source, position))
-    return ChunkResult(rows.to_batch(), tuple(skipped))
+    return parse_documents(chunk, add_traces_data)

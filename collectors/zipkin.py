@@ -37,8 +37,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from collectors.ids import hex_id
-from collectors.jsonio import documents, split_json
-from collectors.otlp_common import paused_gc
+from collectors.jsonio import parse_documents, split_json
 from collectors.records import Chunk, ChunkResult, Skipped
 from collectors.spans import SEMANTIC_COLUMNS, SpanRows
 from collectors.vocabulary import normalize
@@ -421,17 +420,4 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of Zipkin v2 JSON into spans."""
-    with paused_gc():
-        return _parse(chunk)
-
-
-def _parse(chunk: Chunk) -> ChunkResult:
-    rows = SpanRows()
-    skipped: list[Skipped] = []
-    for item in documents(chunk):
-        if isinstance(item, Skipped):
-            skipped.append(item)
-            continue
-        position, document = item
-        skipped.extend(add_document(document, rows, chunk.source, position))
-    return ChunkResult(rows.to_batch(), tuple(skipped))
+    return parse_documents(chunk, add_document)
