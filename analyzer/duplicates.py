@@ -151,4 +151,39 @@ def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
             notes.append(
                 f"{who} does not retry {ref_name(step)} (retried here up to {policy.max_attempts} attempts)"
             )
+        theirs_policy = copy_retries.get(theirs.index)
+        if theirs_policy is not None and policy.idempotency_key != theirs_policy.idempotency_key:
+            sends = (
+                "without the idempotency key sent here"
+                if policy.idempotency_key
+                else "with an idempotency key"
+            )
+            notes.append(f"{who} retries {ref_name(step)} {sends}")
+    return notes + _extra_compensations(reference, copy)
+
+
+def _extra_compensations(reference: Flow, copy: Flow) -> list[str]:
+    """Compensations the copy performs that the reference never does for the same failure."""
+    copy_name = _namer(copy.steps)
+    copy_steps = {s.index: s for s in copy.steps}
+    ref_keys = {_key(s): s.index for s in reference.steps}
+    ref_undo = {
+        (c.operation.service, c.operation.key, c.failed_step, c.undone_step)
+        for c in reference.failure.compensations
+    }
+    notes = []
+    for compensation in copy.failure.compensations:
+        failed, undone = copy_steps.get(compensation.failed_step), copy_steps.get(compensation.undone_step)
+        if failed is None or undone is None:
+            continue
+        ref_failed, ref_undone = ref_keys.get(_key(failed)), ref_keys.get(_key(undone))
+        # Only a failure that comes after the undone step in the reference could need the undo there.
+        if ref_failed is None or ref_undone is None or ref_undone >= ref_failed:
+            continue
+        key = (compensation.operation.service, compensation.operation.key, ref_failed, ref_undone)
+        if key not in ref_undo:
+            notes.append(
+                f"{copy.owner} also calls {compensation.operation.service} {compensation.operation.key} "
+                f"to undo {copy_name(undone)} when {copy_name(failed)} fails"
+            )
     return notes

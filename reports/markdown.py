@@ -29,6 +29,10 @@ def escape_markdown(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
+#: Said of a copy that matches its flow in steps, order and failure handling.
+NO_DRIFT = "same steps, order and failure handling"
+
+
 def render_markdown(
     analysis: Analysis,
     *,
@@ -128,7 +132,7 @@ def _flow(flow: Flow, *, draft: bool) -> list[str]:
         notes.append(
             f"- duplicated by **{escape_markdown(duplicate.owner)}** "
             f"({escape_markdown(duplicate.entry.key)}): "
-            + "; ".join(escape_markdown(d) for d in duplicate.differences)
+            + ("; ".join(escape_markdown(d) for d in duplicate.differences) or NO_DRIFT)
         )
     # A blank line ends the numbered steps, so the notes render as their own list.
     return [*lines, *(["", *notes] if notes else []), ""]
