@@ -96,3 +96,17 @@ def test_one_owner_is_never_its_own_duplicate() -> None:
     flows, _ = analyze_flows(build_call_tables(land.table()), land.table())
     assert len(flows) == 2
     assert all(f.duplicates == () for f in flows)
+
+
+def test_a_copy_that_compensates_more_says_so_from_both_sides() -> None:
+    flows = _flows(_landscape())
+    # mobile-bff leaves the reservation in place when payment fails; orders releases it.
+    seen_from_mobile = {d.owner: d.differences for d in flows["mobile-bff"].duplicates}
+    assert (
+        "orders also calls inventory DELETE /reservations/{id} to undo inventory when payment fails"
+        in seen_from_mobile["orders"]
+    )
+    # partner-api pays before it reserves: a payment failure there has nothing to undo, so the
+    # original's release is no difference worth reporting.
+    seen_from_partner = {d.owner: d.differences for d in flows["partner-api"].duplicates}
+    assert not any("DELETE /reservations" in note for note in seen_from_partner["orders"])
