@@ -10,11 +10,15 @@ from pathlib import Path
 
 import click
 
+from analyzer.model import SEVERITIES
 from collectors.ingest import InputError, expand_paths, ingest
 from collectors.records import Ingest
 from collectors.registry import FORMATS
 from orchscan.inspection import describe_ingest, render_inspection
-from orchscan.scanning import SEVERITY_CHOICES, ScanOptions, run_scan
+
+# ``inspect`` needs none of the analysis, reports or pandas (about 60 MB of a million-span
+# ingest's peak), so ``orchscan.scanning`` is imported only when a scan runs.
+SEVERITY_CHOICES = (*SEVERITIES, "none")
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -192,6 +196,8 @@ def conform(**options: object) -> None:
 
 
 def _run(options: dict[str, object]) -> int:
+    from orchscan.scanning import ScanOptions, run_scan
+
     paths = options.pop("paths")
     progress = bool(options.pop("progress"))
     result = read_traces(paths, options["fmt"], options["jobs"], progress)  # type: ignore[arg-type]
