@@ -44,13 +44,22 @@ def is_undo(calls: pd.DataFrame) -> pd.Series:
     return (method == "DELETE") | calls["operation"].astype(str).str.contains(UNDO)
 
 
+#: HTTP statuses that mean "gave up waiting".
+TIMEOUT_STATUSES = (408, 504)
+
+
 def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
     """Calls that gave up waiting: a timeout message, no answer at all (status 0), or an answer that
     came after the caller quit."""
     said_so = calls["status_message"].fillna("").astype(str).str.contains(TIMEOUT)
     unanswered = calls["status_code"].fillna(-1) == 0
-    late = calls["callee_end_ns"] > calls["end_ns"] + tolerance_ns
-    return calls["error"] & (said_so | unanswered | late)
+    # An answer the caller recorded a status for was received, however late the callee's own span
+    # ends (servers often finish work after sending the response); only a caller left without one
+    # while the callee was still busy gave up.
+    late = (calls["callee_end_ns"] > calls["end_ns"] + tolerance_ns) & calls["status_code"].isna()
+    # 408 Request Timeout and 504 Gateway Timeout: a server or proxy says it gave up waiting.
+    timeout_status = calls["status_code"].isin(TIMEOUT_STATUSES)
+    return calls["error"] & (said_so | unanswered | late | timeout_status)
 
 
 def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:

@@ -123,6 +123,15 @@ def test_errors_that_are_not_timeouts_are_not_reported_as_such() -> None:
     assert _flow(land.table()).failure.timeouts == ()
 
 
+def test_an_answered_error_whose_server_span_ends_late_is_no_timeout() -> None:
+    land = Landscape()
+    for _ in range(3):
+        order = _order(land, status=402)
+        # The caller got its 402; the payment service's span closes later (work after the response).
+        order.call("payment", "POST /payments", at=30, ms=20, status=402, server_ms=60)
+    assert _flow(land.table()).failure.timeouts == ()
+
+
 def test_a_proxy_that_gave_up_after_its_route_timeout(fixtures: Path) -> None:
     """OpenTelemetry Demo: Envoy's 15 s route timeout fired while the frontend was still working."""
     table = ingest([fixtures / "opentelemetry-demo" / "traces"], jobs=1).spans
