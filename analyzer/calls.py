@@ -27,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collectors.spans import plain_strings
+
 #: Call kinds: a synchronous request/response, an asynchronous message, or a call to a store.
 SYNC, MESSAGING, INFRASTRUCTURE = "sync", "messaging", "infrastructure"
 
@@ -130,6 +132,7 @@ def _entry_rows(parent: np.ndarray, service_code: np.ndarray, is_entry: np.ndarr
 
 def build_call_tables(table: pa.Table) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring)."""
+    table = plain_strings(table)
     spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
     spans["row"] = np.arange(len(spans))
     span_keys = _span_keys(table)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collectors.openapi import Operation, Spec, SpecBindings
+from collectors.spans import plain_strings
 
 #: Columns of ``OperationMatches.table``, row-aligned with the span table.
 MATCH_SCHEMA = pa.schema(
@@ -270,7 +271,7 @@ def _fill_from_children(spans: pa.Table, targets: pa.ChunkedArray) -> pa.Chunked
 def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operation]]) -> OperationMatches:
     """Tie each server span, and each client span toward a documented service, to an operation."""
     # One chunk per column, so element-wise kernels see equal layouts.
-    spans = spans.combine_chunks()
+    spans = plain_strings(spans).combine_chunks()
     targets = _resolve_targets(spans, operations)
     is_server = pc.equal(spans["kind"], "server")
     route = pc.if_else(is_server, spans["http_route"], None)
@@ -337,7 +338,7 @@ def measure_coverage(
     spans: pa.Table, matches: OperationMatches, operations: Mapping[str, Sequence[Operation]]
 ) -> tuple[ServiceCoverage, ...]:
     """Per documented service: match rate, undocumented endpoints seen, documented ones never seen."""
-    spans = spans.combine_chunks()
+    spans = plain_strings(spans).combine_chunks()
     m = matches.table.combine_chunks()
     is_call = pc.or_(pc.is_valid(spans["http_method"]), pc.is_valid(spans["rpc_method"]))
     calls = pa.table(

@@ -29,6 +29,7 @@ from collectors.ingest import total_services, total_traces
 from collectors.openapi.binding import SpecBindings, bind_specs
 from collectors.openapi.model import Operation, SpecSet
 from collectors.records import Ingest
+from collectors.spans import plain_strings
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def analyze(
     thresholds: Thresholds = Thresholds(),
 ) -> ScanResult:
     """Run calls, roles, graph, operation matching, flows and findings over one ingest."""
-    table = ingest.spans
+    # Decoded once here, so that every stage below reads plain text columns.
+    table = plain_strings(ingest.spans)
     tables = build_call_tables(table)
     roles = classify_services(tables, thresholds=thresholds.roles)
     bindings = None

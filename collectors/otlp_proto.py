@@ -22,7 +22,7 @@ from collectors.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, paused_gc
 from collectors.otlp_salvage import salvage
 from collectors.otlp_wire import LiteTracesData, MalformedAttribute, decode_attributes, value_text
 from collectors.records import Chunk, ChunkResult, Skipped
-from collectors.spans import COLUMNS, SCHEMA, hex_ids, source_column
+from collectors.spans import COLUMNS, SCHEMA, hex_ids, source_column, span_batch
 from collectors.vocabulary import normalize_columns
 
 NAME = "otlp-proto"
@@ -221,11 +221,11 @@ def _collect(request: Any, found: _Collected, position: int) -> None:
                     ]
 
 
-def _names(numbers: list[int], names: tuple[str, ...], fallback: str) -> pa.Array:
-    """Enum numbers as their names; numbers outside the enum read as ``fallback``."""
-    index = np.array(numbers, dtype=np.int64)
+def _names(numbers: list[int], names: tuple[str, ...], fallback: str) -> pa.DictionaryArray:
+    """Enum numbers as their names (coded); numbers outside the enum read as ``fallback``."""
+    index = np.array(numbers, dtype=np.int32)
     index[(index < 0) | (index >= len(names))] = names.index(fallback)
-    return pa.array(np.array(names, dtype=object)[index], type=pa.string())
+    return pa.DictionaryArray.from_arrays(index, pa.array(names, type=pa.string()))
 
 
 def _per_group(
@@ -272,7 +272,7 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
         "attributes": normalized.attributes,
         "source": source_column(source, rows),
     }
-    batch = pa.RecordBatch.from_arrays([columns[name] for name in COLUMNS], schema=SCHEMA)
+    batch = span_batch(columns)
     valid = np.asarray(
         pc.and_(
             pc.and_(pc.equal(pc.binary_length(trace_ids), 16), pc.equal(pc.binary_length(span_ids), 8)),

@@ -18,6 +18,7 @@ import pytest
 
 from collectors.ingest import ingest
 from collectors.registry import FORMATS
+from collectors.spans import plain_strings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 MANIFEST: dict[str, Any] = json.loads((SAMPLE / "manifest.json").read_text())
@@ -37,7 +38,8 @@ def read(entry: dict[str, Any], folder: Path = SAMPLE) -> pa.Table:
     )
     assert result.skipped == ()
     assert result.notices == ()
-    return result.spans
+    # As text: the checks below group and join across batches, whose dictionaries differ.
+    return plain_strings(result.spans)
 
 
 def readable(fmt: str) -> None:
