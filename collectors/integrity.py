@@ -29,20 +29,13 @@ _MIX = np.array(
 )
 
 
-def _words(ids: pa.ChunkedArray | pa.Array, width: int) -> list[np.ndarray] | None:
-    """Fixed-width ids as their text bytes in uint64 words, one view per chunk (rows, width // 8).
+def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
+    """Fixed-width ids as their text bytes in uint64 words, shape (rows, width // 8).
 
-    Equal words mean equal ids, without decoding the hex; the views share the column's
-    memory. Null ids give the words of ``width`` zeros. None when some id is not ``width``
+    Equal words mean equal ids, without decoding the hex; the view shares the array's memory
+    unless nulls had to be filled (with ``width`` zeros). None when some id is not ``width``
     characters long, so that callers fall back to comparing the strings.
     """
-    views = [
-        _chunk_words(chunk, width) for chunk in (ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids])
-    ]
-    return None if any(view is None for view in views) else [view for view in views if view is not None]
-
-
-def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
     if ids.type != pa.string():
         ids = ids.cast(pa.string())
     rows = len(ids)
@@ -57,11 +50,6 @@ def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
     return text.view(np.uint64).reshape(rows, width // 8)
 
 
-def _word(views: list[np.ndarray], index: int) -> np.ndarray:
-    """One word of every id, for the whole column: 8 bytes per row."""
-    return np.concatenate([view[:, index] for view in views]) if views else np.zeros(0, dtype=np.uint64)
-
-
 def _mixed(views: list[np.ndarray], salt: int) -> np.ndarray:
     """A 64-bit hash of each id; XOR two of them to hash a (trace id, span id) pair."""
     parts = []
@@ -73,18 +61,50 @@ def _mixed(views: list[np.ndarray], salt: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
 
+def _pair_hashes(table: pa.Table, column: str) -> np.ndarray | None:
+    """A 64-bit hash of every (trace id, ``column``) pair, or None when an id has an unusual length.
+
+    Hashed batch by batch into one preallocated array, so that only a batch's worth of id
+    words (and of filled nulls) exists beside it at any time.
+    """
+    hashes = np.empty(table.num_rows, dtype=np.uint64)
+    at = 0
+    # Trace ids and ``column`` in aligned pieces (zero-copy), whatever their chunking.
+    batches: list[pa.RecordBatch] = table.select(["trace_id", column]).to_batches()
+    for batch in batches:
+        trace, other = _chunk_words(batch.column(0), 32), _chunk_words(batch.column(1), 16)
+        if trace is None or other is None:
+            return None
+        hashes[at : at + batch.num_rows] = _mixed([trace], 0) ^ _mixed([other], 4)
+        at += batch.num_rows
+    return hashes
+
+
+def _word(table: pa.Table, column: str, width: int, index: int) -> np.ndarray:
+    """One word of every id of ``column``, for the whole table: 8 bytes per row."""
+    word = np.empty(table.num_rows, dtype=np.uint64)
+    at = 0
+    for chunk in table[column].chunks:
+        view = _chunk_words(chunk, width)
+        assert view is not None, "ids were checked when they were hashed"
+        word[at : at + len(chunk)] = view[:, index]
+        at += len(chunk)
+    return word
+
+
 def _per_file(sources: list[str]) -> Counter[str]:
     return Counter(sources)
 
 
 def drop_duplicates(table: pa.Table) -> tuple[pa.Table, list[Skipped]]:
     """Keep the first copy of each (trace id, span id); duplicate deliveries are skipped."""
-    trace, span = _words(table["trace_id"], 32), _words(table["span_id"], 16)
+    hashes = _pair_hashes(table, "span_id")
     # Distinct hashes prove distinct keys; only when some hash repeats are the strings compared.
-    if trace is not None and span is not None:
-        hashes = np.sort(_mixed(trace, 0) ^ _mixed(span, 4))
+    if hashes is not None:
+        hashes.sort()
         if not (hashes[1:] == hashes[:-1]).any():
             return table, []
+    del hashes
     keys = _keys(table, "span_id").combine_chunks()
     if pc.count_distinct(keys).as_py() == len(keys):
         return table, []
@@ -136,25 +156,13 @@ def _parent_rows(table: pa.Table) -> np.ndarray:
     Joins on 64-bit hashes of the ids and confirms every match word by word; only when an
     id has an unusual length, or a hash collides, are the id strings joined instead.
     """
-    trace = _words(table["trace_id"], 32)
-    span = _words(table["span_id"], 16)
-    parent = _words(table["parent_span_id"], 16)
-    if trace is not None and span is not None and parent is not None:
-        traces = _mixed(trace, 0)
-        found_at = pc.index_in(
-            pa.array(traces ^ _mixed(parent, 4)), value_set=pa.array(traces ^ _mixed(span, 4))
-        )
-        del traces
-        index: np.ndarray = found_at.fill_null(-1).to_numpy().astype(np.int64)
-        index[~np.asarray(pc.is_valid(table["parent_span_id"]).combine_chunks())] = -1
-        found = np.flatnonzero(index >= 0)
-        target = index[found]
-        # Equal ids always hash equal, so a miss is a truly absent parent; a hit is confirmed
-        # one word at a time, so that only a word's worth of rows is copied at once.
-        confirmed = all(
-            np.array_equal(column[target], column[found]) for column in (_word(trace, i) for i in range(4))
-        ) and all(np.array_equal(_word(span, i)[target], _word(parent, i)[found]) for i in range(2))
-        if confirmed:
+    spans = _pair_hashes(table, "span_id")
+    parents = _pair_hashes(table, "parent_span_id")
+    if spans is not None and parents is not None:
+        has_parent = pc.is_valid(table["parent_span_id"]).to_numpy()
+        index = _hash_lookup(spans, parents, has_parent, [len(b) for b in table["trace_id"].chunks])
+        del spans, parents
+        if _confirmed(table, index):
             return index
     span_keys = _keys(table, "span_id").combine_chunks()
     parent_keys = _keys(table, "parent_span_id").combine_chunks()
@@ -165,6 +173,55 @@ def _parent_rows(table: pa.Table) -> np.ndarray:
         .astype(np.int64)
     )
     return rows
+
+
+def _hash_lookup(spans: np.ndarray, parents: np.ndarray, wanted: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Row whose span hash equals each wanted parent hash (-1 when none does).
+
+    Parents are looked up within their own batch first: a batch holds whole messages, which
+    hold whole traces or large parts of them, so the hash tables stay a batch small. Only the
+    parents not found there are looked up in the whole table, through a table of their own
+    distinct hashes that every span is probed against, rather than one of a million span
+    hashes (about 50 MB).
+    """
+    index = np.full(len(spans), -1, dtype=np.int64)
+    start = 0
+    for size in sizes:
+        stop = start + size
+        local = pc.index_in(pa.array(parents[start:stop]), value_set=pa.array(spans[start:stop]))
+        found = local.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        index[start:stop] = np.where(found >= 0, found + start, -1)
+        start = stop
+    index[~wanted] = -1
+    missing = np.flatnonzero(wanted & (index < 0))
+    if len(missing):
+        distinct, which = np.unique(parents[missing], return_inverse=True)
+        probe = pc.index_in(pa.array(spans), value_set=pa.array(distinct))
+        hit = np.flatnonzero(np.asarray(pc.is_valid(probe)))
+        row_of = np.full(len(distinct), -1, dtype=np.int64)
+        row_of[probe.to_numpy(zero_copy_only=False)[hit].astype(np.int64)] = hit
+        index[missing] = row_of[which]
+    return index
+
+
+def _confirmed(table: pa.Table, index: np.ndarray) -> bool:
+    """Every hash match is a true match: the trace ids, and span id against parent id, are equal.
+
+    Equal ids always hash equal, so a miss is a truly absent parent; a hit is confirmed one
+    word at a time, so that only a word's worth of rows is copied at once.
+    """
+    found = np.flatnonzero(index >= 0)
+    target = index[found]
+    pairs = [("trace_id", "trace_id", 32, word) for word in range(4)]
+    pairs += [("span_id", "parent_span_id", 16, word) for word in range(2)]
+    for target_column, found_column, width, word in pairs:
+        column = _word(table, target_column, width, word)
+        at_target = column[target]
+        if found_column != target_column:
+            column = _word(table, found_column, width, word)
+        if not np.array_equal(at_target, column[found]):
+            return False
+    return True
 
 
 def _on_cycle(parent: np.ndarray) -> np.ndarray:

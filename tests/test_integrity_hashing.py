@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from sdk_spans import encode, record_landscape, write
+from sdk_spans import batches, encode, framed, record_landscape, write
 
 from collectors import integrity
 from collectors.ingest import ingest
@@ -60,3 +60,18 @@ def test_ids_of_unusual_length_are_compared_as_strings(table: pa.Table) -> None:
     repaired, records = _answers(odd)
     expected_table, expected_records = _answers(damaged)
     assert repaired.num_rows == expected_table.num_rows and records == expected_records
+
+
+def test_parents_in_other_batches_are_found(tmp_path: Path) -> None:
+    land = record_landscape()
+    # A file per few spans: most parents sit in another batch than their children.
+    requests = batches(land.spans, 3)
+    paths = [write(tmp_path / f"part-{i}.binpb", framed([r])) for i, r in enumerate(requests)]
+    table = ingest(paths, jobs=1).spans
+    assert table["trace_id"].num_chunks == len(requests)
+    keys = list(zip(table["trace_id"].to_pylist(), table["span_id"].to_pylist(), strict=True))
+    row_of = {key: row for row, key in enumerate(keys)}
+    parents = zip(table["trace_id"].to_pylist(), table["parent_span_id"].to_pylist(), strict=True)
+    expected = [row_of.get((trace, parent), -1) for trace, parent in parents]
+    assert sum(row >= 0 for row in expected) > len(requests)
+    assert integrity._parent_rows(table).tolist() == expected
