@@ -236,36 +236,61 @@ def _parse_file(
         yield future.result()
 
 
+class _FileStats:
+    """One file's figures, summed over the batches that hold its spans."""
+
+    __slots__ = ("end_ns", "services", "spans", "start_ns", "traces")
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.traces: list[pa.Array] = []
+        self.services: set[str] = set()
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Count the spans of ``batch``, which all come from this file."""
+        self.spans += pc.count(batch.column("span_id")).as_py()
+        self.traces.append(pc.unique(batch.column("trace_id")))
+        self.services.update(pc.unique(batch.column("service")).to_pylist())
+        start, end = pc.min(batch.column("start_ns")).as_py(), pc.max(batch.column("end_ns")).as_py()
+        self.start_ns = start if self.start_ns is None else min(self.start_ns, start)
+        self.end_ns = end if self.end_ns is None else max(self.end_ns, end)
+
+
 def _file_reports(table: pa.Table, files: list[Path], formats: dict[str, str]) -> tuple[FileReport, ...]:
-    # Only the columns read, with services decoded: a group-by cannot unify batches' dictionaries.
-    columns = table.select(["source", "span_id", "trace_id", "start_ns", "end_ns"])
-    columns = columns.append_column("service", table["service"].cast(pa.string()))
-    stats = columns.group_by("source", use_threads=False).aggregate(
-        [
-            ("span_id", "count"),
-            ("trace_id", "count_distinct"),
-            ("service", "distinct"),
-            ("start_ns", "min"),
-            ("end_ns", "max"),
-        ]
-    )
-    by_source = {row["source"]: row for row in stats.to_pylist()}
+    # Batch by batch rather than one group-by over the table: a batch comes from one file, the
+    # batches' service dictionaries differ (which a group-by cannot unify), and a group-by over
+    # a million spans costs the parent tens of megabytes at its peak.
+    stats: dict[str, _FileStats] = {}
+    batches: list[pa.RecordBatch] = table.select(
+        ["source", "span_id", "trace_id", "service", "start_ns", "end_ns"]
+    ).to_batches()
+    for batch in batches:
+        sources = pc.unique(batch.column("source")).to_pylist()
+        for source in sources:
+            part = batch if len(sources) == 1 else batch.filter(pc.equal(batch.column("source"), source))
+            stats.setdefault(source, _FileStats()).add(part)
     reports = []
     for path in files:
         source = path.as_posix()
-        row = by_source.get(source)
+        found = stats.get(source)
         reports.append(
             FileReport(
                 file=source,
                 format=formats.get(source, "unrecognised"),
-                spans=row["span_id_count"] if row else 0,
-                traces=row["trace_id_count_distinct"] if row else 0,
-                services=tuple(sorted(row["service_distinct"])) if row else (),
-                start_ns=row["start_ns_min"] if row else None,
-                end_ns=row["end_ns_max"] if row else None,
+                spans=found.spans if found else 0,
+                traces=_distinct(found.traces) if found else 0,
+                services=tuple(sorted(s for s in found.services if s is not None)) if found else (),
+                start_ns=found.start_ns if found else None,
+                end_ns=found.end_ns if found else None,
             )
         )
     return tuple(reports)
+
+
+def _distinct(parts: list[pa.Array]) -> int:
+    return int(pc.count_distinct(pa.chunked_array(parts, type=pa.string())).as_py())
 
 
 def total_services(table: pa.Table) -> int:
