@@ -16,8 +16,8 @@ from collectors.records import Ingest
 from collectors.registry import FORMATS
 from orchscan.inspection import describe_ingest, render_inspection
 
-# ``inspect`` needs none of the analysis, reports or pandas (about 60 MB of a million-span
-# ingest's peak), so ``orchscan.scanning`` is imported only when a scan runs.
+# ``inspect`` needs none of the analysis, reports, jinja2 or networkx (tens of megabytes of a
+# million-span ingest's peak), so ``orchscan.scanning`` is imported only when a scan runs.
 SEVERITY_CHOICES = (*SEVERITIES, "none")
 
 EXIT_OK = 0
