@@ -208,7 +208,7 @@ def _fold_identifiers(paths: pa.ChunkedArray) -> pa.ChunkedArray:
 def _unique_map(keys: pa.Array, values: pa.Array) -> dict[str, str]:
     """Keys that map to exactly one value (ambiguous keys are left out)."""
     table = pa.table({"k": keys, "v": values}).filter(pc.and_(pc.is_valid(keys), pc.is_valid(values)))
-    grouped = table.group_by("k").aggregate([("v", "count_distinct"), ("v", "min")])
+    grouped = table.group_by("k", use_threads=False).aggregate([("v", "count_distinct"), ("v", "min")])
     grouped = grouped.filter(pc.equal(grouped["v_count_distinct"], 1))
     return dict(zip(grouped["k"].to_pylist(), grouped["v_min"].to_pylist(), strict=True))
 
@@ -254,7 +254,9 @@ def _fill_from_children(spans: pa.Table, targets: pa.ChunkedArray) -> pa.Chunked
     servers = pa.table(
         {"trace_id": spans["trace_id"], "span_id": spans["parent_span_id"], "child_service": spans["service"]}
     ).filter(pc.equal(spans["kind"], "server"))
-    joined = clients.join(servers, ["trace_id", "span_id"], join_type="inner").combine_chunks()
+    joined = clients.join(
+        servers, ["trace_id", "span_id"], join_type="inner", use_threads=False
+    ).combine_chunks()
     if joined.num_rows == 0:
         return targets
     # Scatter the children's services back to their client rows (numpy, one vectorised store).

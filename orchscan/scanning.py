@@ -24,7 +24,6 @@ from orchscan.config import ConfigError, build_thresholds, load_config_file, mer
 from reports.output import write_artifact
 from reports.registry import REPORTS, ReportContext, draft_workflows
 
-SEVERITY_CHOICES = (*SEVERITIES, "none")
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
