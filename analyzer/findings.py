@@ -19,7 +19,7 @@ from analyzer.failures import is_timeout, is_write, with_step_indices
 from analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from analyzer.flowsteps import StepCalls
 from analyzer.handoffs import SpecIndex, match_operation
-from analyzer.model import Finding, Flow, ServiceRole, Step
+from analyzer.model import Finding, Flow, ServiceRole, Step, Uncompensated
 
 _MS = 1_000_000
 RULES = (
@@ -253,15 +253,23 @@ def missing_idempotency(
 
 
 def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
-    """A failed later step leaves the side effects of earlier steps in place."""
+    """A failed later step leaves the side effects of earlier steps in place.
+
+    One finding per flow and failed step: requests that left different subsets of the earlier
+    steps in place are summed, and every step any of them left is named.
+    """
     out = []
     for flow in flows:
         by_index = {s.index: s for s in flow.steps}
+        by_failed: dict[int, list[Uncompensated]] = {}
         for gap in flow.failure.uncompensated:
-            failed = by_index.get(gap.failed_step)
-            left = [by_index[i] for i in gap.left_in_place if i in by_index]
+            by_failed.setdefault(gap.failed_step, []).append(gap)
+        for failed_index, gaps in sorted(by_failed.items()):
+            failed = by_index.get(failed_index)
+            left = [by_index[i] for i in sorted({i for g in gaps for i in g.left_in_place}) if i in by_index]
             if failed is None or not left:
                 continue
+            requests = sum(g.requests for g in gaps)
             out.append(
                 Finding(
                     rule="uncompensated-failure",
@@ -273,13 +281,12 @@ def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
                         + ", ".join(_label(s) for s in left)
                         + " in place: no compensating call was seen"
                     ),
-                    evidence=(f"{gap.requests} failed requests without compensation",),
+                    evidence=(f"{requests} failed requests without compensation",),
                     recommendation=(
                         "Undo the earlier steps when a later one fails (cancel / release / refund), "
-                        "or make the "
-                        "flow resumable; describe the compensation in the workflow."
+                        "or make the flow resumable; describe the compensation in the workflow."
                     ),
-                    example_traces=gap.example_traces,
+                    example_traces=tuple(sorted({t for g in gaps for t in g.example_traces}))[:5],
                 )
             )
     return out
