@@ -24,7 +24,7 @@ from analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from analyzer.flowsteps import BLOCK_SEP, STEP_SEP, StepCalls, collect_step_calls
 from analyzer.handoffs import SpecIndex, find_handoffs
 from analyzer.model import Flow, OperationRef, Step, Variant
-from analyzer.operations import match_operations
+from analyzer.operations import OperationMatches, match_operations
 
 _MS = 1_000_000
 
@@ -35,14 +35,20 @@ def analyze_flows(
     *,
     owners: Iterable[str] = (),
     specs: SpecIndex | None = None,
+    matches: OperationMatches | None = None,
     thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[tuple[Flow, ...], StepCalls]:
     """Mine every flow and complete it with handoffs, failure logic and duplicated copies.
 
-    The step table is returned too: the pitfall rules need its per-request evidence.
+    ``matches`` are the span table's operation matches when the caller already has them (they
+    are computed from ``specs`` otherwise). The step table is returned too: the pitfall rules
+    need its per-request evidence.
     """
-    matches = match_operations(span_table, specs).table if specs else None
-    steps = collect_step_calls(tables, span_table, owners=owners, matches=matches, thresholds=thresholds)
+    if matches is None and specs:
+        matches = match_operations(span_table, specs)
+    steps = collect_step_calls(
+        tables, span_table, owners=owners, matches=matches.table if matches else None, thresholds=thresholds
+    )
     mined = mine_flows(steps, thresholds=thresholds)
     failures = find_failure_logics(steps, mined, tolerance_ms=thresholds.overlap_tolerance_ms)
     flows = []

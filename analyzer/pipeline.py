@@ -66,17 +66,19 @@ def analyze(
     bindings = None
     operations: Mapping[str, Sequence[Operation]] = {}
     match_rate = None
+    matches = None
     coverage: tuple[ServiceCoverage, ...] = ()
     if specs is not None and specs.specs:
         bindings = bind_specs(specs.specs, _service_names(table), mapping=service_map)
         operations = index_operations(specs.specs, bindings)
         if operations:
-            coverage = measure_coverage(table, match_operations(table, operations), operations)
+            matches = match_operations(table, operations)
+            coverage = measure_coverage(table, matches, operations)
             calls = sum(c.calls for c in coverage)
             match_rate = sum(c.matched for c in coverage) / calls if calls else None
     owners = [r.name for r in roles if r.role == "orchestrator"]
     flows, steps = analyze_flows(
-        tables, table, owners=owners, specs=operations or None, thresholds=thresholds.flows
+        tables, table, owners=owners, specs=operations or None, matches=matches, thresholds=thresholds.flows
     )
     flows = _document_entries(flows, operations)
     findings = find_findings(
