@@ -270,10 +270,29 @@ def _fill_from_children(spans: pa.Table, targets: pa.ChunkedArray) -> pa.Chunked
 # -- matching ---------------------------------------------------------------------------------
 
 
+#: The span columns operation matching reads; only these are decoded and rechunked.
+_MATCH_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service",
+    "name",
+    "kind",
+    "http_method",
+    "http_route",
+    "url_path",
+    "server_address",
+    "server_port",
+    "peer_service",
+    "rpc_service",
+    "rpc_method",
+)
+
+
 def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operation]]) -> OperationMatches:
     """Tie each server span, and each client span toward a documented service, to an operation."""
     # One chunk per column, so element-wise kernels see equal layouts.
-    spans = plain_strings(spans).combine_chunks()
+    spans = plain_strings(spans.select(list(_MATCH_COLUMNS))).combine_chunks()
     targets = _resolve_targets(spans, operations)
     is_server = pc.equal(spans["kind"], "server")
     route = pc.if_else(is_server, spans["http_route"], None)
@@ -340,7 +359,9 @@ def measure_coverage(
     spans: pa.Table, matches: OperationMatches, operations: Mapping[str, Sequence[Operation]]
 ) -> tuple[ServiceCoverage, ...]:
     """Per documented service: match rate, undocumented endpoints seen, documented ones never seen."""
-    spans = plain_strings(spans).combine_chunks()
+    spans = plain_strings(
+        spans.select(["kind", "http_method", "http_route", "url_path", "rpc_method"])
+    ).combine_chunks()
     m = matches.table.combine_chunks()
     is_call = pc.or_(pc.is_valid(spans["http_method"]), pc.is_valid(spans["rpc_method"]))
     calls = pa.table(
