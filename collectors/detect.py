@@ -56,3 +56,20 @@ def _detect_object(text: bytes) -> str | None:
     if _JAEGER_TRACE_ID.search(window) and b'"spans"' in window:
         return "jaeger-json"
     return None
+
+
+# A version key of an API description: "openapi": "3.1.0" in JSON, openapi: 3.1.0 in YAML.
+_API_DESCRIPTION = re.compile(
+    rb'"(openapi|swagger|arazzo)"\s*:\s*"|^(openapi|swagger|arazzo)\s*:', re.MULTILINE
+)
+
+
+def describe_unrecognised(head: bytes) -> str:
+    """Why content is not a trace input, naming API descriptions that were passed as traces."""
+    found = _API_DESCRIPTION.search(head[:4096])
+    if found:
+        kind = (found.group(1) or found.group(2)).decode()
+        if kind == "arazzo":
+            return "an Arazzo document, not traces (pass it with --arazzo)"
+        return "an OpenAPI document, not traces (pass it with --openapi)"
+    return "unrecognised content: not OTLP (protobuf/JSON), Jaeger or Zipkin JSON"

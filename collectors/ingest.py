@@ -22,7 +22,7 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.detect import HEAD_BYTES, detect
+from collectors.detect import HEAD_BYTES, describe_unrecognised, detect
 from collectors.integrity import drop_duplicates, repair_parents
 from collectors.records import Chunk, ChunkResult, FileReport, Ingest, Notice, Skipped
 from collectors.registry import FORMATS, parse_chunk
@@ -81,9 +81,7 @@ def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Ski
             return
         fmt = forced or detect(head)
         if fmt is None:
-            yield Skipped(
-                source, "file", "unrecognised content: not OTLP (protobuf/JSON), Jaeger or Zipkin JSON"
-            )
+            yield Skipped(source, "file", describe_unrecognised(head))
             return
         yield fmt
         try:

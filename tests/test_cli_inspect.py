@@ -32,3 +32,17 @@ def test_inspect_nothing_readable_exits_2_naming_the_file(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["inspect", str(junk)])
     assert result.exit_code == EXIT_INPUT
     assert "junk.json" in result.output
+
+
+def test_api_descriptions_passed_as_traces_are_named_as_such(fixtures: Path, tmp_path: Path) -> None:
+    spec = Path(__file__).parents[1] / "sample_traces" / "openapi" / "inventory.json"
+    arazzo = tmp_path / "flow.arazzo.yaml"
+    arazzo.write_text("arazzo: 1.0.1\ninfo: {title: t, version: '1'}\n")
+    traces = fixtures / "hotrod" / "traces" / "jaeger-ui_getTrace-response.otlp.json"
+    result = CliRunner().invoke(main, ["inspect", "--json", "-j", "1", str(spec), str(arazzo), str(traces)])
+    assert result.exit_code == 0, result.output
+    reasons = {Path(s["file"]).name: s["reason"] for s in json.loads(result.output)["skipped"]}
+    assert reasons == {
+        "inventory.json": "an OpenAPI document, not traces (pass it with --openapi)",
+        "flow.arazzo.yaml": "an Arazzo document, not traces (pass it with --arazzo)",
+    }
