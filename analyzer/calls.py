@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collectors.integrity import parent_rows
 from collectors.spans import plain_strings
 
 #: Call kinds: a synchronous request/response, an asynchronous message, or a call to a store.
@@ -109,12 +110,6 @@ def _span_keys(table: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(table["trace_id"], table["span_id"], "/").combine_chunks()
 
 
-def _parent_rows(table: pa.Table, span_keys: pa.Array) -> np.ndarray:
-    parent_keys = pc.binary_join_element_wise(table["trace_id"], table["parent_span_id"], "/")
-    index = pc.index_in(parent_keys, value_set=span_keys)
-    return np.asarray(index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
 def _entry_rows(parent: np.ndarray, service_code: np.ndarray, is_entry: np.ndarray) -> np.ndarray:
     """Nearest ancestor-or-self that is an entry span, staying inside the span's own service."""
     n = len(parent)
@@ -135,8 +130,7 @@ def build_call_tables(table: pa.Table) -> CallTables:
     table = plain_strings(table)
     spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
     spans["row"] = np.arange(len(spans))
-    span_keys = _span_keys(table)
-    parent = _parent_rows(table, span_keys)
+    parent = parent_rows(table)
     spans["parent_row"] = parent
     service_code = pd.factorize(spans["service"])[0]
     is_entry = spans["kind"].isin(_ENTRY_KINDS).to_numpy()
@@ -144,7 +138,7 @@ def build_call_tables(table: pa.Table) -> CallTables:
     spans["operation"] = operation_keys(spans)
     requests = _requests(spans)
     calls = pd.concat(
-        [_boundary_calls(spans), _unanswered_calls(spans), _linked_messages(table, spans, span_keys)],
+        [_boundary_calls(spans), _unanswered_calls(spans), _linked_messages(table, spans)],
         ignore_index=True,
     )
     calls = calls.sort_values(["trace_id", "start_ns", "caller_row"], kind="stable", ignore_index=True)
@@ -212,12 +206,12 @@ def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
     """Spans whose parent lives in another service."""
     # Select rows with numpy first and take the wide frame once: taking every column of a
     # million-row frame dominates the cost otherwise.
-    parent_rows = spans["parent_row"].to_numpy()
+    parent_of = spans["parent_row"].to_numpy()
     service = spans["service"].to_numpy()
-    rows = np.flatnonzero(parent_rows >= 0)
-    rows = rows[service[rows] != service[parent_rows[rows]]]
+    rows = np.flatnonzero(parent_of >= 0)
+    rows = rows[service[rows] != service[parent_of[rows]]]
     child = spans[list(_CALLEE_COLUMNS)].iloc[rows]
-    parent = spans[list(_CALLER_COLUMNS)].iloc[parent_rows[rows]]
+    parent = spans[list(_CALLER_COLUMNS)].iloc[parent_of[rows]]
     # The caller's view of timing is the client/producer span when there is one; a server span
     # under an uninstrumented client only has its own clock.
     caller_has_client = parent["kind"].isin(("client", "producer")).to_numpy()
@@ -275,17 +269,17 @@ def _peer_name(spans: pd.DataFrame) -> pd.Series:
 
 def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
     """Client and producer spans whose callee emitted nothing: an uninstrumented peer or a store."""
-    parent_rows = spans["parent_row"].to_numpy()
+    parent_of = spans["parent_row"].to_numpy()
     service = spans["service"].to_numpy()
-    children = np.flatnonzero(parent_rows >= 0)
-    remote_child = children[service[children] != service[parent_rows[children]]]
+    children = np.flatnonzero(parent_of >= 0)
+    remote_child = children[service[children] != service[parent_of[children]]]
     answered = np.zeros(len(spans), dtype=bool)
-    answered[parent_rows[remote_child]] = True
+    answered[parent_of[remote_child]] = True
     outgoing = spans["kind"].isin(("client", "producer")).to_numpy()
     rows = np.flatnonzero(outgoing & ~answered)
     # A pseudo-service's own client spans (its parent is in another service) are already a
     # boundary call; their absent children are not a second call.
-    parents = parent_rows[rows]
+    parents = parent_of[rows]
     own_parent = (parents < 0) | (service[np.maximum(parents, 0)] == service[rows])
     calls = spans[list(_UNANSWERED_COLUMNS)].iloc[rows[own_parent]]
     kind = _call_kind(calls)
@@ -318,7 +312,7 @@ def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _linked_messages(table: pa.Table, spans: pd.DataFrame, span_keys: pa.Array) -> pd.DataFrame:
+def _linked_messages(table: pa.Table, spans: pd.DataFrame) -> pd.DataFrame:
     """Consumers that name their producer by a span link rather than as parent."""
     consumers = pc.equal(table["kind"], "consumer")
     has_links = pc.and_(consumers, pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0))
@@ -331,6 +325,7 @@ def _linked_messages(table: pa.Table, spans: pd.DataFrame, span_keys: pa.Array) 
     keys = pc.binary_join_element_wise(
         pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"), "/"
     )
+    span_keys = _span_keys(table)
     producer = np.asarray(pc.index_in(keys, value_set=span_keys).fill_null(-1).to_numpy(zero_copy_only=False))
     found = producer >= 0
     producers = spans.iloc[producer[found]]

@@ -128,7 +128,7 @@ def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
     exported); a cycle cannot be right, so the link of each span on a cycle is removed.
     """
     notices: list[Notice] = []
-    parent_index = _parent_rows(table)
+    parent_index = parent_rows(table)
     has_parent = pc.is_valid(table["parent_span_id"]).combine_chunks()
     absent = pc.and_(has_parent, pa.array(parent_index < 0))
     if pc.any(absent).as_py():
@@ -150,7 +150,7 @@ def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
     return table, notices
 
 
-def _parent_rows(table: pa.Table) -> np.ndarray:
+def parent_rows(table: pa.Table) -> np.ndarray:
     """Row of each span's parent in ``table``, -1 when it has none or the parent is absent.
 
     Joins on 64-bit hashes of the ids and confirms every match word by word; only when an

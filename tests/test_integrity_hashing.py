@@ -74,4 +74,4 @@ def test_parents_in_other_batches_are_found(tmp_path: Path) -> None:
     parents = zip(table["trace_id"].to_pylist(), table["parent_span_id"].to_pylist(), strict=True)
     expected = [row_of.get((trace, parent), -1) for trace, parent in parents]
     assert sum(row >= 0 for row in expected) > len(requests)
-    assert integrity._parent_rows(table).tolist() == expected
+    assert integrity.parent_rows(table).tolist() == expected
