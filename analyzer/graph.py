@@ -21,43 +21,65 @@ from analyzer.model import Edge
 EXAMPLES = 5
 
 
+def group_quantiles(
+    code: np.ndarray, values: np.ndarray, groups: int, quantiles: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Each quantile of ``values`` per group code, linearly interpolated as pandas does.
+
+    One sort for all groups and quantiles instead of pandas' per-group quantile machinery;
+    every group ``0..groups-1`` must have at least one value.
+    """
+    order = np.lexsort((values, code))
+    ordered = values[order]
+    starts = np.searchsorted(code[order], np.arange(groups))
+    last = np.bincount(code, minlength=groups) - 1
+    result = []
+    for q in quantiles:
+        position = q * last.astype(np.float64)
+        low = position.astype(np.int64)
+        below, above = ordered[starts + low], ordered[starts + np.minimum(low + 1, last)]
+        fraction = position % 1
+        result.append(np.where(fraction == 0, below, below + (above - below) * fraction))
+    return result
+
+
 def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Calls, errors, latency percentiles, example traces and kinds per group of ``keys``."""
     grouped = calls.groupby(keys, sort=True)
     code = grouped.ngroup().to_numpy()
     stats = grouped.size().rename("calls").reset_index()
     groups = len(stats)
-    latency = (calls["end_ns"].to_numpy() - calls["start_ns"].to_numpy()).clip(min=0) / 1e6
-    stats["errors"] = np.bincount(code, weights=calls["error"].to_numpy(dtype=bool), minlength=groups).astype(
-        int
-    )
-    quantiles = pd.Series(latency).groupby(code).quantile([0.5, 0.95]).unstack()
-    stats["p50_ms"] = quantiles[0.5].to_numpy()
-    stats["p95_ms"] = quantiles[0.95].to_numpy()
+    kept = code >= 0  # rows with a null key belong to no group
+    code = code[kept]
+    latency = (calls["end_ns"].to_numpy()[kept] - calls["start_ns"].to_numpy()[kept]).clip(min=0) / 1e6
+    errors = calls["error"].to_numpy(dtype=bool)[kept]
+    stats["errors"] = np.bincount(code, weights=errors, minlength=groups).astype(int)
+    stats["p50_ms"], stats["p95_ms"] = group_quantiles(code, latency, groups, (0.5, 0.95))
     stats["example_traces"] = pd.Series(
-        tuples_by_code(code, calls["trace_id"].to_numpy(dtype=object), groups, EXAMPLES), dtype=object
+        tuples_by_code(code, calls["trace_id"][kept], groups, EXAMPLES), dtype=object
     )
-    stats["kinds"] = pd.Series(
-        tuples_by_code(code, calls["kind"].to_numpy(dtype=object), groups), dtype=object
-    )
+    stats["kinds"] = pd.Series(tuples_by_code(code, calls["kind"][kept], groups), dtype=object)
     return stats
 
 
 def build_edges(tables: CallTables) -> tuple[Edge, ...]:
     """One :class:`Edge` per caller, callee and call kind, sorted by ``(caller, callee, kind)``."""
     stats = _edge_stats(tables.calls, ["caller", "callee", "kind"])
+    columns = ("caller", "callee", "kind", "calls", "errors", "p50_ms", "p95_ms", "example_traces")
     return tuple(
         Edge(
-            caller=str(row.caller),
-            callee=str(row.callee),
-            kind=str(row.kind),
-            calls=int(row.calls),
-            errors=int(row.errors),
-            p50_ms=round(float(row.p50_ms), 3),
-            p95_ms=round(float(row.p95_ms), 3),
-            example_traces=tuple(row.example_traces),
+            caller=str(caller),
+            callee=str(callee),
+            kind=str(kind),
+            calls=int(calls),
+            errors=int(errors),
+            p50_ms=round(float(p50), 3),
+            p95_ms=round(float(p95), 3),
+            example_traces=tuple(examples),
         )
-        for row in stats.itertuples(index=False)
+        for caller, callee, kind, calls, errors, p50, p95, examples in zip(
+            *(stats[c].tolist() for c in columns), strict=True
+        )
     )
 
 

@@ -43,14 +43,20 @@ def distinct_names(*columns: pd.Series) -> list[str]:
 
 
 def tuples_by_code(
-    codes: np.ndarray, values: np.ndarray, groups: int, limit: int | None = None
+    codes: np.ndarray, values: pd.Series | np.ndarray, groups: int, limit: int | None = None
 ) -> list[tuple[object, ...]]:
-    """Per integer group code ``0..groups-1``: its distinct values, sorted, at most ``limit``."""
+    """Per integer group code ``0..groups-1``: its distinct values, sorted, at most ``limit``.
+
+    Pass a Series rather than an object array where there is one: factorizing the Arrow-backed
+    text column directly avoids creating a Python string per row.
+    """
     ranks, uniques = pd.factorize(values, sort=True)
-    order = np.lexsort((ranks, codes))
-    code, rank = codes[order], ranks[order]
-    fresh = np.r_[True, (code[1:] != code[:-1]) | (rank[1:] != rank[:-1])]
-    code, rank = code[fresh], rank[fresh]
+    present = ranks >= 0  # nulls are no values
+    width = max(len(uniques), 1)
+    # One sort of (code, rank) packed into an integer yields the distinct pairs in order.
+    pairs = np.sort(codes[present].astype(np.int64) * width + ranks[present])
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+    code, rank = np.divmod(pairs, width)
     bounds = np.searchsorted(code, np.arange(groups + 1))
     bounds_end = np.minimum(bounds[1:], bounds[:-1] + limit) if limit is not None else bounds[1:]
     items = np.asarray(uniques, dtype=object)[rank]

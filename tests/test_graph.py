@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from factories import LandscapeBuilder, build_shop
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.calls import build_call_tables
-from analyzer.graph import build_edges, build_operation_graph, build_service_graph
+from analyzer.graph import build_edges, build_operation_graph, build_service_graph, group_quantiles
+from analyzer.grouping import tuples_by_code
 from collectors.ingest import ingest
 
 
@@ -73,3 +77,28 @@ def test_hotrod_service_graph(fixtures: Path) -> None:
     assert graph.edges["frontend", "route"]["calls"] == 30
     assert graph.edges["driver", "redis-manual"]["errors"] == 9
     assert graph.edges["frontend", "route"]["p50_ms"] < graph.edges["frontend", "customer"]["p50_ms"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.floats(0, 1e4, allow_nan=False) | st.sampled_from([0.0, 1.5, 7.0])),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_group_quantiles_equal_pandas_linear_interpolation(rows: list[tuple[int, float]]) -> None:
+    codes = pd.factorize(pd.Series([g for g, _ in rows]), sort=True)[0]
+    values = np.array([v for _, v in rows])
+    groups = int(codes.max()) + 1
+    expected = pd.Series(values).groupby(codes).quantile([0.5, 0.95]).unstack()
+    p50, p95 = group_quantiles(codes, values, groups, (0.5, 0.95))
+    assert p50.tolist() == expected[0.5].tolist()
+    assert p95.tolist() == expected[0.95].tolist()
+
+
+def test_tuples_by_code_lists_distinct_sorted_values_and_skips_nulls() -> None:
+    codes = np.array([1, 0, 1, 1, 0, 2, 1])
+    values = pd.Series(["t3", "t9", "t1", "t3", None, "t2", "t0"], dtype="str")
+    assert tuples_by_code(codes, values, 4, limit=2) == [("t9",), ("t0", "t1"), ("t2",), ()]
+    assert tuples_by_code(codes, values, 4)[1] == ("t0", "t1", "t3")
