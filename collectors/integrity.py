@@ -50,13 +50,26 @@ def _chunk_words(ids: pa.Array, width: int) -> np.ndarray | None:
     return text.view(np.uint64).reshape(rows, width // 8)
 
 
+_SHIFT = np.uint64(33)
+_FINAL = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+
+
 def _mixed(views: list[np.ndarray], salt: int) -> np.ndarray:
-    """A 64-bit hash of each id; XOR two of them to hash a (trace id, span id) pair."""
+    """A 64-bit hash of each id; XOR two of them to hash a (trace id, span id) pair.
+
+    Each word goes through MurmurHash3's 64-bit finaliser after it is folded in: without it,
+    ids that count up (sequential test ids, some tracers) collide often enough that every
+    check falls back to comparing strings.
+    """
     parts = []
     for view in views:
         mixed = np.zeros(len(view), dtype=np.uint64)
         for index in range(view.shape[1]):
             mixed ^= view[:, index] * _MIX[salt + index]
+            for multiplier in _FINAL:
+                mixed ^= mixed >> _SHIFT
+                mixed *= multiplier
+            mixed ^= mixed >> _SHIFT
         parts.append(mixed)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
