@@ -21,13 +21,14 @@ of service A, which calls did it make, in which order".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.integrity import parent_rows
+from collectors.integrity import parent_rows, span_rows
 from collectors.spans import plain_strings
 
 #: Call kinds: a synchronous request/response, an asynchronous message, or a call to a store.
@@ -90,24 +91,122 @@ class CallTables:
     calls: pd.DataFrame
 
 
-def operation_keys(spans: pd.DataFrame) -> pd.Series:
+@dataclass(frozen=True)
+class _Text:
+    """A text column as integer codes (-1 for null) into its distinct values.
+
+    Calls and requests are assembled from span rows; moving codes instead of strings keeps
+    every step a numpy take, and the text is spelled out once per output column.
+    """
+
+    codes: np.ndarray
+    names: np.ndarray
+
+    @classmethod
+    def of(cls, column: pd.Series) -> _Text:
+        codes, uniques = pd.factorize(column)
+        return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    def code(self, name: str) -> int:
+        """The code of ``name``; -2 (matching no row) when the column never holds it."""
+        found = np.flatnonzero(self.names == name)
+        return int(found[0]) if len(found) else -2
+
+    def isin(self, names: tuple[str, ...]) -> np.ndarray:
+        return np.isin(self.codes, [self.code(name) for name in names])
+
+    def values(self, rows: np.ndarray) -> pa.Array:
+        """The text at ``rows``; a null code reads the ``None`` appended after the names."""
+        padded = np.concatenate([self.names, np.array([None], dtype=object)])
+        return pa.array(padded[self.codes[rows]], pa.string())
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """Callee and system names in one vocabulary: services, peers, addresses, stores, brokers.
+
+    Each attribute holds that span column's codes moved into ``names`` (a name may appear
+    under several columns); ``unknown_peer`` and ``broker`` are the codes of those fallbacks.
+    """
+
+    names: np.ndarray
+    service: np.ndarray
+    peer_service: np.ndarray
+    server_address: np.ndarray
+    db_system: np.ndarray
+    messaging_system: np.ndarray
+    unknown_peer: int
+    broker: int
+
+    @classmethod
+    def of(
+        cls, service: _Text, peer_service: _Text, server_address: _Text, db_system: _Text, messaging: _Text
+    ) -> _Vocabulary:
+        columns = (service, peer_service, server_address, db_system, messaging)
+        offsets = np.cumsum([0] + [len(c.names) for c in columns])
+        moved = [np.where(c.codes >= 0, c.codes + at, -1) for c, at in zip(columns, offsets, strict=False)]
+        fallbacks = np.array(["unknown-peer", "broker"], dtype=object)
+        names = np.concatenate([*(c.names for c in columns), fallbacks])
+        service_codes, peer_codes, address_codes, db_codes, messaging_codes = moved
+        return cls(
+            names,
+            service=service_codes,
+            peer_service=peer_codes,
+            server_address=address_codes,
+            db_system=db_codes,
+            messaging_system=messaging_codes,
+            unknown_peer=len(names) - 2,
+            broker=len(names) - 1,
+        )
+
+
+def _coalesce(*codes: np.ndarray) -> np.ndarray:
+    """Per row, the first code that is not null."""
+    result = codes[0].copy()
+    for more in codes[1:]:
+        result = np.where(result >= 0, result, more)
+    return result
+
+
+def _series(codes: np.ndarray, names: np.ndarray) -> pd.Series:
+    """Codes spelled out as a text column (pandas' Arrow-backed ``str``)."""
+    dictionary = pa.array(names, pa.string()) if len(names) else pa.array([""], pa.string())
+    indices = pa.array(codes, pa.int64(), mask=codes < 0)
+    return pd.Series(pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string()).to_pandas())
+
+
+def _operations(spans: pd.DataFrame, method: _Text) -> _Text:
     """A readable operation name per span: ``METHOD /route``, ``rpc Service/Method`` or the span name.
 
     The route template is preferred over the concrete path (which carries ids); without a
-    template the concrete path is used as seen.
+    template the concrete path is used as seen. Spelled once per distinct combination of the
+    columns involved, not once per span.
     """
-    route = spans["http_route"].fillna(spans["url_path"])
-    http = spans["http_method"].notna() & route.notna()
-    rpc = spans["rpc_service"].notna() & spans["rpc_method"].notna()
-    keys = spans["name"].astype(object).copy()
-    keys[rpc] = spans.loc[rpc, "rpc_service"] + "/" + spans.loc[rpc, "rpc_method"]
-    keys[http] = spans.loc[http, "http_method"] + " " + route[http]
-    return keys
-
-
-def _span_keys(table: pa.Table) -> pa.Array:
-    """``trace_id/span_id`` per span: the key parent links and span links point at."""
-    return pc.binary_join_element_wise(table["trace_id"], table["span_id"], "/").combine_chunks()
+    parts = [
+        method,
+        _Text.of(spans["http_route"].fillna(spans["url_path"])),
+        _Text.of(spans["rpc_service"]),
+        _Text.of(spans["rpc_method"]),
+        _Text.of(spans["name"]),
+    ]
+    combined = np.zeros(len(spans), dtype=np.int64)
+    for part in parts:
+        combined = pd.factorize(combined * (len(part.names) + 1) + part.codes + 1)[0]
+    groups = int(combined.max(initial=-1)) + 1
+    first = np.full(groups, len(spans), dtype=np.int64)
+    np.minimum.at(first, combined, np.arange(len(spans)))
+    verb, route, rpc_service, rpc_method, name = (part.values(first) for part in parts)
+    keys = pc.if_else(
+        pc.and_(pc.is_valid(rpc_service), pc.is_valid(rpc_method)),
+        pc.binary_join_element_wise(rpc_service, rpc_method, "/"),
+        name,
+    )
+    keys = pc.if_else(
+        pc.and_(pc.is_valid(verb), pc.is_valid(route)),
+        pc.binary_join_element_wise(verb, route, " "),
+        keys,
+    )
+    return _Text(combined, np.asarray(keys.to_pylist(), dtype=object))
 
 
 def _entry_rows(parent: np.ndarray, service_code: np.ndarray, is_entry: np.ndarray) -> np.ndarray:
@@ -125,6 +224,34 @@ def _entry_rows(parent: np.ndarray, service_code: np.ndarray, is_entry: np.ndarr
     return up
 
 
+@dataclass(frozen=True)
+class _Spans:
+    """The per-span arrays calls are assembled from."""
+
+    service: _Text
+    kind: _Text
+    method: _Text
+    operation: _Text
+    peer_service: _Text
+    server_address: _Text
+    db_system: _Text
+    messaging_system: _Text
+    parent: np.ndarray
+    entry: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    status_code: np.ndarray
+    error: np.ndarray
+    idempotency_key: np.ndarray
+
+    @cached_property
+    def vocabulary(self) -> _Vocabulary:
+        """The shared vocabulary of callee and system names."""
+        return _Vocabulary.of(
+            self.service, self.peer_service, self.server_address, self.db_system, self.messaging_system
+        )
+
+
 def build_call_tables(table: pa.Table) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring)."""
     table = plain_strings(table)
@@ -132,228 +259,243 @@ def build_call_tables(table: pa.Table) -> CallTables:
     spans["row"] = np.arange(len(spans))
     parent = parent_rows(table)
     spans["parent_row"] = parent
-    service_code = pd.factorize(spans["service"])[0]
-    is_entry = spans["kind"].isin(_ENTRY_KINDS).to_numpy()
-    spans["entry_row"] = _entry_rows(parent, service_code, is_entry)
-    spans["operation"] = operation_keys(spans)
-    requests = _requests(spans)
-    calls = pd.concat(
-        [_boundary_calls(spans), _unanswered_calls(spans), _linked_messages(table, spans)],
-        ignore_index=True,
+    service = _Text.of(spans["service"])
+    kind = _Text.of(spans["kind"])
+    entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
+    spans["entry_row"] = entry
+    method = _Text.of(spans["http_method"])
+    operation = _operations(spans, method)
+    spans["operation"] = _series(operation.codes, operation.names)
+    status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
+    columns = _Spans(
+        service=service,
+        kind=kind,
+        method=method,
+        operation=operation,
+        peer_service=_Text.of(spans["peer_service"]),
+        server_address=_Text.of(spans["server_address"]),
+        db_system=_Text.of(spans["db_system"]),
+        messaging_system=_Text.of(spans["messaging_system"]),
+        parent=parent,
+        entry=entry,
+        start=spans["start_ns"].to_numpy(dtype=np.int64),
+        end=spans["end_ns"].to_numpy(dtype=np.int64),
+        status_code=status_code,
+        error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
+        idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
     )
-    calls = calls.sort_values(["trace_id", "start_ns", "caller_row"], kind="stable", ignore_index=True)
+    requests = _requests(spans, columns)
+    parts = [_boundary_calls(columns), _unanswered_calls(columns), _linked_messages(table, columns)]
+    calls = _calls_frame(table, columns, parts)
     return CallTables(spans=spans, requests=requests, calls=calls)
 
 
-def _requests(spans: pd.DataFrame) -> pd.DataFrame:
-    entries = spans[spans["entry_row"].to_numpy() == spans["row"].to_numpy()]
-    parent = entries["parent_row"].to_numpy()
-    has_parent = parent >= 0
-    caller = pd.Series(pd.NA, index=entries.index, dtype=object)
-    caller[has_parent] = spans["service"].to_numpy()[parent[has_parent]]
+def _requests(spans: pd.DataFrame, s: _Spans) -> pd.DataFrame:
+    rows = np.flatnonzero(s.entry == np.arange(len(s.entry)))
+    parent = s.parent[rows]
+    caller = np.where(parent >= 0, s.service.codes[np.maximum(parent, 0)], -1)
+    caller[caller == s.service.codes[rows]] = -1
+
+    def take(column: str) -> pd.api.extensions.ExtensionArray:
+        return spans[column].array.take(rows)
+
     return pd.DataFrame(
         {
-            "row": entries["row"],
-            "trace_id": entries["trace_id"],
-            "span_id": entries["span_id"],
-            "service": entries["service"],
-            "kind": entries["kind"],
-            "operation": entries["operation"],
-            "method": entries["http_method"],
-            "start_ns": entries["start_ns"],
-            "end_ns": entries["end_ns"],
-            "error": _is_error(entries),
-            "caller": caller.where(caller != entries["service"]),
-            "root": entries["parent_span_id"].isna(),
+            "row": rows,
+            "trace_id": take("trace_id"),
+            "span_id": take("span_id"),
+            "service": take("service"),
+            "kind": take("kind"),
+            "operation": _series(s.operation.codes[rows], s.operation.names).array,
+            "method": take("http_method"),
+            "start_ns": s.start[rows],
+            "end_ns": s.end[rows],
+            "error": s.error[rows],
+            "caller": _series(caller, s.service.names).array,
+            "root": spans["parent_span_id"].isna().to_numpy()[rows],
         }
-    ).reset_index(drop=True)
+    )
 
 
-def _is_error(spans: pd.DataFrame) -> pd.Series:
-    code = spans["http_status_code"]
-    return (spans["status"] == "error") | (code.notna() & (code.fillna(0) >= 500))
+#: Call kind codes while calls are assembled; spelled out by ``_KINDS``.
+_SYNC, _MESSAGING, _INFRASTRUCTURE = 0, 1, 2
+_KINDS = np.array([SYNC, MESSAGING, INFRASTRUCTURE], dtype=object)
 
 
-def _call_kind(spans: pd.DataFrame) -> pd.Series:
-    kind = pd.Series(SYNC, index=spans.index, dtype=object)
-    kind[spans["db_system"].notna()] = INFRASTRUCTURE
-    messaging = spans["kind"].isin(("producer", "consumer")) | spans["messaging_system"].notna()
-    kind[messaging] = MESSAGING
+def _call_kind(s: _Spans, rows: np.ndarray) -> np.ndarray:
+    kind = np.full(len(rows), _SYNC, dtype=np.int64)
+    kind[s.db_system.codes[rows] >= 0] = _INFRASTRUCTURE
+    messaging = s.kind.isin(("producer", "consumer"))[rows] | (s.messaging_system.codes[rows] >= 0)
+    kind[messaging] = _MESSAGING
     return kind
 
 
-# The columns each kind of call reads, so that only these are taken row by row.
-_CALLER_COLUMNS = (
-    "trace_id",
-    "service",
-    "kind",
-    "row",
-    "entry_row",
-    "start_ns",
-    "end_ns",
-    "status",
-    "http_method",
-    "http_status_code",
-    "idempotency_key",
-    "db_system",
-    "messaging_system",
-)
-_CALLEE_COLUMNS = (*_CALLER_COLUMNS, "operation")
-_UNANSWERED_COLUMNS = (*_CALLEE_COLUMNS, "peer_service", "server_address")
+@dataclass(frozen=True)
+class _CallPart:
+    """Calls of one origin, as row numbers and codes; ``callee`` and ``system`` index ``names``."""
+
+    trace_row: np.ndarray
+    caller_row: np.ndarray
+    callee_row: np.ndarray
+    callee: np.ndarray
+    kind: np.ndarray
+    external: np.ndarray
+    operation_row: np.ndarray
+    method: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    status_code: np.ndarray
+    error: np.ndarray
+    idempotency_key: np.ndarray
+    system: np.ndarray
 
 
-def _boundary_calls(spans: pd.DataFrame) -> pd.DataFrame:
+def _remote_children(s: _Spans) -> np.ndarray:
     """Spans whose parent lives in another service."""
-    # Select rows with numpy first and take the wide frame once: taking every column of a
-    # million-row frame dominates the cost otherwise.
-    parent_of = spans["parent_row"].to_numpy()
-    service = spans["service"].to_numpy()
-    rows = np.flatnonzero(parent_of >= 0)
-    rows = rows[service[rows] != service[parent_of[rows]]]
-    child = spans[list(_CALLEE_COLUMNS)].iloc[rows]
-    parent = spans[list(_CALLER_COLUMNS)].iloc[parent_of[rows]]
+    rows = np.flatnonzero(s.parent >= 0)
+    remote: np.ndarray = rows[s.service.codes[rows] != s.service.codes[s.parent[rows]]]
+    return remote
+
+
+def _boundary_calls(s: _Spans) -> _CallPart:
+    """Spans whose parent lives in another service."""
+    names = s.vocabulary
+    rows = _remote_children(s)
+    parent = s.parent[rows]
     # The caller's view of timing is the client/producer span when there is one; a server span
     # under an uninstrumented client only has its own clock.
-    caller_has_client = parent["kind"].isin(("client", "producer")).to_numpy()
-    timing = pd.DataFrame(
-        {
-            column: np.where(caller_has_client, parent[column].to_numpy(), child[column].to_numpy())
-            for column in (
-                "start_ns",
-                "end_ns",
-                "http_method",
-                "http_status_code",
-                "idempotency_key",
-                "status",
-            )
-        },
-        index=child.index,
-    )
-    kind = _call_kind(child)
-    kind[_call_kind(parent).to_numpy() == MESSAGING] = MESSAGING
+    timing = np.where(s.kind.isin(("client", "producer"))[parent], parent, rows)
+    kind = _call_kind(s, rows)
+    kind[_call_kind(s, parent) == _MESSAGING] = _MESSAGING
     # A client span reported under its own service name, below another service's span, is a
     # store seen from its client (HotROD's "mysql"): a pseudo-service, not a business call.
-    kind[(child["kind"] == "client").to_numpy() & (kind == SYNC).to_numpy()] = INFRASTRUCTURE
-    system = child["db_system"].fillna(child["messaging_system"])
-    return pd.DataFrame(
-        {
-            "trace_id": child["trace_id"].to_numpy(),
-            "caller": parent["service"].to_numpy(),
-            "callee": child["service"].to_numpy(),
-            "kind": kind.to_numpy(),
-            "external": False,
-            "entry_row": parent["entry_row"].to_numpy(),
-            "caller_row": parent["row"].to_numpy(),
-            "callee_row": child["row"].to_numpy(),
-            "operation": child["operation"].to_numpy(),
-            "method": child["http_method"].fillna(timing["http_method"]).to_numpy(),
-            "start_ns": timing["start_ns"].astype(np.int64).to_numpy(),
-            "end_ns": timing["end_ns"].astype(np.int64).to_numpy(),
-            "status_code": child["http_status_code"].fillna(timing["http_status_code"]).to_numpy(),
-            "error": (_is_error(child) | _is_error(timing)).to_numpy(),
-            "idempotency_key": (
-                child["idempotency_key"].fillna(False) | timing["idempotency_key"].fillna(False)
-            )
-            .astype(bool)
-            .to_numpy(),
-            "system": system.to_numpy(),
-        }
+    kind[(s.kind.codes[rows] == s.kind.code("client")) & (kind == _SYNC)] = _INFRASTRUCTURE
+    code = s.status_code[rows]
+    return _CallPart(
+        trace_row=rows,
+        caller_row=parent,
+        callee_row=rows,
+        callee=names.service[rows],
+        kind=kind,
+        external=np.zeros(len(rows), dtype=bool),
+        operation_row=rows,
+        method=_coalesce(s.method.codes[rows], s.method.codes[timing]),
+        start=s.start[timing],
+        end=s.end[timing],
+        status_code=np.where(np.isnan(code), s.status_code[timing], code),
+        error=s.error[rows] | s.error[timing],
+        idempotency_key=s.idempotency_key[rows] | s.idempotency_key[timing],
+        system=_coalesce(names.db_system[rows], names.messaging_system[rows]),
     )
 
 
-def _peer_name(spans: pd.DataFrame) -> pd.Series:
-    name = spans["peer_service"].fillna(spans["server_address"])
-    name = name.fillna(spans["db_system"]).fillna(spans["messaging_system"])
-    return name.fillna("unknown-peer")
-
-
-def _unanswered_calls(spans: pd.DataFrame) -> pd.DataFrame:
+def _unanswered_calls(s: _Spans) -> _CallPart:
     """Client and producer spans whose callee emitted nothing: an uninstrumented peer or a store."""
-    parent_of = spans["parent_row"].to_numpy()
-    service = spans["service"].to_numpy()
-    children = np.flatnonzero(parent_of >= 0)
-    remote_child = children[service[children] != service[parent_of[children]]]
-    answered = np.zeros(len(spans), dtype=bool)
-    answered[parent_of[remote_child]] = True
-    outgoing = spans["kind"].isin(("client", "producer")).to_numpy()
+    names = s.vocabulary
+    answered = np.zeros(len(s.parent), dtype=bool)
+    answered[s.parent[_remote_children(s)]] = True
+    outgoing = s.kind.isin(("client", "producer"))
     rows = np.flatnonzero(outgoing & ~answered)
     # A pseudo-service's own client spans (its parent is in another service) are already a
     # boundary call; their absent children are not a second call.
-    parents = parent_of[rows]
-    own_parent = (parents < 0) | (service[np.maximum(parents, 0)] == service[rows])
-    calls = spans[list(_UNANSWERED_COLUMNS)].iloc[rows[own_parent]]
-    kind = _call_kind(calls)
-    peer = _peer_name(calls)
-    messaging = kind == MESSAGING
-    peer[messaging] = calls["messaging_system"].fillna("broker")[messaging]
-    kind[messaging] = INFRASTRUCTURE
+    parents = s.parent[rows]
+    own_parent = (parents < 0) | (s.service.codes[np.maximum(parents, 0)] == s.service.codes[rows])
+    rows = rows[own_parent]
+    kind = _call_kind(s, rows)
+    system = _coalesce(names.db_system[rows], names.messaging_system[rows])
+    peer = _coalesce(names.peer_service[rows], names.server_address[rows], system)
+    peer[peer < 0] = names.unknown_peer
+    is_messaging = kind == _MESSAGING
+    broker_name = names.messaging_system[rows]
+    broker_name[broker_name < 0] = names.broker
+    peer[is_messaging] = broker_name[is_messaging]
+    kind[is_messaging] = _INFRASTRUCTURE
     # A peer that emits spans elsewhere in the input is instrumented; only this call's callee
     # spans are missing (lost, sampled away), so it is not an external system.
-    instrumented = peer.isin(pd.unique(spans["service"])).to_numpy()
-    return pd.DataFrame(
-        {
-            "trace_id": calls["trace_id"].to_numpy(),
-            "caller": calls["service"].to_numpy(),
-            "callee": peer.to_numpy(),
-            "kind": kind.to_numpy(),
-            "external": (kind == SYNC).to_numpy() & ~instrumented,
-            "entry_row": calls["entry_row"].to_numpy(),
-            "caller_row": calls["row"].to_numpy(),
-            "callee_row": -1,
-            "operation": calls["operation"].to_numpy(),
-            "method": calls["http_method"].to_numpy(),
-            "start_ns": calls["start_ns"].to_numpy(),
-            "end_ns": calls["end_ns"].to_numpy(),
-            "status_code": calls["http_status_code"].to_numpy(),
-            "error": _is_error(calls).to_numpy(),
-            "idempotency_key": calls["idempotency_key"].fillna(False).astype(bool).to_numpy(),
-            "system": calls["db_system"].fillna(calls["messaging_system"]).to_numpy(),
-        }
+    emitting = np.isin(names.names, s.service.names)
+    return _CallPart(
+        trace_row=rows,
+        caller_row=rows,
+        callee_row=np.full(len(rows), -1, dtype=np.int64),
+        callee=peer,
+        kind=kind,
+        external=(kind == _SYNC) & ~emitting[peer],
+        operation_row=rows,
+        method=s.method.codes[rows],
+        start=s.start[rows],
+        end=s.end[rows],
+        status_code=s.status_code[rows],
+        error=s.error[rows],
+        idempotency_key=s.idempotency_key[rows],
+        system=system,
     )
 
 
-def _linked_messages(table: pa.Table, spans: pd.DataFrame) -> pd.DataFrame:
+def _linked_messages(table: pa.Table, s: _Spans) -> _CallPart:
     """Consumers that name their producer by a span link rather than as parent."""
+    names = s.vocabulary
     consumers = pc.equal(table["kind"], "consumer")
     has_links = pc.and_(consumers, pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0))
-    if not pc.any(has_links).as_py():
-        return _linked_frame(spans.iloc[:0], spans.iloc[:0])
     rows = np.flatnonzero(has_links.to_numpy(zero_copy_only=False))
-    linked = table.take(pa.array(rows)).select(["links"])
-    flat = pc.list_flatten(linked["links"])
-    owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
-    keys = pc.binary_join_element_wise(
-        pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"), "/"
+    producer = consumer = np.zeros(0, dtype=np.int64)
+    if len(rows):
+        linked = table.take(pa.array(rows)).select(["links"])
+        flat = pc.list_flatten(linked["links"])
+        owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
+        found_rows = span_rows(table, pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"))
+        found = found_rows >= 0
+        producer, consumer = found_rows[found], owner[found]
+        keep = (s.service.codes[producer] != s.service.codes[consumer]) & (s.parent[consumer] != producer)
+        producer, consumer = producer[keep], consumer[keep]
+    return _CallPart(
+        trace_row=consumer,
+        caller_row=producer,
+        callee_row=consumer,
+        callee=names.service[consumer],
+        kind=np.full(len(consumer), _MESSAGING, dtype=np.int64),
+        external=np.zeros(len(consumer), dtype=bool),
+        operation_row=consumer,
+        method=s.method.codes[consumer],
+        start=s.start[producer],
+        end=s.end[producer],
+        status_code=s.status_code[consumer],
+        error=s.error[consumer],
+        idempotency_key=np.zeros(len(consumer), dtype=bool),
+        system=names.messaging_system[consumer],
     )
-    span_keys = _span_keys(table)
-    producer = np.asarray(pc.index_in(keys, value_set=span_keys).fill_null(-1).to_numpy(zero_copy_only=False))
-    found = producer >= 0
-    producers = spans.iloc[producer[found]]
-    consumers_df = spans.iloc[owner[found]]
-    keep = (producers["service"].to_numpy() != consumers_df["service"].to_numpy()) & (
-        consumers_df["parent_row"].to_numpy() != producers["row"].to_numpy()
-    )
-    return _linked_frame(producers[keep], consumers_df[keep])
 
 
-def _linked_frame(producers: pd.DataFrame, consumers: pd.DataFrame) -> pd.DataFrame:
+def _calls_frame(table: pa.Table, s: _Spans, parts: list[_CallPart]) -> pd.DataFrame:
+    """The calls of every origin in one frame, ordered by trace, start and caller span."""
+    names = s.vocabulary.names
+
+    def joined(field: str) -> np.ndarray:
+        return np.concatenate([getattr(part, field) for part in parts])
+
+    trace_row = joined("trace_row")
+    trace_ids = table["trace_id"].take(pa.array(trace_row, pa.int64()))
+    trace_rank = pd.factorize(trace_ids.to_pandas(), sort=True)[0]
+    start, caller_row = joined("start"), joined("caller_row")
+    # Stable, like the concatenation order it refines.
+    order = np.lexsort((caller_row, start, trace_rank))
+    operation_row = joined("operation_row")[order]
     return pd.DataFrame(
         {
-            "trace_id": consumers["trace_id"].to_numpy(),
-            "caller": producers["service"].to_numpy(),
-            "callee": consumers["service"].to_numpy(),
-            "kind": MESSAGING,
-            "external": False,
-            "entry_row": producers["entry_row"].to_numpy(),
-            "caller_row": producers["row"].to_numpy(),
-            "callee_row": consumers["row"].to_numpy(),
-            "operation": consumers["operation"].to_numpy(),
-            "method": consumers["http_method"].to_numpy(),
-            "start_ns": producers["start_ns"].to_numpy(),
-            "end_ns": producers["end_ns"].to_numpy(),
-            "status_code": consumers["http_status_code"].to_numpy(),
-            "error": _is_error(consumers).to_numpy(),
-            "idempotency_key": False,
-            "system": consumers["messaging_system"].to_numpy(),
+            "trace_id": trace_ids.take(pa.array(order)).to_pandas().array,
+            "caller": _series(s.service.codes[caller_row[order]], s.service.names).array,
+            "callee": _series(joined("callee")[order], names).array,
+            "kind": _series(joined("kind")[order], _KINDS).array,
+            "external": joined("external")[order],
+            "entry_row": s.entry[caller_row[order]],
+            "caller_row": caller_row[order],
+            "callee_row": joined("callee_row")[order],
+            "operation": _series(s.operation.codes[operation_row], s.operation.names).array,
+            "method": _series(joined("method")[order], s.method.names).array,
+            "start_ns": start[order],
+            "end_ns": joined("end")[order],
+            "status_code": joined("status_code")[order],
+            "error": joined("error")[order],
+            "idempotency_key": joined("idempotency_key")[order],
+            "system": _series(joined("system")[order], names).array,
         }
     )

@@ -188,6 +188,38 @@ def parent_rows(table: pa.Table) -> np.ndarray:
     return rows
 
 
+def span_rows(table: pa.Table, trace_ids: pa.Array, span_ids: pa.Array) -> np.ndarray:
+    """Row of the span with each (trace id, span id) pair, -1 where no span has it.
+
+    For span links: the few linked pairs are hashed and every span is probed against them,
+    rather than building a lookup of a million id strings; hits are confirmed by comparing
+    the strings, and the strings are joined instead when a hash collides.
+    """
+    wanted = pa.table({"trace_id": trace_ids, "span_id": span_ids})
+    complete = pc.and_(pc.is_valid(trace_ids), pc.is_valid(span_ids)).to_numpy(zero_copy_only=False)
+    wanted_hashes = _pair_hashes(wanted, "span_id")
+    spans = _pair_hashes(table, "span_id")
+    if wanted_hashes is not None and spans is not None:
+        distinct, which = np.unique(wanted_hashes, return_inverse=True)
+        probe = pc.index_in(pa.array(spans), value_set=pa.array(distinct))
+        hit = np.flatnonzero(np.asarray(pc.is_valid(probe)))
+        row_of = np.full(len(distinct), -1, dtype=np.int64)
+        row_of[probe.to_numpy(zero_copy_only=False)[hit].astype(np.int64)] = hit
+        rows = np.where(complete, row_of[which], -1)
+        found = np.flatnonzero(rows >= 0)
+        taken = pa.array(rows[found])
+        same = [
+            pc.equal(table[column].take(taken), wanted[column].take(pa.array(found)))
+            for column in ("trace_id", "span_id")
+        ]
+        if all(pc.all(check).as_py() is not False for check in same):
+            return rows
+    keys = pc.binary_join_element_wise(trace_ids, span_ids, "/")
+    index = pc.index_in(keys, value_set=_keys(table, "span_id").combine_chunks())
+    result: np.ndarray = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return result
+
+
 def _hash_lookup(spans: np.ndarray, parents: np.ndarray, wanted: np.ndarray, sizes: list[int]) -> np.ndarray:
     """Row whose span hash equals each wanted parent hash (-1 when none does).
 

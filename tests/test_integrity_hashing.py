@@ -91,3 +91,17 @@ def test_ids_that_count_up_hash_apart() -> None:
     hashes = integrity._pair_hashes(table, "span_id")
     assert hashes is not None
     assert len(np.unique(hashes)) == table.num_rows
+
+
+def test_span_rows_finds_linked_spans_and_survives_colliding_hashes(
+    table: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traces, spans = table["trace_id"].to_pylist(), table["span_id"].to_pylist()
+    wanted_traces = pa.array([traces[5], traces[0], traces[5], None], pa.string())
+    wanted_spans = pa.array([spans[5], spans[0], "00000000deadbeef", spans[1]], pa.string())
+    expected = [5, 0, -1, -1]
+    assert integrity.span_rows(table, wanted_traces, wanted_spans).tolist() == expected
+    monkeypatch.setattr(
+        integrity, "_mixed", lambda views, salt: np.zeros(sum(len(v) for v in views), dtype=np.uint64)
+    )
+    assert integrity.span_rows(table, wanted_traces, wanted_spans).tolist() == expected
