@@ -1,11 +1,15 @@
 """Tie observed calls to operations: documented ones from OpenAPI specs, or keys derived from traces.
 
 Every span gets an ``operation_key`` (so later stages work on traces alone) and, when the service
-it calls has a spec, the matching documented operation. Matching is done once per distinct
-(target service, method, route, path) and joined back columnar: even millions of spans carry
-only a few thousand distinct keys. Within a service, path templates sit in a segment trie that is
-searched concrete-segment-first, which is OpenAPI's precedence (``/pets/mine`` before
-``/pets/{id}``).
+it calls has a spec, the matching documented operation. Nothing is done per span in Python, and
+little is done per span at all: the low-cardinality columns (service, kind, method, route,
+address, port, peer, rpc names) become dictionary codes, combined with numpy into one code per
+distinct combination, of which a landscape has a few hundred or thousand however many spans it
+has. Targets are resolved and keys built per combination, in Python; only the concrete URL paths
+of spans that need one are read row by row, their identifier segments folded segment-wise. Each
+distinct (target, method, route, path) is matched once and the answers taken back to the rows by
+code. Within a service, path templates sit in a segment trie that is searched
+concrete-segment-first, which is OpenAPI's precedence (``/pets/mine`` before ``/pets/{id}``).
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from collectors.openapi import Operation, Spec, SpecBindings
-from collectors.spans import plain_strings
 
 #: Columns of ``OperationMatches.table``, row-aligned with the span table.
 MATCH_SCHEMA = pa.schema(
@@ -35,21 +40,42 @@ MATCH_SCHEMA = pa.schema(
     ]
 )
 
-_SEP = "\x1f"
 _FOLDED = "{}"
 # Path segments that are identifiers, not names: numbers, UUIDs, long hex (object ids, hashes).
-_IDENTIFIER = (
-    r"/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|[0-9a-fA-F]{24,})(/|$)"
+# Numbers are told by a classification kernel; only segments this long can be the others.
+_LONG_IDENTIFIER = 24
+_HEX_IDENTIFIER = (
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24,})$"
 )
 _ROUTE_PARAM = re.compile(r"^(\{[^/]*\}|:[^/]+|<[^/]+>|\*)$")
 
 
 @dataclass(frozen=True, slots=True)
+class _Coded:
+    """A column as integer codes: row ``i`` holds ``values[codes[i]]``; the last value is None."""
+
+    codes: npt.NDArray[np.int64]
+    values: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _MatchCodes:
+    """A match table's target and operation as codes (values: target names; operations as
+    ``(matched, op_method, op_path)``), so that coverage need not encode a million strings again."""
+
+    target: _Coded
+    operation: _Coded
+
+
+@dataclass(frozen=True, slots=True)
 class OperationMatches:
-    """Per-span operation references; ``table`` has ``MATCH_SCHEMA`` and one row per span, in order."""
+    """Per-span operation references; ``table`` has ``MATCH_SCHEMA`` and one row per span, in order.
+
+    ``codes`` is internal: the same answers as codes, set by ``match_operations``.
+    """
 
     table: pa.Table
+    codes: _MatchCodes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -184,103 +210,101 @@ class _Router:
 # -- columnar helpers -------------------------------------------------------------------------
 
 
-def _str(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    return pc.cast(column, pa.string())
+def _encode(column: pa.ChunkedArray | pa.Array) -> _Coded:
+    """Dictionary codes of a column, one dictionary for all its chunks; nulls get the last code."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    # Batches carry dictionaries of their own: unify them so that one code means one value.
+    chunk = pa.table({"c": column}).unify_dictionaries().combine_chunks()["c"]
+    if chunk.num_chunks == 0:
+        return _Coded(np.zeros(0, dtype=np.int64), [None])
+    array = chunk.chunk(0)
+    values = array.dictionary.to_pylist()
+    codes = pc.fill_null(array.indices, len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _Coded(codes, [*values, None])
 
 
-def _lookup(keys: pa.ChunkedArray | pa.Array, mapping: Mapping[str, str]) -> pa.Array:
-    """Vectorised dict lookup: the value for each key, null where the key is absent."""
-    if not mapping:
-        return pa.nulls(len(keys), pa.string())
-    names = sorted(mapping)
-    positions = pc.index_in(keys, value_set=pa.array(names, pa.string()))
-    return pc.take(pa.array([mapping[n] for n in names], pa.string()), positions)
+def _factorize(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
+    """Dense ids ``0 .. count-1`` for the distinct values, and their count."""
+    encoded = pc.dictionary_encode(pa.array(values, pa.int64()))
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return ids, len(encoded.dictionary)
 
 
-def _fold_identifiers(paths: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Replace identifier segments by a marker that matches only templated spec segments."""
-    # Two passes: one match consumes the slash that a directly following identifier needs.
-    for _ in range(2):
-        paths = pc.replace_substring_regex(paths, _IDENTIFIER, "/" + _FOLDED + r"\1")
-    return paths
+def _combine(
+    codes: Sequence[npt.NDArray[np.int64]], sizes: Sequence[int]
+) -> tuple[npt.NDArray[np.int64], int]:
+    """One dense id per distinct combination of several code columns (row-aligned), and the count."""
+    combined = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+    span = 1
+    for code, size in zip(codes, sizes, strict=True):
+        if span * size >= 1 << 62:  # keep the mixed-radix number inside int64
+            combined, span = _factorize(combined)
+        combined = combined * size + code
+        span *= size
+    return _factorize(combined)
 
 
-def _unique_map(keys: pa.Array, values: pa.Array) -> dict[str, str]:
-    """Keys that map to exactly one value (ambiguous keys are left out)."""
-    table = pa.table({"k": keys, "v": values}).filter(pc.and_(pc.is_valid(keys), pc.is_valid(values)))
-    grouped = table.group_by("k", use_threads=False).aggregate([("v", "count_distinct"), ("v", "min")])
-    grouped = grouped.filter(pc.equal(grouped["v_count_distinct"], 1))
-    return dict(zip(grouped["k"].to_pylist(), grouped["v_min"].to_pylist(), strict=True))
+def _representatives(ids: npt.NDArray[np.int64], count: int) -> npt.NDArray[np.int64]:
+    """A row carrying each id (any one: rows with equal ids agree on what the id encodes)."""
+    rows = np.zeros(count, dtype=np.int64)
+    rows[ids] = np.arange(len(ids), dtype=np.int64)
+    return rows
 
 
-def _resolve_targets(spans: pa.Table, operations: Mapping[str, Sequence[Operation]]) -> pa.ChunkedArray:
-    """The service each span calls: its own for server spans; for client spans, by evidence."""
-    kind = spans["kind"]
-    is_server = pc.equal(kind, "server")
-    server = spans.filter(is_server)
-    address_port = pc.binary_join_element_wise(spans["server_address"], _str(spans["server_port"]), ":")
-    server_address_port = pc.binary_join_element_wise(
-        server["server_address"], _str(server["server_port"]), ":"
-    )
-    by_address_port = _unique_map(server_address_port.combine_chunks(), server["service"].combine_chunks())
-    by_address = _unique_map(server["server_address"].combine_chunks(), server["service"].combine_chunks())
-    # Spec server hosts and the service names themselves are addresses too (e.g. Kubernetes DNS).
-    by_host = {
-        s.host: service for service, ops in operations.items() for op in ops for s in op.servers if s.host
-    }
-    known = pc.unique(spans["service"]).to_pylist()
-    by_host.update({name: name for name in known if name})
-    by_address = {**by_host, **by_address}
-    client_target = pc.coalesce(
-        spans["peer_service"],
-        _lookup(address_port, by_address_port),
-        _lookup(spans["server_address"], by_address),
-    )
-    targets = pc.if_else(
-        is_server, spans["service"], pc.if_else(pc.equal(kind, "client"), client_target, None)
-    )
-    return _fill_from_children(spans, targets)
+def _codes(values: Sequence[int]) -> npt.NDArray[np.int64]:
+    return np.array(values, dtype=np.int64)
 
 
-def _fill_from_children(spans: pa.Table, targets: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Client spans still without a target take the service of the server span they caused."""
-    open_rows = pc.and_(pc.equal(spans["kind"], "client"), pc.is_null(targets))
-    if not pc.any(open_rows).as_py():
-        return targets
-    row = pa.array(range(len(spans)), pa.int64())
-    clients = pa.table({"trace_id": spans["trace_id"], "span_id": spans["span_id"], "row": row}).filter(
-        open_rows
-    )
-    servers = pa.table(
-        {"trace_id": spans["trace_id"], "span_id": spans["parent_span_id"], "child_service": spans["service"]}
-    ).filter(pc.equal(spans["kind"], "server"))
-    joined = clients.join(
-        servers, ["trace_id", "span_id"], join_type="inner", use_threads=False
-    ).combine_chunks()
-    if joined.num_rows == 0:
-        return targets
-    # Scatter the children's services back to their client rows (numpy, one vectorised store).
-    encoded = pc.dictionary_encode(joined["child_service"]).chunk(0)
-    codes = np.full(len(spans), -1, dtype=np.int64)
-    codes[joined["row"].to_numpy()] = encoded.indices.to_numpy(zero_copy_only=False)
-    found = pc.take(encoded.dictionary, pa.array(codes, mask=codes < 0))
-    return pc.coalesce(targets, found)
+def _flags(values: Sequence[bool]) -> npt.NDArray[np.bool_]:
+    return np.array(values, dtype=np.bool_)
+
+
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array from a possibly chunked column."""
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _masked(positions: npt.NDArray[np.int64]) -> pa.Array:
+    """Take indices; negative positions select null."""
+    return pa.array(positions, pa.int64(), mask=positions < 0)
+
+
+def _fold_identifiers(paths: pa.Array) -> pa.Array:
+    """Replace identifier segments (all after the first) by a marker only templated segments match.
+
+    The same as replacing every ``/(?:[0-9]+|UUID|[0-9a-fA-F]{24,})(?=/|$)`` with ``/{}``, but
+    segment by segment: digits are found with a cheap classification kernel and only segments
+    long enough to be a UUID or a long hex id go through a regular expression, which makes it
+    about twice as fast as the regular expression over whole paths.
+    """
+    split = pc.split_pattern(paths, "/")
+    segments = split.values
+    offsets = split.offsets.to_numpy(zero_copy_only=False)
+    identifier = np.array(pc.ascii_is_decimal(segments).fill_null(False).to_numpy(zero_copy_only=False))
+    long = np.flatnonzero(pc.binary_length(segments).to_numpy(zero_copy_only=False) >= _LONG_IDENTIFIER)
+    if len(long):
+        hexlike = pc.match_substring_regex(segments.take(pa.array(long)), _HEX_IDENTIFIER)
+        identifier[long] |= hexlike.fill_null(False).to_numpy(zero_copy_only=False)
+    starts = offsets[:-1]
+    identifier[starts[starts < offsets[1:]]] = False  # the text before the first slash
+    if not identifier.any():
+        return paths
+    folded = pc.if_else(pa.array(identifier), pa.scalar(_FOLDED), segments)
+    rebuilt = pa.ListArray.from_arrays(split.offsets, folded, mask=pc.is_null(paths))
+    return pc.binary_join(rebuilt, "/")
 
 
 # -- matching ---------------------------------------------------------------------------------
 
-
-#: The span columns operation matching reads; only these are decoded and rechunked.
-_MATCH_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
+#: Low-cardinality span columns whose combinations decide a span's target and key (together
+#: with ``url_path`` and, for some client spans, their children); a landscape has a few
+#: hundred or thousand distinct combinations however many spans it has.
+_COMBO_COLUMNS = (
     "service",
-    "name",
     "kind",
     "http_method",
     "http_route",
-    "url_path",
     "server_address",
     "server_port",
     "peer_service",
@@ -289,67 +313,246 @@ _MATCH_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Combo:
+    """What one distinct combination of ``_COMBO_COLUMNS`` values means for matching."""
+
+    service: str | None
+    kind: str | None
+    http_method: str | None
+    route: str | None  # the server's route; None on other kinds
+    address: str | None
+    address_port: str | None
+    peer_service: str | None
+    method: str | None  # HTTP method; POST for gRPC
+    rpc_path: str | None  # /package.Service/Method, set only for gRPC without an HTTP method
+
+
+def _combo(values: Sequence[Any]) -> _Combo:
+    service, kind, http_method, route, address, port, peer, rpc_service, rpc_method = values
+    if rpc_service is not None and rpc_method is not None:
+        rpc_path: str | None = f"/{rpc_service}/{rpc_method}"
+    else:
+        rpc_path = f"/{rpc_method}" if rpc_method is not None else None
+    is_rpc = http_method is None and rpc_path is not None
+    return _Combo(
+        service=service,
+        kind=kind,
+        http_method=http_method,
+        route=route if kind == "server" else None,
+        address=address,
+        address_port=f"{address}:{port}" if address is not None and port is not None else None,
+        peer_service=peer,
+        method="POST" if is_rpc else http_method,
+        rpc_path=rpc_path if is_rpc else None,
+    )
+
+
+def _unique_values(pairs: Iterable[tuple[str | None, str | None]]) -> dict[str, str]:
+    """Keys that map to exactly one value (ambiguous keys are left out)."""
+    found: dict[str, set[str]] = {}
+    for key, value in pairs:
+        if key is not None and value is not None:
+            found.setdefault(key, set()).add(value)
+    return {key: next(iter(values)) for key, values in found.items() if len(values) == 1}
+
+
+def _combo_targets(
+    combos: Sequence[_Combo], operations: Mapping[str, Sequence[Operation]]
+) -> list[str | None]:
+    """The service each combination calls: its own for servers; for clients, by evidence."""
+    servers = [c for c in combos if c.kind == "server"]
+    by_address_port = _unique_values((c.address_port, c.service) for c in servers)
+    # Spec server hosts and the service names themselves are addresses too (e.g. Kubernetes DNS).
+    by_host = {
+        s.host: service for service, ops in operations.items() for op in ops for s in op.servers if s.host
+    }
+    by_host.update({c.service: c.service for c in combos if c.service})
+    by_address = {**by_host, **_unique_values((c.address, c.service) for c in servers)}
+    targets: list[str | None] = []
+    for c in combos:
+        target = None
+        if c.kind == "server":
+            target = c.service
+        elif c.kind == "client":
+            target = c.peer_service
+            if target is None and c.address_port is not None:
+                target = by_address_port.get(c.address_port)
+            if target is None and c.address is not None:
+                target = by_address.get(c.address)
+        targets.append(target)
+    return targets
+
+
+def _child_services(
+    spans: pa.Table, open_rows: npt.NDArray[np.bool_], is_server: npt.NDArray[np.bool_], service: _Coded
+) -> npt.NDArray[np.int64]:
+    """For each open client row, the service code of the server span it caused (-1 if none).
+
+    A hash join on (trace, span id) against the server spans' (trace, parent id); the smaller
+    side is the build side. A client with several server children takes the first in table order.
+    """
+    rows = np.arange(spans.num_rows, dtype=np.int64)
+    clients = pa.table({"trace_id": spans["trace_id"], "span_id": spans["span_id"], "row": rows}).filter(
+        pa.array(open_rows)
+    )
+    servers = pa.table(
+        {"trace_id": spans["trace_id"], "span_id": spans["parent_span_id"], "child": rows}
+    ).filter(pa.array(is_server))
+    keys = ["trace_id", "span_id"]
+    if clients.num_rows <= servers.num_rows:
+        joined = servers.join(clients, keys, join_type="inner", use_threads=False)
+    else:
+        joined = clients.join(servers, keys, join_type="inner", use_threads=False)
+    found = np.full(spans.num_rows, -1, dtype=np.int64)
+    if joined.num_rows == 0:
+        return found
+    client = joined["row"].to_numpy()
+    child = joined["child"].to_numpy()
+    order = np.lexsort((child, client))
+    client, child = client[order], child[order]
+    first = np.ones(len(client), dtype=bool)
+    first[1:] = client[1:] != client[:-1]
+    codes = service.codes[child[first]]
+    found[client[first]] = np.where(codes == len(service.values) - 1, -1, codes)
+    return found
+
+
 def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operation]]) -> OperationMatches:
     """Tie each server span, and each client span toward a documented service, to an operation."""
-    # One chunk per column, so element-wise kernels see equal layouts.
-    spans = plain_strings(spans.select(list(_MATCH_COLUMNS))).combine_chunks()
-    targets = _resolve_targets(spans, operations)
-    is_server = pc.equal(spans["kind"], "server")
-    route = pc.if_else(is_server, spans["http_route"], None)
-    rpc_path = pc.binary_join_element_wise("", spans["rpc_service"], spans["rpc_method"], "/")
-    rpc_only = pc.if_else(
-        pc.is_valid(spans["rpc_method"]), pc.binary_join_element_wise("", spans["rpc_method"], "/"), None
+    coded = [_encode(spans[name]) for name in _COMBO_COLUMNS]
+    combo_of, count = _combine([c.codes for c in coded], [len(c.values) for c in coded])
+    representatives = _representatives(combo_of, count)
+    columns = [[c.values[i] for i in c.codes[representatives].tolist()] for c in coded]
+    combos = [_combo(values) for values in zip(*columns, strict=True)]
+    names, target = _resolve_targets(spans, combos, combo_of, coded[0], operations)
+    flat = [(name, op) for name in sorted(operations) for op in operations[name]]
+    op_of = _match_rows(spans, combos, combo_of, names, target, operations)
+    # operation_key: the operation matched, else METHOD route, else the rpc path, else the name.
+    fallback = [_fallback(c) for c in combos]
+    fallback_of = _codes([i if key is not None else -1 for i, key in enumerate(fallback)])[combo_of]
+    name_of = _encode(spans["name"])
+    key_of = np.where(fallback_of >= 0, len(flat) + fallback_of, len(flat) + len(fallback) + name_of.codes)
+    key_of = np.where(op_of >= 0, op_of, key_of)
+    keys = [f"{op.method} {op.path}" for _, op in flat] + fallback + name_of.values
+    picked = _masked(op_of)
+    any_match = bool((op_of >= 0).any())
+
+    def column(values: list[Any], dtype: pa.DataType) -> pa.Array:
+        return pa.array(values, dtype).take(picked) if any_match else pa.nulls(len(spans), dtype)
+
+    table = pa.table(
+        [
+            pa.array(names, pa.string()).take(_masked(target)),
+            pa.array(keys, pa.string()).take(pa.array(key_of, pa.int64())),
+            column([name for name, _ in flat], pa.string()),
+            column([op.method for _, op in flat], pa.string()),
+            column([op.path for _, op in flat], pa.string()),
+            column([op.operation_id for _, op in flat], pa.string()),
+            column([op.inferred for _, op in flat], pa.bool_()),
+        ],
+        schema=MATCH_SCHEMA,
     )
-    rpc_path = pc.coalesce(rpc_path, rpc_only)
-    # gRPC travels as POST /package.Service/Method; a spec documenting it is matched the same way.
-    is_rpc = pc.and_(pc.is_null(spans["http_method"]), pc.is_valid(rpc_path))
-    method = pc.if_else(is_rpc, "POST", spans["http_method"])
-    path = pc.if_else(is_rpc, rpc_path, spans["url_path"])
-    documented = pc.is_in(targets, value_set=pa.array(sorted(operations), pa.string()))
-    eligible = pc.and_(pc.fill_null(documented, False), pc.is_valid(method))
+    operation = [(True, op.method, op.path) for _, op in flat] + [(False, None, None)]
+    codes = _MatchCodes(
+        target=_Coded(np.where(target >= 0, target, len(names)), [*names, None]),
+        operation=_Coded(np.where(op_of >= 0, op_of, len(flat)), operation),
+    )
+    return OperationMatches(table, codes)
+
+
+def _resolve_targets(
+    spans: pa.Table,
+    combos: Sequence[_Combo],
+    combo_of: npt.NDArray[np.int64],
+    service: _Coded,
+    operations: Mapping[str, Sequence[Operation]],
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The services called, sorted, and each row's target as an index into them (-1: none)."""
+    combo_targets = _combo_targets(combos, operations)
+    names = sorted({t for t in combo_targets if t is not None} | {v for v in service.values if v is not None})
+    position = {name: index for index, name in enumerate(names)}
+    target = _codes([position[t] if t is not None else -1 for t in combo_targets])[combo_of]
+    is_open = [c.kind == "client" and t is None for c, t in zip(combos, combo_targets, strict=True)]
+    open_rows = _flags(is_open)[combo_of]
+    if open_rows.any():
+        # Client spans still without a target take the service of the server span they caused.
+        is_server = _flags([c.kind == "server" for c in combos])[combo_of]
+        child = _child_services(spans, open_rows, is_server, service)
+        filled = np.flatnonzero(child >= 0)
+        service_target = _codes([position[v] if v is not None else -1 for v in service.values])
+        target[filled] = service_target[child[filled]]
+    return names, target
+
+
+def _match_rows(
+    spans: pa.Table,
+    combos: Sequence[_Combo],
+    combo_of: npt.NDArray[np.int64],
+    names: Sequence[str],
+    target: npt.NDArray[np.int64],
+    operations: Mapping[str, Sequence[Operation]],
+) -> npt.NDArray[np.int64]:
+    """Each row's operation as an index into all operations in service order (-1: none)."""
+    op_of = np.full(len(spans), -1, dtype=np.int64)
+    documented = _flags([name in operations for name in names] + [False])
+    has_method = _flags([c.method is not None for c in combos])
+    eligible = np.flatnonzero(documented[target] & has_method[combo_of])
+    if len(eligible) == 0:
+        return op_of
     # A server's route is the authority; without one, the concrete path with identifier-looking
     # segments folded, so a million paths carrying ids collapse into a few distinct keys.
-    path = pc.if_else(pc.is_valid(route), None, _fold_identifiers(path))
-    key = pc.binary_join_element_wise(
-        targets, method, route, path, _SEP, null_handling="replace", null_replacement=""
+    from_url = _flags([c.route is None and c.rpc_path is None for c in combos])
+    url_rows = eligible[from_url[combo_of[eligible]]]
+    paths = _encode(_fold_identifiers(_plain(spans["url_path"].take(pa.array(url_rows, pa.int64())))))
+    path_of = np.full(len(spans), len(paths.values) - 1, dtype=np.int64)
+    path_of[url_rows] = paths.codes
+    rpc_paths = sorted({c.rpc_path for c in combos if c.rpc_path is not None and c.route is None})
+    folded = _fold_identifiers(pa.array(rpc_paths, pa.string())).to_pylist()
+    folded_rpc = dict(zip(rpc_paths, folded, strict=True))
+    # One match per distinct (target, combination, folded path).
+    key_of, key_count = _combine(
+        [target[eligible], combo_of[eligible], path_of[eligible]],
+        [len(names), len(combos), len(paths.values)],
     )
-    key = pc.if_else(eligible, key, None)
-    encoded = pc.dictionary_encode(key).combine_chunks()
-    routers = {service: _Router(ops) for service, ops in operations.items()}
-    found_service: list[str | None] = []
-    found_index: list[int | None] = []
-    for text in encoded.dictionary.to_pylist():
-        service, verb, route_text, path_text = text.split(_SEP)
-        router = routers[service]
-        index = router.match(verb, route_text, is_route=True) if route_text else None
-        if index is None and path_text:
-            index = router.match(verb, path_text, is_route=False)
-        found_service.append(service if index is not None else None)
-        found_index.append(index)
-    picked = [
-        routers[s].operations[i] if s is not None and i is not None else None
-        for s, i in zip(found_service, found_index, strict=True)
-    ]
-    positions = encoded.indices
+    routers = {name: _Router(ops) for name, ops in operations.items()}
+    offsets = np.cumsum([0] + [len(operations[name]) for name in sorted(operations)]).tolist()
+    first_op = dict(zip(sorted(operations), offsets, strict=False))  # offsets among all operations
+    found: dict[tuple[str, str, str, str], int] = {}
+    key_op: list[int] = []
+    for row in eligible[_representatives(key_of, key_count)].tolist():
+        combo = combos[combo_of[row]]
+        name = names[target[row]]
+        if combo.route is not None:
+            path = None
+        elif combo.rpc_path is not None:
+            path = folded_rpc[combo.rpc_path]
+        else:
+            path = paths.values[path_of[row]]
+        text = (name, combo.method or "", combo.route or "", path or "")
+        if text not in found:
+            found[text] = _match(routers[name], *text[1:])
+        index = found[text]
+        key_op.append(first_op[name] + index if index >= 0 else -1)
+    op_of[eligible] = _codes(key_op)[key_of]
+    return op_of
 
-    def column(values: Sequence[object], dtype: pa.DataType) -> pa.Array:
-        return pc.take(pa.array(values, dtype), positions) if values else pa.nulls(len(spans), dtype)
 
-    op_service = column(found_service, pa.string())
-    op_method = column([op.method if op else None for op in picked], pa.string())
-    op_path = column([op.path if op else None for op in picked], pa.string())
-    operation_id = column([op.operation_id if op else None for op in picked], pa.string())
-    inferred = column([op.inferred if op else None for op in picked], pa.bool_())
-    operation_key = pc.coalesce(
-        pc.binary_join_element_wise(op_method, op_path, " "),
-        pc.binary_join_element_wise(spans["http_method"], route, " "),
-        pc.if_else(is_rpc, pc.utf8_ltrim(rpc_path, "/"), None),
-        spans["name"],
-    )
-    table = pa.table(
-        [targets, operation_key, op_service, op_method, op_path, operation_id, inferred], schema=MATCH_SCHEMA
-    )
-    return OperationMatches(table)
+def _match(router: _Router, method: str, route: str, path: str) -> int:
+    """Index of the operation in ``router`` a key names, -1 for none."""
+    index = router.match(method, route, is_route=True) if route else None
+    if index is None and path:
+        index = router.match(method, path, is_route=False)
+    return -1 if index is None else index
+
+
+def _fallback(combo: _Combo) -> str | None:
+    """The operation key of an unmatched span of this combination, unless its name is."""
+    if combo.http_method is not None and combo.route is not None:
+        return f"{combo.http_method} {combo.route}"
+    if combo.rpc_path is not None:
+        return combo.rpc_path.lstrip("/")
+    return None
 
 
 # -- coverage ---------------------------------------------------------------------------------
@@ -359,61 +562,72 @@ def measure_coverage(
     spans: pa.Table, matches: OperationMatches, operations: Mapping[str, Sequence[Operation]]
 ) -> tuple[ServiceCoverage, ...]:
     """Per documented service: match rate, undocumented endpoints seen, documented ones never seen."""
-    spans = plain_strings(
-        spans.select(["kind", "http_method", "http_route", "url_path", "rpc_method"])
-    ).combine_chunks()
-    m = matches.table.combine_chunks()
-    is_call = pc.or_(pc.is_valid(spans["http_method"]), pc.is_valid(spans["rpc_method"]))
-    calls = pa.table(
-        {
-            "kind": spans["kind"],
-            "target": m["target_service"],
-            "matched": pc.is_valid(m["op_service"]),
-            "method": pc.coalesce(spans["http_method"], pa.scalar("POST")),
-            "path": pc.coalesce(
-                pc.if_else(pc.equal(spans["kind"], "server"), spans["http_route"], None),
-                spans["url_path"],
-                m["operation_key"],
-            ),
-            "key": pc.binary_join_element_wise(m["op_method"], m["op_path"], " "),
-        }
-    ).filter(
-        pc.and_(is_call, pc.is_in(m["target_service"], value_set=pa.array(sorted(operations), pa.string())))
-    )
-    seen = calls.filter(pc.is_valid(calls["key"])).group_by(["target", "key"]).aggregate([])
+    m = matches.table
+    # Counted per distinct combination of the low-cardinality columns, as in matching; only the
+    # unmatched calls' concrete paths are read row by row.
+    codes = matches.codes or _match_codes(m)
+    coded = [
+        _encode(spans["kind"]),
+        _encode(spans["http_method"]),
+        _encode(spans["http_route"]),
+        _encode(pc.is_valid(spans["rpc_method"])),
+        codes.target,
+        codes.operation,
+    ]
+    combo_of, count = _combine([c.codes for c in coded], [len(c.values) for c in coded])
+    representatives = _representatives(combo_of, count).tolist()
+    rows_per_combo = np.bincount(combo_of, minlength=count).tolist()
+    columns = [[c.values[i] for i in c.codes[representatives].tolist()] for c in coded]
+    combos = list(zip(*columns, strict=True))
+    calls = [
+        index
+        for index, (_, http_method, _, rpc, target, _) in enumerate(combos)
+        if (http_method is not None or rpc) and target in operations
+    ]
     seen_keys: dict[str, set[str]] = {}
-    for target, key in zip(seen["target"].to_pylist(), seen["key"].to_pylist(), strict=True):
-        seen_keys.setdefault(target, set()).add(key)
-    server_targets = set(pc.unique(calls.filter(pc.equal(calls["kind"], "server"))["target"]).to_pylist())
-    side = pc.if_else(
-        pc.is_in(calls["target"], value_set=pa.array(sorted(server_targets), pa.string())), "server", "client"
-    )
-    counted = calls.append_column("side", side).filter(pc.equal(calls["kind"], side))
-    totals = counted.group_by(["target", "matched"]).aggregate([("kind", "count")])
+    server_targets: set[str] = set()
+    for index in calls:
+        kind, _, _, _, target, (_, op_method, op_path) = combos[index]
+        if op_method is not None and op_path is not None:
+            seen_keys.setdefault(target, set()).add(f"{op_method} {op_path}")
+        if kind == "server":
+            server_targets.add(target)
     tally: dict[str, list[int]] = {}
-    for target, matched, count in zip(
-        totals["target"].to_pylist(),
-        totals["matched"].to_pylist(),
-        totals["kind_count"].to_pylist(),
-        strict=True,
-    ):
+    missing: dict[tuple[str, str, str], int] = {}
+    by_row: list[int] = []  # unmatched combinations whose path is the span's own
+    for index in calls:
+        kind, http_method, route, _, target, (matched, _, _) = combos[index]
+        if kind != ("server" if target in server_targets else "client"):
+            continue
         entry = tally.setdefault(target, [0, 0])
-        entry[0] += count
-        entry[1] += count if matched else 0
-    missing = (
-        counted.filter(pc.invert(counted["matched"]))
-        .group_by(["target", "method", "path"])
-        .aggregate([("kind", "count")])
-    )
+        entry[0] += rows_per_combo[index]
+        entry[1] += rows_per_combo[index] if matched else 0
+        if matched:
+            continue
+        if kind == "server" and route is not None:
+            call = (target, http_method if http_method is not None else "POST", route)
+            missing[call] = missing.get(call, 0) + rows_per_combo[index]
+        else:
+            by_row.append(index)
+    if by_row:
+        is_listed = np.zeros(count, dtype=np.bool_)
+        is_listed[by_row] = True
+        rows = pa.array(np.flatnonzero(is_listed[combo_of]), pa.int64())
+        paths = _encode(
+            pc.coalesce(_plain(spans["url_path"].take(rows)), _plain(m["operation_key"].take(rows)))
+        )
+        pair_of, pairs = _combine([combo_of[rows.to_numpy()], paths.codes], [count, len(paths.values)])
+        pair_rows = _representatives(pair_of, pairs)
+        pair_combos = combo_of[rows.to_numpy()[pair_rows]].tolist()
+        pair_paths = [paths.values[code] for code in paths.codes[pair_rows].tolist()]
+        sizes = np.bincount(pair_of, minlength=pairs).tolist()
+        for index, path, size in zip(pair_combos, pair_paths, sizes, strict=True):
+            _, http_method, _, _, target, _ = combos[index]
+            call = (target, http_method if http_method is not None else "POST", path)
+            missing[call] = missing.get(call, 0) + size
     undocumented: dict[str, list[UndocumentedCall]] = {}
-    for target, verb, path, count in zip(
-        missing["target"].to_pylist(),
-        missing["method"].to_pylist(),
-        missing["path"].to_pylist(),
-        missing["kind_count"].to_pylist(),
-        strict=True,
-    ):
-        undocumented.setdefault(target, []).append(UndocumentedCall(verb, path, count))
+    for (target, verb, path), size in missing.items():
+        undocumented.setdefault(target, []).append(UndocumentedCall(verb, path, size))
     result = []
     for service in sorted(operations):
         total, matched = tally.get(service, [0, 0])
@@ -431,3 +645,16 @@ def measure_coverage(
             )
         )
     return tuple(result)
+
+
+def _match_codes(table: pa.Table) -> _MatchCodes:
+    """The codes of a match table built elsewhere than by ``match_operations``."""
+    parts = [
+        _encode(pc.is_valid(table["op_service"])),
+        _encode(table["op_method"]),
+        _encode(table["op_path"]),
+    ]
+    operation_of, count = _combine([p.codes for p in parts], [len(p.values) for p in parts])
+    rows = _representatives(operation_of, count)
+    values = zip(*([p.values[i] for i in p.codes[rows].tolist()] for p in parts), strict=True)
+    return _MatchCodes(target=_encode(table["target_service"]), operation=_Coded(operation_of, list(values)))

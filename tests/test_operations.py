@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.operations import (
+    OperationMatches,
     ServiceCoverage,
     UndocumentedCall,
+    _fold_identifiers,
     index_operations,
     match_operations,
     measure_coverage,
@@ -448,3 +451,141 @@ def test_matching_is_row_aligned_and_independent_of_batching(rows: list[tuple[st
     for index in range(min(len(rows), 5)):
         alone = match_operations(spans.slice(index, 1), ops).table
         assert alone["operation_id"].to_pylist() == whole["operation_id"].to_pylist()[index : index + 1]
+
+
+# -- the columnar machinery: identifier folding, batches, children, coverage from the table ----
+
+# The definition the segment-wise fold must agree with: the regular expression over whole paths,
+# twice (one match consumes the slash a directly following identifier needs).
+_REFERENCE_IDENTIFIER = (
+    r"/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{24,})(/|$)"
+)
+
+
+def reference_fold(paths: list[str | None]) -> list[str | None]:
+    folded = pa.array(paths, pa.string())
+    for _ in range(2):
+        folded = pc.replace_substring_regex(folded, _REFERENCE_IDENTIFIER, r"/{}\1")
+    return list(folded.to_pylist())
+
+
+TRICKY_PATHS = [
+    "",
+    None,
+    "/",
+    "//",
+    "/1",
+    "1/2",  # the text before the first slash is never an identifier
+    "/1/2/3",
+    "/1/2/3/4/",
+    "/orders/42/items/7",
+    "/orders/42/",
+    "/a//1//b",
+    "/x/0x1f/12a/a12/007",
+    "/u/123e4567-e89b-12d3-a456-426614174000/v",
+    "/u/123E4567-E89B-12D3-A456-426614174000",
+    "/u/123e4567e89b12d3a456426614174000",  # 32 hex: a long hex id
+    "/u/123e4567-e89b-12d3-a456-42661417400",  # one digit short of a UUID, 35 chars
+    "/o/507f1f77bcf86cd799439011",  # 24 hex (a Mongo ObjectId)
+    "/o/507f1f77bcf86cd79943901",  # 23 hex
+    "/o/507f1f77bcf86cd79943901g",
+    "/%31%32/%2F/12%20",  # percent-encoded segments stay as they are
+    "/١٢/²/x",  # non-ASCII digits are not identifiers
+    "/12\n/\n12/12",
+    "/ü/1/ü",
+]
+
+
+def test_segment_fold_agrees_with_the_regular_expression_on_tricky_paths() -> None:
+    folded = _fold_identifiers(pa.array(TRICKY_PATHS, pa.string()))
+    assert folded.to_pylist() == reference_fold(TRICKY_PATHS)
+    assert folded.to_pylist()[6:9] == ["/{}/{}/{}", "/{}/{}/{}/{}/", "/orders/{}/items/{}"]
+
+
+_SEGMENTS = st.one_of(
+    st.sampled_from(["", "1", "42", "007", "pets", "mine", "a1", "ff", "x.json", "{}", "%2F", "١"]),
+    st.text(alphabet="0123456789abcdefABCDEF-", min_size=20, max_size=40),
+    st.uuids().map(str),
+    st.text(max_size=6).filter(lambda s: "/" not in s),
+)
+
+
+@given(st.lists(st.one_of(st.none(), st.lists(_SEGMENTS, max_size=6).map("/".join)), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_segment_fold_agrees_with_the_regular_expression(paths: list[str | None]) -> None:
+    for prefix in ("", "/"):
+        given_paths = [prefix + p if p is not None else None for p in paths]
+        assert _fold_identifiers(pa.array(given_paths, pa.string())).to_pylist() == reference_fold(
+            given_paths
+        )
+
+
+def test_batches_with_their_own_dictionaries_match_like_one_table() -> None:
+    rows: list[dict[str, Any]] = [
+        {"service": "petstore", "http_method": "GET", "url_path": "/api/v3/pet/42"},
+        {
+            "service": "front",
+            "kind": "client",
+            "http_method": "GET",
+            "url_path": "/pet/7",
+            "peer_service": "petstore",
+        },
+        {"service": "petstore", "http_method": "DELETE", "url_path": "/api/v3/store/order/7"},
+    ]
+    whole = span_table(rows)
+    # Each batch codes its text with a dictionary of its own (as ingested batches do).
+    batched = pa.concat_tables([span_table(rows[2:]), span_table(rows[:2])])
+    assert batched["service"].chunk(0).dictionary != batched["service"].chunk(1).dictionary
+    expected = match_operations(whole, PETSTORE_OPS).table.to_pylist()
+    table = match_operations(batched, PETSTORE_OPS).table
+    assert table.to_pylist() == expected[2:] + expected[:2]
+    assert table["operation_id"].to_pylist() == ["deleteOrder", "getPetById", "getPetById"]
+
+
+def test_client_spans_without_an_address_take_the_service_of_their_server_child() -> None:
+    ops = by_service(SPECS / "petstore" / "spec" / "openapi.yaml", services=["petstore"])
+    rows: list[dict[str, Any]] = [
+        {
+            "service": "front",
+            "kind": "client",
+            "http_method": "GET",
+            "url_path": "/pet/1",
+            "server_address": "lb",
+        },
+        {"service": "petstore", "http_method": "GET", "http_route": "/pet/{id}"},
+        {
+            "service": "front",
+            "kind": "client",
+            "http_method": "GET",
+            "url_path": "/pet/2",
+            "server_address": "lb",
+        },
+    ]
+    spans = span_table(rows)
+    # The server span of row 1 is the child of the client span of row 0 (same trace).
+    spans = spans.set_column(0, "trace_id", pa.array(["t" * 32] * 3))
+    spans = spans.set_column(
+        2, "parent_span_id", pa.array([None, spans["span_id"][0].as_py(), None], pa.string())
+    )
+    table = match_operations(spans, ops).table
+    assert table["target_service"].to_pylist() == ["petstore", "petstore", None]
+    assert table["operation_id"].to_pylist() == ["getPetById", "getPetById", None]
+
+
+def test_coverage_reads_a_match_table_built_elsewhere_the_same() -> None:
+    ops = by_service(SPECS / "petstore" / "spec" / "openapi.yaml", services=["petstore"])
+    paths = ["/api/v3/pet/findByStatus", "/api/v3/pet/42", "/api/v3/pet/42/vaccinations", "/nowhere"]
+    spans = span_table(
+        [{"service": "petstore", "http_method": "GET", "url_path": p} for p in paths]
+        + [{"service": "petstore", "http_method": "PATCH", "http_route": "/pet/{petId}"}]
+        + [{"service": "front", "kind": "client", "http_method": "GET", "peer_service": "petstore"}]
+    )
+    matches = match_operations(spans, ops)
+    (coverage,) = measure_coverage(spans, matches, ops)
+    assert coverage.undocumented == (
+        UndocumentedCall("GET", "/api/v3/pet/42/vaccinations", 1),
+        UndocumentedCall("GET", "/nowhere", 1),
+        UndocumentedCall("PATCH", "/pet/{petId}", 1),
+    )
+    assert measure_coverage(spans, OperationMatches(matches.table), ops) == (coverage,)
