@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
-from analyzer.grouping import collect, distinct_names, split_by_code, tuples_by_code
+from analyzer.grouping import distinct_names, sorted_unique, split_by_code
 from analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
 
 #: HTTP methods that only read, and those that change state.
@@ -145,104 +145,125 @@ def measure_requests(tables: CallTables, *, thresholds: RoleThresholds = DEFAULT
     """
     requests = tables.requests
     calls = tables.calls
+    count = len(requests)
+    # Each call's request as a position in ``requests`` (whose rows ascend); -1 for none.
+    position = _positions(requests["row"].to_numpy(), calls["entry_row"].to_numpy())
+    start, end = requests["start_ns"].to_numpy(), requests["end_ns"].to_numpy()
     frame = pd.DataFrame(
         {
             "row": requests["row"].to_numpy(),
-            "trace_id": requests["trace_id"].to_numpy(),
-            "service": requests["service"].to_numpy(),
-            "operation": requests["operation"].astype(object).to_numpy(),
-            "kind": requests["kind"].to_numpy(),
+            "trace_id": requests["trace_id"].array,
+            "service": requests["service"].array,
+            "operation": requests["operation"].array,
+            "kind": requests["kind"].array,
             "error": requests["error"].to_numpy(dtype=bool),
-            "duration_ns": (requests["end_ns"] - requests["start_ns"]).clip(lower=0).to_numpy(),
+            "duration_ns": np.clip(end - start, 0, None),
         }
     )
-    frame = frame.set_index("row", drop=False)
-    sync = calls[calls["kind"].to_numpy() == SYNC]
+    sync = (calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0)
     tolerance = int(thresholds.overlap_tolerance_ms * 1_000_000)
-    per_request = [
-        _sync_figures(sync, tolerance),
-        _method_figures(sync),
-        _own_work(tables),
-        _busy_time(tables, frame),
-    ]
-    for figures in per_request:
-        frame = frame.join(figures)
-    for column in _SUMMED[:-2]:
-        frame[column] = frame[column].fillna(0).astype(np.int64)
-    frame["self_ns"] = (frame["duration_ns"] - frame.pop("busy_ns").fillna(0).astype(np.int64)).clip(lower=0)
-    return frame.reset_index(drop=True)
+    figures = {
+        **_sync_figures(calls, position, sync, tolerance, count),
+        **_method_figures(calls["method"], position, sync, count),
+        **_own_work(tables, position, count),
+    }
+    for column, values in figures.items():
+        frame[column] = values
+    busy = _busy_time(calls, position, start, end, count)
+    frame["self_ns"] = np.clip(frame["duration_ns"].to_numpy() - busy, 0, None)
+    return frame
 
 
-def _sync_figures(sync: pd.DataFrame, tolerance: int) -> pd.DataFrame:
+def _positions(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each wanted row in the ascending ``rows``, -1 where it is not there."""
+    at = np.searchsorted(rows, wanted)
+    inside = at < len(rows)
+    found = np.zeros(len(wanted), dtype=bool)
+    found[inside] = rows[at[inside]] == wanted[inside]
+    return np.where(found, at, -1)
+
+
+def _counts(position: np.ndarray, count: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """How many (or how much of ``weights``) per request position, as integers."""
+    return np.bincount(position, weights=weights, minlength=count).astype(np.int64)
+
+
+def _first_rows(keys: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct key, in their original order."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    heads = np.ones(len(keys), dtype=bool)
+    heads[1:] = ordered[1:] != ordered[:-1]
+    return np.sort(order[heads])
+
+
+def _sync_figures(
+    calls: pd.DataFrame, position: np.ndarray, sync: np.ndarray, tolerance: int, count: int
+) -> dict[str, np.ndarray]:
     """Calls, distinct callees, stages and overlaps per request."""
-    ordered = sync.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable")
-    entry = ordered["entry_row"].to_numpy()
-    start = ordered["start_ns"].to_numpy()
-    end = ordered["end_ns"].to_numpy()
+    rows = np.flatnonzero(sync)
+    callee = pd.factorize(calls["callee"].iloc[rows])[0].astype(np.int64)
+    entry, start, end = position[rows], calls["start_ns"].to_numpy()[rows], calls["end_ns"].to_numpy()[rows]
+    order = np.lexsort((end, start, entry))
+    entry, start, end, callee = entry[order], start[order], end[order], callee[order]
     first = np.ones(len(entry), dtype=bool)
     first[1:] = entry[1:] != entry[:-1]
     reach = pd.Series(end).groupby(entry).cummax().to_numpy()
-    previous_reach = np.roll(reach, 1)
-    new_stage = first | (start >= previous_reach - tolerance)
-    stage = pd.Series(new_stage.astype(np.int64)).groupby(entry).cumsum().to_numpy()
-    stage_size = (
-        pd.Series(np.ones(len(entry), dtype=np.int64)).groupby([entry, stage]).transform("size").to_numpy()
-    )
-    staged = pd.DataFrame({"entry_row": entry, "callee": ordered["callee"].to_numpy(), "stage": stage})
-    firsts = staged.drop_duplicates(["entry_row", "callee"])
-    grouped = firsts.groupby("entry_row")
-    distinct = grouped["callee"].size()
-    first_stages = grouped["stage"].nunique()
-    calls = pd.Series(entry).value_counts()
-    overlapping = pd.Series(stage_size > 1).groupby(entry).sum()
-    return pd.DataFrame(
-        {
-            "sync_calls": calls,
-            "distinct_callees": distinct,
-            "sequential_steps": first_stages - 1,
-            "dependent_pairs": distinct - 1,
-            "overlapping_calls": overlapping,
-        }
-    )
+    new_stage = first | (start >= np.roll(reach, 1) - tolerance)
+    stage = np.cumsum(new_stage) - 1  # numbered across all requests: each request opens one
+    stage_size = np.bincount(stage)[stage] if len(stage) else stage
+    firsts = _first_rows(entry * (int(callee.max(initial=0)) + 1) + callee)
+    first_stages = sorted_unique(stage[firsts])
+    stage_entry = entry[new_stage]
+    distinct = _counts(entry[firsts], count)
+    has_calls = distinct > 0
+    return {
+        "sync_calls": _counts(entry, count),
+        "distinct_callees": distinct,
+        "sequential_steps": np.where(has_calls, _counts(stage_entry[first_stages], count) - 1, 0),
+        "dependent_pairs": np.where(has_calls, distinct - 1, 0),
+        "overlapping_calls": _counts(entry, count, (stage_size > 1).astype(np.float64)),
+    }
 
 
-def _method_figures(sync: pd.DataFrame) -> pd.DataFrame:
-    method = sync["method"].astype(object).str.upper()
-    flags = pd.DataFrame(
-        {
-            "reads": method.isin(READ_METHODS).to_numpy(),
-            "writes": method.isin(WRITE_METHODS).to_numpy(),
-        }
-    )
-    flags["unknown_methods"] = ~(flags["reads"] | flags["writes"])
-    return flags.groupby(sync["entry_row"].to_numpy()).sum()
+def _method_figures(
+    method: pd.Series, position: np.ndarray, sync: np.ndarray, count: int
+) -> dict[str, np.ndarray]:
+    """Reads, writes and calls of unknown method per request; spelled once per distinct method."""
+    codes, names = pd.factorize(method)
+    upper = [str(name).upper() for name in names]
+    reads_by_code = np.array([name in READ_METHODS for name in upper] + [False])
+    writes_by_code = np.array([name in WRITE_METHODS for name in upper] + [False])
+    codes, entry = codes[sync], position[sync]
+    reads, writes = reads_by_code[codes], writes_by_code[codes]
+    return {
+        "reads": _counts(entry, count, reads.astype(np.float64)),
+        "writes": _counts(entry, count, writes.astype(np.float64)),
+        "unknown_methods": _counts(entry, count, (~(reads | writes)).astype(np.float64)),
+    }
 
 
-def _own_work(tables: CallTables) -> pd.DataFrame:
+def _own_work(tables: CallTables, position: np.ndarray, count: int) -> dict[str, np.ndarray]:
     """Database/cache calls and messages published per request."""
     spans, calls = tables.spans, tables.calls
-    producer_rows = spans["kind"].to_numpy() == "producer"
-    caller_kind = spans["kind"].to_numpy()[calls["caller_row"].to_numpy()]
-    db = (calls["kind"].to_numpy() == INFRASTRUCTURE) & (caller_kind != "producer")
-    return pd.DataFrame(
-        {
-            "db_calls": pd.Series(calls["entry_row"].to_numpy()[db]).value_counts(),
-            "publishes": pd.Series(spans["entry_row"].to_numpy()[producer_rows]).value_counts(),
-        }
-    )
+    producer = (spans["kind"] == "producer").to_numpy(dtype=bool)
+    db = (calls["kind"] == INFRASTRUCTURE).to_numpy(dtype=bool) & ~producer[calls["caller_row"].to_numpy()]
+    db &= position >= 0
+    publishing = _positions(tables.requests["row"].to_numpy(), spans["entry_row"].to_numpy()[producer])
+    return {
+        "db_calls": _counts(position[db], count),
+        "publishes": _counts(publishing[publishing >= 0], count),
+    }
 
 
-def _busy_time(tables: CallTables, frame: pd.DataFrame) -> pd.DataFrame:
+def _busy_time(
+    calls: pd.DataFrame, position: np.ndarray, low: np.ndarray, high: np.ndarray, count: int
+) -> np.ndarray:
     """Length of the union of downstream call intervals, clipped to each request."""
-    calls = tables.calls
-    requests = tables.requests.set_index("row")
-    entry = calls["entry_row"].to_numpy()
-    known = np.isin(entry, requests.index.to_numpy())
-    entry = entry[known]
-    low = requests["start_ns"].reindex(entry).to_numpy()
-    high = requests["end_ns"].reindex(entry).to_numpy()
-    start = np.clip(calls["start_ns"].to_numpy()[known], low, high)
-    end = np.clip(calls["end_ns"].to_numpy()[known], low, high)
+    known = position >= 0
+    entry = position[known]
+    start = np.clip(calls["start_ns"].to_numpy()[known], low[entry], high[entry])
+    end = np.clip(calls["end_ns"].to_numpy()[known], low[entry], high[entry])
     order = np.lexsort((start, entry))
     entry, start, end = entry[order], start[order], end[order]
     reach = pd.Series(end).groupby(entry).cummax().to_numpy()
@@ -251,7 +272,11 @@ def _busy_time(tables: CallTables, frame: pd.DataFrame) -> pd.DataFrame:
     first[1:] = entry[1:] != entry[:-1]
     previous[first] = np.iinfo(np.int64).min
     added = np.maximum(end - np.maximum(start, previous), 0)
-    return pd.DataFrame({"busy_ns": pd.Series(added).groupby(entry).sum()})
+    busy = np.zeros(count, dtype=np.int64)
+    heads = np.flatnonzero(first)
+    if len(heads):
+        busy[entry[heads]] = np.add.reduceat(added, heads)  # exact in integers, unlike bincount
+    return busy
 
 
 def summarise_behaviour(
@@ -259,8 +284,9 @@ def summarise_behaviour(
 ) -> tuple[ServiceBehaviour, ...]:
     """Per service and entry operation, what its requests do downstream; sorted by name."""
     per_request = measure_requests(tables, thresholds=thresholds)
-    operations = _aggregate(per_request, tables, ["service", "operation"])
-    overall = _aggregate(per_request, tables, ["service"])
+    shared = _Shared.of(per_request, tables)
+    operations = _aggregate(per_request, shared, ["service", "operation"])
+    overall = _aggregate(per_request, shared, ["service"])
     by_service: dict[str, list[Behaviour]] = {}
     for behaviour in sorted(operations, key=lambda b: (-b.requests, b.operation or "")):
         by_service.setdefault(behaviour.service, []).append(behaviour)
@@ -269,11 +295,64 @@ def summarise_behaviour(
     return _with_links(tables, names, overall_by_service, by_service)
 
 
-def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -> list[Behaviour]:
-    grouped = per_request.groupby(keys, sort=True, dropna=False)
+@dataclass(frozen=True)
+class _Shared:
+    """What both aggregations (per operation, per service) need, computed once.
+
+    ``trace``: each request's trace as a rank into the sorted ``traces``. ``first_calls``:
+    the first synchronous call of each request to each callee, ordered by request and start,
+    as request position, callee code (into the sorted ``callees``) and its place among them.
+    """
+
+    trace: np.ndarray
+    traces: np.ndarray
+    first_entry: np.ndarray
+    first_callee: np.ndarray
+    first_place: np.ndarray
+    callees: np.ndarray
+
+    @classmethod
+    def of(cls, per_request: pd.DataFrame, tables: CallTables) -> _Shared:
+        trace, traces = pd.factorize(per_request["trace_id"], sort=True)
+        calls = tables.calls
+        position = _positions(per_request["row"].to_numpy(), calls["entry_row"].to_numpy())
+        sync = np.flatnonzero((calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0))
+        callee, callees = pd.factorize(calls["callee"].iloc[sync], sort=True)
+        entry = position[sync]
+        order = np.lexsort((calls["start_ns"].to_numpy()[sync], entry))
+        entry, callee = entry[order], callee[order].astype(np.int64)
+        firsts = _first_rows(entry * (int(callee.max(initial=0)) + 1) + callee)
+        entry, callee = entry[firsts], callee[firsts]
+        return cls(
+            trace=trace.astype(np.int64),
+            traces=np.asarray(traces, dtype=object),
+            first_entry=entry,
+            first_callee=callee,
+            first_place=np.arange(len(entry)) - np.searchsorted(entry, entry),
+            callees=np.asarray(callees, dtype=object),
+        )
+
+
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list[tuple[object, ...]]]:
+    """Group code per row in sorted key order (nulls last, as a group of their own) and the keys."""
+    combined = np.zeros(len(frame), dtype=np.int64)
+    uniques = []
+    for key in keys:
+        codes, names = pd.factorize(frame[key], sort=True)
+        codes = np.where(codes < 0, len(names), codes)
+        combined = combined * (len(names) + 1) + codes
+        uniques.append(np.concatenate([np.asarray(names, dtype=object), np.array([np.nan], dtype=object)]))
+    distinct, code = np.unique(combined, return_inverse=True)
+    parts = []
+    for names in reversed(uniques):
+        distinct, part = np.divmod(distinct, len(names))
+        parts.append(names[part])
+    return code.reshape(-1), list(zip(*reversed(parts), strict=True))
+
+
+def _aggregate(per_request: pd.DataFrame, shared: _Shared, keys: list[str]) -> list[Behaviour]:
     # Integer group codes once; every further group-by and split runs on them, not on strings.
-    code = grouped.ngroup().to_numpy()
-    names = list(grouped.size().index)
+    code, names = _group_codes(per_request, keys)
     groups = len(names)
 
     def count(flags: pd.Series | np.ndarray) -> np.ndarray:
@@ -283,23 +362,23 @@ def _aggregate(per_request: pd.DataFrame, tables: CallTables, keys: list[str]) -
     sums["requests"] = np.bincount(code, minlength=groups).astype(float)
     sums["errors"] = count(per_request["error"])
     distinct = per_request["distinct_callees"].to_numpy()
-    kind = per_request["kind"].to_numpy(dtype=object)
+    consumer = (per_request["kind"] == "consumer").to_numpy(dtype=bool)
+    server = (per_request["kind"] == "server").to_numpy(dtype=bool)
     sums["forwarding"] = count(distinct > 0)
     sums["multi"] = count(distinct > 1)
-    sums["consumed"] = count(kind == "consumer")
-    sums["served"] = count((kind == "server") | (kind == "consumer"))
-    sums["events"] = count((kind == "consumer") | (per_request["publishes"].to_numpy() > 0))
-    examples = _examples(per_request, code, groups)
-    typical = _typical_callees(per_request, tables, code, groups)
+    sums["consumed"] = count(consumer)
+    sums["served"] = count(server | consumer)
+    sums["events"] = count(consumer | (per_request["publishes"].to_numpy() > 0))
+    examples = _examples(per_request, shared, code, groups)
+    typical = _typical_callees(shared, code, groups)
     records = []
     for g, key in enumerate(names):
-        key_tuple = key if isinstance(key, tuple) else (key,)
         row = {column: values[g] for column, values in sums.items()}
         n = int(row["requests"])
         records.append(
             Behaviour(
-                service=str(key_tuple[0]),
-                operation=str(key_tuple[1]) if len(key_tuple) > 1 else None,
+                service=str(key[0]),
+                operation=str(key[1]) if len(key) > 1 else None,
                 requests=n,
                 errors=int(row["errors"]),
                 calls_per_request=float(row["sync_calls"] / n),
@@ -328,33 +407,26 @@ def _ratio(part: float, whole: float) -> float:
     return float(part) / float(whole) if whole else 0.0
 
 
-def _examples(per_request: pd.DataFrame, code: np.ndarray, groups: int) -> list[tuple[object, ...]]:
-    """Up to :data:`EXAMPLES` trace ids per group, preferring requests that call the most services."""
-    trace, traces = pd.factorize(per_request["trace_id"], sort=True)
-    ranked = pd.DataFrame({"code": code, "busy": -per_request["distinct_callees"].to_numpy(), "trace": trace})
-    ranked = ranked.sort_values(["code", "busy", "trace"], kind="stable").drop_duplicates(["code", "trace"])
-    ranked = ranked[ranked.groupby("code", sort=False).cumcount().to_numpy() < EXAMPLES]
-    picked = np.asarray(traces, dtype=object)[ranked["trace"].to_numpy()]
-    return tuples_by_code(ranked["code"].to_numpy(), picked, groups)
-
-
-def _typical_callees(
-    per_request: pd.DataFrame, tables: CallTables, code: np.ndarray, groups: int
+def _examples(
+    per_request: pd.DataFrame, shared: _Shared, code: np.ndarray, groups: int
 ) -> list[tuple[object, ...]]:
+    """Up to :data:`EXAMPLES` trace ids per group, preferring requests that call the most services."""
+    busy = -per_request["distinct_callees"].to_numpy()
+    order = np.lexsort((shared.trace, busy, code))
+    # A trace counts once per group, at its busiest request.
+    kept = order[_first_rows(code[order] * (len(shared.traces) + 1) + shared.trace[order])]
+    group = code[kept]
+    top = kept[np.arange(len(kept)) - np.searchsorted(group, group) < EXAMPLES]
+    ranked = top[np.lexsort((shared.trace[top], code[top]))]
+    return split_by_code(code[ranked], shared.traces[shared.trace[ranked]], groups)
+
+
+def _typical_callees(shared: _Shared, code: np.ndarray, groups: int) -> list[tuple[object, ...]]:
     """Callees most requests of a group call, ordered by where they first appear in a request."""
-    sync = tables.calls[tables.calls["kind"].to_numpy() == SYNC]
-    callee, callees = pd.factorize(sync["callee"], sort=True)
-    entry = sync["entry_row"].to_numpy()
-    order = np.lexsort((sync["start_ns"].to_numpy(), entry))
-    entry, callee = entry[order], callee[order]
-    first = ~pd.DataFrame({"entry": entry, "callee": callee}).duplicated().to_numpy()
-    entry, callee = entry[first], callee[first]
-    position = np.arange(len(entry)) - np.searchsorted(entry, entry)
-    group_of_row = np.full(int(per_request["row"].to_numpy().max(initial=0)) + 1, -1, dtype=np.int64)
-    group_of_row[per_request["row"].to_numpy()] = code
-    group = group_of_row[entry] if len(entry) else entry
     stats = (
-        pd.DataFrame({"group": group, "callee": callee, "position": position})
+        pd.DataFrame(
+            {"group": code[shared.first_entry], "callee": shared.first_callee, "position": shared.first_place}
+        )
         .groupby(["group", "callee"], sort=False)
         .agg(requests=("position", "size"), position=("position", "mean"))
         .reset_index()
@@ -362,8 +434,30 @@ def _typical_callees(
     totals = np.bincount(code, minlength=groups)
     stats = stats[stats["requests"].to_numpy() >= _TYPICAL_SHARE * totals[stats["group"].to_numpy()]]
     stats = stats.sort_values(["group", "position", "callee"])
-    names = np.asarray(callees, dtype=object)[stats["callee"].to_numpy()]
-    return split_by_code(stats["group"].to_numpy(), names, groups)
+    return split_by_code(stats["group"].to_numpy(), shared.callees[stats["callee"].to_numpy()], groups)
+
+
+def _shared_codes(keys: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of two text columns into one sorted vocabulary of their names."""
+    codes, names = pd.factorize(pd.concat([keys, values], ignore_index=True), sort=True)
+    return (
+        codes[: len(keys)].astype(np.int64),
+        codes[len(keys) :].astype(np.int64),
+        np.asarray(names, dtype=object),
+    )
+
+
+def _distinct_pairs(keys: np.ndarray, values: np.ndarray, names: np.ndarray) -> dict[str, tuple[str, ...]]:
+    """Each key's distinct values, sorted by name (codes of a sorted vocabulary sort alike)."""
+    if not len(keys):
+        return {}
+    pairs = sorted_unique(keys * len(names) + values)
+    key, value = np.divmod(pairs, len(names))
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return {
+        str(names[key[start]]): tuple(str(names[v]) for v in value[start:stop])
+        for start, stop in zip(starts, [*starts[1:], len(key)], strict=True)
+    }
 
 
 def _idle(name: str) -> Behaviour:
@@ -379,22 +473,27 @@ def _with_links(
 ) -> tuple[ServiceBehaviour, ...]:
     """Attach who calls whom: distinct partners and incoming calls by kind."""
     calls = tables.calls
-    business = calls[calls["kind"].isin((SYNC, MESSAGING))]
-    infrastructure = calls[calls["kind"] == INFRASTRUCTURE]
     spans = tables.spans
-    producers = spans[(spans["kind"] == "producer") & spans["messaging_destination"].notna()]
-
-    def distinct(frame: pd.DataFrame, key: str, value: str) -> dict[str, tuple[str, ...]]:
-        pairs = frame[[key, value]].drop_duplicates().sort_values([key, value])
-        return {str(name): tuple(map(str, group)) for name, group in collect(pairs, [key], value).items()}
-
-    callers = distinct(business, "callee", "caller")
-    callees = distinct(business, "caller", "callee")
-    stores = distinct(infrastructure, "caller", "callee")
-    store_users = distinct(infrastructure, "callee", "caller")
-    destinations = distinct(producers, "service", "messaging_destination")
-    received = calls.groupby(["callee", "kind"]).size().to_dict()
-    external = calls[calls["external"].to_numpy(dtype=bool)]["callee"].value_counts().to_dict()
+    kind = calls["kind"]
+    business = kind.isin((SYNC, MESSAGING)).to_numpy(dtype=bool)
+    infrastructure = (kind == INFRASTRUCTURE).to_numpy(dtype=bool)
+    caller, callee, parties = _shared_codes(calls["caller"], calls["callee"])
+    producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(dtype=bool)
+    service, destination, publishing = _shared_codes(
+        spans["service"][producers], spans["messaging_destination"][producers]
+    )
+    callers = _distinct_pairs(callee[business], caller[business], parties)
+    callees = _distinct_pairs(caller[business], callee[business], parties)
+    stores = _distinct_pairs(caller[infrastructure], callee[infrastructure], parties)
+    store_users = _distinct_pairs(callee[infrastructure], caller[infrastructure], parties)
+    destinations = _distinct_pairs(service, destination, publishing)
+    kind_code, kinds = pd.factorize(kind)
+    pairs = np.bincount(callee * len(kinds) + kind_code, minlength=len(parties) * len(kinds))
+    received = {
+        (str(parties[i // len(kinds)]), str(kinds[i % len(kinds)])): int(n) for i, n in enumerate(pairs) if n
+    }
+    external_counts = np.bincount(callee[calls["external"].to_numpy(dtype=bool)], minlength=len(parties))
+    external = {str(parties[i]): int(n) for i, n in enumerate(external_counts) if n}
     emitting = set(distinct_names(spans["service"]))
     return tuple(
         ServiceBehaviour(

@@ -7,31 +7,8 @@ splitting a plain numpy array at the group boundaries costs one slice per group 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-
 import numpy as np
 import pandas as pd
-
-
-def collect(frame: pd.DataFrame, keys: Sequence[str], value: str) -> dict[Hashable, tuple[object, ...]]:
-    """Map each group of ``keys`` to the tuple of its ``value`` column, in the frame's row order.
-
-    Keys are scalars for one key column and tuples for several, as pandas' groupby names them.
-    """
-    if frame.empty:
-        return {}
-    codes = frame.groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
-    order = np.argsort(codes, kind="stable")
-    codes = codes[order]
-    values = frame[value].to_numpy(dtype=object)[order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    heads = frame.iloc[order[starts]]
-    if len(keys) == 1:
-        names: list[Hashable] = list(heads[keys[0]].to_numpy(dtype=object))
-    else:
-        names = list(zip(*(heads[k].to_numpy(dtype=object) for k in keys), strict=True))
-    chunks = np.split(values, starts[1:])
-    return {name: tuple(chunk.tolist()) for name, chunk in zip(names, chunks, strict=True)}
 
 
 def distinct_names(*columns: pd.Series) -> list[str]:
@@ -54,13 +31,18 @@ def tuples_by_code(
     present = ranks >= 0  # nulls are no values
     width = max(len(uniques), 1)
     # One sort of (code, rank) packed into an integer yields the distinct pairs in order.
-    pairs = np.sort(codes[present].astype(np.int64) * width + ranks[present])
-    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+    pairs = sorted_unique(codes[present].astype(np.int64) * width + ranks[present])
     code, rank = np.divmod(pairs, width)
     bounds = np.searchsorted(code, np.arange(groups + 1))
     bounds_end = np.minimum(bounds[1:], bounds[:-1] + limit) if limit is not None else bounds[1:]
     items = np.asarray(uniques, dtype=object)[rank]
     return [tuple(items[bounds[g] : bounds_end[g]].tolist()) for g in range(groups)]
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted; one sort, where ``np.unique`` of large arrays hashes slower."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def split_by_code(codes: np.ndarray, items: np.ndarray, groups: int) -> list[tuple[object, ...]]:
