@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
-from analyzer.grouping import distinct_names, sorted_unique, split_by_code
+from analyzer.grouping import distinct_names, group_codes, sorted_codes, sorted_unique, split_by_code
 from analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
 
 #: HTTP methods that only read, and those that change state.
@@ -313,7 +313,7 @@ class _Shared:
 
     @classmethod
     def of(cls, per_request: pd.DataFrame, tables: CallTables) -> _Shared:
-        trace, traces = pd.factorize(per_request["trace_id"], sort=True)
+        trace, traces = sorted_codes(per_request["trace_id"])
         calls = tables.calls
         position = _positions(per_request["row"].to_numpy(), calls["entry_row"].to_numpy())
         sync = np.flatnonzero((calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0))
@@ -333,26 +333,10 @@ class _Shared:
         )
 
 
-def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list[tuple[object, ...]]]:
-    """Group code per row in sorted key order (nulls last, as a group of their own) and the keys."""
-    combined = np.zeros(len(frame), dtype=np.int64)
-    uniques = []
-    for key in keys:
-        codes, names = pd.factorize(frame[key], sort=True)
-        codes = np.where(codes < 0, len(names), codes)
-        combined = combined * (len(names) + 1) + codes
-        uniques.append(np.concatenate([np.asarray(names, dtype=object), np.array([np.nan], dtype=object)]))
-    distinct, code = np.unique(combined, return_inverse=True)
-    parts = []
-    for names in reversed(uniques):
-        distinct, part = np.divmod(distinct, len(names))
-        parts.append(names[part])
-    return code.reshape(-1), list(zip(*reversed(parts), strict=True))
-
-
 def _aggregate(per_request: pd.DataFrame, shared: _Shared, keys: list[str]) -> list[Behaviour]:
     # Integer group codes once; every further group-by and split runs on them, not on strings.
-    code, names = _group_codes(per_request, keys)
+    code, key_frame = group_codes(per_request, keys, dropna=False)
+    names = list(key_frame.itertuples(index=False, name=None))
     groups = len(names)
 
     def count(flags: pd.Series | np.ndarray) -> np.ndarray:

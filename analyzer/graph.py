@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import CallTables
-from analyzer.grouping import distinct_names, tuples_by_code
+from analyzer.grouping import distinct_names, group_codes, tuples_by_code
 from analyzer.model import Edge
 
 #: How many example trace ids an edge keeps.
@@ -45,12 +45,11 @@ def group_quantiles(
 
 def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Calls, errors, latency percentiles, example traces and kinds per group of ``keys``."""
-    grouped = calls.groupby(keys, sort=True)
-    code = grouped.ngroup().to_numpy()
-    stats = grouped.size().rename("calls").reset_index()
+    code, stats = group_codes(calls, keys, dropna=True)
     groups = len(stats)
     kept = code >= 0  # rows with a null key belong to no group
     code = code[kept]
+    stats["calls"] = np.bincount(code, minlength=groups)
     latency = (calls["end_ns"].to_numpy()[kept] - calls["start_ns"].to_numpy()[kept]).clip(min=0) / 1e6
     errors = calls["error"].to_numpy(dtype=bool)[kept]
     stats["errors"] = np.bincount(code, weights=errors, minlength=groups).astype(int)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from analyzer.calls import build_call_tables
 from analyzer.graph import build_edges, build_operation_graph, build_service_graph, group_quantiles
-from analyzer.grouping import tuples_by_code
+from analyzer.grouping import group_codes, sorted_codes, tuples_by_code
 from collectors.ingest import ingest
 
 
@@ -102,3 +102,31 @@ def test_tuples_by_code_lists_distinct_sorted_values_and_skips_nulls() -> None:
     values = pd.Series(["t3", "t9", "t1", "t3", None, "t2", "t0"], dtype="str")
     assert tuples_by_code(codes, values, 4, limit=2) == [("t9",), ("t0", "t1"), ("t2",), ()]
     assert tuples_by_code(codes, values, 4)[1] == ("t0", "t1", "t3")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", None]), st.sampled_from(["x", "y", None])), max_size=40
+    ),
+    st.booleans(),
+)
+def test_group_codes_number_groups_as_pandas_does(
+    rows: list[tuple[str | None, str | None]], dropna: bool
+) -> None:
+    frame = pd.DataFrame({"k": [k for k, _ in rows], "v": [v for _, v in rows]}, dtype="str")
+    grouped = frame.groupby(["k", "v"], sort=True, dropna=dropna)
+    code, keys = group_codes(frame, ["k", "v"], dropna=dropna)
+    assert code.tolist() == grouped.ngroup().fillna(-1).astype(int).tolist()
+    expected = [tuple(None if pd.isna(x) else x for x in key) for key in grouped.size().index]
+    assert [tuple(None if pd.isna(x) else x for x in key) for key in keys.itertuples(index=False)] == expected
+
+
+def test_sorted_codes_take_the_sorted_shortcut_and_agree_with_factorize() -> None:
+    ordered = pd.Series(["t1", "t1", "t2", "t5", "t5", "t9"], dtype="str")
+    shuffled = ordered.sample(frac=1, random_state=3).reset_index(drop=True)
+    for values in (ordered, shuffled, pd.Series(["t2", None, "t1"], dtype="str")):
+        ranks, names = sorted_codes(values)
+        expected_ranks, expected_names = pd.factorize(values, sort=True)
+        assert ranks.tolist() == expected_ranks.tolist()
+        assert list(names) == list(expected_names)
