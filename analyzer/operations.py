@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -47,6 +48,9 @@ _LONG_IDENTIFIER = 24
 _HEX_IDENTIFIER = (
     r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24,})$"
 )
+_CODED_TEXT = pa.dictionary(pa.int32(), pa.string())
+#: Fewer paths than this are folded in one piece: a thread's start-up would cost more than it saves.
+_ROWS_PER_SLICE = 50_000
 _ROUTE_PARAM = re.compile(r"^(\{[^/]*\}|:[^/]+|<[^/]+>|\*)$")
 
 
@@ -220,7 +224,12 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> _Coded:
         return _Coded(np.zeros(0, dtype=np.int64), [None])
     array = chunk.chunk(0)
     values = array.dictionary.to_pylist()
-    codes = pc.fill_null(array.indices, len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+    indices = array.indices
+    # Straight from the buffer: converting an array with nulls would go through floats.
+    raw = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype())
+    codes = raw[indices.offset : indices.offset + len(indices)].astype(np.int64)
+    if indices.null_count:
+        codes[~pc.is_valid(indices).to_numpy(zero_copy_only=False)] = len(values)
     return _Coded(codes, [*values, None])
 
 
@@ -419,39 +428,48 @@ def _child_services(
 
 
 def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operation]]) -> OperationMatches:
-    """Tie each server span, and each client span toward a documented service, to an operation."""
-    coded = [_encode(spans[name]) for name in _COMBO_COLUMNS]
+    """Tie each server span, and each client span toward a documented service, to an operation.
+
+    Row-parallel work (encoding columns, folding paths, spelling out the result columns) runs on
+    Arrow's CPU count of threads: Arrow kernels release the GIL.
+    """
+    with ThreadPoolExecutor(max_workers=pa.cpu_count()) as pool:
+        return _match_operations(spans, operations, pool)
+
+
+def _match_operations(
+    spans: pa.Table, operations: Mapping[str, Sequence[Operation]], pool: ThreadPoolExecutor
+) -> OperationMatches:
+    *coded, name_of = pool.map(lambda name: _encode(spans[name]), (*_COMBO_COLUMNS, "name"))
     combo_of, count = _combine([c.codes for c in coded], [len(c.values) for c in coded])
     representatives = _representatives(combo_of, count)
     columns = [[c.values[i] for i in c.codes[representatives].tolist()] for c in coded]
     combos = [_combo(values) for values in zip(*columns, strict=True)]
     names, target = _resolve_targets(spans, combos, combo_of, coded[0], operations)
     flat = [(name, op) for name in sorted(operations) for op in operations[name]]
-    op_of = _match_rows(spans, combos, combo_of, names, target, operations)
+    op_of = _match_rows(spans, combos, combo_of, names, target, operations, pool)
     # operation_key: the operation matched, else METHOD route, else the rpc path, else the name.
     fallback = [_fallback(c) for c in combos]
     fallback_of = _codes([i if key is not None else -1 for i, key in enumerate(fallback)])[combo_of]
-    name_of = _encode(spans["name"])
     key_of = np.where(fallback_of >= 0, len(flat) + fallback_of, len(flat) + len(fallback) + name_of.codes)
     key_of = np.where(op_of >= 0, op_of, key_of)
     keys = [f"{op.method} {op.path}" for _, op in flat] + fallback + name_of.values
-    picked = _masked(op_of)
-    any_match = bool((op_of >= 0).any())
+    picked = _masked(op_of) if (op_of >= 0).any() else None
+    spelled = [
+        (names, _masked(target)),
+        (keys, pa.array(key_of, pa.int64())),
+        ([name for name, _ in flat], picked),
+        ([op.method for _, op in flat], picked),
+        ([op.path for _, op in flat], picked),
+        ([op.operation_id for _, op in flat], picked),
+        ([op.inferred for _, op in flat], picked),
+    ]
 
-    def column(values: list[Any], dtype: pa.DataType) -> pa.Array:
-        return pa.array(values, dtype).take(picked) if any_match else pa.nulls(len(spans), dtype)
+    def spell(values: list[Any], positions: pa.Array | None, dtype: pa.DataType) -> pa.Array:
+        return pa.nulls(len(spans), dtype) if positions is None else pa.array(values, dtype).take(positions)
 
     table = pa.table(
-        [
-            pa.array(names, pa.string()).take(_masked(target)),
-            pa.array(keys, pa.string()).take(pa.array(key_of, pa.int64())),
-            column([name for name, _ in flat], pa.string()),
-            column([op.method for _, op in flat], pa.string()),
-            column([op.path for _, op in flat], pa.string()),
-            column([op.operation_id for _, op in flat], pa.string()),
-            column([op.inferred for _, op in flat], pa.bool_()),
-        ],
-        schema=MATCH_SCHEMA,
+        list(pool.map(spell, *zip(*spelled, strict=True), MATCH_SCHEMA.types)), schema=MATCH_SCHEMA
     )
     operation = [(True, op.method, op.path) for _, op in flat] + [(False, None, None)]
     codes = _MatchCodes(
@@ -492,6 +510,7 @@ def _match_rows(
     names: Sequence[str],
     target: npt.NDArray[np.int64],
     operations: Mapping[str, Sequence[Operation]],
+    pool: ThreadPoolExecutor,
 ) -> npt.NDArray[np.int64]:
     """Each row's operation as an index into all operations in service order (-1: none)."""
     op_of = np.full(len(spans), -1, dtype=np.int64)
@@ -504,7 +523,7 @@ def _match_rows(
     # segments folded, so a million paths carrying ids collapse into a few distinct keys.
     from_url = _flags([c.route is None and c.rpc_path is None for c in combos])
     url_rows = eligible[from_url[combo_of[eligible]]]
-    paths = _encode(_fold_identifiers(_plain(spans["url_path"].take(pa.array(url_rows, pa.int64())))))
+    paths = _folded_paths(spans["url_path"], url_rows, pool)
     path_of = np.full(len(spans), len(paths.values) - 1, dtype=np.int64)
     path_of[url_rows] = paths.codes
     rpc_paths = sorted({c.rpc_path for c in combos if c.rpc_path is not None and c.route is None})
@@ -536,6 +555,16 @@ def _match_rows(
         key_op.append(first_op[name] + index if index >= 0 else -1)
     op_of[eligible] = _codes(key_op)[key_of]
     return op_of
+
+
+def _folded_paths(paths: pa.ChunkedArray, rows: npt.NDArray[np.int64], pool: ThreadPoolExecutor) -> _Coded:
+    """The paths of ``rows``, identifiers folded, as codes; in parallel slices when there are many."""
+    slices = max(1, min(pa.cpu_count(), len(rows) // _ROWS_PER_SLICE))
+
+    def fold(part: npt.NDArray[np.int64]) -> pa.Array:
+        return pc.dictionary_encode(_fold_identifiers(_plain(paths.take(pa.array(part, pa.int64())))))
+
+    return _encode(pa.chunked_array(pool.map(fold, np.array_split(rows, slices)), _CODED_TEXT))
 
 
 def _match(router: _Router, method: str, route: str, path: str) -> int:
