@@ -20,6 +20,7 @@ of service A, which calls did it make, in which order".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -107,13 +108,29 @@ class _Text:
         codes, uniques = pd.factorize(column)
         return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
 
+    @classmethod
+    def of_span_column(cls, table: pa.Table, name: str, frame: pd.DataFrame) -> _Text:
+        """The span table's own codes when the column is dictionary-coded, else ``frame``'s text."""
+        column = table[name]
+        if not pa.types.is_dictionary(column.type) or column.num_chunks == 0:
+            return cls.of(frame[name])
+        unified = column.unify_dictionaries()
+        codes = np.concatenate(
+            [chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in unified.chunks]
+        )
+        names = unified.chunk(0).dictionary.to_numpy(zero_copy_only=False)
+        return cls(codes.astype(np.int64), np.asarray(names, dtype=object))
+
     def code(self, name: str) -> int:
         """The code of ``name``; -2 (matching no row) when the column never holds it."""
         found = np.flatnonzero(self.names == name)
         return int(found[0]) if len(found) else -2
 
     def isin(self, names: tuple[str, ...]) -> np.ndarray:
-        return np.isin(self.codes, [self.code(name) for name in names])
+        wanted = np.zeros(len(self.names) + 1, dtype=bool)  # the last slot answers for nulls
+        wanted[[self.code(name) for name in names if self.code(name) >= 0]] = True
+        found: np.ndarray = wanted[self.codes]
+        return found
 
     def values(self, rows: np.ndarray) -> pa.Array:
         """The text at ``rows``; a null code reads the ``None`` appended after the names."""
@@ -175,7 +192,7 @@ def _series(codes: np.ndarray, names: np.ndarray) -> pd.Series:
     return pd.Series(pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string()).to_pandas())
 
 
-def _operations(spans: pd.DataFrame, method: _Text) -> _Text:
+def _operations(spans: pd.DataFrame, method: _Text, text: Callable[[str], _Text]) -> _Text:
     """A readable operation name per span: ``METHOD /route``, ``rpc Service/Method`` or the span name.
 
     The route template is preferred over the concrete path (which carries ids); without a
@@ -185,9 +202,9 @@ def _operations(spans: pd.DataFrame, method: _Text) -> _Text:
     parts = [
         method,
         _Text.of(spans["http_route"].fillna(spans["url_path"])),
-        _Text.of(spans["rpc_service"]),
-        _Text.of(spans["rpc_method"]),
-        _Text.of(spans["name"]),
+        text("rpc_service"),
+        text("rpc_method"),
+        text("name"),
     ]
     combined = np.zeros(len(spans), dtype=np.int64)
     for part in parts:
@@ -254,17 +271,21 @@ class _Spans:
 
 def build_call_tables(table: pa.Table) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring)."""
-    table = plain_strings(table)
+    coded, table = table, plain_strings(table)
     spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
+
+    def text(name: str) -> _Text:
+        return _Text.of_span_column(coded, name, spans)
+
     spans["row"] = np.arange(len(spans))
     parent = parent_rows(table)
     spans["parent_row"] = parent
-    service = _Text.of(spans["service"])
-    kind = _Text.of(spans["kind"])
+    service = text("service")
+    kind = text("kind")
     entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
     spans["entry_row"] = entry
-    method = _Text.of(spans["http_method"])
-    operation = _operations(spans, method)
+    method = text("http_method")
+    operation = _operations(spans, method, text)
     spans["operation"] = _series(operation.codes, operation.names)
     status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
     columns = _Spans(
@@ -272,10 +293,10 @@ def build_call_tables(table: pa.Table) -> CallTables:
         kind=kind,
         method=method,
         operation=operation,
-        peer_service=_Text.of(spans["peer_service"]),
-        server_address=_Text.of(spans["server_address"]),
-        db_system=_Text.of(spans["db_system"]),
-        messaging_system=_Text.of(spans["messaging_system"]),
+        peer_service=text("peer_service"),
+        server_address=text("server_address"),
+        db_system=text("db_system"),
+        messaging_system=text("messaging_system"),
         parent=parent,
         entry=entry,
         start=spans["start_ns"].to_numpy(dtype=np.int64),
