@@ -20,6 +20,7 @@ a cumulative maximum of ends per request, never a Python loop per request.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -283,16 +284,21 @@ def summarise_behaviour(
     tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_THRESHOLDS
 ) -> tuple[ServiceBehaviour, ...]:
     """Per service and entry operation, what its requests do downstream; sorted by name."""
-    per_request = measure_requests(tables, thresholds=thresholds)
-    shared = _Shared.of(per_request, tables)
-    operations = _aggregate(per_request, shared, ["service", "operation"])
-    overall = _aggregate(per_request, shared, ["service"])
+    # Most of the work is numpy and Arrow, which release the GIL: independent parts share two threads.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shared_work = pool.submit(_Shared.of, tables)
+        links = pool.submit(_Links.of, tables)
+        per_request = measure_requests(tables, thresholds=thresholds)
+        shared = shared_work.result()
+        overall_work = pool.submit(_aggregate, per_request, shared, ["service"])
+        operations = _aggregate(per_request, shared, ["service", "operation"])
+        overall = overall_work.result()
     by_service: dict[str, list[Behaviour]] = {}
     for behaviour in sorted(operations, key=lambda b: (-b.requests, b.operation or "")):
         by_service.setdefault(behaviour.service, []).append(behaviour)
     overall_by_service = {b.service: b for b in overall}
     names = distinct_names(per_request["service"], tables.calls["callee"], tables.calls["caller"])
-    return _with_links(tables, names, overall_by_service, by_service)
+    return _with_links(links.result(), names, overall_by_service, by_service)
 
 
 @dataclass(frozen=True)
@@ -312,10 +318,10 @@ class _Shared:
     callees: np.ndarray
 
     @classmethod
-    def of(cls, per_request: pd.DataFrame, tables: CallTables) -> _Shared:
-        trace, traces = sorted_codes(per_request["trace_id"])
+    def of(cls, tables: CallTables) -> _Shared:
+        trace, traces = sorted_codes(tables.requests["trace_id"])
         calls = tables.calls
-        position = _positions(per_request["row"].to_numpy(), calls["entry_row"].to_numpy())
+        position = _positions(tables.requests["row"].to_numpy(), calls["entry_row"].to_numpy())
         sync = np.flatnonzero((calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0))
         callee, callees = pd.factorize(calls["callee"].iloc[sync], sort=True)
         entry = position[sync]
@@ -449,51 +455,74 @@ def _idle(name: str) -> Behaviour:
     return Behaviour(name, None, 0, 0, 0.0, 0.0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0.0, (), ())
 
 
+@dataclass(frozen=True)
+class _Links:
+    """Who calls whom, by service name: distinct partners and incoming calls by kind."""
+
+    callers: dict[str, tuple[str, ...]]
+    callees: dict[str, tuple[str, ...]]
+    stores: dict[str, tuple[str, ...]]
+    store_users: dict[str, tuple[str, ...]]
+    destinations: dict[str, tuple[str, ...]]
+    received: dict[tuple[str, str], int]
+    external: dict[str, int]
+    emitting: set[str]
+
+    @classmethod
+    def of(cls, tables: CallTables) -> _Links:
+        calls = tables.calls
+        spans = tables.spans
+        kind = calls["kind"]
+        business = kind.isin((SYNC, MESSAGING)).to_numpy(dtype=bool)
+        infrastructure = (kind == INFRASTRUCTURE).to_numpy(dtype=bool)
+        caller, callee, parties = _shared_codes(calls["caller"], calls["callee"])
+        producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(
+            dtype=bool
+        )
+        service, destination, publishing = _shared_codes(
+            spans["service"][producers], spans["messaging_destination"][producers]
+        )
+        kind_code, kinds = pd.factorize(kind)
+        pairs = np.bincount(callee * len(kinds) + kind_code, minlength=len(parties) * len(kinds))
+        external = np.bincount(callee[calls["external"].to_numpy(dtype=bool)], minlength=len(parties))
+        return cls(
+            callers=_distinct_pairs(callee[business], caller[business], parties),
+            callees=_distinct_pairs(caller[business], callee[business], parties),
+            stores=_distinct_pairs(caller[infrastructure], callee[infrastructure], parties),
+            store_users=_distinct_pairs(callee[infrastructure], caller[infrastructure], parties),
+            destinations=_distinct_pairs(service, destination, publishing),
+            received={
+                (str(parties[i // len(kinds)]), str(kinds[i % len(kinds)])): int(n)
+                for i, n in enumerate(pairs)
+                if n
+            },
+            external={str(parties[i]): int(n) for i, n in enumerate(external) if n},
+            emitting=set(distinct_names(spans["service"])),
+        )
+
+
 def _with_links(
-    tables: CallTables,
+    links: _Links,
     names: list[str],
     overall: dict[str, Behaviour],
     operations: dict[str, list[Behaviour]],
 ) -> tuple[ServiceBehaviour, ...]:
-    """Attach who calls whom: distinct partners and incoming calls by kind."""
-    calls = tables.calls
-    spans = tables.spans
-    kind = calls["kind"]
-    business = kind.isin((SYNC, MESSAGING)).to_numpy(dtype=bool)
-    infrastructure = (kind == INFRASTRUCTURE).to_numpy(dtype=bool)
-    caller, callee, parties = _shared_codes(calls["caller"], calls["callee"])
-    producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(dtype=bool)
-    service, destination, publishing = _shared_codes(
-        spans["service"][producers], spans["messaging_destination"][producers]
-    )
-    callers = _distinct_pairs(callee[business], caller[business], parties)
-    callees = _distinct_pairs(caller[business], callee[business], parties)
-    stores = _distinct_pairs(caller[infrastructure], callee[infrastructure], parties)
-    store_users = _distinct_pairs(callee[infrastructure], caller[infrastructure], parties)
-    destinations = _distinct_pairs(service, destination, publishing)
-    kind_code, kinds = pd.factorize(kind)
-    pairs = np.bincount(callee * len(kinds) + kind_code, minlength=len(parties) * len(kinds))
-    received = {
-        (str(parties[i // len(kinds)]), str(kinds[i % len(kinds)])): int(n) for i, n in enumerate(pairs) if n
-    }
-    external_counts = np.bincount(callee[calls["external"].to_numpy(dtype=bool)], minlength=len(parties))
-    external = {str(parties[i]): int(n) for i, n in enumerate(external_counts) if n}
-    emitting = set(distinct_names(spans["service"]))
+    """Attach who calls whom to each service's behaviour."""
     return tuple(
         ServiceBehaviour(
             name=name,
-            emits_spans=name in emitting,
+            emits_spans=name in links.emitting,
             overall=overall.get(name) or _idle(name),
             operations=tuple(operations.get(name, ())),
-            callers=callers.get(name, ()),
-            callees=callees.get(name, ()),
-            stores=stores.get(name, ()),
-            store_users=store_users.get(name, ()),
-            destinations=destinations.get(name, ()),
-            received_sync=int(received.get((name, SYNC), 0)),
-            received_messages=int(received.get((name, MESSAGING), 0)),
-            received_infrastructure=int(received.get((name, INFRASTRUCTURE), 0)),
-            received_external=int(external.get(name, 0)),
+            callers=links.callers.get(name, ()),
+            callees=links.callees.get(name, ()),
+            stores=links.stores.get(name, ()),
+            store_users=links.store_users.get(name, ()),
+            destinations=links.destinations.get(name, ()),
+            received_sync=int(links.received.get((name, SYNC), 0)),
+            received_messages=int(links.received.get((name, MESSAGING), 0)),
+            received_infrastructure=int(links.received.get((name, INFRASTRUCTURE), 0)),
+            received_external=int(links.external.get(name, 0)),
         )
         for name in names
     )

@@ -21,6 +21,7 @@ of service A, which calls did it make, in which order".
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -271,21 +272,26 @@ class _Spans:
 
 def build_call_tables(table: pa.Table) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring)."""
-    coded, table = table, plain_strings(table)
-    spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Id lookups are numpy and Arrow work that releases the GIL: they run beside the text work.
+        parents = pool.submit(parent_rows, table)
+        coded, table = table, plain_strings(table.select([*_SPAN_COLUMNS, "links"]))
+        links = pool.submit(_span_links, table)
+        spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
 
-    def text(name: str) -> _Text:
-        return _Text.of_span_column(coded, name, spans)
+        def text(name: str) -> _Text:
+            return _Text.of_span_column(coded, name, spans)
 
+        service = text("service")
+        kind = text("kind")
+        method = text("http_method")
+        operation = _operations(spans, method, text)
+        parent = parents.result()
+        linked = links.result()
     spans["row"] = np.arange(len(spans))
-    parent = parent_rows(table)
     spans["parent_row"] = parent
-    service = text("service")
-    kind = text("kind")
     entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
     spans["entry_row"] = entry
-    method = text("http_method")
-    operation = _operations(spans, method, text)
     spans["operation"] = _series(operation.codes, operation.names)
     status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
     columns = _Spans(
@@ -306,7 +312,7 @@ def build_call_tables(table: pa.Table) -> CallTables:
         idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
     )
     requests = _requests(spans, columns)
-    parts = [_boundary_calls(columns), _unanswered_calls(columns), _linked_messages(table, columns)]
+    parts = [_boundary_calls(columns), _unanswered_calls(columns), _linked_messages(linked, columns)]
     calls = _calls_frame(table, columns, parts)
     return CallTables(spans=spans, requests=requests, calls=calls)
 
@@ -452,22 +458,27 @@ def _unanswered_calls(s: _Spans) -> _CallPart:
     )
 
 
-def _linked_messages(table: pa.Table, s: _Spans) -> _CallPart:
-    """Consumers that name their producer by a span link rather than as parent."""
-    names = s.vocabulary
+def _span_links(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(linked span, consumer) row pairs of consumer spans that carry span links."""
     consumers = pc.equal(table["kind"], "consumer")
     has_links = pc.and_(consumers, pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0))
     rows = np.flatnonzero(has_links.to_numpy(zero_copy_only=False))
-    producer = consumer = np.zeros(0, dtype=np.int64)
-    if len(rows):
-        linked = table.take(pa.array(rows)).select(["links"])
-        flat = pc.list_flatten(linked["links"])
-        owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
-        found_rows = span_rows(table, pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"))
-        found = found_rows >= 0
-        producer, consumer = found_rows[found], owner[found]
-        keep = (s.service.codes[producer] != s.service.codes[consumer]) & (s.parent[consumer] != producer)
-        producer, consumer = producer[keep], consumer[keep]
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    linked = table.take(pa.array(rows)).select(["links"])
+    flat = pc.list_flatten(linked["links"])
+    owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
+    found_rows = span_rows(table, pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"))
+    found = found_rows >= 0
+    return found_rows[found], owner[found]
+
+
+def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans) -> _CallPart:
+    """Consumers that name their producer by a span link rather than as parent."""
+    names = s.vocabulary
+    producer, consumer = links
+    keep = (s.service.codes[producer] != s.service.codes[consumer]) & (s.parent[consumer] != producer)
+    producer, consumer = producer[keep], consumer[keep]
     return _CallPart(
         trace_row=consumer,
         caller_row=producer,

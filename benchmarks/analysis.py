@@ -38,6 +38,7 @@ from collectors.ingest import ingest  # noqa: E402
 from collectors.spans import SCHEMA  # noqa: E402
 
 BASE_NS = 1_754_000_000_000_000_000
+INGEST_BATCH_SPANS = 13_000
 MS = 1_000_000
 
 #: Service pools: how many of each kind the landscape has (about 300 in all).
@@ -172,7 +173,9 @@ def build_table(spans: int, seed: int = 7) -> pa.Table:
             arrays.append(pa.array(np.zeros(rows, dtype=bool)))
         else:
             arrays.append(pa.nulls(rows, field.type))
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    table = pa.Table.from_arrays(arrays, schema=SCHEMA)
+    # In batches the size ingest hands over (4 MB of protobuf, about 13,000 spans), not one chunk.
+    return pa.Table.from_batches(table.to_batches(max_chunksize=INGEST_BATCH_SPANS), schema=SCHEMA)
 
 
 def _ids(numbers: np.ndarray, width: int) -> np.ndarray:
