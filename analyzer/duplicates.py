@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import networkx as nx
 
@@ -22,25 +23,19 @@ def _key(step: Step) -> str:
     return f"{step.operation.service} {step.operation.key}"
 
 
-def similarity(a: Flow, b: Flow) -> float:
-    """Jaccard similarity of the two flows' step sets."""
-    left, right = {_key(s) for s in a.steps}, {_key(s) for s in b.steps}
-    union = left | right
-    return len(left & right) / len(union) if union else 0.0
-
-
 def group_copies(
     flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
 ) -> list[list[Flow]]:
     """Groups of flows, of two or more owners, that drive the same steps; sorted by flow id."""
     graph: nx.Graph[str] = nx.Graph()
     by_id = {f.id: f for f in flows}
+    keys = {f.id: {_key(s) for s in f.steps} for f in flows}
     for a, b in itertools.combinations(sorted(by_id.values(), key=lambda f: f.id), 2):
-        common = {_key(s) for s in a.steps} & {_key(s) for s in b.steps}
+        common, union = keys[a.id] & keys[b.id], keys[a.id] | keys[b.id]
         if (
             a.owner != b.owner
             and len(common) >= thresholds.duplicate_min_common
-            and similarity(a, b) >= thresholds.duplicate_similarity
+            and (len(common) / len(union) if union else 0.0) >= thresholds.duplicate_similarity
         ):
             graph.add_edge(a.id, b.id)
     groups = [[by_id[i] for i in sorted(component)] for component in nx.connected_components(graph)]
@@ -53,13 +48,36 @@ def find_duplicates(
     """For each flow with copies elsewhere: every other copy with its drift, keyed by flow id."""
     out: dict[str, tuple[Duplicate, ...]] = {}
     for group in group_copies(flows, thresholds=thresholds):
+        keyed = {flow.id: _Keyed.of(flow) for flow in group}
         for flow in group:
             out[flow.id] = tuple(
-                Duplicate(owner=other.owner, entry=other.entry, differences=describe_drift(flow, other))
+                Duplicate(
+                    owner=other.owner, entry=other.entry, differences=_drift(keyed[flow.id], keyed[other.id])
+                )
                 for other in group
                 if other.id != flow.id
             )
     return out
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """A flow with its step keys and step names worked out once, for comparing it with many copies."""
+
+    flow: Flow
+    by_key: dict[str, Step]
+    key_of: dict[int, str]
+    name: Callable[[Step], str]
+
+    @classmethod
+    def of(cls, flow: Flow) -> _Keyed:
+        keys = [_key(s) for s in flow.steps]
+        return cls(
+            flow=flow,
+            by_key=dict(zip(keys, flow.steps, strict=True)),
+            key_of={s.index: k for s, k in zip(flow.steps, keys, strict=True)},
+            name=_namer(flow.steps),
+        )
 
 
 #: Differences of one kind listed one by one; beyond this many they are summarised.
@@ -80,10 +98,13 @@ def _listed(notes: list[str], what: str) -> list[str]:
 
 def describe_drift(reference: Flow, copy: Flow) -> tuple[str, ...]:
     """How ``copy`` differs from ``reference``, as sentences naming ``copy``'s owner."""
-    who = copy.owner
-    mine = {_key(s): s for s in reference.steps}
-    theirs = {_key(s): s for s in copy.steps}
-    ref_name, copy_name = _namer(reference.steps), _namer(copy.steps)
+    return _drift(_Keyed.of(reference), _Keyed.of(copy))
+
+
+def _drift(reference: _Keyed, copy: _Keyed) -> tuple[str, ...]:
+    who = copy.flow.owner
+    mine, theirs = reference.by_key, copy.by_key
+    ref_name, copy_name = reference.name, copy.name
     missing = [f"{who} never calls {ref_name(s)}" for k, s in mine.items() if k not in theirs]
     extra = [f"{who} also calls {copy_name(s)}" for k, s in theirs.items() if k not in mine]
     # Neighbours in the reference's order that the copy calls the other way round: linear, and
@@ -108,17 +129,19 @@ def _before(a: Step, b: Step) -> bool | None:
     return a.index < b.index
 
 
-def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
+def _failure_drift(keyed_reference: _Keyed, keyed_copy: _Keyed) -> list[str]:
+    reference, copy = keyed_reference.flow, keyed_copy.flow
     who = copy.owner
-    ref_name = _namer(reference.steps)
+    ref_name = keyed_reference.name
     ref_steps = {s.index: s for s in reference.steps}
-    copy_steps = {_key(s): s for s in copy.steps}
+    copy_steps = keyed_copy.by_key
     notes = []
     for compensation in reference.failure.compensations:
         failed, undone = ref_steps.get(compensation.failed_step), ref_steps.get(compensation.undone_step)
         if failed is None or undone is None:
             continue
-        theirs_failed, theirs_undone = copy_steps.get(_key(failed)), copy_steps.get(_key(undone))
+        theirs_failed = copy_steps.get(keyed_reference.key_of[failed.index])
+        theirs_undone = copy_steps.get(keyed_reference.key_of[undone.index])
         if theirs_failed is None or theirs_undone is None:
             continue
         same = any(
@@ -140,7 +163,7 @@ def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
     copy_retries = dict(copy.failure.retries)
     for index, policy in ref_retries.items():
         step = ref_steps.get(index)
-        theirs = copy_steps.get(_key(step)) if step else None
+        theirs = copy_steps.get(keyed_reference.key_of[step.index]) if step else None
         if step is None or theirs is None:
             continue
         # Without a failure of that step in the copy, there was nothing to retry.
@@ -159,14 +182,15 @@ def _failure_drift(reference: Flow, copy: Flow) -> list[str]:
                 else "with an idempotency key"
             )
             notes.append(f"{who} retries {ref_name(step)} {sends}")
-    return notes + _extra_compensations(reference, copy)
+    return notes + _extra_compensations(keyed_reference, keyed_copy)
 
 
-def _extra_compensations(reference: Flow, copy: Flow) -> list[str]:
+def _extra_compensations(keyed_reference: _Keyed, keyed_copy: _Keyed) -> list[str]:
     """Compensations the copy performs that the reference never does for the same failure."""
-    copy_name = _namer(copy.steps)
+    reference, copy = keyed_reference.flow, keyed_copy.flow
+    copy_name = keyed_copy.name
     copy_steps = {s.index: s for s in copy.steps}
-    ref_keys = {_key(s): s.index for s in reference.steps}
+    ref_keys = {k: s.index for k, s in keyed_reference.by_key.items()}
     ref_undo = {
         (c.operation.service, c.operation.key, c.failed_step, c.undone_step)
         for c in reference.failure.compensations
@@ -176,7 +200,8 @@ def _extra_compensations(reference: Flow, copy: Flow) -> list[str]:
         failed, undone = copy_steps.get(compensation.failed_step), copy_steps.get(compensation.undone_step)
         if failed is None or undone is None:
             continue
-        ref_failed, ref_undone = ref_keys.get(_key(failed)), ref_keys.get(_key(undone))
+        ref_failed = ref_keys.get(keyed_copy.key_of[failed.index])
+        ref_undone = ref_keys.get(keyed_copy.key_of[undone.index])
         # Only a failure that comes after the undone step in the reference could need the undo there.
         if ref_failed is None or ref_undone is None or ref_undone >= ref_failed:
             continue
