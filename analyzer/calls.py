@@ -273,8 +273,10 @@ class _Spans:
 def build_call_tables(table: pa.Table) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        # Id lookups are numpy and Arrow work that releases the GIL: they run beside the text work.
+        # Id lookups and sorts are numpy and Arrow work that releases the GIL: they run beside
+        # the text work on the second core.
         parents = pool.submit(parent_rows, table)
+        traces = pool.submit(_trace_ranks, table)
         coded, table = table, plain_strings(table.select([*_SPAN_COLUMNS, "links"]))
         links = pool.submit(_span_links, table)
         spans = table.select(list(_SPAN_COLUMNS)).to_pandas()
@@ -287,34 +289,43 @@ def build_call_tables(table: pa.Table) -> CallTables:
         method = text("http_method")
         operation = _operations(spans, method, text)
         parent = parents.result()
-        linked = links.result()
-    spans["row"] = np.arange(len(spans))
-    spans["parent_row"] = parent
-    entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
-    spans["entry_row"] = entry
-    spans["operation"] = _series(operation.codes, operation.names)
-    status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
-    columns = _Spans(
-        service=service,
-        kind=kind,
-        method=method,
-        operation=operation,
-        peer_service=text("peer_service"),
-        server_address=text("server_address"),
-        db_system=text("db_system"),
-        messaging_system=text("messaging_system"),
-        parent=parent,
-        entry=entry,
-        start=spans["start_ns"].to_numpy(dtype=np.int64),
-        end=spans["end_ns"].to_numpy(dtype=np.int64),
-        status_code=status_code,
-        error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
-        idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
-    )
-    requests = _requests(spans, columns)
-    parts = [_boundary_calls(columns), _unanswered_calls(columns), _linked_messages(linked, columns)]
-    calls = _calls_frame(table, columns, parts)
+        spans["row"] = np.arange(len(spans))
+        spans["parent_row"] = parent
+        entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
+        spans["entry_row"] = entry
+        spans["operation"] = _series(operation.codes, operation.names)
+        status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
+        columns = _Spans(
+            service=service,
+            kind=kind,
+            method=method,
+            operation=operation,
+            peer_service=text("peer_service"),
+            server_address=text("server_address"),
+            db_system=text("db_system"),
+            messaging_system=text("messaging_system"),
+            parent=parent,
+            entry=entry,
+            start=spans["start_ns"].to_numpy(dtype=np.int64),
+            end=spans["end_ns"].to_numpy(dtype=np.int64),
+            status_code=status_code,
+            error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
+            idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
+        )
+        requests = _requests(spans, columns)
+        parts = [
+            _boundary_calls(columns),
+            _unanswered_calls(columns),
+            _linked_messages(links.result(), columns),
+        ]
+        calls = _calls_frame(table, columns, parts, traces.result(), pool)
     return CallTables(spans=spans, requests=requests, calls=calls)
+
+
+def _trace_ranks(table: pa.Table) -> np.ndarray:
+    """Each span's trace id as its rank among the sorted distinct trace ids."""
+    ranks: np.ndarray = pd.factorize(table["trace_id"].to_pandas(), sort=True)[0]
+    return ranks
 
 
 def _requests(spans: pd.DataFrame, s: _Spans) -> pd.DataFrame:
@@ -497,37 +508,44 @@ def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans) -> _CallPa
     )
 
 
-def _calls_frame(table: pa.Table, s: _Spans, parts: list[_CallPart]) -> pd.DataFrame:
+def _calls_frame(
+    table: pa.Table, s: _Spans, parts: list[_CallPart], trace_rank: np.ndarray, pool: ThreadPoolExecutor
+) -> pd.DataFrame:
     """The calls of every origin in one frame, ordered by trace, start and caller span."""
     names = s.vocabulary.names
 
     def joined(field: str) -> np.ndarray:
         return np.concatenate([getattr(part, field) for part in parts])
 
-    trace_row = joined("trace_row")
-    trace_ids = table["trace_id"].take(pa.array(trace_row, pa.int64()))
-    trace_rank = pd.factorize(trace_ids.to_pandas(), sort=True)[0]
-    start, caller_row = joined("start"), joined("caller_row")
+    trace_row, start, caller_row = joined("trace_row"), joined("start"), joined("caller_row")
     # Stable, like the concatenation order it refines.
-    order = np.lexsort((caller_row, start, trace_rank))
-    operation_row = joined("operation_row")[order]
+    order = np.lexsort((caller_row, start, trace_rank[trace_row]))
+    texts = {
+        "caller": (s.service.codes[caller_row[order]], s.service.names),
+        "callee": (joined("callee")[order], names),
+        "kind": (joined("kind")[order], _KINDS),
+        "operation": (s.operation.codes[joined("operation_row")[order]], s.operation.names),
+        "method": (joined("method")[order], s.method.names),
+        "system": (joined("system")[order], names),
+    }
+    spelled = dict(zip(texts, pool.map(lambda pair: _series(*pair).array, texts.values()), strict=True))
     return pd.DataFrame(
         {
-            "trace_id": trace_ids.take(pa.array(order)).to_pandas().array,
-            "caller": _series(s.service.codes[caller_row[order]], s.service.names).array,
-            "callee": _series(joined("callee")[order], names).array,
-            "kind": _series(joined("kind")[order], _KINDS).array,
+            "trace_id": table["trace_id"].take(pa.array(trace_row[order], pa.int64())).to_pandas().array,
+            "caller": spelled["caller"],
+            "callee": spelled["callee"],
+            "kind": spelled["kind"],
             "external": joined("external")[order],
             "entry_row": s.entry[caller_row[order]],
             "caller_row": caller_row[order],
             "callee_row": joined("callee_row")[order],
-            "operation": _series(s.operation.codes[operation_row], s.operation.names).array,
-            "method": _series(joined("method")[order], s.method.names).array,
+            "operation": spelled["operation"],
+            "method": spelled["method"],
             "start_ns": start[order],
             "end_ns": joined("end")[order],
             "status_code": joined("status_code")[order],
             "error": joined("error")[order],
             "idempotency_key": joined("idempotency_key")[order],
-            "system": _series(joined("system")[order], names).array,
+            "system": spelled["system"],
         }
     )
