@@ -58,10 +58,11 @@ def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     # The sorts behind percentiles and examples release the GIL: they run side by side.
     with ThreadPoolExecutor(max_workers=2) as pool:
         quantiles = pool.submit(group_quantiles, code, latency, groups, (0.5, 0.95))
+        kinds = pool.submit(tuples_by_code, code, calls["kind"][kept], groups)
         examples = tuples_by_code(code, calls["trace_id"][kept], groups, EXAMPLES)
         stats["p50_ms"], stats["p95_ms"] = quantiles.result()
     stats["example_traces"] = pd.Series(examples, dtype=object)
-    stats["kinds"] = pd.Series(tuples_by_code(code, calls["kind"][kept], groups), dtype=object)
+    stats["kinds"] = pd.Series(kinds.result(), dtype=object)
     return stats
 
 
