@@ -129,12 +129,17 @@ def build_service_graph(tables: CallTables) -> nx.DiGraph:
 
 def build_operation_graph(tables: CallTables) -> nx.DiGraph:
     """``(service, operation)`` nodes; edges from the caller's entry operation to the callee's operation."""
-    requests = tables.requests.set_index("row")[["service", "operation"]]
-    calls = tables.calls.join(requests.rename(columns={"operation": "entry_operation"}), on="entry_row")
-    calls = calls.assign(entry_operation=calls["entry_operation"].fillna("(unknown)"))
+    requests = tables.requests
+    rows = requests["row"].to_numpy()
+    # Each call's entry request by position (request rows ascend), instead of a join on the frame.
+    at = np.minimum(np.searchsorted(rows, tables.calls["entry_row"].to_numpy()), max(len(rows) - 1, 0))
+    known = (rows[at] == tables.calls["entry_row"].to_numpy()) if len(rows) else at < 0
+    entry_operation = pd.Series(requests["operation"].array.take(np.where(known, at, -1), allow_fill=True))
+    calls = tables.calls.assign(entry_operation=entry_operation.fillna("(unknown)").array)
     graph: nx.DiGraph = nx.DiGraph()
-    for row in requests.drop_duplicates().sort_values(["service", "operation"]).itertuples(index=False):
-        graph.add_node((row.service, row.operation), service=row.service, operation=row.operation)
+    _, nodes = group_codes(requests, ["service", "operation"], dropna=False)
+    for service, operation in nodes.itertuples(index=False, name=None):
+        graph.add_node((service, operation), service=service, operation=operation)
     keys = ["caller", "entry_operation", "callee", "operation"]
     _add_edges(graph, _edge_stats(calls, keys), ["caller", "entry_operation"], ["callee", "operation"])
     for node in graph.nodes:
