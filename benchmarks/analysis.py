@@ -7,7 +7,11 @@ composers reading five services in parallel; scheduled jobs publishing events co
 services (one by parent, one by span link); payments calling an uninstrumented provider; and
 leaf lookups. Then times ``build_call_tables``, the behaviour and role classification and both
 graphs, and compares with ingesting the ingest benchmark's OTLP protobuf file of the same size
-(target: analysis at most 50% of ingest time). Peak memory is the process's maximum RSS.
+(target: analysis at most 50% of ingest time). The table comes in batches of the size ingest
+hands over. The analysis runs independent numpy and Arrow work on a second thread, as ingest
+runs ``--jobs`` worker processes, so both sides of the share use the same cores; CPU seconds are
+printed beside wall time. Each stage is timed once, as a scan runs it (the first call pays for
+fresh memory). Peak memory is the process's maximum RSS.
 
     python benchmarks/analysis.py                      # 1,000,000 spans
     python benchmarks/analysis.py --spans 200000 --no-ingest
