@@ -68,7 +68,11 @@ def test_services_are_counted_across_differing_dictionaries(tables: dict[str, pa
 def test_analysis_reads_coded_and_plain_tables_alike(tables: dict[str, pa.Table]) -> None:
     table = tables["otlp-proto"]
     coded, plain = build_call_tables(table), build_call_tables(plain_strings(table))
-    for frame, expected in ((coded.spans, plain.spans), (coded.calls, plain.calls)):
+    for frame, expected in (
+        (coded.spans, plain.spans),
+        (coded.requests, plain.requests),
+        (coded.calls, plain.calls),
+    ):
         assert not any(isinstance(dtype, pd.CategoricalDtype) for dtype in frame.dtypes)
         pd.testing.assert_frame_equal(frame, expected)
     assert len(coded.calls) > 0
