@@ -17,7 +17,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer.flowsteps import StepCalls, singular
 from analyzer.model import Flow, Handoff, OperationRef
@@ -173,27 +176,30 @@ def _schema_handoffs(flow: Flow, specs: SpecIndex) -> Iterator[Handoff]:
 
 
 def _segments(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each id-like segment of each concrete path, with what precedes it and its template name."""
-    parts = frame["url_path"].fillna("").str.strip("/").str.split("/")
-    routes = frame["route"].fillna("").str.strip("/").str.split("/")
-    rows = frame.assign(segment=parts, template=routes, position=parts.map(lambda p: list(range(len(p)))))
-    rows = rows.explode(["segment", "position"])
-    rows = rows[rows["segment"].fillna("").str.match(_ID_VALUE)]
+    """Each id-like segment of each concrete path, with what precedes it and its template name.
+
+    Paths are split by Arrow; the id pattern is tried once per distinct segment, and names and
+    prefixes are spelled only for the id segments found.
+    """
+    paths = pa.array(frame["url_path"].fillna("").to_numpy(dtype=object), pa.string())
+    split = pc.split_pattern(pc.utf8_trim(paths, "/"), "/")
+    owner = pc.list_parent_indices(split).to_numpy()
+    position = np.arange(len(owner)) - split.offsets.to_numpy()[owner]
+    encoded = pc.dictionary_encode(pc.list_flatten(split))
+    distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    is_id = np.array([_ID_VALUE.match(text) is not None for text in distinct], dtype=bool)
+    codes = encoded.indices.to_numpy()
+    keep = np.flatnonzero(is_id[codes]) if len(distinct) else np.zeros(0, dtype=np.int64)
+    rows = frame.iloc[owner[keep]]
+    positions = position[keep].tolist()
+    routes = rows["route"].fillna("").str.strip("/").str.split("/").tolist()
+    parts = rows["url_path"].fillna("").str.strip("/").str.split("/").tolist()
     named = [
-        (
-            t[p][1:-1]
-            if isinstance(t, list) and p < len(t) and t[p].startswith("{")
-            else f"path segment {p + 1}"
-        )
-        for t, p in zip(rows["template"], rows["position"], strict=True)
+        t[p][1:-1] if p < len(t) and t[p].startswith("{") else f"path segment {p + 1}"
+        for t, p in zip(routes, positions, strict=True)
     ]
-    prefix = [
-        "/" + "/".join(parts_[:p])
-        for parts_, p in zip(
-            rows["url_path"].fillna("").str.strip("/").str.split("/"), rows["position"], strict=True
-        )
-    ]
-    return rows.assign(parameter=named, prefix=prefix)
+    prefix = ["/" + "/".join(parts_[:p]) for parts_, p in zip(parts, positions, strict=True)]
+    return rows.assign(segment=distinct[codes[keep]], parameter=named, prefix=prefix)
 
 
 def _trace_handoffs(steps: StepCalls, flow: Flow) -> Iterator[Handoff]:
