@@ -279,7 +279,8 @@ def build_call_tables(table: pa.Table) -> CallTables:
         traces = pool.submit(_trace_ranks, table)
         coded, table = table, plain_strings(table.select([*_SPAN_COLUMNS, "links"]))
         links = pool.submit(_span_links, table)
-        spans = table.select(list(_SPAN_COLUMNS)).to_pandas(use_threads=False)
+        # One chunk per column: taking rows from a many-chunk Arrow column costs a copy each time.
+        spans = table.select(list(_SPAN_COLUMNS)).combine_chunks().to_pandas(use_threads=False)
 
         def text(name: str) -> _Text:
             return _Text.of_span_column(coded, name, spans)
