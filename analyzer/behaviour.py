@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
-from analyzer.grouping import distinct_names, group_codes, sorted_codes, sorted_unique, split_by_code
+from analyzer.grouping import (
+    distinct_names,
+    group_codes,
+    positions_in,
+    sorted_codes,
+    sorted_unique,
+    split_by_code,
+)
 from analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
 
 #: HTTP methods that only read, and those that change state.
@@ -148,7 +155,7 @@ def measure_requests(tables: CallTables, *, thresholds: RoleThresholds = DEFAULT
     calls = tables.calls
     count = len(requests)
     # Each call's request as a position in ``requests`` (whose rows ascend); -1 for none.
-    position = _positions(requests["row"].to_numpy(), calls["entry_row"].to_numpy())
+    position = positions_in(requests["row"].to_numpy(), calls["entry_row"].to_numpy())
     start, end = requests["start_ns"].to_numpy(), requests["end_ns"].to_numpy()
     frame = pd.DataFrame(
         {
@@ -173,15 +180,6 @@ def measure_requests(tables: CallTables, *, thresholds: RoleThresholds = DEFAULT
     busy = _busy_time(calls, position, start, end, count)
     frame["self_ns"] = np.clip(frame["duration_ns"].to_numpy() - busy, 0, None)
     return frame
-
-
-def _positions(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Position of each wanted row in the ascending ``rows``, -1 where it is not there."""
-    at = np.searchsorted(rows, wanted)
-    inside = at < len(rows)
-    found = np.zeros(len(wanted), dtype=bool)
-    found[inside] = rows[at[inside]] == wanted[inside]
-    return np.where(found, at, -1)
 
 
 def _counts(position: np.ndarray, count: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -250,7 +248,7 @@ def _own_work(tables: CallTables, position: np.ndarray, count: int) -> dict[str,
     producer = (spans["kind"] == "producer").to_numpy(dtype=bool)
     db = (calls["kind"] == INFRASTRUCTURE).to_numpy(dtype=bool) & ~producer[calls["caller_row"].to_numpy()]
     db &= position >= 0
-    publishing = _positions(tables.requests["row"].to_numpy(), spans["entry_row"].to_numpy()[producer])
+    publishing = positions_in(tables.requests["row"].to_numpy(), spans["entry_row"].to_numpy()[producer])
     return {
         "db_calls": _counts(position[db], count),
         "publishes": _counts(publishing[publishing >= 0], count),
@@ -321,7 +319,7 @@ class _Shared:
     def of(cls, tables: CallTables) -> _Shared:
         trace, traces = sorted_codes(tables.requests["trace_id"])
         calls = tables.calls
-        position = _positions(tables.requests["row"].to_numpy(), calls["entry_row"].to_numpy())
+        position = positions_in(tables.requests["row"].to_numpy(), calls["entry_row"].to_numpy())
         sync = np.flatnonzero((calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0))
         callee, callees = pd.factorize(calls["callee"].iloc[sync], sort=True)
         entry = position[sync]

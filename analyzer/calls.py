@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.codes import combine, encode, representatives
 from collectors.integrity import parent_rows, span_rows
 from collectors.spans import plain_strings
 
@@ -105,22 +106,12 @@ class _Text:
     names: np.ndarray
 
     @classmethod
-    def of(cls, column: pd.Series) -> _Text:
-        codes, uniques = pd.factorize(column)
-        return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
-
-    @classmethod
-    def of_span_column(cls, table: pa.Table, name: str, frame: pd.DataFrame) -> _Text:
-        """The span table's own codes when the column is dictionary-coded, else ``frame``'s text."""
-        column = table[name]
-        if not pa.types.is_dictionary(column.type) or column.num_chunks == 0:
-            return cls.of(frame[name])
-        unified = column.unify_dictionaries()
-        codes = np.concatenate(
-            [chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in unified.chunks]
-        )
-        names = unified.chunk(0).dictionary.to_numpy(zero_copy_only=False)
-        return cls(codes.astype(np.int64), np.asarray(names, dtype=object))
+    def of(cls, column: pa.ChunkedArray | pa.Array) -> _Text:
+        """A span table column's codes; a dictionary-coded column gives its own."""
+        coded = encode(column)
+        null = len(coded.values) - 1
+        names = np.asarray(coded.values[:null], dtype=object)
+        return cls(np.where(coded.codes == null, -1, coded.codes), names)
 
     def code(self, name: str) -> int:
         """The code of ``name``; -2 (matching no row) when the column never holds it."""
@@ -129,7 +120,7 @@ class _Text:
 
     def isin(self, names: tuple[str, ...]) -> np.ndarray:
         wanted = np.zeros(len(self.names) + 1, dtype=bool)  # the last slot answers for nulls
-        wanted[[self.code(name) for name in names if self.code(name) >= 0]] = True
+        wanted[[code for code in map(self.code, names) if code >= 0]] = True
         found: np.ndarray = wanted[self.codes]
         return found
 
@@ -193,7 +184,7 @@ def _series(codes: np.ndarray, names: np.ndarray) -> pd.Series:
     return pd.Series(pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string()).to_pandas())
 
 
-def _operations(spans: pd.DataFrame, method: _Text, text: Callable[[str], _Text]) -> _Text:
+def _operations(table: pa.Table, method: _Text, text: Callable[[str], _Text]) -> _Text:
     """A readable operation name per span: ``METHOD /route``, ``rpc Service/Method`` or the span name.
 
     The route template is preferred over the concrete path (which carries ids); without a
@@ -202,17 +193,13 @@ def _operations(spans: pd.DataFrame, method: _Text, text: Callable[[str], _Text]
     """
     parts = [
         method,
-        _Text.of(spans["http_route"].fillna(spans["url_path"])),
+        _Text.of(pc.coalesce(table["http_route"], table["url_path"])),
         text("rpc_service"),
         text("rpc_method"),
         text("name"),
     ]
-    combined = np.zeros(len(spans), dtype=np.int64)
-    for part in parts:
-        combined = pd.factorize(combined * (len(part.names) + 1) + part.codes + 1)[0]
-    groups = int(combined.max(initial=-1)) + 1
-    first = np.full(groups, len(spans), dtype=np.int64)
-    np.minimum.at(first, combined, np.arange(len(spans)))
+    combined, groups = combine([part.codes + 1 for part in parts], [len(part.names) + 1 for part in parts])
+    first = representatives(combined, groups)
     verb, route, rpc_service, rpc_method, name = (part.values(first) for part in parts)
     keys = pc.if_else(
         pc.and_(pc.is_valid(rpc_service), pc.is_valid(rpc_method)),
@@ -283,12 +270,12 @@ def build_call_tables(table: pa.Table) -> CallTables:
         spans = table.select(list(_SPAN_COLUMNS)).combine_chunks().to_pandas(use_threads=False)
 
         def text(name: str) -> _Text:
-            return _Text.of_span_column(coded, name, spans)
+            return _Text.of(coded[name])
 
         service = text("service")
         kind = text("kind")
         method = text("http_method")
-        operation = _operations(spans, method, text)
+        operation = _operations(table, method, text)
         parent = parents.result()
         spans["row"] = np.arange(len(spans))
         spans["parent_row"] = parent

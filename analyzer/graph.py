@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.calls import CallTables
-from analyzer.grouping import distinct_names, group_codes, tuples_by_code
+from analyzer.grouping import distinct_names, group_codes, positions_in, tuples_by_code
 from analyzer.model import Edge
 
 #: How many example trace ids an edge keeps.
@@ -130,11 +130,9 @@ def build_service_graph(tables: CallTables) -> nx.DiGraph:
 def build_operation_graph(tables: CallTables) -> nx.DiGraph:
     """``(service, operation)`` nodes; edges from the caller's entry operation to the callee's operation."""
     requests = tables.requests
-    rows = requests["row"].to_numpy()
     # Each call's entry request by position (request rows ascend), instead of a join on the frame.
-    at = np.minimum(np.searchsorted(rows, tables.calls["entry_row"].to_numpy()), max(len(rows) - 1, 0))
-    known = (rows[at] == tables.calls["entry_row"].to_numpy()) if len(rows) else at < 0
-    entry_operation = pd.Series(requests["operation"].array.take(np.where(known, at, -1), allow_fill=True))
+    at = positions_in(requests["row"].to_numpy(), tables.calls["entry_row"].to_numpy())
+    entry_operation = pd.Series(requests["operation"].array.take(at, allow_fill=True))
     calls = tables.calls.assign(entry_operation=entry_operation.fillna("(unknown)").array)
     graph: nx.DiGraph = nx.DiGraph()
     _, nodes = group_codes(requests, ["service", "operation"], dropna=False)

@@ -51,7 +51,8 @@ def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     if isinstance(values, pd.Series) and len(values) > 1 and values.notna().all():
         text = pa.array(values.array)
-        if pa.types.is_string(text.type) and pc.all(pc.greater_equal(text[1:], text[:-1])).as_py():
+        textual = pa.types.is_string(text.type) or pa.types.is_large_string(text.type)
+        if textual and pc.all(pc.greater_equal(text[1:], text[:-1])).as_py():
             changes = np.r_[False, pc.not_equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)]
             ranks = np.cumsum(changes)
             return ranks, text.filter(pa.array(np.r_[True, changes[1:]])).to_numpy(zero_copy_only=False)
@@ -86,6 +87,15 @@ def group_codes(frame: pd.DataFrame, keys: list[str], *, dropna: bool) -> tuple[
         distinct, part = np.divmod(distinct, len(names))
         columns[key] = names[part]
     return code, pd.DataFrame({key: columns[key] for key in keys})
+
+
+def positions_in(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each wanted row in the ascending ``rows``, -1 where it is not there."""
+    at = np.searchsorted(rows, wanted)
+    inside = at < len(rows)
+    found = np.zeros(len(wanted), dtype=bool)
+    found[inside] = rows[at[inside]] == wanted[inside]
+    return np.where(found, at, -1)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:

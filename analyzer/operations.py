@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer.codes import Coded, combine, encode, representatives
 from collectors.openapi import Operation, Spec, SpecBindings
 
 #: Columns of ``OperationMatches.table``, row-aligned with the span table.
@@ -55,20 +56,12 @@ _ROUTE_PARAM = re.compile(r"^(\{[^/]*\}|:[^/]+|<[^/]+>|\*)$")
 
 
 @dataclass(frozen=True, slots=True)
-class _Coded:
-    """A column as integer codes: row ``i`` holds ``values[codes[i]]``; the last value is None."""
-
-    codes: npt.NDArray[np.int64]
-    values: list[Any]
-
-
-@dataclass(frozen=True, slots=True)
 class _MatchCodes:
     """A match table's target and operation as codes (values: target names; operations as
     ``(matched, op_method, op_path)``), so that coverage need not encode a million strings again."""
 
-    target: _Coded
-    operation: _Coded
+    target: Coded
+    operation: Coded
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,53 +207,6 @@ class _Router:
 # -- columnar helpers -------------------------------------------------------------------------
 
 
-def _encode(column: pa.ChunkedArray | pa.Array) -> _Coded:
-    """Dictionary codes of a column, one dictionary for all its chunks; nulls get the last code."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    # Batches carry dictionaries of their own: unify them so that one code means one value.
-    chunk = pa.table({"c": column}).unify_dictionaries().combine_chunks()["c"]
-    if chunk.num_chunks == 0:
-        return _Coded(np.zeros(0, dtype=np.int64), [None])
-    array = chunk.chunk(0)
-    values = array.dictionary.to_pylist()
-    indices = array.indices
-    # Straight from the buffer: converting an array with nulls would go through floats.
-    raw = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype())
-    codes = raw[indices.offset : indices.offset + len(indices)].astype(np.int64)
-    if indices.null_count:
-        codes[~pc.is_valid(indices).to_numpy(zero_copy_only=False)] = len(values)
-    return _Coded(codes, [*values, None])
-
-
-def _factorize(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
-    """Dense ids ``0 .. count-1`` for the distinct values, and their count."""
-    encoded = pc.dictionary_encode(pa.array(values, pa.int64()))
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return ids, len(encoded.dictionary)
-
-
-def _combine(
-    codes: Sequence[npt.NDArray[np.int64]], sizes: Sequence[int]
-) -> tuple[npt.NDArray[np.int64], int]:
-    """One dense id per distinct combination of several code columns (row-aligned), and the count."""
-    combined = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
-    span = 1
-    for code, size in zip(codes, sizes, strict=True):
-        if span * size >= 1 << 62:  # keep the mixed-radix number inside int64
-            combined, span = _factorize(combined)
-        combined = combined * size + code
-        span *= size
-    return _factorize(combined)
-
-
-def _representatives(ids: npt.NDArray[np.int64], count: int) -> npt.NDArray[np.int64]:
-    """A row carrying each id (any one: rows with equal ids agree on what the id encodes)."""
-    rows = np.zeros(count, dtype=np.int64)
-    rows[ids] = np.arange(len(ids), dtype=np.int64)
-    return rows
-
-
 def _codes(values: Sequence[int]) -> npt.NDArray[np.int64]:
     return np.array(values, dtype=np.int64)
 
@@ -394,7 +340,7 @@ def _combo_targets(
 
 
 def _child_services(
-    spans: pa.Table, open_rows: npt.NDArray[np.bool_], is_server: npt.NDArray[np.bool_], service: _Coded
+    spans: pa.Table, open_rows: npt.NDArray[np.bool_], is_server: npt.NDArray[np.bool_], service: Coded
 ) -> npt.NDArray[np.int64]:
     """For each open client row, the service code of the server span it caused (-1 if none).
 
@@ -440,10 +386,10 @@ def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operatio
 def _match_operations(
     spans: pa.Table, operations: Mapping[str, Sequence[Operation]], pool: ThreadPoolExecutor
 ) -> OperationMatches:
-    *coded, name_of = pool.map(lambda name: _encode(spans[name]), (*_COMBO_COLUMNS, "name"))
-    combo_of, count = _combine([c.codes for c in coded], [len(c.values) for c in coded])
-    representatives = _representatives(combo_of, count)
-    columns = [[c.values[i] for i in c.codes[representatives].tolist()] for c in coded]
+    *coded, name_of = pool.map(lambda name: encode(spans[name]), (*_COMBO_COLUMNS, "name"))
+    combo_of, count = combine([c.codes for c in coded], [len(c.values) for c in coded])
+    samples = representatives(combo_of, count)
+    columns = [[c.values[i] for i in c.codes[samples].tolist()] for c in coded]
     combos = [_combo(values) for values in zip(*columns, strict=True)]
     names, target = _resolve_targets(spans, combos, combo_of, coded[0], operations)
     flat = [(name, op) for name in sorted(operations) for op in operations[name]]
@@ -473,8 +419,8 @@ def _match_operations(
     )
     operation = [(True, op.method, op.path) for _, op in flat] + [(False, None, None)]
     codes = _MatchCodes(
-        target=_Coded(np.where(target >= 0, target, len(names)), [*names, None]),
-        operation=_Coded(np.where(op_of >= 0, op_of, len(flat)), operation),
+        target=Coded(np.where(target >= 0, target, len(names)), [*names, None]),
+        operation=Coded(np.where(op_of >= 0, op_of, len(flat)), operation),
     )
     return OperationMatches(table, codes)
 
@@ -483,7 +429,7 @@ def _resolve_targets(
     spans: pa.Table,
     combos: Sequence[_Combo],
     combo_of: npt.NDArray[np.int64],
-    service: _Coded,
+    service: Coded,
     operations: Mapping[str, Sequence[Operation]],
 ) -> tuple[list[str], npt.NDArray[np.int64]]:
     """The services called, sorted, and each row's target as an index into them (-1: none)."""
@@ -530,7 +476,7 @@ def _match_rows(
     folded = _fold_identifiers(pa.array(rpc_paths, pa.string())).to_pylist()
     folded_rpc = dict(zip(rpc_paths, folded, strict=True))
     # One match per distinct (target, combination, folded path).
-    key_of, key_count = _combine(
+    key_of, key_count = combine(
         [target[eligible], combo_of[eligible], path_of[eligible]],
         [len(names), len(combos), len(paths.values)],
     )
@@ -539,7 +485,7 @@ def _match_rows(
     first_op = dict(zip(sorted(operations), offsets, strict=False))  # offsets among all operations
     found: dict[tuple[str, str, str, str], int] = {}
     key_op: list[int] = []
-    for row in eligible[_representatives(key_of, key_count)].tolist():
+    for row in eligible[representatives(key_of, key_count)].tolist():
         combo = combos[combo_of[row]]
         name = names[target[row]]
         if combo.route is not None:
@@ -557,14 +503,14 @@ def _match_rows(
     return op_of
 
 
-def _folded_paths(paths: pa.ChunkedArray, rows: npt.NDArray[np.int64], pool: ThreadPoolExecutor) -> _Coded:
+def _folded_paths(paths: pa.ChunkedArray, rows: npt.NDArray[np.int64], pool: ThreadPoolExecutor) -> Coded:
     """The paths of ``rows``, identifiers folded, as codes; in parallel slices when there are many."""
     slices = max(1, min(pa.cpu_count(), len(rows) // _ROWS_PER_SLICE))
 
     def fold(part: npt.NDArray[np.int64]) -> pa.Array:
         return pc.dictionary_encode(_fold_identifiers(_plain(paths.take(pa.array(part, pa.int64())))))
 
-    return _encode(pa.chunked_array(pool.map(fold, np.array_split(rows, slices)), _CODED_TEXT))
+    return encode(pa.chunked_array(pool.map(fold, np.array_split(rows, slices)), _CODED_TEXT))
 
 
 def _match(router: _Router, method: str, route: str, path: str) -> int:
@@ -596,17 +542,17 @@ def measure_coverage(
     # unmatched calls' concrete paths are read row by row.
     codes = matches.codes or _match_codes(m)
     coded = [
-        _encode(spans["kind"]),
-        _encode(spans["http_method"]),
-        _encode(spans["http_route"]),
-        _encode(pc.is_valid(spans["rpc_method"])),
+        encode(spans["kind"]),
+        encode(spans["http_method"]),
+        encode(spans["http_route"]),
+        encode(pc.is_valid(spans["rpc_method"])),
         codes.target,
         codes.operation,
     ]
-    combo_of, count = _combine([c.codes for c in coded], [len(c.values) for c in coded])
-    representatives = _representatives(combo_of, count).tolist()
+    combo_of, count = combine([c.codes for c in coded], [len(c.values) for c in coded])
+    samples = representatives(combo_of, count)
     rows_per_combo = np.bincount(combo_of, minlength=count).tolist()
-    columns = [[c.values[i] for i in c.codes[representatives].tolist()] for c in coded]
+    columns = [[c.values[i] for i in c.codes[samples].tolist()] for c in coded]
     combos = list(zip(*columns, strict=True))
     calls = [
         index
@@ -642,11 +588,11 @@ def measure_coverage(
         is_listed = np.zeros(count, dtype=np.bool_)
         is_listed[by_row] = True
         rows = pa.array(np.flatnonzero(is_listed[combo_of]), pa.int64())
-        paths = _encode(
+        paths = encode(
             pc.coalesce(_plain(spans["url_path"].take(rows)), _plain(m["operation_key"].take(rows)))
         )
-        pair_of, pairs = _combine([combo_of[rows.to_numpy()], paths.codes], [count, len(paths.values)])
-        pair_rows = _representatives(pair_of, pairs)
+        pair_of, pairs = combine([combo_of[rows.to_numpy()], paths.codes], [count, len(paths.values)])
+        pair_rows = representatives(pair_of, pairs)
         pair_combos = combo_of[rows.to_numpy()[pair_rows]].tolist()
         pair_paths = [paths.values[code] for code in paths.codes[pair_rows].tolist()]
         sizes = np.bincount(pair_of, minlength=pairs).tolist()
@@ -679,11 +625,11 @@ def measure_coverage(
 def _match_codes(table: pa.Table) -> _MatchCodes:
     """The codes of a match table built elsewhere than by ``match_operations``."""
     parts = [
-        _encode(pc.is_valid(table["op_service"])),
-        _encode(table["op_method"]),
-        _encode(table["op_path"]),
+        encode(pc.is_valid(table["op_service"])),
+        encode(table["op_method"]),
+        encode(table["op_path"]),
     ]
-    operation_of, count = _combine([p.codes for p in parts], [len(p.values) for p in parts])
-    rows = _representatives(operation_of, count)
+    operation_of, count = combine([p.codes for p in parts], [len(p.values) for p in parts])
+    rows = representatives(operation_of, count)
     values = zip(*([p.values[i] for i in p.codes[rows].tolist()] for p in parts), strict=True)
-    return _MatchCodes(target=_encode(table["target_service"]), operation=_Coded(operation_of, list(values)))
+    return _MatchCodes(target=encode(table["target_service"]), operation=Coded(operation_of, list(values)))

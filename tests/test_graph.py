@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from factories import LandscapeBuilder, build_shop
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -122,11 +123,25 @@ def test_group_codes_number_groups_as_pandas_does(
     assert [tuple(None if pd.isna(x) else x for x in key) for key in keys.itertuples(index=False)] == expected
 
 
-def test_sorted_codes_take_the_sorted_shortcut_and_agree_with_factorize() -> None:
+def test_sorted_codes_take_the_sorted_shortcut_and_agree_with_factorize(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ordered = pd.Series(["t1", "t1", "t2", "t5", "t5", "t9"], dtype="str")
     shuffled = ordered.sample(frac=1, random_state=3).reset_index(drop=True)
-    for values in (ordered, shuffled, pd.Series(["t2", None, "t1"], dtype="str")):
+    expected = {
+        name: pd.factorize(values, sort=True)
+        for name, values in (("ordered", ordered), ("shuffled", shuffled))
+    }
+    for name, values in (("ordered", ordered), ("shuffled", shuffled)):
         ranks, names = sorted_codes(values)
-        expected_ranks, expected_names = pd.factorize(values, sort=True)
-        assert ranks.tolist() == expected_ranks.tolist()
-        assert list(names) == list(expected_names)
+        assert ranks.tolist() == expected[name][0].tolist()
+        assert list(names) == list(expected[name][1])
+    ranks, names = sorted_codes(pd.Series(["t2", None, "t1"], dtype="str"))
+    assert (ranks.tolist(), list(names)) == ([1, -1, 0], ["t1", "t2"])
+
+    # Text already in order is ranked without sorting it again.
+    def no_sort(*args: object, **kwargs: object) -> None:
+        raise AssertionError("factorized an ordered column")
+
+    monkeypatch.setattr(pd, "factorize", no_sort)
+    assert sorted_codes(ordered)[0].tolist() == expected["ordered"][0].tolist()
