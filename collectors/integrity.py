@@ -200,12 +200,7 @@ def span_rows(table: pa.Table, trace_ids: pa.Array, span_ids: pa.Array) -> np.nd
     wanted_hashes = _pair_hashes(wanted, "span_id")
     spans = _pair_hashes(table, "span_id")
     if wanted_hashes is not None and spans is not None:
-        distinct, which = np.unique(wanted_hashes, return_inverse=True)
-        probe = pc.index_in(pa.array(spans), value_set=pa.array(distinct))
-        hit = np.flatnonzero(np.asarray(pc.is_valid(probe)))
-        row_of = np.full(len(distinct), -1, dtype=np.int64)
-        row_of[probe.to_numpy(zero_copy_only=False)[hit].astype(np.int64)] = hit
-        rows = np.where(complete, row_of[which], -1)
+        rows = np.where(complete, _probe(spans, wanted_hashes), -1)
         found = np.flatnonzero(rows >= 0)
         taken = pa.array(rows[found])
         same = [
@@ -225,9 +220,7 @@ def _hash_lookup(spans: np.ndarray, parents: np.ndarray, wanted: np.ndarray, siz
 
     Parents are looked up within their own batch first: a batch holds whole messages, which
     hold whole traces or large parts of them, so the hash tables stay a batch small. Only the
-    parents not found there are looked up in the whole table, through a table of their own
-    distinct hashes that every span is probed against, rather than one of a million span
-    hashes (about 50 MB).
+    parents not found there are looked up in the whole table (:func:`_probe`).
     """
     index = np.full(len(spans), -1, dtype=np.int64)
     start = 0
@@ -240,13 +233,23 @@ def _hash_lookup(spans: np.ndarray, parents: np.ndarray, wanted: np.ndarray, siz
     index[~wanted] = -1
     missing = np.flatnonzero(wanted & (index < 0))
     if len(missing):
-        distinct, which = np.unique(parents[missing], return_inverse=True)
-        probe = pc.index_in(pa.array(spans), value_set=pa.array(distinct))
-        hit = np.flatnonzero(np.asarray(pc.is_valid(probe)))
-        row_of = np.full(len(distinct), -1, dtype=np.int64)
-        row_of[probe.to_numpy(zero_copy_only=False)[hit].astype(np.int64)] = hit
-        index[missing] = row_of[which]
+        index[missing] = _probe(spans, parents[missing])
     return index
+
+
+def _probe(spans: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row whose span hash equals each wanted hash (-1 when none does), for a few wanted hashes.
+
+    Every span is probed against a table of the wanted hashes, rather than building one of a
+    million span hashes (about 50 MB).
+    """
+    distinct, which = np.unique(wanted, return_inverse=True)
+    probe = pc.index_in(pa.array(spans), value_set=pa.array(distinct))
+    hit = np.flatnonzero(np.asarray(pc.is_valid(probe)))
+    row_of = np.full(len(distinct), -1, dtype=np.int64)
+    row_of[probe.to_numpy(zero_copy_only=False)[hit].astype(np.int64)] = hit
+    rows: np.ndarray = row_of[which.reshape(-1)]
+    return rows
 
 
 def _confirmed(table: pa.Table, index: np.ndarray) -> bool:
