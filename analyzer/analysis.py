@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.model import Edge, Finding, Flow, ServiceRole
-from analyzer.operations import ServiceCoverage
+from orchscan.analyzer.model import Edge, Finding, Flow, ServiceRole
+from orchscan.analyzer.specs.operations import ServiceCoverage
 
 
 @dataclass(frozen=True)

@@ -13,23 +13,28 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.compute as pc
 
-from analyzer.analysis import Analysis, InputFile, InputSummary, SkippedInput
-from analyzer.calls import SYNC, CallTables, build_call_tables
-from analyzer.findings import find_findings
-from analyzer.flow_thresholds import FlowThresholds
-from analyzer.flows import analyze_flows
-from analyzer.graph import build_edges
-from analyzer.handoffs import match_operation
-from analyzer.model import Finding, Flow
-from analyzer.operations import ServiceCoverage, index_operations, match_operations, measure_coverage
-from analyzer.roles import classify_services
-from analyzer.spec_findings import find_spec_findings
-from analyzer.thresholds import RoleThresholds
-from collectors.ingest import total_services, total_traces
-from collectors.openapi.binding import SpecBindings, bind_specs
-from collectors.openapi.model import Operation, SpecSet
-from collectors.records import Ingest
-from collectors.spans import plain_strings
+from orchscan.analyzer.analysis import Analysis, InputFile, InputSummary, SkippedInput
+from orchscan.analyzer.findings.rules import find_findings
+from orchscan.analyzer.findings.specs import find_spec_findings
+from orchscan.analyzer.flow_thresholds import FlowThresholds
+from orchscan.analyzer.flows.handoffs import match_operation
+from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.landscape.graph import build_edges
+from orchscan.analyzer.landscape.roles import classify_services
+from orchscan.analyzer.model import Finding, Flow
+from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
+from orchscan.analyzer.specs.operations import (
+    ServiceCoverage,
+    index_operations,
+    match_operations,
+    measure_coverage,
+)
+from orchscan.analyzer.thresholds import RoleThresholds
+from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.openapi.binding import SpecBindings, bind_specs
+from orchscan.collectors.openapi.model import Operation, SpecSet
+from orchscan.collectors.traces.ingest import total_services, total_traces
 
 
 @dataclass(frozen=True)

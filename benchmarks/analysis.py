@@ -35,11 +35,11 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from analyzer.calls import build_call_tables  # noqa: E402
-from analyzer.graph import build_edges, build_operation_graph, build_service_graph  # noqa: E402
-from analyzer.roles import classify_services  # noqa: E402
-from collectors.ingest import ingest  # noqa: E402
-from collectors.spans import SCHEMA  # noqa: E402
+from orchscan.analyzer.landscape.graph import build_edges, build_operation_graph, build_service_graph  # noqa: E402
+from orchscan.analyzer.landscape.roles import classify_services  # noqa: E402
+from orchscan.analyzer.requests.calls import build_call_tables  # noqa: E402
+from orchscan.collectors.model.spans import SCHEMA  # noqa: E402
+from orchscan.collectors.traces.ingest import ingest  # noqa: E402
 
 BASE_NS = 1_754_000_000_000_000_000
 INGEST_BATCH_SPANS = 13_000

@@ -30,10 +30,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from analysis import build_table  # noqa: E402  (the analysis benchmark's landscape)
 
-from analyzer.calls import build_call_tables  # noqa: E402
-from analyzer.findings import find_findings  # noqa: E402
-from analyzer.flows import analyze_flows  # noqa: E402
-from collectors.ingest import ingest  # noqa: E402
+from orchscan.analyzer.findings.rules import find_findings  # noqa: E402
+from orchscan.analyzer.flows.mining import analyze_flows  # noqa: E402
+from orchscan.analyzer.requests.calls import build_call_tables  # noqa: E402
+from orchscan.collectors.traces.ingest import ingest  # noqa: E402
 
 
 def _timed(action: Callable[[], Any]) -> tuple[float, Any]:

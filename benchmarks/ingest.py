@@ -505,7 +505,7 @@ def main() -> None:
         print(bare_loop(args.bare))
         return
     sys.path.insert(0, str(ROOT))
-    from collectors.registry import FORMATS
+    from orchscan.collectors.traces.registry import FORMATS
 
     started = time.perf_counter()
     paths = write_inputs(args.spans, "jaeger-json" in FORMATS)

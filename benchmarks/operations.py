@@ -28,10 +28,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from analyzer.operations import index_operations, match_operations, measure_coverage  # noqa: E402
-from collectors.ingest import ingest  # noqa: E402
-from collectors.openapi import bind_specs, load_specs  # noqa: E402
-from collectors.spans import SCHEMA  # noqa: E402
+from orchscan.analyzer.specs.operations import index_operations, match_operations, measure_coverage  # noqa: E402
+from orchscan.collectors.model.spans import SCHEMA  # noqa: E402
+from orchscan.collectors.openapi import bind_specs, load_specs  # noqa: E402
+from orchscan.collectors.traces.ingest import ingest  # noqa: E402
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from analysis_factories import large_analysis
 
-from reports.html import render_html
-from reports.markdown import render_markdown
+from orchscan.reports.html.render import render_html
+from orchscan.reports.markdown import render_markdown
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, Limits, parse_document
+from orchscan.collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, Limits, parse_document
 
 _METHODS = frozenset(("get", "put", "post", "delete", "options", "head", "patch", "trace"))
 

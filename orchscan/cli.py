@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from analyzer.model import SEVERITIES
-from collectors.ingest import InputError, expand_paths, ingest
-from collectors.records import Ingest
-from collectors.registry import FORMATS
+from orchscan.analyzer.model import SEVERITIES
+from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
+from orchscan.collectors.traces.registry import FORMATS
 from orchscan.inspection import describe_ingest, render_inspection
 
 # ``inspect`` needs none of the analysis, reports, jinja2 or networkx (tens of megabytes of a

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from collectors.ingest import total_services, total_traces
-from collectors.records import Ingest
-from collectors.spans import SCHEMA_VERSION
+from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.model.spans import SCHEMA_VERSION
+from orchscan.collectors.traces.ingest import total_services, total_traces
 
 
 def _relative(file: str, base: Path) -> str:

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import click
 
-from analyzer.conformance import check_conformance
-from analyzer.flow_thresholds import FlowThresholds
-from analyzer.model import SEVERITIES, Finding
-from analyzer.pipeline import ScanResult, Thresholds, analyze
-from analyzer.thresholds import RoleThresholds
-from collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
-from collectors.openapi.binding import load_mapping
-from collectors.openapi.loader import load_specs
-from collectors.openapi.model import SpecSet
-from collectors.records import Ingest
+from orchscan.analyzer.findings.conformance import check_conformance
+from orchscan.analyzer.flow_thresholds import FlowThresholds
+from orchscan.analyzer.model import SEVERITIES, Finding
+from orchscan.analyzer.pipeline import ScanResult, Thresholds, analyze
+from orchscan.analyzer.thresholds import RoleThresholds
+from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
+from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.openapi.binding import load_mapping
+from orchscan.collectors.openapi.loader import load_specs
+from orchscan.collectors.openapi.model import SpecSet
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
-from reports.output import write_artifact
-from reports.registry import REPORTS, ReportContext, draft_workflows
+from orchscan.reports.output import write_artifact
+from orchscan.reports.registry import REPORTS, ReportContext, draft_workflows
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from analyzer.analysis import Analysis
-from analyzer.model import (
+from orchscan.analyzer.analysis import Analysis
+from orchscan.analyzer.model import (
     Compensation,
     Duplicate,
     Edge,
@@ -27,7 +27,7 @@ from analyzer.model import (
     Uncompensated,
     Variant,
 )
-from analyzer.operations import ServiceCoverage
+from orchscan.analyzer.specs.operations import ServiceCoverage
 
 FORMAT_VERSION = "1.1"
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from analyzer.analysis import Analysis
-from analyzer.model import SEVERITIES, Flow, Step
-from reports.view_model import format_share, format_window
+from orchscan.analyzer.analysis import Analysis
+from orchscan.analyzer.model import SEVERITIES, Flow, Step
+from orchscan.reports.html.view_model import format_share, format_window
 
 #: How many findings the summary lists; the rest are counted.
 TOP_FINDINGS = 10

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from analyzer.model import Flow
-from analyzer.pipeline import ScanResult
-from collectors.openapi.model import SpecSet
-from reports.arazzo import DraftFile, ServiceApi, draft_arazzo
-from reports.html import render_html
-from reports.json_report import render_json
-from reports.markdown import render_markdown
+from orchscan.analyzer.model import Flow
+from orchscan.analyzer.pipeline import ScanResult
+from orchscan.collectors.openapi.model import SpecSet
+from orchscan.reports.arazzo.drafts import DraftFile, ServiceApi, draft_arazzo
+from orchscan.reports.html.render import render_html
+from orchscan.reports.json_report import render_json
+from orchscan.reports.markdown import render_markdown
 
 ARAZZO_DIR = "arazzo"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -16,8 +16,8 @@ import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from analyzer.analysis import Analysis, InputFile, InputSummary, SkippedInput
-from analyzer.model import (
+from orchscan.analyzer.analysis import Analysis, InputFile, InputSummary, SkippedInput
+from orchscan.analyzer.model import (
     SEVERITIES,
     Compensation,
     Duplicate,

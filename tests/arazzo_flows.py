@@ -11,9 +11,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from analyzer.model import Compensation, FailureLogic, Flow, Handoff, OperationRef, RetryPolicy, Step, Variant
-from collectors.openapi.loader import load_specs
-from reports.arazzo import ServiceApi
+from orchscan.analyzer.model import (
+    Compensation,
+    FailureLogic,
+    Flow,
+    Handoff,
+    OperationRef,
+    RetryPolicy,
+    Step,
+    Variant,
+)
+from orchscan.collectors.openapi.loader import load_specs
+from orchscan.reports.arazzo.drafts import ServiceApi
 
 SOCK_SHOP_SPECS = Path(__file__).parent / "fixtures" / "specs" / "sock-shop" / "spec"
 

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors.spans import COLUMNS, SCHEMA
+from orchscan.collectors.model.spans import COLUMNS, SCHEMA
 
 #: Where the first trace starts (UTC ns) and how far apart traces start.
 BASE_NS = 1_754_000_000_000_000_000

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from collectors.spans import COLUMNS, SCHEMA
+from orchscan.collectors.model.spans import COLUMNS, SCHEMA
 
 BASE_NS = 1_760_000_000_000_000_000
 MS = 1_000_000

@@ -420,7 +420,7 @@ def write(path: Path, payload: bytes | str, *, compress: bool = False) -> Path:
 
 def assert_matches_landscape(rows: list[dict[str, Any]], land: Landscape) -> None:
     """Every SDK span appears exactly once in ``rows`` with every column as recorded."""
-    from collectors.spans import SEMANTIC_COLUMNS
+    from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
 
     by_id = {(row["trace_id"], row["span_id"]): row for row in rows}
     assert len(by_id) == len(rows) == len(land.spans)

@@ -11,8 +11,14 @@ import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, ref, sock_shop_apis
 
-from analyzer.model import Flow
-from reports.arazzo import build_arazzo, check_references, draft_arazzo, render_arazzo, validate_arazzo
+from orchscan.analyzer.model import Flow
+from orchscan.reports.arazzo.drafts import (
+    build_arazzo,
+    check_references,
+    draft_arazzo,
+    render_arazzo,
+    validate_arazzo,
+)
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "arazzo-examples"
 

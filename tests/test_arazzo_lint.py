@@ -16,7 +16,7 @@ import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, sock_shop_apis
 
-from reports.arazzo import check_references, draft_arazzo, validate_arazzo
+from orchscan.reports.arazzo.drafts import check_references, draft_arazzo, validate_arazzo
 
 CI_TOOLS = Path(__file__).parent.parent / "ci-tools"
 BIN = CI_TOOLS / "node_modules" / ".bin"

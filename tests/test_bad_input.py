@@ -99,7 +99,7 @@ def test_corrupt_frame_in_the_middle_keeps_frames_before_and_after(land: Landsca
 def test_truncated_bare_request_keeps_the_complete_spans_before_the_cut(
     land: Landscape, tmp_path: Path
 ) -> None:
-    from collectors.ingest import ingest
+    from orchscan.collectors.traces.ingest import ingest
 
     body = encode(land.spans).SerializeToString()
     path = write(tmp_path / "half.pb", body[: len(body) // 2])
@@ -224,7 +224,7 @@ def test_parent_cycle_is_cut_and_absent_parents_reported(land: Landscape, tmp_pa
 
 
 def test_hostile_strings_are_read_verbatim(land: Landscape, tmp_path: Path) -> None:
-    from collectors.ingest import ingest
+    from orchscan.collectors.traces.ingest import ingest
 
     document = _document(land)
     hostile = '<script>alert("x")</script>\u202e\x00 & </td>'

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from factories import LandscapeBuilder, parallel, sequential
 
-from analyzer.behaviour import Behaviour, ServiceBehaviour, measure_requests, summarise_behaviour
-from analyzer.calls import build_call_tables
-from analyzer.thresholds import RoleThresholds
+from orchscan.analyzer.landscape.behaviour import (
+    Behaviour,
+    ServiceBehaviour,
+    measure_requests,
+    summarise_behaviour,
+)
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.thresholds import RoleThresholds
 
 THREE = [("a", "GET /a"), ("b", "POST /b"), ("c", "PUT /c")]
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from analysis_factories import hostile_analysis, large_analysis, shop_analysis
 
-from analyzer.analysis import Analysis
-from reports.html import render_html
+from orchscan.analyzer.analysis import Analysis
+from orchscan.reports.html.render import render_html
 
 pytestmark = pytest.mark.browser
 

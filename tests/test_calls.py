@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer.calls import INFRASTRUCTURE, SYNC, build_call_tables
-from collectors.ingest import ingest
+from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, build_call_tables
+from orchscan.collectors.traces.ingest import ingest
 
 
 def _hotrod(fixtures: Path, name: str = "jaeger-ui_getTrace-response.otlp.json"):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.thresholds import RoleThresholds
+from orchscan.analyzer.thresholds import RoleThresholds
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, sock_shop_apis
 
-from analyzer.conformance import check_conformance
-from collectors.arazzo import ArazzoError, parse_arazzo, read_arazzo
-from reports.arazzo import build_arazzo
+from orchscan.analyzer.findings.conformance import check_conformance
+from orchscan.collectors.arazzo import ArazzoError, parse_arazzo, read_arazzo
+from orchscan.reports.arazzo.drafts import build_arazzo
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "arazzo-examples"
 OFFICIAL = sorted((EXAMPLES / "1.0.0").glob("*arazzo*.yaml")) + sorted(

@@ -11,9 +11,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from collectors.detect import HEAD_BYTES, detect
-from collectors.ingest import ingest
-from collectors.registry import FORMATS
+from orchscan.collectors.traces.detect import HEAD_BYTES, detect
+from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.registry import FORMATS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pyarrow as pa
 from flow_factories import Landscape, Span
 
-from analyzer.calls import build_call_tables
-from analyzer.flows import analyze_flows
-from analyzer.model import Flow
-from collectors.ingest import ingest
+from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.model import Flow
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.collectors.traces.ingest import ingest
 
 
 def _flow(table: pa.Table) -> Flow:

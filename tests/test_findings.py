@@ -7,11 +7,11 @@ from typing import Any
 import pyarrow as pa
 from flow_factories import Landscape, Span
 
-from analyzer.calls import build_call_tables
-from analyzer.findings import RULES, find_findings
-from analyzer.flow_thresholds import FlowThresholds
-from analyzer.flows import analyze_flows
-from analyzer.model import Finding, ServiceRole
+from orchscan.analyzer.findings.rules import RULES, find_findings
+from orchscan.analyzer.flow_thresholds import FlowThresholds
+from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.model import Finding, ServiceRole
+from orchscan.analyzer.requests.calls import build_call_tables
 
 OWNERS = ("orders", "mobile-bff", "returns")
 

@@ -11,12 +11,12 @@ from flow_factories import Landscape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.calls import build_call_tables
-from analyzer.flow_thresholds import FlowThresholds
-from analyzer.flows import analyze_flows, mine_flows
-from analyzer.flowsteps import collect_step_calls
-from analyzer.model import Flow
-from collectors.ingest import ingest
+from orchscan.analyzer.flow_thresholds import FlowThresholds
+from orchscan.analyzer.flows.mining import analyze_flows, mine_flows
+from orchscan.analyzer.flows.steps import collect_step_calls
+from orchscan.analyzer.model import Flow
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.collectors.traces.ingest import ingest
 
 
 def _flows(table: pa.Table, owners: tuple[str, ...] = (), **thresholds: Any) -> tuple[Flow, ...]:

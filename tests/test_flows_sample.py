@@ -16,17 +16,17 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from analyzer.calls import CallTables, build_call_tables
-from analyzer.findings import find_findings
-from analyzer.flow_thresholds import FlowThresholds
-from analyzer.flows import analyze_flows
-from analyzer.flowsteps import StepCalls
-from analyzer.handoffs import normalise
-from analyzer.model import Finding, Flow, ServiceRole
-from analyzer.operations import index_operations
-from analyzer.roles import classify_services
-from collectors.ingest import ingest
-from collectors.openapi import bind_specs, load_specs
+from orchscan.analyzer.findings.rules import find_findings
+from orchscan.analyzer.flow_thresholds import FlowThresholds
+from orchscan.analyzer.flows.handoffs import normalise
+from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.flows.steps import StepCalls
+from orchscan.analyzer.landscape.roles import classify_services
+from orchscan.analyzer.model import Finding, Flow, ServiceRole
+from orchscan.analyzer.requests.calls import CallTables, build_call_tables
+from orchscan.analyzer.specs.operations import index_operations
+from orchscan.collectors.openapi import bind_specs, load_specs
+from orchscan.collectors.traces.ingest import ingest
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 EXPECTED: dict[str, Any] = json.loads((SAMPLE / "expected.json").read_text())

@@ -11,10 +11,15 @@ from factories import LandscapeBuilder, build_shop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.calls import build_call_tables
-from analyzer.graph import build_edges, build_operation_graph, build_service_graph, group_quantiles
-from analyzer.grouping import group_codes, sorted_codes, tuples_by_code
-from collectors.ingest import ingest
+from orchscan.analyzer.columnar.grouping import group_codes, sorted_codes, tuples_by_code
+from orchscan.analyzer.landscape.graph import (
+    build_edges,
+    build_operation_graph,
+    build_service_graph,
+    group_quantiles,
+)
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.collectors.traces.ingest import ingest
 
 
 def _latency_land() -> LandscapeBuilder:

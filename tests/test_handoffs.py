@@ -9,11 +9,11 @@ from typing import Any
 import pyarrow as pa
 from flow_factories import Landscape
 
-from analyzer.calls import build_call_tables
-from analyzer.flows import analyze_flows
-from analyzer.handoffs import SpecIndex, normalise, resource_of
-from analyzer.model import Flow, Handoff
-from collectors.openapi import load_specs
+from orchscan.analyzer.flows.handoffs import SpecIndex, normalise, resource_of
+from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.model import Flow, Handoff
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.collectors.openapi import load_specs
 
 
 def _flow(table: pa.Table, specs: SpecIndex | None = None) -> Flow:

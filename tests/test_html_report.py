@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from analysis_factories import PAYLOADS, RULES, hostile_analysis, large_analysis, shop_analysis
 
-from reports import graph_svg
-from reports.graph_svg import UnsafeSvg, build_dot, clean_svg, escape_dot, render_graph
-from reports.html import render_html
-from reports.sequence_svg import lifelines, render_sequence
+from orchscan.reports.html import graph_svg
+from orchscan.reports.html.graph_svg import UnsafeSvg, build_dot, clean_svg, escape_dot, render_graph
+from orchscan.reports.html.render import render_html
+from orchscan.reports.html.sequence_svg import lifelines, render_sequence
 
 WHEN = datetime(2024, 5, 2, 9, 30, tzinfo=UTC)
 DRAFT = "arazzo: 1.0.1\ninfo:\n  title: Place order </pre><script>window.__pwned=1</script>\n"

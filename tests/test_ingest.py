@@ -27,8 +27,8 @@ from sdk_spans import (
     write,
 )
 
-from collectors.ingest import InputError, expand_paths, ingest
-from collectors.spans import plain_strings
+from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
 
 
 @pytest.fixture(scope="module")

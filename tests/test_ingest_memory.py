@@ -7,7 +7,7 @@ from pathlib import Path
 from opentelemetry.trace import SpanKind
 from sdk_spans import BASE_NS, Recorder, batches, framed, write
 
-from collectors.ingest import ingest
+from orchscan.collectors.traces.ingest import ingest
 
 
 def test_source_and_empty_columns_share_one_buffer_across_chunks(tmp_path: Path) -> None:

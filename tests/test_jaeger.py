@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from collectors.ids import hex_id
-from collectors.ingest import ingest
-from collectors.jaeger import NAME, parse
-from collectors.records import Chunk, Skipped
 from orchscan.cli import EXIT_INPUT, main
+from orchscan.collectors.model.records import Chunk, Skipped
+from orchscan.collectors.traces.formats.jaeger import NAME, parse
+from orchscan.collectors.traces.ids import hex_id
+from orchscan.collectors.traces.ingest import ingest
 
 PETCLINIC = Path(__file__).parent / "fixtures" / "spring-petclinic" / "traces"
 START_US = 1_700_000_000_123_456

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 from analysis_factories import shop_analysis
 
-from reports.json_report import FORMAT_VERSION, render_json
+from orchscan.reports.json_report import FORMAT_VERSION, render_json
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "reports" / "schemas" / "findings.schema.json").read_text())
 DRAFT = "arazzo/checkout.arazzo.yaml"

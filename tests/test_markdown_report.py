@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from analysis_factories import PAYLOADS, hostile_analysis, large_analysis, shop_analysis
 from markdown_it import MarkdownIt
 
-from reports.markdown import TOP_FINDINGS, escape_markdown, render_markdown
+from orchscan.reports.markdown import TOP_FINDINGS, escape_markdown, render_markdown
 
 
 def rendered_tags(markdown: str) -> list[str]:

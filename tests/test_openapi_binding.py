@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collectors.openapi import Binding, SpecProblem, bind_specs, load_mapping, load_specs, normalise_name
+from orchscan.collectors.openapi import (
+    Binding,
+    SpecProblem,
+    bind_specs,
+    load_mapping,
+    load_specs,
+    normalise_name,
+)
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 

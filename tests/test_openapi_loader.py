@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.openapi import Field, Parameter, Server, load_specs
+from orchscan.collectors.openapi import Field, Parameter, Server, load_specs
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 ID = re.compile(r"[A-Za-z0-9_-]+")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.openapi import Field, Limits, load_specs
+from orchscan.collectors.openapi import Field, Limits, load_specs
 
 ID = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.operations import (
+from orchscan.analyzer.specs.operations import (
     OperationMatches,
     ServiceCoverage,
     UndocumentedCall,
@@ -24,9 +24,9 @@ from analyzer.operations import (
     match_operations,
     measure_coverage,
 )
-from collectors.ingest import ingest
-from collectors.openapi import Operation, bind_specs, load_specs
-from collectors.spans import SCHEMA
+from orchscan.collectors.model.spans import SCHEMA
+from orchscan.collectors.openapi import Operation, bind_specs, load_specs
+from orchscan.collectors.traces.ingest import ingest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPECS = FIXTURES / "specs"

@@ -19,7 +19,7 @@ from sdk_spans import (
     write,
 )
 
-from collectors.ingest import ingest
+from orchscan.collectors.traces.ingest import ingest
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sdk_spans import Landscape, assert_matches_landscape, batches, encode, framed, record_landscape, write
 
-from collectors.ingest import ingest
+from orchscan.collectors.traces.ingest import ingest
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,15 @@ from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind
 from sdk_spans import BASE_NS, Recorder, encode, framed, write
 
-from collectors.ingest import ingest
-from collectors.otlp_wire import LiteTracesData, MalformedAttribute, decode_attributes, value_text
-from collectors.spans import SEMANTIC_COLUMNS
-from collectors.vocabulary import normalize
+from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
+from orchscan.collectors.traces.formats.otlp_wire import (
+    LiteTracesData,
+    MalformedAttribute,
+    decode_attributes,
+    value_text,
+)
+from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.vocabulary import normalize
 
 # Every attribute type the SDK accepts, with the encodings the fast path must leave alone:
 # keys and values longer than one varint byte can count, negative and 64-bit integers.

@@ -38,15 +38,16 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_package_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
-        "reports/templates/report.html.j2",
-        "reports/static/report.js",
-        "reports/static/report.css",
-        "reports/schemas/findings.schema.json",
-        "reports/arazzo_schema/v1.0.json",
-        "reports/arazzo_schema/v1.1.json",
+        "orchscan/reports/html/templates/report.html.j2",
+        "orchscan/reports/html/static/report.js",
+        "orchscan/reports/html/static/report.css",
+        "orchscan/reports/schemas/findings.schema.json",
+        "orchscan/reports/arazzo/schema/v1.0.json",
+        "orchscan/reports/arazzo/schema/v1.1.json",
     ):
         assert required in names, required
-    assert not any(name.startswith(("tests/", "sample_traces/", "benchmarks/")) for name in names)
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"orchscan"}
 
 
 def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path
     # third-party packages still come from this environment's site-packages.
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import orchscan, reports; assert orchscan.__file__.startswith(sys.argv[1]), orchscan.__file__; "
+        "import orchscan, orchscan.reports; assert orchscan.__file__.startswith(sys.argv[1]), orchscan.__file__; "
         "from orchscan.cli import main; "
         "sys.argv = ['orchscan', 'scan', sys.argv[2], '--openapi', sys.argv[3], '--out', sys.argv[4]]; main()"
     )

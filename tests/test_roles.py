@@ -11,12 +11,12 @@ from factories import SHOP_ROLES, LandscapeBuilder, ShopMix, build_shop, rename_
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.behaviour import summarise_behaviour
-from analyzer.calls import build_call_tables
-from analyzer.model import ROLES, ServiceRole
-from analyzer.roles import classify_services, find_hubs
-from analyzer.thresholds import RoleThresholds
-from collectors.ingest import ingest
+from orchscan.analyzer.landscape.behaviour import summarise_behaviour
+from orchscan.analyzer.landscape.roles import classify_services, find_hubs
+from orchscan.analyzer.model import ROLES, ServiceRole
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.thresholds import RoleThresholds
+from orchscan.collectors.traces.ingest import ingest
 
 SKEW = {"shipping": 4.0, "inventory": -3.0, "cart": 2.5}
 

@@ -8,10 +8,10 @@ from functools import cache
 import pytest
 from conftest import ROOT
 
-from analyzer.calls import build_call_tables
-from analyzer.model import ServiceRole
-from analyzer.roles import classify_services
-from collectors.ingest import ingest
+from orchscan.analyzer.landscape.roles import classify_services
+from orchscan.analyzer.model import ServiceRole
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.collectors.traces.ingest import ingest
 
 SAMPLE = ROOT / "sample_traces"
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from collectors.ingest import ingest
-from collectors.registry import FORMATS
-from collectors.spans import plain_strings
+from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.registry import FORMATS
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 MANIFEST: dict[str, Any] = json.loads((SAMPLE / "manifest.json").read_text())

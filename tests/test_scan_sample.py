@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from orchscan.cli import main
-from reports.arazzo import check_references, validate_arazzo
-from reports.registry import REPORTS
+from orchscan.reports.arazzo.drafts import check_references, validate_arazzo
+from orchscan.reports.registry import REPORTS
 
 ROOT = Path(__file__).parents[1]
 SAMPLE = ROOT / "sample_traces"

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from sdk_spans import batches, framed, otlp_json_lines, record_landscape, write
 
-from analyzer.calls import build_call_tables
-from collectors.ingest import ingest, total_services
-from collectors.spans import CODED, COLUMNS, SCHEMA, plain_strings, span_batch
+from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.collectors.model.spans import CODED, COLUMNS, SCHEMA, plain_strings, span_batch
+from orchscan.collectors.traces.ingest import ingest, total_services
 
 ROOT = Path(__file__).parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"

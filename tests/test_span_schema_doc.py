@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from collectors.spans import COLUMNS, SCHEMA, SCHEMA_VERSION
+from orchscan.collectors.model.spans import COLUMNS, SCHEMA, SCHEMA_VERSION
 
 ROOT = Path(__file__).parents[1]
 

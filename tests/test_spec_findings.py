@@ -6,9 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from analyzer.pipeline import analyze
-from collectors.ingest import ingest
-from collectors.openapi.loader import load_specs
+from orchscan.analyzer.pipeline import analyze
+from orchscan.collectors.openapi.loader import load_specs
+from orchscan.collectors.traces.ingest import ingest
 
 SAMPLE = Path(__file__).parents[1] / "sample_traces"
 

@@ -9,9 +9,9 @@ import pytest
 from opentelemetry.trace import SpanKind
 from sdk_spans import BASE_NS, Recorder, encode, hex_span_id, write
 
-from collectors.ingest import ingest
-from collectors.spans import SEMANTIC_COLUMNS
-from collectors.vocabulary import SOURCE_KEYS, normalize
+from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
+from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.vocabulary import SOURCE_KEYS, normalize
 
 # (column, source key, raw value, value in the column): every key of every convention.
 ALIASES: list[tuple[str, str, Any, Any]] = [

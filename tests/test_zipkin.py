@@ -16,11 +16,11 @@ from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
 from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
 from sdk_spans import KIND_NAMES, STATUS_NAMES, Landscape, hex_span_id, hex_trace_id, record_landscape
 
-from collectors.ingest import ingest
-from collectors.records import Chunk, Skipped
-from collectors.spans import SEMANTIC_COLUMNS
-from collectors.zipkin import NAME, parse
 from orchscan.cli import EXIT_INPUT, main
+from orchscan.collectors.model.records import Chunk, Skipped
+from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
+from orchscan.collectors.traces.formats.zipkin import NAME, parse
+from orchscan.collectors.traces.ingest import ingest
 
 LENS = Path(__file__).parent / "fixtures" / "zipkin-lens-testdata" / "traces"
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 
 import yaml
 
-from collectors.openapi.model import Spec, SpecProblem
+from orchscan.collectors.openapi.model import Spec, SpecProblem
 
 #: Reasons a spec was bound to a service, strongest first.
 REASONS = ("mapping", "x-service-name", "server-host", "title", "file-name")

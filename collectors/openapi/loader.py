@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, Limits
-from collectors.openapi.model import Spec, SpecProblem, SpecSet
-from collectors.openapi.reader import read_spec
-from collectors.openapi.refs import Fetch, Resolver, fetch_url
+from orchscan.collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, Limits
+from orchscan.collectors.openapi.model import Spec, SpecProblem, SpecSet
+from orchscan.collectors.openapi.reader import read_spec
+from orchscan.collectors.openapi.refs import Fetch, Resolver, fetch_url
 
 #: File endings picked up when a folder is walked; files named explicitly are always read.
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")

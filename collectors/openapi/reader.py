@@ -13,8 +13,8 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from collectors.openapi.documents import Limits
-from collectors.openapi.model import (
+from orchscan.collectors.openapi.documents import Limits
+from orchscan.collectors.openapi.model import (
     METHODS,
     PARAMETER_LOCATIONS,
     Field,
@@ -25,8 +25,8 @@ from collectors.openapi.model import (
     Spec,
     SpecProblem,
 )
-from collectors.openapi.refs import Located, RefError, Resolver
-from collectors.openapi.schemas import flatten_schema
+from orchscan.collectors.openapi.refs import Located, RefError, Resolver
+from orchscan.collectors.openapi.schemas import flatten_schema
 
 # Header names that carry an idempotency key (compared lower case).
 _IDEMPOTENCY_HEADERS = frozenset(

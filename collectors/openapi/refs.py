@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, Limits, parse_document
+from orchscan.collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, Limits, parse_document
 
 Fetch = Callable[[str, int], bytes]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collectors.openapi.documents import Limits
-from collectors.openapi.model import Field, SpecProblem
-from collectors.openapi.refs import Located, RefError, Resolver, escape
+from orchscan.collectors.openapi.documents import Limits
+from orchscan.collectors.openapi.model import Field, SpecProblem
+from orchscan.collectors.openapi.refs import Located, RefError, Resolver, escape
 
 
 @dataclass

@@ -1,0 +1,521 @@
+"""The pitfall rules: what a reviewer should look at in the mined flows, with evidence.
+
+Every rule is one function returning findings; :func:`find_findings` runs them all. Rule ids are
+stable (reports and ``--fail-on`` key on them): ``hidden-orchestration``,
+``overloaded-orchestrator``, ``duplicated-flow``, ``missing-idempotency``,
+``uncompensated-failure``, ``missing-trace-context``, ``unbounded-wait`` and the hint
+``workflow-description``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
+from orchscan.analyzer.flows.duplicates import group_copies
+from orchscan.analyzer.flows.failures import is_timeout, is_write, with_step_indices
+from orchscan.analyzer.flows.handoffs import SpecIndex, match_operation
+from orchscan.analyzer.flows.steps import StepCalls
+from orchscan.analyzer.model import Finding, Flow, ServiceRole, Step, Uncompensated
+from orchscan.analyzer.requests.calls import SYNC, CallTables
+
+_MS = 1_000_000
+RULES = (
+    "hidden-orchestration",
+    "overloaded-orchestrator",
+    "duplicated-flow",
+    "missing-idempotency",
+    "uncompensated-failure",
+    "missing-trace-context",
+    "unbounded-wait",
+    "workflow-description",
+)
+
+
+def find_findings(
+    flows: Sequence[Flow],
+    steps: StepCalls,
+    tables: CallTables,
+    *,
+    roles: Sequence[ServiceRole] = (),
+    specs: SpecIndex | None = None,
+    thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
+) -> tuple[Finding, ...]:
+    """Run every pitfall rule; findings sorted most severe first."""
+    found = [
+        *hidden_orchestration(flows, roles),
+        *overloaded_orchestrator(flows, steps, thresholds=thresholds),
+        *duplicated_flow(flows, thresholds=thresholds),
+        *missing_idempotency(flows, steps, specs=specs),
+        *uncompensated_failure(flows),
+        *missing_trace_context(tables, thresholds=thresholds),
+        *unbounded_wait(flows, steps, thresholds=thresholds),
+        *workflow_description(flows, thresholds=thresholds),
+    ]
+    return tuple(sorted(found, key=Finding.sort_key))
+
+
+def _label(step: Step) -> str:
+    return f"step {step.index} ({step.operation.service} {step.operation.key})"
+
+
+def hidden_orchestration(flows: Sequence[Flow], roles: Sequence[ServiceRole]) -> list[Finding]:
+    """A business service that also holds the control of flows: the orchestration is hidden in it."""
+    out = []
+    for role in roles:
+        owned = sorted(
+            (f for f in flows if f.owner == role.name and f.steps), key=lambda f: (-f.requests, f.id)
+        )
+        if not role.hidden or not owned:
+            continue
+        main = owned[0]
+        out.append(
+            Finding(
+                rule="hidden-orchestration",
+                severity="medium",
+                service=role.name,
+                flow=main.id,
+                message=(
+                    f"{role.name} is a business service that also coordinates {len(owned)} flow(s); "
+                    f"its main flow {main.entry.key} drives {len(main.steps)} steps across "
+                    f"{len({s.operation.service for s in main.steps})} services"
+                ),
+                evidence=(
+                    *role.evidence,
+                    *(f"flow {f.id}: {f.requests} requests, {len(f.steps)} steps" for f in owned),
+                ),
+                recommendation=(
+                    "Make the orchestration explicit: describe the flow as a workflow (see the Arazzo "
+                    "draft) or move it into a dedicated orchestrator, so the business service keeps only "
+                    "its own work."
+                ),
+                example_traces=main.example_traces,
+            )
+        )
+    return out
+
+
+def overloaded_orchestrator(
+    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> list[Finding]:
+    """A coordinating service whose requests also do heavy work of their own (queries, computation)."""
+    requests = steps.requests
+    duration = (requests["end_ns"] - requests["start_ns"]).clip(lower=1)
+    load = (
+        pd.DataFrame(
+            {
+                "flow_id": requests["flow_id"],
+                "db": requests["infra_calls"],
+                "self": 1 - requests["busy_ns"] / duration,
+            }
+        )
+        .groupby("flow_id")
+        .agg(db=("db", "mean"), self_share=("self", "median"))
+    )
+    out = []
+    for flow in flows:
+        if len(flow.steps) < 2 or flow.id not in load.index:
+            continue
+        db, share = float(load.loc[flow.id, "db"]), float(load.loc[flow.id, "self_share"])
+        if db < thresholds.overloaded_db_calls or share < thresholds.overloaded_self_time_share:
+            continue
+        out.append(
+            Finding(
+                rule="overloaded-orchestrator",
+                severity="medium",
+                service=flow.owner,
+                flow=flow.id,
+                message=(
+                    f"{flow.owner} coordinates {len(flow.steps)} steps in {flow.entry.key} and also makes "
+                    f"{db:.1f} database calls per request, spending {share:.0%} of the request outside "
+                    "downstream calls"
+                ),
+                evidence=(
+                    f"{flow.requests} requests; mean database calls per request {db:.1f} "
+                    f"(threshold {thresholds.overloaded_db_calls:g})",
+                    f"median self-time share {share:.0%} "
+                    f"(threshold {thresholds.overloaded_self_time_share:.0%})",
+                ),
+                recommendation=(
+                    "Separate coordination from business logic: keep the flow's control in one place "
+                    "and move "
+                    "the data work behind its own service or step."
+                ),
+                example_traces=flow.example_traces,
+            )
+        )
+    return out
+
+
+def duplicated_flow(
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> list[Finding]:
+    """The same flow driven by several owners: one finding per copy of the most used one, with its drift."""
+    out = []
+    for group in group_copies(flows, thresholds=thresholds):
+        original = max(group, key=lambda f: (f.requests, f.id))
+        drift = {(d.owner, d.entry.key): d.differences for d in original.duplicates}
+        for copy in group:
+            if copy.id == original.id:
+                continue
+            differences = drift.get((copy.owner, copy.entry.key), ())
+            what = "a drifted copy" if differences else "a copy"
+            out.append(
+                Finding(
+                    rule="duplicated-flow",
+                    severity="medium",
+                    service=copy.owner,
+                    flow=copy.id,
+                    message=(
+                        f"{copy.owner} {copy.entry.key} is {what} of the flow behind {original.owner} "
+                        f"{original.entry.key}" + (": " + "; ".join(differences) if differences else "")
+                    ),
+                    evidence=(
+                        f"{original.id}: {original.requests} requests, steps "
+                        + ", ".join(f"{s.operation.service} {s.operation.key}" for s in original.steps),
+                        f"{copy.id}: {copy.requests} requests, steps "
+                        + ", ".join(f"{s.operation.service} {s.operation.key}" for s in copy.steps),
+                        *differences,
+                    ),
+                    recommendation=(
+                        f"Keep one implementation of the flow and let {copy.owner} call it "
+                        "(or share one workflow "
+                        "description), so ordering and failure handling cannot drift apart."
+                    ),
+                    example_traces=copy.example_traces,
+                )
+            )
+    return out
+
+
+def missing_idempotency(
+    flows: Sequence[Flow], steps: StepCalls, *, specs: SpecIndex | None = None
+) -> list[Finding]:
+    """A write step that is retried without an idempotency key: a retry may apply it twice."""
+    # Operations for which some caller's key was recorded: header capture works there, so a
+    # missing key on other callers' attempts is real.
+    keyed = set(steps.calls.loc[steps.calls["idempotency_key"], "step"])
+    calls = with_step_indices(steps, flows)
+    written = calls[is_write(calls)].groupby("flow_id")["step_index"].unique()
+    out = []
+    for flow in flows:
+        writes = set(written.get(flow.id, ()))
+        for step in flow.steps:
+            policy = step.retries
+            method = (step.operation.method or "").upper()
+            # PUT and DELETE are idempotent by definition; POST, PATCH and RPC writes are not.
+            if policy is None or step.index not in writes or method in ("PUT", "DELETE"):
+                continue
+            documented = (
+                match_operation(step.operation, specs.get(step.operation.service, ())) if specs else None
+            )
+            declared = documented.idempotency_header if documented is not None else None
+            # A declared header may simply not be captured by the instrumentation; only trust its
+            # absence where other callers' keys were recorded.
+            captured = f"{step.operation.service} {step.operation.key}" in keyed
+            if policy.idempotency_key or (declared and not captured):
+                continue
+            out.append(
+                Finding(
+                    rule="missing-idempotency",
+                    severity="high",
+                    service=flow.owner,
+                    flow=flow.id,
+                    message=(
+                        f"{flow.owner} retries {_label(step)}, a write, without an idempotency key: "
+                        "a retry after a lost response can apply it twice"
+                    ),
+                    evidence=(
+                        f"{policy.requests_with_retries} requests retried it, "
+                        f"up to {policy.max_attempts} attempts"
+                        + (
+                            f", after status {', '.join(map(str, policy.status_codes))}"
+                            if policy.status_codes
+                            else ""
+                        ),
+                        "no Idempotency-Key header recorded on the attempts"
+                        + (
+                            f", although the API declares {declared} and other callers send it"
+                            if declared
+                            else ", and the API description declares none"
+                        ),
+                    ),
+                    recommendation=(
+                        f"Send an Idempotency-Key header with {step.operation.key} and have "
+                        f"{step.operation.service} deduplicate on it, or stop retrying the write."
+                    ),
+                    example_traces=flow.example_traces,
+                )
+            )
+    return out
+
+
+def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
+    """A failed later step leaves the side effects of earlier steps in place.
+
+    One finding per flow and failed step: requests that left different subsets of the earlier
+    steps in place are summed, and every step any of them left is named.
+    """
+    out = []
+    for flow in flows:
+        by_index = {s.index: s for s in flow.steps}
+        by_failed: dict[int, list[Uncompensated]] = {}
+        for gap in flow.failure.uncompensated:
+            by_failed.setdefault(gap.failed_step, []).append(gap)
+        for failed_index, gaps in sorted(by_failed.items()):
+            failed = by_index.get(failed_index)
+            left = [by_index[i] for i in sorted({i for g in gaps for i in g.left_in_place}) if i in by_index]
+            if failed is None or not left:
+                continue
+            requests = sum(g.requests for g in gaps)
+            out.append(
+                Finding(
+                    rule="uncompensated-failure",
+                    severity="high",
+                    service=flow.owner,
+                    flow=flow.id,
+                    message=(
+                        f"When {_label(failed)} fails, {flow.owner} leaves "
+                        + ", ".join(_label(s) for s in left)
+                        + " in place: no compensating call was seen"
+                    ),
+                    evidence=(f"{requests} failed requests without compensation",),
+                    recommendation=(
+                        "Undo the earlier steps when a later one fails (cancel / release / refund), "
+                        "or make the flow resumable; describe the compensation in the workflow."
+                    ),
+                    example_traces=tuple(sorted({t for g in gaps for t in g.example_traces}))[:5],
+                )
+            )
+    return out
+
+
+def missing_trace_context(
+    tables: CallTables, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> list[Finding]:
+    """Broken propagation, seen from either end: a caller whose calls start new traces, or a callee
+    whose root spans nest inside another service's unanswered client span."""
+    return [*_lost_outgoing_context(tables, thresholds), *_orphan_callees(tables, thresholds)]
+
+
+def _lost_outgoing_context(tables: CallTables, thresholds: FlowThresholds) -> list[Finding]:
+    """Root client spans of a service that nest in time inside one of its own requests (another trace)."""
+    requests = tables.requests
+    orphans = requests[requests["root"] & requests["kind"].isin(("client", "producer"))]
+    hosts = requests[requests["kind"].isin(("server", "consumer"))]
+    if orphans.empty or hosts.empty:
+        return []
+    tolerance = int(thresholds.orphan_tolerance_ms * _MS)
+    left = orphans[["row", "service", "trace_id", "start_ns", "end_ns"]]
+    left = left.assign(
+        probe=left["start_ns"] + tolerance, service=left["service"].astype(object)
+    ).sort_values("probe")
+    right = (
+        hosts[["service", "trace_id", "start_ns", "end_ns", "operation"]]
+        .rename(columns={"trace_id": "host_trace", "start_ns": "host_start", "end_ns": "host_end"})
+        .sort_values("host_start")
+    )
+    right = right.assign(service=right["service"].astype(object))
+    # Concurrent requests overlap: the latest one to start need not be the one still running, so
+    # compare with the latest end of all requests started so far.
+    right["host_end"] = right.groupby("service", sort=False)["host_end"].cummax()
+    matched = pd.merge_asof(
+        left, right, left_on="probe", right_on="host_start", by="service", direction="backward"
+    )
+    matched = matched.dropna(subset=["host_start"])
+    matched = matched[matched["end_ns"] <= matched["host_end"] + tolerance]
+    calls = tables.calls
+    out = []
+    for service, group in matched.groupby("service", sort=True):
+        callees = sorted(set(calls.loc[calls["entry_row"].isin(group["row"]), "callee"]))
+        entries = sorted(set(group["operation"].astype(str)))
+        out.append(
+            Finding(
+                rule="missing-trace-context",
+                severity="medium",
+                service=str(service),
+                flow=None,
+                message=(
+                    f"{service}'s outgoing calls start new traces: {len(group)} calls made while serving "
+                    f"{', '.join(entries)} lost the trace context, so a failed transaction cannot be followed"
+                ),
+                evidence=(
+                    f"{len(group)} root client spans of {service} fall inside its own requests "
+                    f"({', '.join(entries)}) recorded in other traces",
+                    f"services called without context: {', '.join(callees) if callees else 'none recorded'}",
+                ),
+                recommendation=(
+                    f"Carry the context into {service}'s worker threads or tasks (e.g. copy the context into "
+                    "the executor, or use the instrumentation's context-propagating executor)."
+                ),
+                example_traces=tuple(sorted(set(group["trace_id"]) | set(group["host_trace"])))[
+                    : thresholds.example_traces
+                ],
+            )
+        )
+    return out
+
+
+def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Finding]:
+    """Root server spans that nest inside another service's client span that got no child."""
+    calls = tables.calls
+    sent = calls[(calls["callee_row"] < 0) & (calls["kind"] == SYNC)]
+    requests = tables.requests
+    roots = requests[requests["root"] & (requests["kind"] == "server")]
+    if sent.empty or roots.empty:
+        return []
+    address = tables.spans["server_address"].to_numpy()[roots["row"].to_numpy()]
+    keyed = pd.concat(
+        [roots.assign(key=roots["service"]), roots.assign(key=address).dropna(subset=["key"])],
+        ignore_index=True,
+    )
+    tolerance = int(thresholds.orphan_tolerance_ms * _MS)
+    left = keyed[["row", "service", "trace_id", "start_ns", "end_ns", "key"]]
+    left = left.assign(key=left["key"].astype(object))
+    right = (
+        sent[["caller", "callee", "trace_id", "start_ns", "end_ns"]]
+        .rename(
+            columns={
+                "callee": "key",
+                "trace_id": "client_trace",
+                "start_ns": "client_start",
+                "end_ns": "client_end",
+            }
+        )
+        .sort_values("client_start")
+    )
+    right = right.assign(key=right["key"].astype(object))
+    right["client_end"] = right.groupby("key", sort=False)["client_end"].cummax()
+    left = left.assign(probe=left["start_ns"] + tolerance).sort_values("probe")
+    matched = pd.merge_asof(
+        left, right, left_on="probe", right_on="client_start", by="key", direction="backward"
+    )
+    matched = matched.dropna(subset=["client_start"])
+    nested = (matched["end_ns"] <= matched["client_end"] + tolerance) & (
+        matched["caller"] != matched["service"]
+    )
+    matched = matched[nested].drop_duplicates("row")
+    out = []
+    for (caller, callee), group in matched.groupby(["caller", "service"], sort=True):
+        sent_by = sent[sent["caller"] == caller]
+        out.append(
+            Finding(
+                rule="missing-trace-context",
+                severity="medium",
+                service=str(caller),
+                flow=None,
+                message=(
+                    f"{caller}'s calls to {callee} do not carry the trace context: {callee}'s spans start "
+                    f"new traces, so a failed transaction cannot be followed across the two"
+                ),
+                evidence=(
+                    f"{len(group)} root server spans of {callee} nest in time inside {caller} client spans "
+                    f"to {callee} that got no child span",
+                    f"{len(sent_by)} outgoing calls of {caller} without a traced callee in total",
+                ),
+                recommendation=(
+                    f"Propagate the W3C traceparent header from {caller} (instrument its HTTP client) "
+                    "and accept "
+                    f"it in {callee}."
+                ),
+                example_traces=tuple(sorted(set(group["client_trace"]) | set(group["trace_id"])))[
+                    : thresholds.example_traces
+                ],
+            )
+        )
+    return out
+
+
+def unbounded_wait(
+    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> list[Finding]:
+    """A step that takes, or waits, minutes with no observed upper bound (no timeout ever fired)."""
+    limit_ns = thresholds.long_running_s * 1e9
+    tolerance = int(thresholds.overlap_tolerance_ms * _MS)
+    calls = with_step_indices(steps, flows)
+    calls = calls.assign(timeout=is_timeout(calls, tolerance))
+    # A step repeated in a loop (polling) waits from its first call to its last one.
+    per_request = calls.groupby(["flow_id", "step_index", "entry_row"], sort=False).agg(
+        start=("start_ns", "min"),
+        end=("end_ns", "max"),
+        gap=("gap_ns", "first"),
+        timeouts=("timeout", "sum"),
+    )
+    per_request["duration"] = per_request["end"] - per_request["start"]
+    # The flow is held at a step from the moment the previous step ended (the wait before it)
+    # until its last call returned: a polling loop spreads that over a gap and many short calls.
+    per_request["held"] = per_request["duration"] + per_request["gap"].fillna(0).clip(lower=0)
+    by_step = per_request.groupby(level=["flow_id", "step_index"])
+    per_step = by_step[["duration", "gap", "held"]].quantile(0.95).join(by_step["timeouts"].sum())
+    long_waits = per_step[(per_step["held"] >= limit_ns) & (per_step["timeouts"] == 0)]
+    waiting_flows = set(long_waits.index.get_level_values("flow_id"))
+    out = []
+    for flow in flows:
+        if flow.id not in waiting_flows:
+            continue
+        waits = long_waits.xs(flow.id, level="flow_id")
+        by_index = {s.index: s for s in flow.steps}
+        for index, row in waits.iterrows():
+            step = by_index.get(int(index))
+            if step is None:
+                continue
+            out.append(
+                Finding(
+                    rule="unbounded-wait",
+                    severity="medium",
+                    service=flow.owner,
+                    flow=flow.id,
+                    message=(
+                        f"the flow is held {row['held'] / 1e9:.0f} s (p95) at {_label(step)} and no timeout "
+                        "was ever observed: nothing bounds how long the flow may hang"
+                    ),
+                    evidence=(
+                        f"p95 wait before the step {row['gap'] / 1e9:.1f} s, "
+                        f"p95 from its first call to its last answer {row['duration'] / 1e9:.1f} s "
+                        f"(threshold {thresholds.long_running_s:g} s)",
+                        "no call of this step ended in a timeout",
+                    ),
+                    recommendation=(
+                        "Set an explicit timeout or deadline on the step and decide what the flow does "
+                        "when it fires; for genuinely long work use an asynchronous workflow with a "
+                        "durable state."
+                    ),
+                    example_traces=flow.example_traces,
+                )
+            )
+    return out
+
+
+def workflow_description(
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+) -> list[Finding]:
+    """Three or more steps passing data along: an explicit workflow description pays off."""
+    out = []
+    for flow in flows:
+        linked = {h.to_step for h in flow.handoffs if h.from_step > 0} | {
+            h.from_step for h in flow.handoffs if h.from_step > 0
+        }
+        if len(linked) < thresholds.workflow_min_steps:
+            continue
+        out.append(
+            Finding(
+                rule="workflow-description",
+                severity="info",
+                service=flow.owner,
+                flow=flow.id,
+                message=(
+                    f"{flow.entry.key} chains {len(linked)} steps that pass data to each other: an explicit "
+                    "workflow description would document and test this flow"
+                ),
+                evidence=tuple(
+                    f"step {h.from_step} {h.output} -> step {h.to_step} {h.parameter} ({h.location})"
+                    for h in flow.handoffs
+                    if h.from_step > 0
+                ),
+                recommendation="Adopt the drafted Arazzo workflow as the flow's reviewed description.",
+                example_traces=flow.example_traces,
+            )
+        )
+    return out

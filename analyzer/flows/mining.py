@@ -1,0 +1,252 @@
+"""Flows: the recurring call sequence behind each entry operation of a coordinating service.
+
+A flow is what a reviewer would draw on a whiteboard: the steps in order, which of them run in
+parallel, which are optional, how often each repeats, and how long the whole thing takes. The
+per-request sequences come from :mod:`analyzer.flowsteps`; here they are counted into variants
+(a ``value_counts`` over sequence strings) and the main variant becomes the flow's backbone.
+Steps that only some variants take are woven in where those variants put them, marked optional.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
+from orchscan.analyzer.flows.duplicates import find_duplicates
+from orchscan.analyzer.flows.failures import find_failure_logics
+from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
+from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, collect_step_calls
+from orchscan.analyzer.model import Flow, OperationRef, Step, Variant
+from orchscan.analyzer.requests.calls import CallTables
+from orchscan.analyzer.specs.operations import OperationMatches, match_operations
+
+_MS = 1_000_000
+
+
+def analyze_flows(
+    tables: CallTables,
+    span_table: pa.Table,
+    *,
+    owners: Iterable[str] = (),
+    specs: SpecIndex | None = None,
+    matches: OperationMatches | None = None,
+    thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
+) -> tuple[tuple[Flow, ...], StepCalls]:
+    """Mine every flow and complete it with handoffs, failure logic and duplicated copies.
+
+    ``matches`` are the span table's operation matches when the caller already has them (they
+    are computed from ``specs`` otherwise). The step table is returned too: the pitfall rules
+    need its per-request evidence.
+    """
+    if matches is None and specs:
+        matches = match_operations(span_table, specs)
+    steps = collect_step_calls(
+        tables, span_table, owners=owners, matches=matches.table if matches else None, thresholds=thresholds
+    )
+    mined = mine_flows(steps, thresholds=thresholds)
+    failures = find_failure_logics(steps, mined, tolerance_ms=thresholds.overlap_tolerance_ms)
+    flows = []
+    for flow in mined:
+        failure = failures[flow.id]
+        retried = dict(failure.retries)
+        handoffs = find_handoffs(steps, flow, specs=specs)
+        flows.append(
+            dataclasses.replace(
+                flow,
+                steps=tuple(dataclasses.replace(s, retries=retried.get(s.index)) for s in flow.steps),
+                failure=failure,
+                handoffs=handoffs,
+                inputs=tuple(sorted({h.parameter for h in handoffs if h.from_step == 0})),
+            )
+        )
+    copies = find_duplicates(flows, thresholds=thresholds)
+    completed = tuple(dataclasses.replace(f, duplicates=copies.get(f.id, ())) for f in flows)
+    return completed, steps
+
+
+def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS) -> tuple[Flow, ...]:
+    """One flow per mined entry operation: steps, variants, parallel groups and durations."""
+    requests, calls = steps.requests, steps.calls
+    if requests.empty:
+        return ()
+    variants = requests.groupby(["flow_id", "sequence"], sort=False).size().rename("requests").reset_index()
+    variants = variants.sort_values(["flow_id", "requests", "sequence"], ascending=[True, False, True])
+    stats = _step_stats(requests, calls)
+    per_flow = {
+        str(fid): group.droplevel("flow_id").to_dict("index") for fid, group in stats.groupby(level="flow_id")
+    }
+    timing = _durations(requests)
+    examples = _examples(requests, thresholds.example_traces)
+    described = _operation_refs(calls)
+    flows = []
+    for (fid, group), (_, flow_variants) in zip(
+        requests.groupby("flow_id", sort=True), variants.groupby("flow_id", sort=True), strict=True
+    ):
+        total = len(group)
+        flow_stats = per_flow.get(fid, {})
+        sequences = list(flow_variants["sequence"])
+        steps_out = _steps(sequences, flow_stats, described, thresholds)
+        first = group.iloc[0]
+        flows.append(
+            Flow(
+                id=fid,
+                owner=str(first["owner"]),
+                entry=OperationRef(
+                    service=str(first["owner"]), key=str(first["entry"]), method=_text(first["method"])
+                ),
+                requests=total,
+                support=float(flow_variants["requests"].iloc[0]) / total,
+                long_running=bool(timing.loc[fid, "long_running_s"] >= thresholds.long_running_s),
+                steps=steps_out,
+                variants=tuple(
+                    Variant(steps=_flatten(seq), requests=int(n), support=int(n) / total)
+                    for seq, n in zip(
+                        flow_variants["sequence"].head(thresholds.max_variants),
+                        flow_variants["requests"].head(thresholds.max_variants),
+                        strict=True,
+                    )
+                ),
+                example_traces=examples.get(fid, ()),
+                duration_p50_ms=float(timing.loc[fid, "p50"]),
+                duration_p95_ms=float(timing.loc[fid, "p95"]),
+                duration_max_ms=float(timing.loc[fid, "max"]),
+            )
+        )
+    return tuple(flows)
+
+
+def step_label(ref: OperationRef) -> str:
+    """The step key used in the step table for a step's operation."""
+    return f"{ref.service} {ref.key}"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _flatten(sequence: str) -> tuple[str, ...]:
+    return tuple(step for block in sequence.split(BLOCK_SEP) if block for step in block.split(STEP_SEP))
+
+
+def _step_stats(requests: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
+    """Per (flow, step): support overall and among requests that went through, repeats, timing."""
+    ok_rows = requests.loc[~requests["error"] & ~requests["failed"], "entry_row"]
+    flow_ok = (
+        requests.assign(ok=requests["entry_row"].isin(ok_rows)).groupby("flow_id")["ok"].agg(["sum", "size"])
+    )
+    present = calls[["flow_id", "entry_row", "step"]].drop_duplicates()
+    present = present.assign(ok=present["entry_row"].isin(ok_rows))
+    counts = present.groupby(["flow_id", "step"]).agg(requests=("entry_row", "size"), ok=("ok", "sum"))
+    size = flow_ok.reindex(counts.index.get_level_values("flow_id"))
+    counts["support"] = counts["requests"].to_numpy() / size["size"].to_numpy()
+    # Judged on requests that went through, when there are any: a failure cuts a flow short.
+    basis = np.where(size["sum"].to_numpy() > 0, size["sum"].to_numpy(), size["size"].to_numpy())
+    counts["ok_support"] = np.where(size["sum"].to_numpy() > 0, counts["ok"], counts["requests"]) / basis
+    first_tries = calls[~calls["retry"]]
+    per_request = first_tries.groupby(["flow_id", "step", "entry_row"]).size()
+    counts["repeats"] = per_request.groupby(level=["flow_id", "step"]).median().round().clip(lower=1)
+    in_block = first_tries.groupby(["flow_id", "step", "entry_row", "block"]).size()
+    fanned = (in_block >= 2).groupby(level=["flow_id", "step"]).mean()
+    counts["fan_out_parallel"] = fanned.reindex(counts.index).fillna(0) > 0.5
+    counts["p50_ms"] = (
+        ((calls["end_ns"] - calls["start_ns"]) / _MS).groupby([calls["flow_id"], calls["step"]]).median()
+    )
+    return counts
+
+
+def _durations(requests: pd.DataFrame) -> pd.DataFrame:
+    duration = (requests["end_ns"] - requests["start_ns"]) / _MS
+    by_flow = duration.groupby(requests["flow_id"])
+    frame = pd.DataFrame({"p50": by_flow.median(), "p95": by_flow.quantile(0.95), "max": by_flow.max()})
+    # A flow waits long when a typical request takes long overall or sits idle between steps.
+    gap = (requests["max_gap_ns"] / 1e9).groupby(requests["flow_id"]).median()
+    frame["long_running_s"] = np.maximum(frame["p50"] / 1000, gap)
+    return frame
+
+
+def _examples(requests: pd.DataFrame, count: int) -> dict[str, tuple[str, ...]]:
+    top = requests.groupby("flow_id")["sequence"].agg(lambda s: s.value_counts().index[0])
+    main = requests[requests["sequence"].to_numpy() == top.reindex(requests["flow_id"]).to_numpy()]
+    ids = main[["flow_id", "trace_id"]].drop_duplicates().sort_values(["flow_id", "trace_id"])
+    return {fid: tuple(group["trace_id"].head(count)) for fid, group in ids.groupby("flow_id")}
+
+
+def _operation_refs(calls: pd.DataFrame) -> dict[str, OperationRef]:
+    """The operation behind each step key, with method and route template as observed."""
+    first = calls.sort_values("operation_id", na_position="last", kind="stable").drop_duplicates("step")
+    return {
+        step: OperationRef(
+            service=str(callee),
+            key=str(operation),
+            method=_text(method),
+            route=_text(route),
+            operation_id=_text(operation_id),
+        )
+        for step, callee, operation, method, route, operation_id in zip(
+            first["step"],
+            first["callee"],
+            first["operation"],
+            first["method"],
+            first["route"],
+            first["operation_id"],
+            strict=True,
+        )
+    }
+
+
+def _order(sequences: Sequence[str]) -> list[list[str]]:
+    """Blocks of the main variant, with other variants' extra steps inserted where they occur.
+
+    An extra step goes after the step that precedes it in the variant that introduces it (the
+    most frequent one), in a block of its own.
+    """
+    blocks = [block.split(STEP_SEP) for block in sequences[0].split(BLOCK_SEP) if block]
+    block_of = {step: block for block in blocks for step in block}
+    for sequence in sequences[1:]:
+        previous: str | None = None
+        for step in _flatten(sequence):
+            if step not in block_of:
+                at = (
+                    0
+                    if previous is None
+                    else next(i for i, b in enumerate(blocks) if b is block_of[previous]) + 1
+                )
+                block_of[step] = [step]
+                blocks.insert(at, block_of[step])
+            previous = step
+    return blocks
+
+
+def _steps(
+    sequences: Sequence[str],
+    stats: Mapping[str, Mapping[str, Any]],
+    described: Mapping[str, OperationRef],
+    thresholds: FlowThresholds,
+) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    group = 0
+    for block in _order(sequences):
+        # Calls only failed requests make (compensations) belong to the failure logic.
+        kept = [s for s in block if s in stats and stats[s]["ok_support"] > 0]
+        parallel = len(kept) > 1 or any(stats[s]["fan_out_parallel"] for s in kept)
+        group += parallel
+        for step in kept:
+            row = stats[step]
+            steps.append(
+                Step(
+                    index=len(steps) + 1,
+                    operation=described[step],
+                    parallel_group=group if parallel else None,
+                    optional=bool(row["ok_support"] < thresholds.required_step_support),
+                    support=float(row["support"]),
+                    p50_ms=float(row["p50_ms"]),
+                    repeats=int(row["repeats"]),
+                )
+            )
+    return tuple(steps)

@@ -1,0 +1,323 @@
+"""The per-request step table every flow analysis reads: which downstream calls each request made.
+
+Steps are synchronous calls to other services; store calls and published messages are the
+owner's own work (counted per request), not steps.
+
+From the calls table, only requests of coordinating services are kept (named owners, or any
+service whose requests make several downstream calls). Their calls are marked, columnar and per
+request, with:
+
+* ``block``: the parallel block: calls overlapping in time (caller-view timing, with a small
+  tolerance for skew) share a block number, blocks are numbered in time order;
+* ``retry`` / ``chain`` / ``attempt``: a call repeating the same step right after that step
+  failed is a retry; the first try and its retries form one chain;
+* ``final_error``: the chain's last attempt failed too, so the step failed for the request.
+
+Each request gets its ``sequence``: its blocks in order, steps sorted inside a block (overlapping
+calls start in whatever order the scheduler chose), consecutive identical blocks folded (loops,
+fan-outs and retries of one step are one step).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
+from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, CallTables
+
+#: Separators inside a sequence string: between steps of one block, and between blocks.
+STEP_SEP, BLOCK_SEP = "\x1f", "\x1e"
+
+_MS = 1_000_000
+# A concrete path segment that is an identifier: digits, or a longer token carrying a digit.
+_ID_SEGMENT = re.compile(r"^(?:\d+|(?=.*\d).{6,})$")
+
+
+@dataclass(frozen=True)
+class StepCalls:
+    """Downstream calls of the mined requests, and the requests themselves.
+
+    ``calls``: one row per non-infrastructure call, sorted by ``(entry_row, start_ns)``, with
+    ``flow_id``, ``owner``, ``entry``, ``step`` (``"callee OPERATION"``), ``callee``,
+    ``operation``, ``operation_id`` (documented, when a spec matched), ``method``, ``url_path``,
+    ``route``, ``status_message``, timing (and ``callee_end_ns``, when the callee's own span
+    ended), ``error`` (also set for 4xx answers and status 0, no answer), ``status_code`` (as the
+    caller saw it), ``idempotency_key``, ``block``, ``block_calls`` (calls in the block),
+    ``gap_ns`` (wait since the previous block ended, 0 for the first), ``retry``, ``chain``,
+    ``attempt``, ``final_error``.
+
+    ``requests``: one row per mined request: ``entry_row``, ``trace_id``, ``flow_id``,
+    ``owner``, ``entry``, ``method``, ``url_path``, ``start_ns``, ``end_ns`` (extended to the last
+    call), ``error``, ``status_code``, ``steps`` (distinct blocks after folding), ``sequence``,
+    ``infra_calls`` (store calls: the owner's own work), ``busy_ns`` (time covered by downstream
+    calls), ``max_gap_ns``,
+    ``failed`` (some step failed after its retries).
+    """
+
+    calls: pd.DataFrame
+    requests: pd.DataFrame
+
+    @cached_property
+    def _by_flow(self) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+        calls = dict(iter(self.calls.groupby("flow_id", sort=False)))
+        empty = self.calls.iloc[:0]
+        return {
+            str(fid): (calls.get(fid, empty), requests)
+            for fid, requests in self.requests.groupby("flow_id", sort=False)
+        }
+
+    def of(self, flow: str) -> StepCalls:
+        """The calls and requests of one flow (split once, so per-flow analyses stay linear)."""
+        calls, requests = self._by_flow.get(flow, (self.calls.iloc[:0], self.requests.iloc[:0]))
+        return StepCalls(calls=calls, requests=requests)
+
+
+def singular(word: str) -> str:
+    """The singular of a collection name in a path (``reservations`` -> ``reservation``)."""
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def fold_identifiers(key: str) -> str:
+    """``GET /approvals/apr-000150`` -> ``GET /approvals/{approvalId}``: a template from a concrete path."""
+    method, _, path = key.partition(" ")
+    if not path.startswith("/"):
+        return key
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        if i and _ID_SEGMENT.match(segment):
+            before = segments[i - 1]
+            named = before and not before.startswith("{")
+            segments[i] = "{" + (singular(before) + "Id" if named else "id") + "}"
+    return f"{method} {'/'.join(segments)}"
+
+
+def flow_id(owner: str, entry: str) -> str:
+    """The stable identifier of the flow behind one entry operation of one owner."""
+    return f"{owner}:{entry}"
+
+
+def collect_step_calls(
+    tables: CallTables,
+    span_table: pa.Table,
+    *,
+    owners: Iterable[str] = (),
+    matches: pa.Table | None = None,
+    thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
+) -> StepCalls:
+    """Select the requests worth mining and mark their calls with blocks, retries and sequences.
+
+    ``matches`` is the per-span operation table of :func:`analyzer.operations.match_operations`:
+    where a documented operation matched, the step is named after it.
+    """
+    calls = tables.calls
+    # Steps are synchronous calls; infrastructure is the owner's own work, and published events
+    # are choreography the owner does not wait for.
+    steps = calls[calls["kind"] == SYNC]
+    infra = calls.loc[calls["kind"] == INFRASTRUCTURE, "entry_row"].value_counts()
+    candidates = _candidates(tables.requests, steps, frozenset(owners), thresholds.min_steps)
+    steps = steps[steps["entry_row"].isin(candidates["row"])]
+    steps = _mark(_with_span_details(steps, tables.spans, span_table, matches), thresholds)
+    sequences = _sequences(steps)
+    requests = _request_frame(candidates, tables.spans, sequences, infra)
+    wanted = _mined_operations(requests, frozenset(owners), thresholds.min_steps)
+    keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(wanted)
+    requests = requests[keep].reset_index(drop=True)
+    steps = steps[steps["entry_row"].isin(requests["entry_row"])]
+    info = requests.set_index("entry_row")
+    steps = steps.assign(
+        flow_id=info["flow_id"].reindex(steps["entry_row"]).to_numpy(),
+        owner=info["owner"].reindex(steps["entry_row"]).to_numpy(),
+        entry=info["entry"].reindex(steps["entry_row"]).to_numpy(),
+    ).reset_index(drop=True)
+    return StepCalls(calls=steps, requests=requests)
+
+
+def _candidates(
+    requests: pd.DataFrame, steps: pd.DataFrame, owners: frozenset[str], min_steps: int
+) -> pd.DataFrame:
+    """Requests of entry operations that may be mined: cheap upper bounds before the real count.
+
+    A request has at most as many dependent steps as calls, so only entry operations with a
+    request making ``min_steps`` calls (or owned by a named owner and calling anything) can
+    qualify; everything else (leaves, gateways) is dropped before the costly marking.
+    """
+    made = steps["entry_row"].value_counts()
+    rows = requests["row"]
+    calling = rows.isin(made.index)
+    busy = rows.isin(made.index[made >= min_steps]) | (calling & requests["service"].isin(owners))
+    keys = pd.MultiIndex.from_frame(requests[["service", "operation"]].astype(str))
+    return requests[keys.isin(keys[busy.to_numpy()])]
+
+
+def _with_span_details(
+    calls: pd.DataFrame, spans: pd.DataFrame, span_table: pa.Table, matches: pa.Table | None
+) -> pd.DataFrame:
+    """Concrete paths, route templates, error messages and documented operations of each call."""
+    caller_rows = calls["caller_row"].to_numpy()
+    callee_rows = calls["callee_row"].to_numpy()
+    answered = callee_rows >= 0
+    safe_callee = np.where(answered, callee_rows, 0)
+    path = spans["url_path"].to_numpy()
+    route = spans["http_route"].to_numpy()
+    messages = span_table["status_message"].to_numpy(zero_copy_only=False)
+    caller_path = pd.Series(path[caller_rows], index=calls.index)
+    callee_path = pd.Series(np.where(answered, path[safe_callee], None), index=calls.index)
+    callee_message = pd.Series(np.where(answered, messages[safe_callee], None), index=calls.index)
+    caller_message = pd.Series(messages[caller_rows], index=calls.index)
+    callee_route = pd.Series(np.where(answered, route[safe_callee], None), index=calls.index)
+    callee_end = np.where(answered, spans["end_ns"].to_numpy()[safe_callee], calls["end_ns"].to_numpy())
+    # Without a route template the key is a concrete path: fold its identifiers.
+    operation = calls["operation"].astype(str)
+    # Folded once per distinct key: a million calls carry only a few thousand of them.
+    folded = {key: fold_identifiers(key) for key in operation[callee_route.isna()].unique()}
+    operation = operation.where(callee_route.notna(), operation.map(folded))
+    callee = calls["callee"]
+    operation_id = pd.Series(None, index=calls.index, dtype=object)
+    if matches is not None:
+        found = matches.take(pa.array(np.where(answered, callee_rows, caller_rows))).to_pandas()
+        found.index = calls.index
+        documented = found["op_service"].notna()
+        callee = found["op_service"].where(documented, found["target_service"]).fillna(callee)
+        operation = (found["op_method"] + " " + found["op_path"]).where(documented, operation)
+        callee_route = found["op_path"].where(documented, callee_route)
+        operation_id = found["operation_id"].where(documented & ~found["inferred"].fillna(False).astype(bool))
+    # For the flow, a refused request (402 declined, 409 conflict) failed as much as a crash did.
+    # The caller's view wins: a proxy that gave up saw no answer, whatever the callee sent later.
+    client = spans["kind"].to_numpy()[caller_rows] == "client"
+    seen = pd.Series(
+        np.where(client, spans["http_status_code"].to_numpy()[caller_rows], np.nan), index=calls.index
+    )
+    status_code = seen.fillna(calls["status_code"])
+    code = status_code.fillna(-1).astype(np.int64)
+    # Status 0 is a client that got no response at all (Envoy, browsers): it gave up.
+    refused = (code >= 400) | (code == 0)
+    # Without a template of its own, the folded key's path is the best template there is.
+    template = operation.str.replace(r"^\S+ ", "", regex=True)
+    callee_route = callee_route.where(callee_route.notna(), template.where(template.str.startswith("/")))
+    return calls.assign(
+        error=calls["error"].astype(bool) | refused,
+        status_code=status_code,
+        callee=callee,
+        operation=operation,
+        operation_id=operation_id,
+        callee_end_ns=callee_end.astype(np.int64),
+        step=callee + " " + operation,
+        url_path=caller_path.fillna(callee_path),
+        route=callee_route,
+        status_message=caller_message.fillna(callee_message),
+    )
+
+
+def _mark(calls: pd.DataFrame, thresholds: FlowThresholds) -> pd.DataFrame:
+    """Blocks, retries and chains, per request, without a Python loop per call."""
+    calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
+    tolerance = int(thresholds.overlap_tolerance_ms * _MS)
+    by_request = calls.groupby("entry_row", sort=False)
+    latest_end = by_request["end_ns"].cummax()
+    previous_end = latest_end.groupby(calls["entry_row"], sort=False).shift(1)
+    new_block = previous_end.isna() | (calls["start_ns"] >= previous_end - tolerance)
+    calls["block"] = new_block.astype(np.int64).groupby(calls["entry_row"], sort=False).cumsum()
+    calls["gap_ns"] = np.where(
+        previous_end.isna(), 0, (calls["start_ns"] - previous_end.fillna(0)).clip(lower=0)
+    )
+    calls["gap_ns"] = calls["gap_ns"].where(new_block, 0).astype(np.int64)
+    calls["block_calls"] = calls.groupby(["entry_row", "block"], sort=False)["step"].transform("size")
+
+    by_step = calls.groupby(["entry_row", "step"], sort=False)
+    before_error = by_step["error"].shift(1).astype("boolean").fillna(False).astype(bool)
+    before_end = by_step["end_ns"].shift(1)
+    before_path = by_step["url_path"].shift(1)
+    same_target = (before_path == calls["url_path"]) | (before_path.isna() & calls["url_path"].isna())
+    calls["retry"] = before_error & (calls["start_ns"] >= before_end - tolerance) & same_target
+    calls["chain"] = (~calls["retry"]).astype(np.int64).groupby([calls["entry_row"], calls["step"]]).cumsum()
+    chains = calls.groupby(["entry_row", "step", "chain"], sort=False)
+    calls["attempt"] = chains.cumcount() + 1
+    calls["final_error"] = chains["error"].transform("last").astype(bool)
+    return calls
+
+
+def join_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> pd.DataFrame:
+    """``column`` joined with ``separator`` per group of ``keys``, in row order (Arrow, no Python loop)."""
+    table = pa.Table.from_pandas(frame[[*keys, column]], preserve_index=False)
+    grouped = table.group_by(keys, use_threads=False).aggregate([(column, "list"), (column, "count")])
+    return pd.DataFrame(
+        {
+            **{key: grouped[key].to_numpy() for key in keys},
+            column: pc.binary_join(grouped[f"{column}_list"].cast(pa.list_(pa.string())), separator).to_numpy(
+                zero_copy_only=False
+            ),
+            "count": grouped[f"{column}_count"].to_numpy(),
+        }
+    )
+
+
+def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
+    """Per request: its folded block sequence, number of steps and time covered by calls."""
+    distinct = calls[["entry_row", "block", "step"]].drop_duplicates()
+    distinct = distinct.sort_values(["entry_row", "block", "step"], ignore_index=True)
+    blocks = join_per_group(distinct, ["entry_row", "block"], "step", STEP_SEP)
+    repeated = blocks["step"].eq(blocks["step"].shift(1)) & blocks["entry_row"].eq(
+        blocks["entry_row"].shift(1)
+    )
+    sequences = join_per_group(blocks[~repeated], ["entry_row"], "step", BLOCK_SEP).set_index("entry_row")
+    spans = calls.groupby(["entry_row", "block"], sort=False).agg(
+        start=("start_ns", "min"), end=("end_ns", "max")
+    )
+    spans["busy"] = spans["end"] - spans["start"]
+    timing = spans.groupby(level="entry_row").agg(busy_ns=("busy", "sum"), last_end=("end", "max"))
+    gaps = calls.groupby("entry_row", sort=True)["gap_ns"].max().rename("max_gap_ns")
+    failed = calls.groupby("entry_row", sort=True)["final_error"].any().rename("failed")
+    frame = pd.DataFrame({"sequence": sequences["step"], "steps": sequences["count"]})
+    return frame.join([timing, gaps, failed])
+
+
+def _request_frame(
+    requests: pd.DataFrame, spans: pd.DataFrame, sequences: pd.DataFrame, infra: pd.Series
+) -> pd.DataFrame:
+    rows = requests["row"].to_numpy()
+    seq = sequences.reindex(rows)
+    end = np.maximum(requests["end_ns"].to_numpy(), seq["last_end"].fillna(0).to_numpy().astype(np.int64))
+    frame = pd.DataFrame(
+        {
+            "entry_row": rows,
+            "trace_id": requests["trace_id"].to_numpy(),
+            "owner": requests["service"].to_numpy(),
+            "entry": requests["operation"].astype(str).to_numpy(),
+            "method": requests["method"].to_numpy(),
+            "url_path": spans["url_path"].to_numpy()[rows],
+            "start_ns": requests["start_ns"].to_numpy(),
+            "end_ns": end,
+            "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
+            "status_code": spans["http_status_code"].to_numpy()[rows],
+            "steps": seq["steps"].fillna(0).astype(np.int64).to_numpy(),
+            "sequence": seq["sequence"].fillna("").to_numpy(),
+            "infra_calls": infra.reindex(rows).fillna(0).astype(np.int64).to_numpy(),
+            "busy_ns": seq["busy_ns"].fillna(0).astype(np.int64).to_numpy(),
+            "max_gap_ns": seq["max_gap_ns"].fillna(0).astype(np.int64).to_numpy(),
+            "failed": seq["failed"].astype("boolean").fillna(False).astype(bool).to_numpy(),
+        }
+    )
+    frame["flow_id"] = frame["owner"] + ":" + frame["entry"]
+    return frame
+
+
+def _mined_operations(requests: pd.DataFrame, owners: frozenset[str], min_steps: int) -> pd.MultiIndex:
+    """Entry operations of named owners that call anything, and any entry that coordinates."""
+    any_steps = requests.groupby(["owner", "entry"], sort=True)["steps"].max()
+    ok = requests[~requests["error"] & ~requests["failed"]]
+    # Judged on requests that went through when there are any: a failure cuts a flow short.
+    most = ok.groupby(["owner", "entry"], sort=True)["steps"].max().reindex(any_steps.index).fillna(any_steps)
+    owned = any_steps[(any_steps > 0) & any_steps.index.get_level_values("owner").isin(owners)]
+    return most[most >= min_steps].index.union(owned.index)

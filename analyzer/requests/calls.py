@@ -1,0 +1,539 @@
+"""Calls between services, derived from parent links of the span table.
+
+A call is a pair (caller span, callee span) that crosses a service boundary, found without a
+Python loop per span:
+
+* a span whose parent belongs to another service: the parent's service called the span's
+  service. This covers a client span with its server child, a server span under an
+  uninstrumented client (its parent is the caller's server or internal span), a pseudo-service
+  that only emits client spans (HotROD's ``mysql``), and a consumer under its producer;
+* a client or producer span with no child in another service: the peer was not instrumented,
+  so it is named from ``peer.service``, then ``server.address``; it is external unless it is
+  a database, cache or broker;
+* a consumer span linked (span link) to a producer span in another trace.
+
+Every call is attributed to the *request* during which it was made: the nearest ancestor of the
+caller span, in the caller's service, that is a server or consumer span (or the local root of the
+caller's fragment, for background work). This is the unit later stages reason about: "per request
+of service A, which calls did it make, in which order".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchscan.analyzer.columnar.codes import combine, encode, representatives
+from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.traces.integrity import parent_rows, span_rows
+
+#: Call kinds: a synchronous request/response, an asynchronous message, or a call to a store.
+SYNC, MESSAGING, INFRASTRUCTURE = "sync", "messaging", "infrastructure"
+
+#: Database systems that are caches rather than systems of record.
+CACHE_SYSTEMS = frozenset(("redis", "memcached", "valkey", "hazelcast", "ehcache"))
+
+_ENTRY_KINDS = ("server", "consumer")
+_SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status",
+    "http_method",
+    "http_route",
+    "url_path",
+    "http_status_code",
+    "server_address",
+    "peer_service",
+    "rpc_system",
+    "rpc_service",
+    "rpc_method",
+    "db_system",
+    "db_operation",
+    "messaging_system",
+    "messaging_destination",
+    "messaging_operation",
+    "idempotency_key",
+)
+
+
+@dataclass(frozen=True)
+class CallTables:
+    """The span table reshaped for analysis.
+
+    ``spans``: the analysed span columns plus ``row`` (position), ``parent_row`` (-1 if none or
+    absent), ``entry_row`` (the request the span belongs to) and ``operation`` (see
+    :func:`operation_keys`).
+
+    ``requests``: one row per request (server/consumer span, or fragment root): ``row``,
+    ``trace_id``, ``span_id``, ``service``, ``operation``, ``method``, ``start_ns``, ``end_ns``,
+    ``error``, ``caller`` (service that sent it, or null), ``root`` (no parent span at all).
+
+    ``calls``: one row per call: ``trace_id``, ``caller``, ``callee``, ``kind`` (sync /
+    messaging / infrastructure), ``external`` (callee not instrumented), ``entry_row`` (the
+    caller's request), ``caller_row`` / ``callee_row`` (span rows; callee -1 when not
+    instrumented), ``operation`` (callee operation), ``method``, ``start_ns``/``end_ns`` (as
+    the caller saw them when it has a client span), ``status_code``, ``error``,
+    ``idempotency_key``, ``system`` (db/messaging system for infrastructure and messaging).
+    """
+
+    spans: pd.DataFrame
+    requests: pd.DataFrame
+    calls: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A text column as integer codes (-1 for null) into its distinct values.
+
+    Calls and requests are assembled from span rows; moving codes instead of strings keeps
+    every step a numpy take, and the text is spelled out once per output column.
+    """
+
+    codes: np.ndarray
+    names: np.ndarray
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray | pa.Array) -> _Text:
+        """A span table column's codes; a dictionary-coded column gives its own."""
+        coded = encode(column)
+        null = len(coded.values) - 1
+        names = np.asarray(coded.values[:null], dtype=object)
+        return cls(np.where(coded.codes == null, -1, coded.codes), names)
+
+    def code(self, name: str) -> int:
+        """The code of ``name``; -2 (matching no row) when the column never holds it."""
+        found = np.flatnonzero(self.names == name)
+        return int(found[0]) if len(found) else -2
+
+    def isin(self, names: tuple[str, ...]) -> np.ndarray:
+        wanted = np.zeros(len(self.names) + 1, dtype=bool)  # the last slot answers for nulls
+        wanted[[code for code in map(self.code, names) if code >= 0]] = True
+        found: np.ndarray = wanted[self.codes]
+        return found
+
+    def values(self, rows: np.ndarray) -> pa.Array:
+        """The text at ``rows``; a null code reads the ``None`` appended after the names."""
+        padded = np.concatenate([self.names, np.array([None], dtype=object)])
+        return pa.array(padded[self.codes[rows]], pa.string())
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """Callee and system names in one vocabulary: services, peers, addresses, stores, brokers.
+
+    Each attribute holds that span column's codes moved into ``names`` (a name may appear
+    under several columns); ``unknown_peer`` and ``broker`` are the codes of those fallbacks.
+    """
+
+    names: np.ndarray
+    service: np.ndarray
+    peer_service: np.ndarray
+    server_address: np.ndarray
+    db_system: np.ndarray
+    messaging_system: np.ndarray
+    unknown_peer: int
+    broker: int
+
+    @classmethod
+    def of(
+        cls, service: _Text, peer_service: _Text, server_address: _Text, db_system: _Text, messaging: _Text
+    ) -> _Vocabulary:
+        columns = (service, peer_service, server_address, db_system, messaging)
+        offsets = np.cumsum([0] + [len(c.names) for c in columns])
+        moved = [np.where(c.codes >= 0, c.codes + at, -1) for c, at in zip(columns, offsets, strict=False)]
+        fallbacks = np.array(["unknown-peer", "broker"], dtype=object)
+        names = np.concatenate([*(c.names for c in columns), fallbacks])
+        service_codes, peer_codes, address_codes, db_codes, messaging_codes = moved
+        return cls(
+            names,
+            service=service_codes,
+            peer_service=peer_codes,
+            server_address=address_codes,
+            db_system=db_codes,
+            messaging_system=messaging_codes,
+            unknown_peer=len(names) - 2,
+            broker=len(names) - 1,
+        )
+
+
+def _coalesce(*codes: np.ndarray) -> np.ndarray:
+    """Per row, the first code that is not null."""
+    result = codes[0].copy()
+    for more in codes[1:]:
+        result = np.where(result >= 0, result, more)
+    return result
+
+
+def _series(codes: np.ndarray, names: np.ndarray) -> pd.Series:
+    """Codes spelled out as a text column (pandas' Arrow-backed ``str``)."""
+    dictionary = pa.array(names, pa.string()) if len(names) else pa.array([""], pa.string())
+    indices = pa.array(codes, pa.int64(), mask=codes < 0)
+    return pd.Series(pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string()).to_pandas())
+
+
+def _operations(table: pa.Table, method: _Text, text: Callable[[str], _Text]) -> _Text:
+    """A readable operation name per span: ``METHOD /route``, ``rpc Service/Method`` or the span name.
+
+    The route template is preferred over the concrete path (which carries ids); without a
+    template the concrete path is used as seen. Spelled once per distinct combination of the
+    columns involved, not once per span.
+    """
+    parts = [
+        method,
+        _Text.of(pc.coalesce(table["http_route"], table["url_path"])),
+        text("rpc_service"),
+        text("rpc_method"),
+        text("name"),
+    ]
+    combined, groups = combine([part.codes + 1 for part in parts], [len(part.names) + 1 for part in parts])
+    first = representatives(combined, groups)
+    verb, route, rpc_service, rpc_method, name = (part.values(first) for part in parts)
+    keys = pc.if_else(
+        pc.and_(pc.is_valid(rpc_service), pc.is_valid(rpc_method)),
+        pc.binary_join_element_wise(rpc_service, rpc_method, "/"),
+        name,
+    )
+    keys = pc.if_else(
+        pc.and_(pc.is_valid(verb), pc.is_valid(route)),
+        pc.binary_join_element_wise(verb, route, " "),
+        keys,
+    )
+    return _Text(combined, np.asarray(keys.to_pylist(), dtype=object))
+
+
+def _entry_rows(parent: np.ndarray, service_code: np.ndarray, is_entry: np.ndarray) -> np.ndarray:
+    """Nearest ancestor-or-self that is an entry span, staying inside the span's own service."""
+    n = len(parent)
+    same_service = parent >= 0
+    same_service[same_service] = service_code[parent[same_service]] == service_code[same_service]
+    up = np.where(~is_entry & same_service, parent, np.arange(n))
+    # Pointer doubling: each round doubles the distance climbed; stops at a fixed point.
+    for _ in range(64):
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            break
+        up = nxt
+    return up
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """The per-span arrays calls are assembled from."""
+
+    service: _Text
+    kind: _Text
+    method: _Text
+    operation: _Text
+    peer_service: _Text
+    server_address: _Text
+    db_system: _Text
+    messaging_system: _Text
+    parent: np.ndarray
+    entry: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    status_code: np.ndarray
+    error: np.ndarray
+    idempotency_key: np.ndarray
+
+    @cached_property
+    def vocabulary(self) -> _Vocabulary:
+        """The shared vocabulary of callee and system names."""
+        return _Vocabulary.of(
+            self.service, self.peer_service, self.server_address, self.db_system, self.messaging_system
+        )
+
+
+def build_call_tables(table: pa.Table) -> CallTables:
+    """Derive requests and calls from a span table (see the module docstring)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Id lookups and sorts are numpy and Arrow work that releases the GIL: they run beside
+        # the text work on the second core.
+        parents = pool.submit(parent_rows, table)
+        traces = pool.submit(_trace_ranks, table)
+        coded, table = table, plain_strings(table.select([*_SPAN_COLUMNS, "links"]))
+        links = pool.submit(_span_links, table)
+        # One chunk per column: taking rows from a many-chunk Arrow column costs a copy each time.
+        spans = table.select(list(_SPAN_COLUMNS)).combine_chunks().to_pandas(use_threads=False)
+
+        def text(name: str) -> _Text:
+            return _Text.of(coded[name])
+
+        service = text("service")
+        kind = text("kind")
+        method = text("http_method")
+        operation = _operations(table, method, text)
+        parent = parents.result()
+        spans["row"] = np.arange(len(spans))
+        spans["parent_row"] = parent
+        entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
+        spans["entry_row"] = entry
+        spans["operation"] = _series(operation.codes, operation.names)
+        status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
+        columns = _Spans(
+            service=service,
+            kind=kind,
+            method=method,
+            operation=operation,
+            peer_service=text("peer_service"),
+            server_address=text("server_address"),
+            db_system=text("db_system"),
+            messaging_system=text("messaging_system"),
+            parent=parent,
+            entry=entry,
+            start=spans["start_ns"].to_numpy(dtype=np.int64),
+            end=spans["end_ns"].to_numpy(dtype=np.int64),
+            status_code=status_code,
+            error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
+            idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
+        )
+        requests = _requests(spans, columns)
+        parts = [
+            _boundary_calls(columns),
+            _unanswered_calls(columns),
+            _linked_messages(links.result(), columns),
+        ]
+        calls = _calls_frame(table, columns, parts, traces.result(), pool)
+    return CallTables(spans=spans, requests=requests, calls=calls)
+
+
+def _trace_ranks(table: pa.Table) -> np.ndarray:
+    """Each span's trace id as its rank among the sorted distinct trace ids."""
+    ranks: np.ndarray = pd.factorize(table["trace_id"].to_pandas(), sort=True)[0]
+    return ranks
+
+
+def _requests(spans: pd.DataFrame, s: _Spans) -> pd.DataFrame:
+    rows = np.flatnonzero(s.entry == np.arange(len(s.entry)))
+    parent = s.parent[rows]
+    caller = np.where(parent >= 0, s.service.codes[np.maximum(parent, 0)], -1)
+    caller[caller == s.service.codes[rows]] = -1
+
+    def take(column: str) -> pd.api.extensions.ExtensionArray:
+        return spans[column].array.take(rows)
+
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "trace_id": take("trace_id"),
+            "span_id": take("span_id"),
+            "service": take("service"),
+            "kind": take("kind"),
+            "operation": _series(s.operation.codes[rows], s.operation.names).array,
+            "method": take("http_method"),
+            "start_ns": s.start[rows],
+            "end_ns": s.end[rows],
+            "error": s.error[rows],
+            "caller": _series(caller, s.service.names).array,
+            "root": spans["parent_span_id"].isna().to_numpy()[rows],
+        }
+    )
+
+
+#: Call kind codes while calls are assembled; spelled out by ``_KINDS``.
+_SYNC, _MESSAGING, _INFRASTRUCTURE = 0, 1, 2
+_KINDS = np.array([SYNC, MESSAGING, INFRASTRUCTURE], dtype=object)
+
+
+def _call_kind(s: _Spans, rows: np.ndarray) -> np.ndarray:
+    kind = np.full(len(rows), _SYNC, dtype=np.int64)
+    kind[s.db_system.codes[rows] >= 0] = _INFRASTRUCTURE
+    messaging = s.kind.isin(("producer", "consumer"))[rows] | (s.messaging_system.codes[rows] >= 0)
+    kind[messaging] = _MESSAGING
+    return kind
+
+
+@dataclass(frozen=True)
+class _CallPart:
+    """Calls of one origin, as row numbers and codes; ``callee`` and ``system`` index ``names``."""
+
+    trace_row: np.ndarray
+    caller_row: np.ndarray
+    callee_row: np.ndarray
+    callee: np.ndarray
+    kind: np.ndarray
+    external: np.ndarray
+    operation_row: np.ndarray
+    method: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    status_code: np.ndarray
+    error: np.ndarray
+    idempotency_key: np.ndarray
+    system: np.ndarray
+
+
+def _remote_children(s: _Spans) -> np.ndarray:
+    """Spans whose parent lives in another service."""
+    rows = np.flatnonzero(s.parent >= 0)
+    remote: np.ndarray = rows[s.service.codes[rows] != s.service.codes[s.parent[rows]]]
+    return remote
+
+
+def _boundary_calls(s: _Spans) -> _CallPart:
+    """Spans whose parent lives in another service."""
+    names = s.vocabulary
+    rows = _remote_children(s)
+    parent = s.parent[rows]
+    # The caller's view of timing is the client/producer span when there is one; a server span
+    # under an uninstrumented client only has its own clock.
+    timing = np.where(s.kind.isin(("client", "producer"))[parent], parent, rows)
+    kind = _call_kind(s, rows)
+    kind[_call_kind(s, parent) == _MESSAGING] = _MESSAGING
+    # A client span reported under its own service name, below another service's span, is a
+    # store seen from its client (HotROD's "mysql"): a pseudo-service, not a business call.
+    kind[(s.kind.codes[rows] == s.kind.code("client")) & (kind == _SYNC)] = _INFRASTRUCTURE
+    code = s.status_code[rows]
+    return _CallPart(
+        trace_row=rows,
+        caller_row=parent,
+        callee_row=rows,
+        callee=names.service[rows],
+        kind=kind,
+        external=np.zeros(len(rows), dtype=bool),
+        operation_row=rows,
+        method=_coalesce(s.method.codes[rows], s.method.codes[timing]),
+        start=s.start[timing],
+        end=s.end[timing],
+        status_code=np.where(np.isnan(code), s.status_code[timing], code),
+        error=s.error[rows] | s.error[timing],
+        idempotency_key=s.idempotency_key[rows] | s.idempotency_key[timing],
+        system=_coalesce(names.db_system[rows], names.messaging_system[rows]),
+    )
+
+
+def _unanswered_calls(s: _Spans) -> _CallPart:
+    """Client and producer spans whose callee emitted nothing: an uninstrumented peer or a store."""
+    names = s.vocabulary
+    answered = np.zeros(len(s.parent), dtype=bool)
+    answered[s.parent[_remote_children(s)]] = True
+    outgoing = s.kind.isin(("client", "producer"))
+    rows = np.flatnonzero(outgoing & ~answered)
+    # A pseudo-service's own client spans (its parent is in another service) are already a
+    # boundary call; their absent children are not a second call.
+    parents = s.parent[rows]
+    own_parent = (parents < 0) | (s.service.codes[np.maximum(parents, 0)] == s.service.codes[rows])
+    rows = rows[own_parent]
+    kind = _call_kind(s, rows)
+    system = _coalesce(names.db_system[rows], names.messaging_system[rows])
+    peer = _coalesce(names.peer_service[rows], names.server_address[rows], system)
+    peer[peer < 0] = names.unknown_peer
+    is_messaging = kind == _MESSAGING
+    broker_name = names.messaging_system[rows]
+    broker_name[broker_name < 0] = names.broker
+    peer[is_messaging] = broker_name[is_messaging]
+    kind[is_messaging] = _INFRASTRUCTURE
+    # A peer that emits spans elsewhere in the input is instrumented; only this call's callee
+    # spans are missing (lost, sampled away), so it is not an external system.
+    emitting = np.isin(names.names, s.service.names)
+    return _CallPart(
+        trace_row=rows,
+        caller_row=rows,
+        callee_row=np.full(len(rows), -1, dtype=np.int64),
+        callee=peer,
+        kind=kind,
+        external=(kind == _SYNC) & ~emitting[peer],
+        operation_row=rows,
+        method=s.method.codes[rows],
+        start=s.start[rows],
+        end=s.end[rows],
+        status_code=s.status_code[rows],
+        error=s.error[rows],
+        idempotency_key=s.idempotency_key[rows],
+        system=system,
+    )
+
+
+def _span_links(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(linked span, consumer) row pairs of consumer spans that carry span links."""
+    consumers = pc.equal(table["kind"], "consumer")
+    has_links = pc.and_(consumers, pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0))
+    rows = np.flatnonzero(has_links.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    linked = table.take(pa.array(rows)).select(["links"])
+    flat = pc.list_flatten(linked["links"])
+    owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
+    found_rows = span_rows(table, pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"))
+    found = found_rows >= 0
+    return found_rows[found], owner[found]
+
+
+def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans) -> _CallPart:
+    """Consumers that name their producer by a span link rather than as parent."""
+    names = s.vocabulary
+    producer, consumer = links
+    keep = (s.service.codes[producer] != s.service.codes[consumer]) & (s.parent[consumer] != producer)
+    producer, consumer = producer[keep], consumer[keep]
+    return _CallPart(
+        trace_row=consumer,
+        caller_row=producer,
+        callee_row=consumer,
+        callee=names.service[consumer],
+        kind=np.full(len(consumer), _MESSAGING, dtype=np.int64),
+        external=np.zeros(len(consumer), dtype=bool),
+        operation_row=consumer,
+        method=s.method.codes[consumer],
+        start=s.start[producer],
+        end=s.end[producer],
+        status_code=s.status_code[consumer],
+        error=s.error[consumer],
+        idempotency_key=np.zeros(len(consumer), dtype=bool),
+        system=names.messaging_system[consumer],
+    )
+
+
+def _calls_frame(
+    table: pa.Table, s: _Spans, parts: list[_CallPart], trace_rank: np.ndarray, pool: ThreadPoolExecutor
+) -> pd.DataFrame:
+    """The calls of every origin in one frame, ordered by trace, start and caller span."""
+    names = s.vocabulary.names
+
+    def joined(field: str) -> np.ndarray:
+        return np.concatenate([getattr(part, field) for part in parts])
+
+    trace_row, start, caller_row = joined("trace_row"), joined("start"), joined("caller_row")
+    # Stable, like the concatenation order it refines.
+    order = np.lexsort((caller_row, start, trace_rank[trace_row]))
+    texts = {
+        "caller": (s.service.codes[caller_row[order]], s.service.names),
+        "callee": (joined("callee")[order], names),
+        "kind": (joined("kind")[order], _KINDS),
+        "operation": (s.operation.codes[joined("operation_row")[order]], s.operation.names),
+        "method": (joined("method")[order], s.method.names),
+        "system": (joined("system")[order], names),
+    }
+    spelled = dict(zip(texts, pool.map(lambda pair: _series(*pair).array, texts.values()), strict=True))
+    return pd.DataFrame(
+        {
+            "trace_id": table["trace_id"].take(pa.array(trace_row[order], pa.int64())).to_pandas().array,
+            "caller": spelled["caller"],
+            "callee": spelled["callee"],
+            "kind": spelled["kind"],
+            "external": joined("external")[order],
+            "entry_row": s.entry[caller_row[order]],
+            "caller_row": caller_row[order],
+            "callee_row": joined("callee_row")[order],
+            "operation": spelled["operation"],
+            "method": spelled["method"],
+            "start_ns": start[order],
+            "end_ns": joined("end")[order],
+            "status_code": joined("status_code")[order],
+            "error": joined("error")[order],
+            "idempotency_key": joined("idempotency_key")[order],
+            "system": spelled["system"],
+        }
+    )

@@ -1,0 +1,240 @@
+"""Jaeger JSON traces, as the Jaeger UI downloads them and the query API (``/api/traces``) returns them.
+
+Accepts ``{"data": [trace, ...]}``, a bare trace object ``{"traceID", "spans", "processes"}``
+and a plain list of trace objects, as whole documents or one per line. Jaeger writes times in
+microseconds, ids as hex that may lack leading zeros, tags as ``{key, type, value}`` with
+OpenTracing names, and the service in a per-trace ``processes`` map (older exports embed a
+``process`` in each span instead).
+
+Parents come from ``references``: the first CHILD_OF reference within the same trace wins, else
+the first FOLLOWS_FROM; every other reference (to another trace, or a second parent) becomes a
+span link, so no relation is lost. The legacy ``parentSpanID`` field is used when no reference
+names a parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+
+from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
+from orchscan.collectors.model.spans import KINDS, SpanRows
+from orchscan.collectors.traces.ids import hex_id
+from orchscan.collectors.traces.jsonio import parse_documents, split_json
+from orchscan.collectors.traces.vocabulary import normalize, stringify
+
+NAME = "jaeger-json"
+
+_KINDS = frozenset(KINDS)
+# Tags that become columns of their own rather than attributes.
+_STATUS_TAGS = ("error", "otel.status_code", "otel.status_description", "span.kind")
+# Log fields that carry an error's message, best first (OpenTracing, then OpenTelemetry's exporter).
+_MESSAGE_FIELDS = ("message", "error.object", "exception.message", "error.message", "error.kind", "error")
+_ERROR_EVENTS = frozenset(("error", "exception"))
+
+
+class _SpanError(ValueError):
+    """A span that cannot become a row; the message is the Skipped reason."""
+
+
+def tag_dict(tags: Any) -> dict[str, Any]:
+    """Turn Jaeger ``[{key, type, value}]`` tags into a plain dict (later duplicates win)."""
+    if not isinstance(tags, list):
+        return {}
+    return {
+        tag["key"]: tag.get("value")
+        for tag in tags
+        if isinstance(tag, dict) and isinstance(tag.get("key"), str)
+    }
+
+
+def _micros(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return round(value * 1000)  # keep sub-microsecond precision some exporters write
+    return int(value) * 1000
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _log_error_message(logs: Any) -> str | None:
+    """The message of the first log that records an error or exception."""
+    if not isinstance(logs, list):
+        return None
+    for log in logs:
+        fields = tag_dict(log.get("fields")) if isinstance(log, dict) else {}
+        if str(fields.get("event", "")).lower() not in _ERROR_EVENTS and "error" not in fields:
+            continue
+        for key in _MESSAGE_FIELDS:
+            value = fields.get(key)
+            if value not in (None, "", True, "true"):
+                return stringify(value)
+    return None
+
+
+def _status(tags: dict[str, Any], logs: Any) -> tuple[str, str | None]:
+    code = str(tags.get("otel.status_code", "")).upper()
+    description = tags.get("otel.status_description")
+    if code == "ERROR" or _is_true(tags.get("error")):
+        message = description or _log_error_message(logs)
+        if message is None and isinstance(tags.get("error"), str) and not _is_true(tags["error"]):
+            message = tags["error"]
+        return "error", None if message in (None, "") else stringify(message)
+    if code == "OK":
+        return "ok", None
+    return "unset", None
+
+
+def _kind(tags: dict[str, Any]) -> str:
+    value = tags.get("span.kind")
+    if value is None:
+        return "internal"  # OpenTracing leaves local spans untagged
+    lowered = str(value).lower()
+    return lowered if lowered in _KINDS else "unspecified"
+
+
+def _relations(span: dict[str, Any], trace_id: str) -> tuple[str | None, list[dict[str, str]] | None]:
+    """The parent span id and the remaining references as links."""
+    refs: list[tuple[str, str, str]] = []
+    for ref in span.get("references") or []:
+        if not isinstance(ref, dict):
+            continue
+        ref_trace = hex_id(ref.get("traceID"), 32) or trace_id
+        ref_span = hex_id(ref.get("spanID"), 16)
+        if ref_span is not None:
+            refs.append((str(ref.get("refType", "CHILD_OF")).upper(), ref_trace, ref_span))
+    parent_index = next(
+        (
+            i
+            for ref_type in ("CHILD_OF", "FOLLOWS_FROM")
+            for i, ref in enumerate(refs)
+            if ref[0] == ref_type and ref[1] == trace_id
+        ),
+        None,
+    )
+    parent = refs[parent_index][2] if parent_index is not None else hex_id(span.get("parentSpanID"), 16)
+    links = [
+        {"trace_id": ref_trace, "span_id": ref_span}
+        for i, (_, ref_trace, ref_span) in enumerate(refs)
+        if i != parent_index
+    ]
+    return parent, links or None
+
+
+def _process(span: dict[str, Any], processes: dict[str, Any]) -> dict[str, Any]:
+    process_id = span.get("processID")
+    process = processes.get(process_id) if isinstance(process_id, str) else None
+    if process is None and isinstance(span.get("process"), dict):
+        process = span["process"]
+    if not isinstance(process, dict):
+        if process_id is None:
+            raise _SpanError("span has neither processID nor process")
+        raise _SpanError(f"unknown processID {process_id!r} (not in the trace's processes)")
+    return process
+
+
+def _add_span(span: Any, processes: dict[str, Any], rows: SpanRows, source: str) -> None:
+    if not isinstance(span, dict):
+        raise _SpanError("span is not an object")
+    trace_id = hex_id(span.get("traceID"), 32)
+    span_id = hex_id(span.get("spanID"), 16)
+    if trace_id is None or span_id is None:
+        raise _SpanError("missing or invalid traceID/spanID (expected up to 32/16 hex digits)")
+    start = _micros(span.get("startTime"))
+    duration = _micros(span.get("duration", 0))
+    if start is None or duration is None or duration < 0:
+        raise _SpanError("missing or invalid startTime/duration (expected microseconds)")
+    process = _process(span, processes)
+    process_tags = tag_dict(process.get("tags"))
+    tags = tag_dict(span.get("tags"))
+    status, message = _status(tags, span.get("logs"))
+    kind = _kind(tags)
+    parent, links = _relations(span, trace_id)
+    semantic, idempotent, rest = normalize({k: v for k, v in tags.items() if k not in _STATUS_TAGS})
+    namespace = process_tags.get("service.namespace")
+    instance = process_tags.get("service.instance.id")
+    rows.append(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent if parent != span_id else None,
+        service=str(process.get("serviceName") or "unknown"),
+        service_namespace=None if namespace is None else stringify(namespace),
+        service_instance=None if instance is None else stringify(instance),
+        name=str(span.get("operationName") or ""),
+        kind=kind,
+        start_ns=start,
+        end_ns=start + duration,
+        status=status,
+        status_message=message,
+        semantic=semantic,
+        links=links,
+        idempotency_key=idempotent,
+        attributes=rest,
+        source=source,
+    )
+
+
+def _error_text(errors: Any) -> str:
+    """The ``msg`` of each entry of a query API ``errors`` list (``{code, msg, traceID}``)."""
+    items = errors if isinstance(errors, list) else [errors]
+    return "; ".join(str(item.get("msg") or item) if isinstance(item, dict) else str(item) for item in items)[
+        :500
+    ]
+
+
+def _traces(document: Any) -> list[tuple[str, Any]] | str:
+    """The trace objects of a document with their paths, or the reason the document has none."""
+    if isinstance(document, dict) and "data" in document:
+        data = document["data"]
+        if not data:
+            errors = document.get("errors")
+            if errors:
+                return f"Jaeger API response carries errors and no traces: {_error_text(errors)}"
+            return "Jaeger API response with no traces (empty data)"
+        if not isinstance(data, list):
+            return "'data' is not a list of traces"
+        return [(f"data[{i}]", trace) for i, trace in enumerate(data)]
+    if isinstance(document, dict) and "spans" in document:
+        return [("", document)]
+    if isinstance(document, list):
+        if not document:
+            return "empty list: no traces"
+        return [(f"[{i}]", trace) for i, trace in enumerate(document)]
+    return "not a Jaeger trace document (expected {data: [...]}, a trace object or a list of traces)"
+
+
+def add_document(document: Any, rows: SpanRows, source: str, where: str) -> list[Skipped]:
+    """Append every span of one Jaeger JSON document to ``rows``; return what was skipped."""
+    traces = _traces(document)
+    if isinstance(traces, str):
+        return [Skipped(source, where, traces)]
+    # Positions inside a whole document read like ``data[0].spans[3]``; JSON Lines add the line.
+    prefix = "" if where == "document" else f"{where}: "
+    skipped: list[Skipped] = []
+    for path, trace in traces:
+        spans = trace.get("spans") if isinstance(trace, dict) else None
+        if not isinstance(spans, list):
+            skipped.append(Skipped(source, prefix + (path or "trace"), "not a trace object (no spans list)"))
+            continue
+        processes = trace.get("processes")
+        processes = processes if isinstance(processes, dict) else {}
+        dot = "." if path else ""
+        for index, span in enumerate(spans):
+            try:
+                _add_span(span, processes, rows, source)
+            except _SpanError as error:
+                skipped.append(Skipped(source, f"{prefix}{path}{dot}spans[{index}]", str(error)))
+    return skipped
+
+
+def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
+    """Cut a Jaeger JSON input into chunks (whole document, or batches of JSON Lines)."""
+    return split_json(stream, NAME, source)
+
+
+def parse(chunk: Chunk) -> ChunkResult:
+    """Parse one chunk of Jaeger JSON into spans."""
+    return parse_documents(chunk, add_document)

@@ -1,0 +1,53 @@
+"""The trace formats orchscan reads, by name. CLI choices and format detection come from here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
+from orchscan.collectors.traces.formats import jaeger, otlp_json, otlp_proto, zipkin
+
+
+@dataclass(frozen=True)
+class TraceFormat:
+    """A readable trace format: how to cut an input into chunks and how to parse a chunk."""
+
+    name: str
+    description: str
+    split: Callable[[IO[bytes], str], Iterator[Chunk | Skipped]]
+    parse: Callable[[Chunk], ChunkResult]
+
+
+FORMATS: dict[str, TraceFormat] = {
+    otlp_proto.NAME: TraceFormat(
+        otlp_proto.NAME,
+        "OTLP protobuf: an ExportTraceServiceRequest, or the Collector file exporter's size-prefixed stream",
+        otlp_proto.split,
+        otlp_proto.parse,
+    ),
+    otlp_json.NAME: TraceFormat(
+        otlp_json.NAME,
+        "OTLP JSON: a TracesData document, JSON Lines (Collector file exporter), Jaeger API v3 {result: ...}",
+        otlp_json.split,
+        otlp_json.parse,
+    ),
+    jaeger.NAME: TraceFormat(
+        jaeger.NAME,
+        "Jaeger JSON: the query API / UI download {data: [...]}, a bare trace object, a list of traces",
+        jaeger.split,
+        jaeger.parse,
+    ),
+    zipkin.NAME: TraceFormat(
+        zipkin.NAME,
+        "Zipkin v2 JSON: a list of spans, or a list of traces (lists of spans) from /api/v2/traces",
+        zipkin.split,
+        zipkin.parse,
+    ),
+}
+
+
+def parse_chunk(chunk: Chunk) -> ChunkResult:
+    """Parse a chunk with its format's parser; the entry point worker processes run."""
+    return FORMATS[chunk.format].parse(chunk)

@@ -1,0 +1,843 @@
+"""Draft Arazzo workflows from discovered orchestration flows: one document per orchestrator.
+
+The draft is meant to be reviewed, committed and executed. Steps reference real operations
+(from the services' OpenAPI descriptions, or from a stand-in inferred from traffic and written
+beside the Arazzo file), data handoffs become runtime expressions, success criteria and failure
+actions follow what was observed. Everything that is a guess carries its confidence and evidence
+in ``x-orchscan-*`` extensions and descriptions. Output is deterministic: the same flows and specs
+give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from orchscan.analyzer.model import Compensation, Flow, Handoff, OperationRef, RetryPolicy, Step
+from orchscan.collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, parse_document
+from orchscan.collectors.openapi.model import Operation, Spec
+from orchscan.reports.arazzo.inferred_openapi import build_inferred_openapi, observed_operations
+
+#: Arazzo version written unless a flow needs something only a later version has.
+ARAZZO_VERSION = "1.0.1"
+
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+_NOT_OUTPUT = re.compile(r"[^A-Za-z0-9._-]+")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
+_SCHEMAS = {"1.0": "v1.0.json", "1.1": "v1.1.json"}
+
+
+@dataclass(frozen=True)
+class ServiceApi:
+    """One service's API description and the file it is read from (or will be written to)."""
+
+    service: str
+    path: Path
+    spec: Spec | None = None
+    operations: tuple[Operation, ...] = ()
+
+    def all_operations(self) -> tuple[Operation, ...]:
+        """Operations of the loaded spec, or the inferred ones for a service without a spec."""
+        return self.spec.operations if self.spec is not None else self.operations
+
+
+@dataclass(frozen=True)
+class DraftFile:
+    """One file of an Arazzo draft: the workflow document or an inferred OpenAPI stand-in."""
+
+    path: Path
+    text: str
+
+
+def inferred_spec_path(arazzo_path: Path, service: str) -> Path:
+    """Where the stand-in OpenAPI document of a service without a spec is written."""
+    return arazzo_path.parent / f"{_name(service)}.inferred.openapi.yaml"
+
+
+def plan_apis(
+    flows: Sequence[Flow],
+    specs: Mapping[str, ServiceApi],
+    *,
+    arazzo_path: Path,
+    success_statuses: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
+) -> dict[str, ServiceApi]:
+    """Every service the flows call, with its spec or, lacking one, operations inferred from traffic."""
+    apis: dict[str, ServiceApi] = {}
+    for service in sorted(_called_services(flows)):
+        known = specs.get(service)
+        if known is not None and known.spec is not None:
+            apis[service] = known
+            continue
+        path = inferred_spec_path(arazzo_path, service)
+        operations = observed_operations(service, flows, source=path.name, success_statuses=success_statuses)
+        if operations:
+            apis[service] = ServiceApi(service, path, None, operations)
+    return apis
+
+
+def build_arazzo(
+    flows: Sequence[Flow],
+    specs: Mapping[str, ServiceApi],
+    *,
+    arazzo_path: Path,
+    success_statuses: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
+) -> dict[str, Any]:
+    """The Arazzo document for the flows of one owner: one workflow per entry operation."""
+    owners = {flow.owner for flow in flows}
+    if len(owners) != 1:
+        raise ValueError(f"build_arazzo takes the flows of exactly one owner, got {sorted(owners)}")
+    owner = owners.pop()
+    statuses = success_statuses or {}
+    apis = plan_apis(flows, specs, arazzo_path=arazzo_path, success_statuses=statuses)
+    names = {service: _name(service) for service in apis}
+    qualify = len(apis) > 1
+    workflow_ids: set[str] = set()
+    workflows = [
+        _Workflow(flow, apis, names, qualify, statuses, specs.get(owner)).build(workflow_ids)
+        for flow in sorted(flows, key=lambda f: (f.entry.key, f.id))
+    ]
+    used = sorted({source for wf in workflows for source in wf.pop("x-orchscan-sources")})
+    service_of = {name: service for service, name in names.items()}
+    requests = sum(flow.requests for flow in flows)
+    return {
+        "arazzo": ARAZZO_VERSION,
+        "info": {
+            "title": f"{owner}: orchestrated workflows (draft)",
+            "summary": f"Drafted by orchscan from {requests} traced requests to {owner}",
+            "description": (
+                f"{owner} coordinates other services behind {len(flows)} entry operation(s). "
+                "This is a draft inferred from traces: review every step, handoff and failure "
+                "action (see the x-orchscan-* extensions for confidence and evidence) before use."
+            ),
+            "version": "0.1.0-draft",
+        },
+        "sourceDescriptions": [_source(apis[service_of[name]], name, arazzo_path) for name in used],
+        "workflows": workflows,
+        "x-orchscan-owner": owner,
+    }
+
+
+def render_arazzo(document: Mapping[str, Any]) -> str:
+    """YAML text of an Arazzo (or inferred OpenAPI) document, in the order it was built."""
+    return yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=100)
+
+
+def draft_arazzo(
+    flows: Sequence[Flow],
+    specs: Mapping[str, ServiceApi],
+    *,
+    arazzo_path: Path,
+    success_statuses: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
+) -> tuple[DraftFile, ...]:
+    """The Arazzo document plus the inferred OpenAPI documents it references, ready to write."""
+    document = build_arazzo(flows, specs, arazzo_path=arazzo_path, success_statuses=success_statuses)
+    apis = plan_apis(flows, specs, arazzo_path=arazzo_path, success_statuses=success_statuses)
+    referenced = {source["name"] for source in document["sourceDescriptions"]}
+    files = [DraftFile(arazzo_path, render_arazzo(document))]
+    for service, api in sorted(apis.items()):
+        if api.spec is None and _name(service) in referenced:
+            files.append(DraftFile(api.path, render_arazzo(build_inferred_openapi(service, api.operations))))
+    return tuple(files)
+
+
+def validate_arazzo(document: Any) -> tuple[str, ...]:
+    """Errors against the official JSON Schema of the document's Arazzo version (none = valid)."""
+    version = document.get("arazzo") if isinstance(document, dict) else None
+    minor = ".".join(str(version).split(".")[:2]) if isinstance(version, str) else ""
+    schema_file = _SCHEMAS.get(minor)
+    if schema_file is None:
+        return (f"unsupported or missing arazzo version {version!r}; known: {', '.join(sorted(_SCHEMAS))}",)
+    schema = json.loads(resources.files(__package__).joinpath("schema", schema_file).read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    return tuple(
+        sorted(
+            f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+            for error in validator.iter_errors(document)
+        )
+    )
+
+
+def check_references(document: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
+    """Problems the schema and linters miss: unknown operations and unsupplied required parameters.
+
+    ``base`` is the folder the Arazzo file lives in; OpenAPI source descriptions are read from
+    their URLs relative to it.
+    """
+    problems: list[str] = []
+    sources: dict[str, dict[str, _DocumentedOperation]] = {}
+    pointers: dict[str, dict[str, str]] = {}
+    for source in document.get("sourceDescriptions", []):
+        if source.get("type", "openapi") != "openapi":
+            continue
+        path = base / source["url"]
+        try:
+            openapi = parse_document(path.read_bytes(), DEFAULT_LIMITS)
+        except (OSError, DocumentError) as error:
+            problems.append(f"source {source['name']}: cannot read {source['url']}: {error}")
+            continue
+        sources[source["name"]] = _documented_operations(openapi)
+        pointers[source["name"]] = _operation_pointers(openapi)
+    for workflow in document.get("workflows", []):
+        for step in workflow.get("steps", []):
+            where = f"workflow {workflow.get('workflowId')} step {step.get('stepId')}"
+            operation_id = step.get("operationId")
+            if operation_id is None and isinstance(step.get("operationPath"), str):
+                operation_id = _resolve_path(step["operationPath"], pointers)
+                if operation_id.startswith("!"):
+                    problems.append(f"{where}: {operation_id[1:]}")
+                    continue
+            if operation_id is None:
+                continue
+            found = _find_operation(operation_id, sources)
+            if isinstance(found, str):
+                problems.append(f"{where}: {found}")
+                continue
+            given = {
+                (p.get("in"), p["name"].lower() if p.get("in") == "header" else p["name"])
+                for p in step.get("parameters", [])
+                if "name" in p
+            }
+            for location, name in sorted(found.required):
+                key = (location, name.lower() if location == "header" else name)
+                if key not in given:
+                    problems.append(
+                        f"{where}: required {location} parameter {name!r} of {operation_id} not set"
+                    )
+            for location, name in sorted(given - found.known):
+                problems.append(f"{where}: {operation_id} has no {location} parameter {name!r}")
+            if found.body_required and "requestBody" not in step:
+                problems.append(f"{where}: {operation_id} requires a request body, none given")
+    return tuple(problems)
+
+
+# --- building one workflow -------------------------------------------------------------------
+
+
+@dataclass
+class _StepDraft:
+    """A step being assembled; turned into the Arazzo step object at the end."""
+
+    step_id: str
+    operation: Operation
+    source: str
+    description: str
+    extensions: dict[str, Any]
+    parameters: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    success: list[dict[str, str]] = field(default_factory=list)
+    on_success: list[dict[str, Any]] = field(default_factory=list)
+    on_failure: list[dict[str, Any]] = field(default_factory=list)
+
+    def output(self, pointer: str) -> str:
+        """The name under which this step exposes the response field at ``pointer``."""
+        wanted = f"$response.body#{pointer}"
+        for name, expression in self.outputs.items():
+            if expression == wanted:
+                return name
+        base = _output_name(pointer)
+        name, n = base, 1
+        while name in self.outputs:
+            n += 1
+            name = f"{base}_{n}"
+        self.outputs[name] = wanted
+        return name
+
+    def render(self, qualify: bool) -> dict[str, Any]:
+        operation_id = self.operation.operation_id
+        step: dict[str, Any] = {"stepId": self.step_id, "description": self.description}
+        if _PLAIN_ID.fullmatch(operation_id):
+            step["operationId"] = (
+                f"$sourceDescriptions.{self.source}.{operation_id}" if qualify else operation_id
+            )
+        else:
+            # Real specs carry operationIds such as "Get cart" that cannot sit inside a runtime
+            # expression; the JSON pointer to the operation is unambiguous.
+            step["operationPath"] = f"{{$sourceDescriptions.{self.source}.url}}#{self.operation.pointer}"
+        if self.parameters:
+            step["parameters"] = [self.parameters[key] for key in sorted(self.parameters)]
+        if self.body:
+            step["requestBody"] = {"contentType": "application/json", "payload": self.body}
+        step["successCriteria"] = self.success
+        if self.on_success:
+            step["onSuccess"] = self.on_success
+        if self.on_failure:
+            step["onFailure"] = self.on_failure
+        if self.outputs:
+            step["outputs"] = {name: self.outputs[name] for name in sorted(self.outputs)}
+        step.update({key: self.extensions[key] for key in sorted(self.extensions)})
+        return step
+
+
+class _Workflow:
+    """Turns one flow into one Arazzo workflow object."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        apis: Mapping[str, ServiceApi],
+        names: Mapping[str, str],
+        qualify: bool,
+        statuses: Mapping[tuple[str, str], tuple[int, ...]],
+        owner_api: ServiceApi | None,
+    ) -> None:
+        self.flow = flow
+        self.apis = apis
+        self.names = names
+        self.qualify = qualify
+        self.statuses = statuses
+        self.entry = _match(flow.entry, owner_api.all_operations()) if owner_api else None
+        self.step_ids: set[str] = set()
+        self.inputs: dict[str, dict[str, Any]] = {}
+        self.required_inputs: set[str] = set()
+        self.sources: set[str] = set()
+
+    def build(self, taken: set[str]) -> dict[str, Any]:
+        flow = self.flow
+        main: dict[int, _StepDraft] = {}
+        unmodelled: list[str] = []
+        for step in sorted(flow.steps, key=lambda s: s.index):
+            draft = self.step(step)
+            if draft is None:
+                unmodelled.append(f"step {step.index}: {step.operation.service} {step.operation.key}")
+            else:
+                main[step.index] = draft
+        for handoff in sorted(
+            flow.handoffs, key=lambda h: (h.to_step, h.parameter, -h.confidence, h.from_step)
+        ):
+            self.hand_off(handoff, main)
+        for draft in main.values():
+            self.fill_required(draft)
+        compensations = self.compensate(main)
+        ordered = [main[index] for index in sorted(main)]
+        if compensations and ordered:
+            # The compensation steps follow the main path; without an explicit end they would run
+            # after a successful last step.
+            ordered[-1].on_success = [{"name": "done", "type": "end"}]
+        workflow_id = _unique(_name(flow.entry.operation_id or flow.id), taken)
+        workflow: dict[str, Any] = {
+            "workflowId": workflow_id,
+            "summary": f"{flow.entry.key} on {flow.owner}",
+            "description": self.description(len(ordered)),
+        }
+        if self.inputs:
+            inputs: dict[str, Any] = {
+                "type": "object",
+                "properties": {name: self.inputs[name] for name in sorted(self.inputs)},
+            }
+            if self.required_inputs:
+                inputs["required"] = sorted(self.required_inputs)
+            workflow["inputs"] = inputs
+        workflow["steps"] = [d.render(self.qualify) for d in ordered + compensations]
+        outputs = self.workflow_outputs(ordered)
+        if outputs:
+            workflow["outputs"] = outputs
+        workflow["x-orchscan-flow"] = {
+            "id": flow.id,
+            "owner": flow.owner,
+            "entry": flow.entry.key,
+            "requests": flow.requests,
+            "support": round(flow.support, 3),
+            "long-running": flow.long_running,
+            "duration-p50-ms": round(flow.duration_p50_ms, 1),
+            "duration-p95-ms": round(flow.duration_p95_ms, 1),
+            "example-traces": list(flow.example_traces),
+        }
+        if flow.variants:
+            workflow["x-orchscan-variants"] = [
+                {"steps": list(v.steps), "requests": v.requests, "support": round(v.support, 3)}
+                for v in flow.variants
+            ]
+        if unmodelled:
+            workflow["x-orchscan-unmodelled-steps"] = unmodelled
+        workflow["x-orchscan-sources"] = sorted(self.sources)
+        return workflow
+
+    def description(self, steps: int) -> str:
+        flow = self.flow
+        text = (
+            f"Drafted from {flow.requests} traced requests ({flow.support:.0%} of {flow.entry.key}); "
+            f"{steps} step(s) in the order most often observed."
+        )
+        if any(s.parallel_group is not None for s in flow.steps):
+            text += (
+                " Some steps ran concurrently (x-orchscan-parallel-group); Arazzo 1.0 has no parallel "
+                "construct, so they are listed one after another."
+            )
+        if any(s.optional for s in flow.steps):
+            text += (
+                " Optional steps (x-orchscan-optional) were seen in only some requests;"
+                " the condition is unknown."
+            )
+        if flow.failure.uncompensated:
+            text += (
+                " Some failures left earlier side effects in place (x-orchscan-uncompensated); "
+                "the draft does not invent compensations for them."
+            )
+        return text
+
+    def step(self, step: Step) -> _StepDraft | None:
+        api = self.apis.get(step.operation.service)
+        operation = _match(step.operation, api.all_operations()) if api else None
+        if api is None or operation is None:
+            return None
+        source = self.names[api.service]
+        self.sources.add(source)
+        step_id = _unique(_name(operation.operation_id), self.step_ids)
+        extensions: dict[str, Any] = {
+            "x-orchscan-step": {
+                "index": step.index,
+                "service": step.operation.service,
+                "operation": step.operation.key,
+                "support": round(step.support, 3),
+                "p50-ms": round(step.p50_ms, 1),
+            }
+        }
+        text = (
+            f"{step.operation.service}: {operation.key}. Seen in {step.support:.0%} of the flow's requests."
+        )
+        if step.optional:
+            extensions["x-orchscan-optional"] = True
+            text += " Optional: not every request made this call."
+        if step.parallel_group is not None:
+            extensions["x-orchscan-parallel-group"] = step.parallel_group
+            peers = sorted(
+                s.index for s in self.flow.steps if s.parallel_group == step.parallel_group and s is not step
+            )
+            text += (
+                f" Ran concurrently with steps {', '.join(map(str, peers))}"
+                f" (parallel group {step.parallel_group})."
+            )
+        if operation.inferred:
+            text += " The operation is inferred from traffic (no OpenAPI description)."
+        draft = _StepDraft(step_id, operation, source, text, extensions)
+        draft.success = self.criteria(step.operation, operation)
+        policy = step.retries or dict(self.flow.failure.retries).get(step.index)
+        if policy is not None:
+            draft.on_failure.append(_retry(policy))
+            if policy.idempotency_key and operation.idempotency_header:
+                name = self.add_input(
+                    f"{step_id}_idempotency_key",
+                    {"type": "string"},
+                    required=True,
+                    why=f"Idempotency key for {step_id}: the same value must be sent on every retry",
+                )
+                draft.parameters[("header", operation.idempotency_header.lower())] = {
+                    "name": operation.idempotency_header,
+                    "in": "header",
+                    "value": f"$inputs.{name}",
+                }
+        return draft
+
+    def criteria(self, ref: OperationRef, operation: Operation) -> list[dict[str, str]]:
+        observed = self.statuses.get((ref.service, ref.key), ())
+        codes = sorted(set(observed)) or sorted(
+            int(r.status) for r in operation.responses if r.status.isdigit() and r.status.startswith("2")
+        )
+        if not codes:
+            return [{"condition": "$statusCode >= 200"}, {"condition": "$statusCode < 300"}]
+        return [{"condition": " || ".join(f"$statusCode == {code}" for code in codes)}]
+
+    def hand_off(self, handoff: Handoff, main: Mapping[int, _StepDraft]) -> None:
+        target = main.get(handoff.to_step)
+        if target is None:
+            return
+        if handoff.from_step == 0:
+            name = self.add_input(
+                _output_name(handoff.output),
+                self.entry_schema(handoff.output),
+                required=True,
+                why=f"From the entry request of {self.flow.entry.key}",
+            )
+            value = f"$inputs.{name}"
+        else:
+            origin = main.get(handoff.from_step)
+            if origin is None or handoff.from_step >= handoff.to_step:
+                return
+            value = f"$steps.{origin.step_id}.outputs.{origin.output(_pointer(handoff.output))}"
+        evidence = {
+            "x-orchscan-confidence": round(handoff.confidence, 3),
+            "x-orchscan-evidence": list(handoff.evidence),
+        }
+        if handoff.location == "body":
+            _place(target.body, _pointer(handoff.parameter), value)
+            target.extensions.setdefault("x-orchscan-body-handoffs", []).append(
+                {"field": _pointer(handoff.parameter), "value": value} | evidence
+            )
+            return
+        key = (
+            handoff.location,
+            handoff.parameter.lower() if handoff.location == "header" else handoff.parameter,
+        )
+        if key in target.parameters:
+            return  # a weaker candidate for a parameter already set (handoffs are sorted by confidence)
+        target.parameters[key] = {
+            "name": handoff.parameter,
+            "in": handoff.location,
+            "value": value,
+        } | evidence
+
+    def fill_required(self, draft: _StepDraft) -> None:
+        """Required parameters and body fields no handoff explains become workflow inputs."""
+        for parameter in draft.operation.parameters:
+            key = (
+                parameter.location,
+                parameter.name.lower() if parameter.location == "header" else parameter.name,
+            )
+            if not parameter.required or key in draft.parameters:
+                continue
+            name = self.add_input(
+                _output_name(parameter.name),
+                {"type": parameter.type} if parameter.type else {},
+                required=True,
+                why=f"Required {parameter.location} parameter of {draft.step_id}; no handoff explains it",
+            )
+            draft.parameters[key] = {
+                "name": parameter.name,
+                "in": parameter.location,
+                "value": f"$inputs.{name}",
+            }
+        for item in draft.operation.request_fields:
+            if (
+                item.required
+                and "/" not in item.pointer.strip("/")
+                and _get(draft.body, item.pointer) is None
+            ):
+                name = self.add_input(
+                    _output_name(item.pointer),
+                    {"type": item.type} if item.type else {},
+                    required=True,
+                    why=f"Required body field of {draft.step_id}; no handoff explains it",
+                )
+                _place(draft.body, item.pointer, f"$inputs.{name}")
+
+    def compensate(self, main: Mapping[int, _StepDraft]) -> list[_StepDraft]:
+        """Compensation steps reached only through ``goto`` from the step whose failure triggers them."""
+        chains: dict[int, list[Compensation]] = {}
+        for item in self.flow.failure.compensations:
+            if item.failed_step in main and item.undone_step in main:
+                chains.setdefault(item.failed_step, []).append(item)
+        drafts: list[_StepDraft] = []
+        for failed in sorted(chains):
+            # Undo the most recent side effect first, as the observed orchestrator did.
+            chain = sorted(chains[failed], key=lambda c: -c.undone_step)
+            chain_drafts = [d for d in (self.compensation_step(c, main) for c in chain) if d is not None]
+            if not chain_drafts:
+                continue
+            for draft, following in zip(chain_drafts, [*chain_drafts[1:], None], strict=True):
+                draft.on_success = (
+                    [{"name": "next-compensation", "type": "goto", "stepId": following.step_id}]
+                    if following
+                    else [{"name": "compensated", "type": "end"}]
+                )
+                draft.on_failure = [{"name": "compensation-failed", "type": "end"}]
+            origin = main[failed]
+            origin.on_failure.append(
+                {
+                    "name": "compensate",
+                    "type": "goto",
+                    "stepId": chain_drafts[0].step_id,
+                    "x-orchscan-evidence": [
+                        f"{c.requests} request(s) called {c.operation.key} on {c.operation.service}"
+                        " after this step failed"
+                        for c in chain
+                    ],
+                }
+            )
+            drafts += chain_drafts
+        for draft in main.values():
+            # Without a compensation, a failure (after any retries) ends the workflow.
+            if all(action["type"] == "retry" for action in draft.on_failure):
+                draft.on_failure.append({"name": "stop", "type": "end"})
+        return drafts
+
+    def compensation_step(self, item: Compensation, main: Mapping[int, _StepDraft]) -> _StepDraft | None:
+        api = self.apis.get(item.operation.service)
+        operation = _match(item.operation, api.all_operations()) if api else None
+        if api is None or operation is None:
+            return None
+        undone, failed = main[item.undone_step], main[item.failed_step]
+        source = self.names[api.service]
+        self.sources.add(source)
+        step_id = _unique(_name(f"undo-{undone.step_id}-after-{failed.step_id}"), self.step_ids)
+        draft = _StepDraft(
+            step_id,
+            operation,
+            source,
+            f"Compensation: undoes {undone.step_id} when {failed.step_id} fails "
+            f"(seen in {item.requests} request(s)). Reached only through onFailure goto.",
+            {
+                "x-orchscan-compensation": {
+                    "failed-step": item.failed_step,
+                    "undone-step": item.undone_step,
+                    "requests": item.requests,
+                }
+            },
+        )
+        draft.success = self.criteria(item.operation, operation)
+        fields = {f.pointer for r in undone.operation.responses for f in r.fields}
+        for parameter in operation.parameters:
+            if not parameter.required:
+                continue
+            pointer, confidence = _guess_field(parameter.name, fields)
+            key = (parameter.location, parameter.name)
+            if pointer is None:
+                continue  # fill_required below makes it an input
+            draft.parameters[key] = {
+                "name": parameter.name,
+                "in": parameter.location,
+                "value": f"$steps.{undone.step_id}.outputs.{undone.output(pointer)}",
+                "x-orchscan-confidence": confidence,
+                "x-orchscan-evidence": [f"{undone.step_id} returns {pointer.lstrip('/')}; matched by name"],
+            }
+        self.fill_required(draft)
+        return draft
+
+    def add_input(self, name: str, schema: dict[str, Any], *, required: bool, why: str) -> str:
+        if name not in self.inputs:
+            self.inputs[name] = schema | {"description": why}
+        if required:
+            self.required_inputs.add(name)
+        return name
+
+    def entry_schema(self, output: str) -> dict[str, Any]:
+        """The JSON Schema type of an entry-request field, as the owner's spec documents it."""
+        if self.entry is None:
+            return {}
+        pointer = _pointer(output)
+        for item in self.entry.request_fields:
+            if item.pointer == pointer and item.type:
+                return {"type": item.type} if "|" not in item.type else {"type": item.type.split("|")}
+        for parameter in self.entry.parameters:
+            if parameter.name == output.lstrip("/") and parameter.type:
+                return {"type": parameter.type}
+        return {}
+
+    def workflow_outputs(self, ordered: Sequence[_StepDraft]) -> dict[str, str]:
+        names = [name for d in ordered for name in d.outputs]
+        outputs: dict[str, str] = {}
+        for draft in ordered:
+            for name in draft.outputs:
+                key = name if names.count(name) == 1 else f"{draft.step_id}.{name}"
+                outputs[_NOT_OUTPUT.sub("_", key)] = f"$steps.{draft.step_id}.outputs.{name}"
+        return {key: outputs[key] for key in sorted(outputs)}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _called_services(flows: Iterable[Flow]) -> set[str]:
+    services: set[str] = set()
+    for flow in flows:
+        services |= {s.operation.service for s in flow.steps}
+        services |= {c.operation.service for c in flow.failure.compensations}
+    return services
+
+
+def _source(api: ServiceApi, name: str, arazzo_path: Path) -> dict[str, Any]:
+    url = Path(os.path.relpath(api.path, arazzo_path.parent)).as_posix()
+    source: dict[str, Any] = {"name": name, "url": url, "type": "openapi"}
+    if api.spec is None:
+        source["x-orchscan-inferred"] = True
+    return source
+
+
+def _match(ref: OperationRef, operations: Sequence[Operation]) -> Operation | None:
+    """The documented operation a step calls: by operationId, else by method and route template."""
+    if ref.operation_id:
+        for operation in operations:
+            if operation.operation_id == ref.operation_id:
+                return operation
+    if ref.method and ref.route:
+        for operation in operations:
+            if operation.method == ref.method.upper() and operation.path == ref.route:
+                return operation
+    if ref.method and ref.route is None and ref.key.partition(" ")[2]:
+        path = ref.key.partition(" ")[2]
+        for operation in operations:
+            if operation.method == ref.method.upper() and operation.path == path:
+                return operation
+    return None
+
+
+def _retry(policy: RetryPolicy) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "name": "retry",
+        "type": "retry",
+        "retryAfter": round(policy.median_delay_ms / 1000, 3),
+        "retryLimit": max(1, policy.max_attempts - 1),
+    }
+    if policy.status_codes:
+        action["criteria"] = [
+            {"condition": " || ".join(f"$statusCode == {code}" for code in sorted(policy.status_codes))}
+        ]
+    action["x-orchscan-evidence"] = [
+        f"{policy.requests_with_retries} request(s) repeated this call after a failure, "
+        f"up to {policy.max_attempts} attempts, median delay {policy.median_delay_ms:.0f} ms"
+    ]
+    return action
+
+
+def _guess_field(parameter: str, fields: set[str]) -> tuple[str | None, float]:
+    """The response field of the undone step that most likely feeds a compensation parameter."""
+    wanted = _loose(parameter)
+    for pointer in sorted(fields):
+        if "/" not in pointer.strip("/") and _loose(pointer) == wanted:
+            return pointer, 0.8
+    if wanted.endswith("id") and "/id" in fields:
+        return "/id", 0.5
+    return None, 0.0
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _name(text: str) -> str:
+    """A name valid as stepId, workflowId or source name (``[A-Za-z0-9_-]+``)."""
+    return _NOT_NAME.sub("-", text).strip("-") or "unnamed"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def _output_name(pointer: str) -> str:
+    segments = [s for s in pointer.strip("/").split("/") if s and not s.isdigit()]
+    return _NOT_OUTPUT.sub("_", "_".join(segments[-2:] if len(segments) > 1 else segments)) or "value"
+
+
+def _pointer(name: str) -> str:
+    return name if name.startswith("/") else "/" + name.replace("~", "~0").replace("/", "~1")
+
+
+def _place(body: dict[str, Any], pointer: str, value: str) -> None:
+    """Put ``value`` at ``pointer`` inside a payload, creating objects on the way."""
+    segments = [s.replace("~1", "/").replace("~0", "~") for s in pointer.strip("/").split("/")]
+    node = body
+    for segment in segments[:-1]:
+        child = node.setdefault(segment, {})
+        if not isinstance(child, dict):
+            return
+        node = child
+    node.setdefault(segments[-1], value)
+
+
+def _get(body: Mapping[str, Any], pointer: str) -> Any:
+    node: Any = body
+    for segment in pointer.strip("/").split("/"):
+        if not isinstance(node, Mapping) or segment not in node:
+            return None
+        node = node[segment]
+    return node
+
+
+@dataclass(frozen=True)
+class _DocumentedOperation:
+    """What check_references needs of one OpenAPI operation."""
+
+    required: frozenset[tuple[str, str]]
+    known: frozenset[tuple[str, str]]
+    body_required: bool
+
+
+def _documented_operations(openapi: Any) -> dict[str, _DocumentedOperation]:
+    found: dict[str, _DocumentedOperation] = {}
+    if not isinstance(openapi, dict):
+        return found
+    for item in (openapi.get("paths") or {}).values():
+        item = _deref(openapi, item)
+        shared = [_deref(openapi, p) for p in item.get("parameters", [])]
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+                continue
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            own = [_deref(openapi, p) for p in operation.get("parameters", [])]
+            merged = {(p["in"], _header(p)): p for p in shared + own if "in" in p and "name" in p}
+            body = _deref(openapi, operation.get("requestBody") or {})
+            found[operation["operationId"]] = _DocumentedOperation(
+                required=frozenset(
+                    (loc, name) for (loc, name), p in merged.items() if p.get("required") or loc == "path"
+                ),
+                known=frozenset(merged),
+                body_required=bool(body.get("required")),
+            )
+    return found
+
+
+def _operation_pointers(openapi: Any) -> dict[str, str]:
+    """JSON pointer of every operation -> the operationId check_references indexes it under."""
+    found: dict[str, str] = {}
+    if not isinstance(openapi, dict):
+        return found
+    for path, item in (openapi.get("paths") or {}).items():
+        for method, operation in (item or {}).items():
+            if isinstance(operation, dict) and "operationId" in operation:
+                escaped = path.replace("~", "~0").replace("/", "~1")
+                found[f"/paths/{escaped}/{method}"] = operation["operationId"]
+    return found
+
+
+def _resolve_path(operation_path: str, pointers: Mapping[str, Mapping[str, str]]) -> str:
+    """``{$sourceDescriptions.x.url}#/paths/...`` -> qualified operationId, or ``!problem``."""
+    match = re.fullmatch(r"\{\$sourceDescriptions\.([A-Za-z0-9_-]+)\.url\}#(.*)", operation_path)
+    if match is None:
+        return f"!operationPath {operation_path!r} is not {{$sourceDescriptions.<name>.url}}#<pointer>"
+    source, pointer = match.groups()
+    if source not in pointers:
+        return f"!operationPath names unknown source description {source!r}"
+    operation_id = pointers[source].get(pointer)
+    if operation_id is None:
+        return f"!operationPath {operation_path!r} points at no operation"
+    return f"$sourceDescriptions.{source}.{operation_id}"
+
+
+def _header(parameter: Mapping[str, Any]) -> str:
+    name = str(parameter["name"])
+    return name.lower() if parameter["in"] == "header" else name
+
+
+def _deref(openapi: Mapping[str, Any], node: Any) -> Any:
+    """Follow local ``$ref``s (``#/components/...``); check_references reads self-contained specs."""
+    hops = 0
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        hops += 1
+        if hops > 32:
+            return {}
+        target: Any = openapi
+        for segment in node["$ref"][2:].split("/"):
+            segment = segment.replace("~1", "/").replace("~0", "~")
+            target = target.get(segment, {}) if isinstance(target, dict) else {}
+        node = target
+    return node if isinstance(node, dict) else {}
+
+
+def _find_operation(
+    operation_id: str, sources: Mapping[str, Mapping[str, _DocumentedOperation]]
+) -> _DocumentedOperation | str:
+    if operation_id.startswith("$sourceDescriptions."):
+        source, _, bare = operation_id[len("$sourceDescriptions.") :].partition(".")
+        if source not in sources:
+            return f"operationId {operation_id} names unknown source description {source!r}"
+        found = sources[source].get(bare)
+        return found if found is not None else f"operationId {bare!r} not found in source {source!r}"
+    matches = [ops[operation_id] for ops in sources.values() if operation_id in ops]
+    if len(matches) != 1:
+        where = "several source descriptions" if matches else "no source description"
+        return f"operationId {operation_id!r} found in {where}"
+    return matches[0]
