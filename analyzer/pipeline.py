@@ -8,41 +8,34 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.compute as pc
 
-from orchscan.analyzer.analysis import Analysis, InputFile, InputSummary, SkippedInput
 from orchscan.analyzer.findings.rules import find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
-from orchscan.analyzer.flow_thresholds import FlowThresholds
 from orchscan.analyzer.flows.handoffs import match_operation
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.landscape.graph import build_edges
 from orchscan.analyzer.landscape.roles import classify_services
-from orchscan.analyzer.model import Finding, Flow
 from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
-from orchscan.analyzer.specs.operations import (
+from orchscan.analyzer.results import (
+    Analysis,
+    Finding,
+    Flow,
+    InputFile,
+    InputSummary,
     ServiceCoverage,
-    index_operations,
-    match_operations,
-    measure_coverage,
+    SkippedInput,
 )
-from orchscan.analyzer.thresholds import RoleThresholds
+from orchscan.analyzer.specs.operations import index_operations, match_operations, measure_coverage
+from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.model.spans import plain_strings
 from orchscan.collectors.openapi.binding import SpecBindings, bind_specs
 from orchscan.collectors.openapi.model import Operation, SpecSet
 from orchscan.collectors.traces.ingest import total_services, total_traces
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every named threshold of the analysis, by stage."""
-
-    roles: RoleThresholds = field(default_factory=RoleThresholds)
-    flows: FlowThresholds = field(default_factory=FlowThresholds)
 
 
 @dataclass(frozen=True)
@@ -61,7 +54,7 @@ def analyze(
     *,
     specs: SpecSet | None = None,
     service_map: Mapping[str, str] | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> ScanResult:
     """Run calls, roles, graph, operation matching, flows and findings over one ingest."""
     # Decoded once here, so that every stage below reads plain text columns.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from orchscan.analyzer.model import SEVERITIES
+from orchscan.analyzer.results import SEVERITIES
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
 from orchscan.collectors.traces.registry import FORMATS

@@ -11,10 +11,9 @@ from pathlib import Path
 import click
 
 from orchscan.analyzer.findings.conformance import check_conformance
-from orchscan.analyzer.flow_thresholds import FlowThresholds
-from orchscan.analyzer.model import SEVERITIES, Finding
-from orchscan.analyzer.pipeline import ScanResult, Thresholds, analyze
-from orchscan.analyzer.thresholds import RoleThresholds
+from orchscan.analyzer.pipeline import ScanResult, analyze
+from orchscan.analyzer.results import SEVERITIES, Finding
+from orchscan.analyzer.thresholds import FlowThresholds, RoleThresholds, Thresholds
 from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.openapi.binding import load_mapping

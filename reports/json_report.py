@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from orchscan.analyzer.analysis import Analysis
-from orchscan.analyzer.model import (
+from orchscan.analyzer.results import (
+    Analysis,
     Compensation,
     Duplicate,
     Edge,
@@ -22,12 +22,12 @@ from orchscan.analyzer.model import (
     Handoff,
     OperationRef,
     RetryPolicy,
+    ServiceCoverage,
     ServiceRole,
     Step,
     Uncompensated,
     Variant,
 )
-from orchscan.analyzer.specs.operations import ServiceCoverage
 
 FORMAT_VERSION = "1.1"
 

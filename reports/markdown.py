@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from orchscan.analyzer.analysis import Analysis
-from orchscan.analyzer.model import SEVERITIES, Flow, Step
+from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, Step
 from orchscan.reports.html.view_model import format_share, format_window
 
 #: How many findings the summary lists; the rest are counted.

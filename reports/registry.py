@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchscan.analyzer.model import Flow
 from orchscan.analyzer.pipeline import ScanResult
+from orchscan.analyzer.results import Flow
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.reports.arazzo.drafts import DraftFile, ServiceApi, draft_arazzo
 from orchscan.reports.html.render import render_html

@@ -16,9 +16,9 @@ import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from orchscan.analyzer.analysis import Analysis, InputFile, InputSummary, SkippedInput
-from orchscan.analyzer.model import (
+from orchscan.analyzer.results import (
     SEVERITIES,
+    Analysis,
     Compensation,
     Duplicate,
     Edge,
@@ -26,9 +26,12 @@ from orchscan.analyzer.model import (
     Finding,
     Flow,
     Handoff,
+    InputFile,
+    InputSummary,
     OperationRef,
     RetryPolicy,
     ServiceRole,
+    SkippedInput,
     Step,
     Uncompensated,
     Variant,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchscan.analyzer.model import (
+from orchscan.analyzer.results import (
     Compensation,
     FailureLogic,
     Flow,

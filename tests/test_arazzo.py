@@ -11,7 +11,7 @@ import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, ref, sock_shop_apis
 
-from orchscan.analyzer.model import Flow
+from orchscan.analyzer.results import Flow
 from orchscan.reports.arazzo.drafts import (
     build_arazzo,
     check_references,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from analysis_factories import hostile_analysis, large_analysis, shop_analysis
 
-from orchscan.analyzer.analysis import Analysis
+from orchscan.analyzer.results import Analysis
 from orchscan.reports.html.render import render_html
 
 pytestmark = pytest.mark.browser

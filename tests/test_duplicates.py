@@ -7,10 +7,10 @@ from typing import Any
 import pyarrow as pa
 from flow_factories import Landscape
 
-from orchscan.analyzer.flow_thresholds import FlowThresholds
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.model import Flow
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import Flow
+from orchscan.analyzer.thresholds import FlowThresholds
 
 _STEPS = {
     "inventory": "POST /reservations",

@@ -8,8 +8,8 @@ import pyarrow as pa
 from flow_factories import Landscape, Span
 
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.model import Flow
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import Flow
 from orchscan.collectors.traces.ingest import ingest
 
 

@@ -8,10 +8,10 @@ import pyarrow as pa
 from flow_factories import Landscape, Span
 
 from orchscan.analyzer.findings.rules import RULES, find_findings
-from orchscan.analyzer.flow_thresholds import FlowThresholds
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.model import Finding, ServiceRole
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import Finding, ServiceRole
+from orchscan.analyzer.thresholds import FlowThresholds
 
 OWNERS = ("orders", "mobile-bff", "returns")
 

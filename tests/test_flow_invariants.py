@@ -6,9 +6,9 @@ from flow_factories import Landscape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchscan.analyzer.flow_thresholds import FlowThresholds
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.thresholds import FlowThresholds
 
 _CALLEES = ("inventory", "payment", "shipping", "notification", "pricing", "users")
 

@@ -11,11 +11,11 @@ from flow_factories import Landscape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchscan.analyzer.flow_thresholds import FlowThresholds
 from orchscan.analyzer.flows.mining import analyze_flows, mine_flows
 from orchscan.analyzer.flows.steps import collect_step_calls
-from orchscan.analyzer.model import Flow
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import Flow
+from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.traces.ingest import ingest
 
 

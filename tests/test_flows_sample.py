@@ -17,14 +17,14 @@ import pyarrow as pa
 import pytest
 
 from orchscan.analyzer.findings.rules import find_findings
-from orchscan.analyzer.flow_thresholds import FlowThresholds
 from orchscan.analyzer.flows.handoffs import normalise
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import StepCalls
 from orchscan.analyzer.landscape.roles import classify_services
-from orchscan.analyzer.model import Finding, Flow, ServiceRole
 from orchscan.analyzer.requests.calls import CallTables, build_call_tables
+from orchscan.analyzer.results import Finding, Flow, ServiceRole
 from orchscan.analyzer.specs.operations import index_operations
+from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi import bind_specs, load_specs
 from orchscan.collectors.traces.ingest import ingest
 

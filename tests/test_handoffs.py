@@ -11,8 +11,8 @@ from flow_factories import Landscape
 
 from orchscan.analyzer.flows.handoffs import SpecIndex, normalise, resource_of
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.model import Flow, Handoff
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import Flow, Handoff
 from orchscan.collectors.openapi import load_specs
 
 

@@ -15,10 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchscan.analyzer.results import ServiceCoverage, UndocumentedCall
 from orchscan.analyzer.specs.operations import (
     OperationMatches,
-    ServiceCoverage,
-    UndocumentedCall,
     _fold_identifiers,
     index_operations,
     match_operations,

@@ -58,7 +58,8 @@ def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path
     # third-party packages still come from this environment's site-packages.
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import orchscan, orchscan.reports; assert orchscan.__file__.startswith(sys.argv[1]), orchscan.__file__; "
+        "import orchscan.reports as reports; "
+        "assert reports.__file__.startswith(sys.argv[1]), reports.__file__; "
         "from orchscan.cli import main; "
         "sys.argv = ['orchscan', 'scan', sys.argv[2], '--openapi', sys.argv[3], '--out', sys.argv[4]]; main()"
     )

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from orchscan.analyzer.landscape.behaviour import summarise_behaviour
 from orchscan.analyzer.landscape.roles import classify_services, find_hubs
-from orchscan.analyzer.model import ROLES, ServiceRole
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import ROLES, ServiceRole
 from orchscan.analyzer.thresholds import RoleThresholds
 from orchscan.collectors.traces.ingest import ingest
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT
 
 from orchscan.analyzer.landscape.roles import classify_services
-from orchscan.analyzer.model import ServiceRole
 from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.results import ServiceRole
 from orchscan.collectors.traces.ingest import ingest
 
 SAMPLE = ROOT / "sample_traces"

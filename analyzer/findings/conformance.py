@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from orchscan.analyzer.model import Finding, Flow, OperationRef
+from orchscan.analyzer.results import Finding, Flow, OperationRef
 from orchscan.collectors.arazzo import DocumentedStep, DocumentedWorkflow
 
 RULE = "workflow-drift"

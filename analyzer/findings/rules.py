@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from orchscan.analyzer.flows.duplicates import group_copies
 from orchscan.analyzer.flows.failures import is_timeout, is_write, with_step_indices
 from orchscan.analyzer.flows.handoffs import SpecIndex, match_operation
 from orchscan.analyzer.flows.steps import StepCalls
-from orchscan.analyzer.model import Finding, Flow, ServiceRole, Step, Uncompensated
 from orchscan.analyzer.requests.calls import SYNC, CallTables
+from orchscan.analyzer.results import Finding, Flow, ServiceRole, Step, Uncompensated
+from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
 RULES = (
@@ -41,7 +41,7 @@ def find_findings(
     *,
     roles: Sequence[ServiceRole] = (),
     specs: SpecIndex | None = None,
-    thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
 ) -> tuple[Finding, ...]:
     """Run every pitfall rule; findings sorted most severe first."""
     found = [
@@ -98,7 +98,7 @@ def hidden_orchestration(flows: Sequence[Flow], roles: Sequence[ServiceRole]) ->
 
 
 def overloaded_orchestrator(
-    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[Finding]:
     """A coordinating service whose requests also do heavy work of their own (queries, computation)."""
     requests = steps.requests
@@ -150,7 +150,7 @@ def overloaded_orchestrator(
 
 
 def duplicated_flow(
-    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[Finding]:
     """The same flow driven by several owners: one finding per copy of the most used one, with its drift."""
     out = []
@@ -293,7 +293,7 @@ def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
 
 
 def missing_trace_context(
-    tables: CallTables, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    tables: CallTables, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[Finding]:
     """Broken propagation, seen from either end: a caller whose calls start new traces, or a callee
     whose root spans nest inside another service's unanswered client span."""
@@ -429,7 +429,7 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
 
 
 def unbounded_wait(
-    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[Finding]:
     """A step that takes, or waits, minutes with no observed upper bound (no timeout ever fired)."""
     limit_ns = thresholds.long_running_s * 1e9
@@ -489,7 +489,7 @@ def unbounded_wait(
 
 
 def workflow_description(
-    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[Finding]:
     """Three or more steps passing data along: an explicit workflow description pays off."""
     out = []

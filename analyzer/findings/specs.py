@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchscan.analyzer.model import Finding
-from orchscan.analyzer.specs.operations import ServiceCoverage
+from orchscan.analyzer.results import Finding, ServiceCoverage
 
 #: How many endpoints a finding lists by name before summarising the rest.
 _LISTED = 8

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
-from orchscan.analyzer.model import Duplicate, Flow, Step
+from orchscan.analyzer.results import Duplicate, Flow, Step
+from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 
 def _key(step: Step) -> str:
@@ -24,7 +24,7 @@ def _key(step: Step) -> str:
 
 
 def group_copies(
-    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[list[Flow]]:
     """Groups of flows, of two or more owners, that drive the same steps; sorted by flow id."""
     graph: nx.Graph[str] = nx.Graph()
@@ -43,7 +43,7 @@ def group_copies(
 
 
 def find_duplicates(
-    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> dict[str, tuple[Duplicate, ...]]:
     """For each flow with copies elsewhere: every other copy with its drift, keyed by flow id."""
     out: dict[str, tuple[Duplicate, ...]] = {}

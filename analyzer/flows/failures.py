@@ -16,8 +16,15 @@ import numpy as np
 import pandas as pd
 
 from orchscan.analyzer.flows.steps import StepCalls, join_per_group
-from orchscan.analyzer.model import Compensation, FailureLogic, Flow, OperationRef, RetryPolicy, Uncompensated
 from orchscan.analyzer.requests.calls import MESSAGING
+from orchscan.analyzer.results import (
+    Compensation,
+    FailureLogic,
+    Flow,
+    OperationRef,
+    RetryPolicy,
+    Uncompensated,
+)
 
 _MS = 1_000_000
 _WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))

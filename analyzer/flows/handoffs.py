@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.flows.steps import StepCalls, singular
-from orchscan.analyzer.model import Flow, Handoff, OperationRef
+from orchscan.analyzer.results import Flow, Handoff, OperationRef
 
 if TYPE_CHECKING:
     from orchscan.collectors.openapi.model import Operation

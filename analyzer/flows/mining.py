@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from orchscan.analyzer.flows.duplicates import find_duplicates
 from orchscan.analyzer.flows.failures import find_failure_logics
 from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, collect_step_calls
-from orchscan.analyzer.model import Flow, OperationRef, Step, Variant
 from orchscan.analyzer.requests.calls import CallTables
+from orchscan.analyzer.results import Flow, OperationRef, Step, Variant
 from orchscan.analyzer.specs.operations import OperationMatches, match_operations
+from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
 
@@ -36,7 +36,7 @@ def analyze_flows(
     owners: Iterable[str] = (),
     specs: SpecIndex | None = None,
     matches: OperationMatches | None = None,
-    thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
 ) -> tuple[tuple[Flow, ...], StepCalls]:
     """Mine every flow and complete it with handoffs, failure logic and duplicated copies.
 
@@ -70,7 +70,7 @@ def analyze_flows(
     return completed, steps
 
 
-def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_THRESHOLDS) -> tuple[Flow, ...]:
+def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS) -> tuple[Flow, ...]:
     """One flow per mined entry operation: steps, variants, parallel groups and durations."""
     requests, calls = steps.requests, steps.calls
     if requests.empty:

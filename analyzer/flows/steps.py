@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchscan.analyzer.flow_thresholds import DEFAULT_THRESHOLDS, FlowThresholds
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, CallTables
+from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 #: Separators inside a sequence string: between steps of one block, and between blocks.
 STEP_SEP, BLOCK_SEP = "\x1f", "\x1e"
@@ -114,7 +114,7 @@ def collect_step_calls(
     *,
     owners: Iterable[str] = (),
     matches: pa.Table | None = None,
-    thresholds: FlowThresholds = DEFAULT_THRESHOLDS,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
 ) -> StepCalls:
     """Select the requests worth mining and mark their calls with blocks, retries and sequences.
 

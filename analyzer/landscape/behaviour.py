@@ -35,7 +35,7 @@ from orchscan.analyzer.columnar.grouping import (
     split_by_code,
 )
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
-from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
+from orchscan.analyzer.thresholds import DEFAULT_ROLE_THRESHOLDS, RoleThresholds
 
 #: HTTP methods that only read, and those that change state.
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -142,7 +142,9 @@ class ServiceBehaviour:
         return self.received_sync + self.received_messages + self.received_infrastructure
 
 
-def measure_requests(tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+def measure_requests(
+    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+) -> pd.DataFrame:
     """One row per request with the figures of :class:`Behaviour`, so aggregates stay group-bys.
 
     Columns: the request's ``row``, ``trace_id``, ``service``, ``operation``, ``kind``,
@@ -279,7 +281,7 @@ def _busy_time(
 
 
 def summarise_behaviour(
-    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_THRESHOLDS
+    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
 ) -> tuple[ServiceBehaviour, ...]:
     """Per service and entry operation, what its requests do downstream; sorted by name."""
     # Most of the work is numpy and Arrow, which release the GIL: independent parts share two threads.

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from orchscan.analyzer.columnar.grouping import distinct_names, group_codes, positions_in, tuples_by_code
-from orchscan.analyzer.model import Edge
 from orchscan.analyzer.requests.calls import CallTables
+from orchscan.analyzer.results import Edge
 
 #: How many example trace ids an edge keeps.
 EXAMPLES = 5

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from orchscan.analyzer.landscape.behaviour import Behaviour, ServiceBehaviour, summarise_behaviour
-from orchscan.analyzer.model import ServiceRole
 from orchscan.analyzer.requests.calls import CallTables
-from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, RoleThresholds
+from orchscan.analyzer.results import ServiceRole
+from orchscan.analyzer.thresholds import DEFAULT_ROLE_THRESHOLDS, RoleThresholds
 
 #: Scales a median absolute deviation to the standard deviation of a normal distribution.
 MAD_TO_SIGMA = 1.4826
@@ -73,7 +73,7 @@ def _is_infrastructure(service: ServiceBehaviour, thresholds: RoleThresholds) ->
 
 
 def find_hubs(
-    services: Sequence[ServiceBehaviour], *, thresholds: RoleThresholds = DEFAULT_THRESHOLDS
+    services: Sequence[ServiceBehaviour], *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
 ) -> tuple[Hub, ...]:
     """Rank services by distinct downstream services per request; most conspicuous first."""
     best: list[tuple[str, Behaviour | None]] = []
@@ -103,14 +103,14 @@ def find_hubs(
 
 
 def classify_services(
-    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_THRESHOLDS
+    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
 ) -> tuple[ServiceRole, ...]:
     """The role of every service seen in the calls, sorted by ``(-score, name)``."""
     return classify_behaviours(summarise_behaviour(tables, thresholds=thresholds), thresholds=thresholds)
 
 
 def classify_behaviours(
-    services: Sequence[ServiceBehaviour], *, thresholds: RoleThresholds = DEFAULT_THRESHOLDS
+    services: Sequence[ServiceBehaviour], *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
 ) -> tuple[ServiceRole, ...]:
     """Classify already measured services (see :func:`classify_services`)."""
     hubs = {hub.service: hub for hub in find_hubs(services, thresholds=thresholds)}

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.columnar.codes import Coded, combine, encode, representatives
+from orchscan.analyzer.results import ServiceCoverage, UndocumentedCall
 from orchscan.collectors.openapi import Operation, Spec, SpecBindings
 
 #: Columns of ``OperationMatches.table``, row-aligned with the span table.
@@ -73,37 +74,6 @@ class OperationMatches:
 
     table: pa.Table
     codes: _MatchCodes | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class UndocumentedCall:
-    """Traffic to a path no operation of the service's spec documents."""
-
-    method: str
-    path: str
-    count: int
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class ServiceCoverage:
-    """How well a service's spec covers the calls it receives.
-
-    ``observed_from`` is ``server`` when the service's own server spans were counted, ``client``
-    when it emits none and the client spans calling it stand in. ``unseen`` lists documented
-    operation keys no span (server or client) matched.
-    """
-
-    service: str
-    observed_from: str
-    calls: int
-    matched: int
-    undocumented: tuple[UndocumentedCall, ...]
-    unseen: tuple[str, ...]
-
-    @property
-    def match_rate(self) -> float:
-        """Share of observed calls that matched a documented operation (1.0 when there were none)."""
-        return self.matched / self.calls if self.calls else 1.0
 
 
 def index_operations(specs: Iterable[Spec], bindings: SpecBindings) -> dict[str, tuple[Operation, ...]]:

@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from orchscan.analyzer.model import Compensation, Flow, Handoff, OperationRef, RetryPolicy, Step
+from orchscan.analyzer.results import Compensation, Flow, Handoff, OperationRef, RetryPolicy, Step
 from orchscan.collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, parse_document
 from orchscan.collectors.openapi.model import Operation, Spec
 from orchscan.reports.arazzo.inferred_openapi import build_inferred_openapi, observed_operations

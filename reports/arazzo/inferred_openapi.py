@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchscan.analyzer.model import Flow, Handoff, OperationRef
+from orchscan.analyzer.results import Flow, Handoff, OperationRef
 from orchscan.collectors.openapi.model import Field, Operation, Parameter, Response
 
 #: OpenAPI version of the synthesised documents.

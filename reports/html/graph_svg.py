@@ -17,8 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from html import escape
 
-from orchscan.analyzer.analysis import Analysis
-from orchscan.analyzer.model import ROLES, Edge, ServiceRole
+from orchscan.analyzer.results import ROLES, Analysis, Edge, ServiceRole
 
 #: Role -> (fill colour, border colour, Graphviz shape); the legend shows the same.
 ROLE_STYLE: dict[str, tuple[str, str, str]] = {

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from orchscan.analyzer.analysis import Analysis
+from orchscan.analyzer.results import Analysis
 from orchscan.reports.html.graph_svg import render_graph
 from orchscan.reports.html.view_model import build_view
 

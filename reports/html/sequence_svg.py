@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from orchscan.analyzer.model import Flow, Step
+from orchscan.analyzer.results import Flow, Step
 
 _COLUMN = 190
 _LEFT = 20

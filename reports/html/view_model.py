@@ -13,9 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from orchscan.analyzer.analysis import Analysis, InputSummary
-from orchscan.analyzer.model import ROLES, SEVERITIES, Finding, Flow, RetryPolicy, ServiceRole, Step
-from orchscan.analyzer.specs.operations import ServiceCoverage
+from orchscan.analyzer.results import (
+    ROLES,
+    SEVERITIES,
+    Analysis,
+    Finding,
+    Flow,
+    InputSummary,
+    RetryPolicy,
+    ServiceCoverage,
+    ServiceRole,
+    Step,
+)
 from orchscan.reports.html.graph_svg import ROLE_STYLE, ServiceGraph, service_ids
 from orchscan.reports.html.sequence_svg import render_sequence
 

@@ -1,4 +1,4 @@
-"""The analysis results: small frozen dataclasses every report renders.
+"""The analysis results: small frozen dataclasses every report renders, and the whole result.
 
 They are the contract between the analyzer and the reports. Tuples, not lists, so results are
 hashable and cannot be changed after the fact; every collection is sorted in a stable order
@@ -227,3 +227,95 @@ class Finding:
     def sort_key(self) -> tuple[int, str, str, str]:
         """Most severe first, then by rule, service and flow."""
         return (SEVERITIES.index(self.severity), self.rule, self.service, self.flow or "")
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class UndocumentedCall:
+    """Traffic to a path no operation of the service's spec documents."""
+
+    method: str
+    path: str
+    count: int
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class ServiceCoverage:
+    """How well a service's spec covers the calls it receives.
+
+    ``observed_from`` is ``server`` when the service's own server spans were counted, ``client``
+    when it emits none and the client spans calling it stand in. ``unseen`` lists documented
+    operation keys no span (server or client) matched.
+    """
+
+    service: str
+    observed_from: str
+    calls: int
+    matched: int
+    undocumented: tuple[UndocumentedCall, ...]
+    unseen: tuple[str, ...]
+
+    @property
+    def match_rate(self) -> float:
+        """Share of observed calls that matched a documented operation (1.0 when there were none)."""
+        return self.matched / self.calls if self.calls else 1.0
+
+
+@dataclass(frozen=True)
+class SkippedInput:
+    """Input records that could not be used, folded by file, position and reason."""
+
+    file: str
+    position: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: its detected format and what it contributed."""
+
+    file: str
+    format: str
+    spans: int
+    traces: int
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """What the scan read. Paths are as given on the command line (relative stays relative).
+
+    ``start_ns``/``end_ns`` bound the observed time window; ``openapi_match_rate`` is the share
+    of server spans tied to a documented operation (None without specs).
+    """
+
+    files: tuple[InputFile, ...]
+    spans: int
+    traces: int
+    services: int
+    start_ns: int | None
+    end_ns: int | None
+    skipped: tuple[SkippedInput, ...]
+    notices: tuple[str, ...] = ()
+    specs: tuple[str, ...] = ()
+    openapi_match_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything a report renders.
+
+    ``services`` are sorted by ``(-score, name)``; ``edges`` by ``(caller, callee, kind)``;
+    ``flows`` by ``(owner, entry key)``; ``findings`` by :meth:`Finding.sort_key`;
+    ``coverage`` (one record per service with a spec) by service name.
+    """
+
+    input: InputSummary
+    services: tuple[ServiceRole, ...]
+    edges: tuple[Edge, ...]
+    flows: tuple[Flow, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    coverage: tuple[ServiceCoverage, ...] = ()
+
+    def service(self, name: str) -> ServiceRole | None:
+        """The role record of a service, if it was seen."""
+        return next((s for s in self.services if s.name == name), None)
