@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from paths import FIXTURES
+
 from orchscan.analyzer.results import (
     Compensation,
     FailureLogic,
@@ -24,7 +26,7 @@ from orchscan.analyzer.results import (
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.reports.arazzo.drafts import ServiceApi
 
-SOCK_SHOP_SPECS = Path(__file__).parent / "fixtures" / "specs" / "sock-shop" / "spec"
+SOCK_SHOP_SPECS = FIXTURES / "specs" / "sock-shop" / "spec"
 
 
 def ref(service: str, key: str) -> OperationRef:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures"
-ROOT = TESTS.parent
+from paths import FIXTURES
 
 
 @pytest.fixture

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 from analysis_factories import shop_analysis
+from paths import ROOT
 
 from orchscan.reports.json_report import FORMAT_VERSION, render_json
 
-SCHEMA = json.loads((Path(__file__).parents[1] / "reports" / "schemas" / "findings.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "reports" / "schemas" / "findings.schema.json").read_text())
 DRAFT = "arazzo/checkout.arazzo.yaml"
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from paths import FIXTURES
 
 from orchscan.collectors.traces.detect import HEAD_BYTES, detect
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.registry import FORMATS
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 # Every copied trace file and what it is; manifests beside the traces describe them, are not traces.
 EXPECTED = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from paths import SAMPLE
 
 from orchscan.analyzer.findings.rules import find_findings
 from orchscan.analyzer.flows.handoffs import normalise
@@ -28,7 +28,6 @@ from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi import bind_specs, load_specs
 from orchscan.collectors.traces.ingest import ingest
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 EXPECTED: dict[str, Any] = json.loads((SAMPLE / "expected.json").read_text())
 # The approval desk waits 75 s in the committed recording, above the default long-running threshold.
 THRESHOLDS = FlowThresholds()

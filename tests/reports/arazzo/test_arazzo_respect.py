@@ -28,13 +28,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from click.testing import CliRunner
+from paths import ROOT, SAMPLE
 
 from orchscan.cli import main
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "sample_traces"
 CI_TOOLS = ROOT / "ci-tools"
 REDOCLY = CI_TOOLS / "node_modules" / ".bin" / "redocly"
 STARTUP_SECONDS = 60.0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from paths import ROOT
 
 from orchscan.cli import EXIT_INPUT, main
 
@@ -35,7 +36,7 @@ def test_inspect_nothing_readable_exits_2_naming_the_file(tmp_path: Path) -> Non
 
 
 def test_api_descriptions_passed_as_traces_are_named_as_such(fixtures: Path, tmp_path: Path) -> None:
-    spec = Path(__file__).parents[1] / "sample_traces" / "openapi" / "inventory.json"
+    spec = ROOT / "sample_traces" / "openapi" / "inventory.json"
     arazzo = tmp_path / "flow.arazzo.yaml"
     arazzo.write_text("arazzo: 1.0.1\ninfo: {title: t, version: '1'}\n")
     traces = fixtures / "hotrod" / "traces" / "jaeger-ui_getTrace-response.otlp.json"

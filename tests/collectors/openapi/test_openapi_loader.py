@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from paths import FIXTURES
 
 from orchscan.collectors.openapi import Field, Parameter, Server, load_specs
 
-SPECS = Path(__file__).parent / "fixtures" / "specs"
+SPECS = FIXTURES / "specs"
 ID = re.compile(r"[A-Za-z0-9_-]+")
 
 

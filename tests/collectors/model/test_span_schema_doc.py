@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+
+from paths import ROOT
 
 from orchscan.collectors.model.spans import COLUMNS, SCHEMA, SCHEMA_VERSION
-
-ROOT = Path(__file__).parents[1]
 
 
 def test_every_column_is_documented_with_its_type() -> None:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from paths import ROOT
 from sdk_spans import batches, framed, otlp_json_lines, record_landscape, write
 
 from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.collectors.model.spans import CODED, COLUMNS, SCHEMA, plain_strings, span_batch
 from orchscan.collectors.traces.ingest import ingest, total_services
 
-ROOT = Path(__file__).parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 CODED_COLUMNS = [name for name, (dtype, _) in COLUMNS.items() if dtype == CODED]
 

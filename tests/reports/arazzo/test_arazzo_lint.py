@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, sock_shop_apis
+from paths import ROOT
 
 from orchscan.reports.arazzo.drafts import check_references, draft_arazzo, validate_arazzo
 
-CI_TOOLS = Path(__file__).parent.parent / "ci-tools"
+CI_TOOLS = ROOT / "ci-tools"
 BIN = CI_TOOLS / "node_modules" / ".bin"
 
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from analysis_factories import hostile_analysis, large_analysis, shop_analysis
+from paths import TESTS
 
 from orchscan.analyzer.results import Analysis
 from orchscan.reports.html.render import render_html
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = TESTS / "artifacts"
 CHROMIUM = os.environ.get("ORCHSCAN_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",

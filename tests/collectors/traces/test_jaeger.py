@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from paths import FIXTURES
 
 from orchscan.cli import EXIT_INPUT, main
 from orchscan.collectors.model.records import Chunk, Skipped
@@ -16,7 +17,7 @@ from orchscan.collectors.traces.formats.jaeger import NAME, parse
 from orchscan.collectors.traces.ids import hex_id
 from orchscan.collectors.traces.ingest import ingest
 
-PETCLINIC = Path(__file__).parent / "fixtures" / "spring-petclinic" / "traces"
+PETCLINIC = FIXTURES / "spring-petclinic" / "traces"
 START_US = 1_700_000_000_123_456
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from paths import FIXTURES
+
 from orchscan.collectors.openapi import (
     Binding,
     SpecProblem,
@@ -13,7 +15,7 @@ from orchscan.collectors.openapi import (
     normalise_name,
 )
 
-SPECS = Path(__file__).parent / "fixtures" / "specs"
+SPECS = FIXTURES / "specs"
 
 
 def test_real_specs_bind_by_host_title_and_file_name() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, ref, sock_shop_apis
+from paths import FIXTURES
 
 from orchscan.analyzer.results import Flow
 from orchscan.reports.arazzo.drafts import (
@@ -20,7 +21,7 @@ from orchscan.reports.arazzo.drafts import (
     validate_arazzo,
 )
 
-EXAMPLES = Path(__file__).parent / "fixtures" / "arazzo-examples"
+EXAMPLES = FIXTURES / "arazzo-examples"
 
 
 def _draft(tmp_path: Path, flows: list[Flow] | None = None) -> tuple[dict[str, Any], Path]:

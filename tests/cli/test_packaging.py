@@ -8,9 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).parents[1]
-SAMPLE = ROOT / "sample_traces"
+from paths import ROOT, SAMPLE
 
 
 @pytest.fixture(scope="module")

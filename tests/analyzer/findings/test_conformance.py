@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import yaml
 from arazzo_flows import OBSERVED_STATUSES, order_flow, sock_shop_apis
+from paths import FIXTURES
 
 from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.collectors.arazzo import ArazzoError, parse_arazzo, read_arazzo
 from orchscan.reports.arazzo.drafts import build_arazzo
 
-EXAMPLES = Path(__file__).parent / "fixtures" / "arazzo-examples"
+EXAMPLES = FIXTURES / "arazzo-examples"
 OFFICIAL = sorted((EXAMPLES / "1.0.0").glob("*arazzo*.yaml")) + sorted(
     (EXAMPLES / "schema-tests-v1.1" / "pass").glob("*.yaml")
 )

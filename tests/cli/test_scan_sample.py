@@ -10,13 +10,12 @@ import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from paths import ROOT, SAMPLE
 
 from orchscan.cli import main
 from orchscan.reports.arazzo.drafts import check_references, validate_arazzo
 from orchscan.reports.registry import REPORTS
 
-ROOT = Path(__file__).parents[1]
-SAMPLE = ROOT / "sample_traces"
 EXPECTED = json.loads((SAMPLE / "expected.json").read_text())
 SCHEMA = json.loads((ROOT / "reports" / "schemas" / "findings.schema.json").read_text())
 

@@ -15,12 +15,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from paths import SAMPLE
 
 from orchscan.collectors.model.spans import plain_strings
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.registry import FORMATS
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces"
 MANIFEST: dict[str, Any] = json.loads((SAMPLE / "manifest.json").read_text())
 EXPECTED: dict[str, Any] = json.loads((SAMPLE / "expected.json").read_text())
 FILES = {entry["format"]: entry for entry in MANIFEST["files"]}

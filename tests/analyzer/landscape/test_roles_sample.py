@@ -6,14 +6,12 @@ import json
 from functools import cache
 
 import pytest
-from conftest import ROOT
+from paths import SAMPLE
 
 from orchscan.analyzer.landscape.roles import classify_services
 from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import ServiceRole
 from orchscan.collectors.traces.ingest import ingest
-
-SAMPLE = ROOT / "sample_traces"
 
 
 @cache

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
 from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
+from paths import FIXTURES
 from sdk_spans import KIND_NAMES, STATUS_NAMES, Landscape, hex_span_id, hex_trace_id, record_landscape
 
 from orchscan.cli import EXIT_INPUT, main
@@ -22,7 +23,7 @@ from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
 from orchscan.collectors.traces.formats.zipkin import NAME, parse
 from orchscan.collectors.traces.ingest import ingest
 
-LENS = Path(__file__).parent / "fixtures" / "zipkin-lens-testdata" / "traces"
+LENS = FIXTURES / "zipkin-lens-testdata" / "traces"
 
 # file -> (traces, span records, named services), as PROVENANCE.md counts them.
 PROVENANCE = {

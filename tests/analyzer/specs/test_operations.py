@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paths import FIXTURES, SAMPLE
 
 from orchscan.analyzer.results import ServiceCoverage, UndocumentedCall
 from orchscan.analyzer.specs.operations import (
@@ -27,7 +28,6 @@ from orchscan.collectors.model.spans import SCHEMA
 from orchscan.collectors.openapi import Operation, bind_specs, load_specs
 from orchscan.collectors.traces.ingest import ingest
 
-FIXTURES = Path(__file__).parent / "fixtures"
 SPECS = FIXTURES / "specs"
 
 
@@ -350,8 +350,6 @@ def test_instrumented_fastapi_traffic_matches_its_generated_spec(fastapi_capture
 
 
 # -- the sample landscape: FastAPI services recorded with OpenTelemetry, their generated specs --
-
-SAMPLE = Path(__file__).parent.parent / "sample_traces"
 
 
 @pytest.mark.skipif(not (SAMPLE / "openapi").is_dir(), reason="sample landscape not recorded")

@@ -6,11 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+from paths import SAMPLE
+
 from orchscan.analyzer.pipeline import analyze
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.traces.ingest import ingest
-
-SAMPLE = Path(__file__).parents[1] / "sample_traces"
 
 
 def test_undocumented_and_unused_operations_become_findings(tmp_path: Path) -> None:
