@@ -7,6 +7,7 @@ hashable and cannot be changed after the fact; every collection is sorted in a s
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 #: Service roles, most specific first.
@@ -212,7 +213,9 @@ class Finding:
     """A pitfall a reviewer should look at, with evidence and a recommendation.
 
     ``rule`` is a stable id such as ``hidden-orchestration``; ``severity`` one of
-    :data:`SEVERITIES`. Sorted by severity, then rule, service and flow.
+    :data:`SEVERITIES`. ``subject`` names what inside the service the finding is about (a flow, a
+    flow's step, a callee), None when it is about the service as a whole. Sorted by severity, then
+    rule, service and flow.
     """
 
     rule: str
@@ -223,6 +226,17 @@ class Finding:
     evidence: tuple[str, ...]
     recommendation: str
     example_traces: tuple[str, ...] = ()
+    subject: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The same for the same problem at the same place in every scan.
+
+        Built from the rule, the service and the subject only, never from counts, timings or
+        trace ids, so that scans of different windows can be compared finding by finding.
+        """
+        identity = "\x1f".join((self.rule, self.service, self.subject or ""))
+        return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
 
     def sort_key(self) -> tuple[int, str, str, str]:
         """Most severe first, then by rule, service and flow."""

@@ -29,7 +29,7 @@ from orchscan.analyzer.results import (
     Variant,
 )
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -176,6 +176,7 @@ def _edge(edge: Edge) -> dict[str, Any]:
 
 def _finding(finding: Finding) -> dict[str, Any]:
     return {
+        "fingerprint": finding.fingerprint,
         "rule": finding.rule,
         "severity": finding.severity,
         "service": finding.service,
@@ -184,6 +185,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "evidence": list(finding.evidence),
         "recommendation": finding.recommendation,
         "example_traces": list(finding.example_traces),
+        "subject": finding.subject,
     }
 
 

@@ -234,4 +234,5 @@ def _finding(
         evidence=(f"documented in {workflow.file} (workflow {workflow.workflow_id})", *evidence),
         recommendation=recommendation,
         example_traces=flow.example_traces if flow else (),
+        subject=f"{workflow.workflow_id}: {message}",
     )

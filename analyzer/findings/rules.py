@@ -144,6 +144,7 @@ def overloaded_orchestrator(
                     "the data work behind its own service or step."
                 ),
                 example_traces=flow.example_traces,
+                subject=flow.id,
             )
         )
     return out
@@ -185,6 +186,7 @@ def duplicated_flow(
                         "description), so ordering and failure handling cannot drift apart."
                     ),
                     example_traces=copy.example_traces,
+                    subject=copy.id,
                 )
             )
     return out
@@ -247,6 +249,7 @@ def missing_idempotency(
                         f"{step.operation.service} deduplicate on it, or stop retrying the write."
                     ),
                     example_traces=flow.example_traces,
+                    subject=f"{flow.id} > {step.operation.service} {step.operation.key}",
                 )
             )
     return out
@@ -287,6 +290,7 @@ def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
                         "or make the flow resumable; describe the compensation in the workflow."
                     ),
                     example_traces=tuple(sorted({t for g in gaps for t in g.example_traces}))[:5],
+                    subject=f"{flow.id} > {failed.operation.service} {failed.operation.key}",
                 )
             )
     return out
@@ -353,6 +357,7 @@ def _lost_outgoing_context(tables: CallTables, thresholds: FlowThresholds) -> li
                 example_traces=tuple(sorted(set(group["trace_id"]) | set(group["host_trace"])))[
                     : thresholds.example_traces
                 ],
+                subject="outgoing calls",
             )
         )
     return out
@@ -423,6 +428,7 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
                 example_traces=tuple(sorted(set(group["client_trace"]) | set(group["trace_id"])))[
                     : thresholds.example_traces
                 ],
+                subject=f"calls to {callee}",
             )
         )
     return out
@@ -483,6 +489,7 @@ def unbounded_wait(
                         "durable state."
                     ),
                     example_traces=flow.example_traces,
+                    subject=f"{flow.id} > {step.operation.service} {step.operation.key}",
                 )
             )
     return out
@@ -516,6 +523,7 @@ def workflow_description(
                 ),
                 recommendation="Adopt the drafted Arazzo workflow as the flow's reviewed description.",
                 example_traces=flow.example_traces,
+                subject=flow.id,
             )
         )
     return out
