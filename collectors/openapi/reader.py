@@ -25,6 +25,7 @@ from orchscan.collectors.openapi.model import (
     Spec,
     SpecProblem,
 )
+from orchscan.collectors.openapi.operation_ids import claim_operation_id, synthesise_operation_id
 from orchscan.collectors.openapi.refs import Located, RefError, Resolver
 from orchscan.collectors.openapi.schemas import flatten_schema
 
@@ -33,7 +34,6 @@ _IDEMPOTENCY_HEADERS = frozenset(
     ("idempotency-key", "x-idempotency-key", "idempotencykey", "x-request-id-idempotency")
 )
 _SERVER_VARIABLE = re.compile(r"\{([^{}]+)\}")
-_NOT_ID = re.compile(r"[^A-Za-z0-9]+")
 
 
 class _Reader:
@@ -169,7 +169,7 @@ class _Reader:
         return Operation(
             method=method.upper(),
             path=template,
-            operation_id=operation_id or _synthesise_id(method, template),
+            operation_id=operation_id or synthesise_operation_id(method, template),
             inferred=operation_id is None,
             parameters=parameters,
             request_fields=request_fields,
@@ -294,12 +294,6 @@ def _substitute_variables(url: str, variables: Any) -> str:
     return _SERVER_VARIABLE.sub(fill, url)
 
 
-def _synthesise_id(method: str, template: str) -> str:
-    """An operation id for specs that give none: ``get_pets_petId`` for ``GET /pets/{petId}``."""
-    words = _NOT_ID.sub("_", template).strip("_")
-    return f"{method.lower()}_{words}" if words else method.lower()
-
-
 def _unique_ids(operations: list[Operation], reader: _Reader) -> tuple[Operation, ...]:
     """Make synthesised ids unique and report duplicated declared ones."""
     declared: dict[str, Operation] = {}
@@ -314,12 +308,9 @@ def _unique_ids(operations: list[Operation], reader: _Reader) -> tuple[Operation
     result = []
     for op in operations:
         if op.inferred:
-            candidate, suffix = op.operation_id, 2
-            while candidate in taken:
-                candidate, suffix = f"{op.operation_id}_{suffix}", suffix + 1
-            taken.add(candidate)
-            if candidate != op.operation_id:
-                op = replace(op, operation_id=candidate)
+            claimed = claim_operation_id(op.operation_id, taken)
+            if claimed != op.operation_id:
+                op = replace(op, operation_id=claimed)
         result.append(op)
     return tuple(result)
 

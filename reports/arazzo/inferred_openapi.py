@@ -16,18 +16,12 @@ from typing import Any
 
 from orchscan.analyzer.results import Flow, Handoff, OperationRef
 from orchscan.collectors.openapi.model import Field, Operation, Parameter, Response
+from orchscan.collectors.openapi.operation_ids import claim_operation_id, synthesise_operation_id
 
 #: OpenAPI version of the synthesised documents.
 OPENAPI_VERSION = "3.1.0"
 
 _PATH_PARAMETER = re.compile(r"\{([^{}]+)\}")
-_NOT_ID = re.compile(r"[^A-Za-z0-9]+")
-
-
-def infer_operation_id(method: str, route: str) -> str:
-    """An operationId for an undocumented operation, stable and valid in Arazzo step references."""
-    words = "_".join(w for w in _NOT_ID.split(route.replace("{", "by_").replace("}", "")) if w)
-    return f"{method.lower()}_{words}" if words else method.lower()
 
 
 def observed_operations(
@@ -53,9 +47,16 @@ def observed_operations(
             origin = by_index.get(handoff.from_step)
             if origin is not None and origin.service == service and origin.method and origin.route:
                 found[(origin.method.upper(), origin.route)].outputs.append(handoff.output)
+    # Ids the traffic already carries (from a spec) are kept; the others are synthesised as the
+    # spec reader does, unique within the document.
+    taken = {o.ref.operation_id for o in found.values() if o.ref.operation_id}
     operations = [
-        observed.operation(source, statuses.get((service, observed.ref.key), ()))
-        for _, observed in sorted(found.items())
+        observed.operation(
+            source,
+            statuses.get((service, observed.ref.key), ()),
+            observed.ref.operation_id or claim_operation_id(synthesise_operation_id(method, route), taken),
+        )
+        for (method, route), observed in sorted(found.items())
     ]
     return tuple(operations)
 
@@ -68,7 +69,7 @@ class _Observed:
         self.inputs: list[Handoff] = []
         self.outputs: list[str] = []
 
-    def operation(self, source: str, statuses: tuple[int, ...]) -> Operation:
+    def operation(self, source: str, statuses: tuple[int, ...], operation_id: str) -> Operation:
         method = (self.ref.method or "").upper()
         route = self.ref.route or ""
         parameters = {("path", name): Parameter("path", name, True, "string") for name in _path_names(route)}
@@ -87,7 +88,7 @@ class _Observed:
         return Operation(
             method=method,
             path=route,
-            operation_id=self.ref.operation_id or infer_operation_id(method, route),
+            operation_id=operation_id,
             inferred=True,
             parameters=tuple(sorted(parameters.values())),
             request_fields=tuple(sorted(body.values())),
