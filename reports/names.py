@@ -4,15 +4,17 @@ Service names come from span data and may hold anything: ``team/a``, ``team:a`` 
 all sanitise to ``team-a``; ``stLogin`` and ``stlogin`` are one file on macOS and Windows; a
 name of a thousand characters is no file name at all. A name is used verbatim only when it is
 already safe, short enough and collides with no other name of the set (case-folded where the
-target is case-insensitive). Every other name is sanitised, shortened and given a suffix
-hashed from the original name, so it stays the same from scan to scan whatever other names
-appear beside it, and two names never share a result.
+target is case-insensitive; of names differing only in case the all-lower-case one is kept).
+Every other name is sanitised, shortened and given a suffix hashed from the original name, so
+it stays the same from scan to scan whatever other names appear beside it, and two names never
+share a result.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -58,17 +60,23 @@ def unique_names(originals: Iterable[str], rules: NameRules) -> dict[str, str]:
 def unique_labels(labels: Mapping[str, str], rules: NameRules) -> dict[str, str]:
     """Each key -> its label made safe, unique within the set under ``rules``.
 
-    A label is kept verbatim when it is safe and no other key has the same one; otherwise the
-    suffix is hashed from the key, which identifies the item (a spec's path, a service name).
+    A label is kept verbatim when it is safe and no other key has the same one (case-folded
+    where the rules say so, the all-lower-case label winning); otherwise it gets a suffix hashed
+    from the key, which identifies the item (a spec's path, a service name).
     """
     keys = sorted(labels)
     fold: Callable[[str], str] = str.casefold if rules.fold_case else str
     clean = {key: _sanitise(labels[key], rules) for key in keys}
     verbatim = [k for k in keys if labels[k] and clean[k] == labels[k] and not _device(labels[k], rules)]
-    counts: dict[str, int] = {}
-    for key in verbatim:
-        counts[fold(labels[key])] = counts.get(fold(labels[key]), 0) + 1
-    result = {key: labels[key] for key in verbatim if counts[fold(labels[key])] == 1}
+    folded = Counter(fold(labels[key]) for key in verbatim)
+    exact = Counter(labels[key] for key in verbatim)
+    # Of names that differ only in case, the all-lower-case one (if any) keeps its name: the
+    # usual spelling of a service name stays the same when a differently spelled one appears.
+    result = {
+        key: labels[key]
+        for key in verbatim
+        if exact[labels[key]] == 1 and (folded[fold(labels[key])] == 1 or fold(labels[key]) == labels[key])
+    }
     taken = {fold(name) for name in result.values()}
     for key in keys:
         if key in result:
