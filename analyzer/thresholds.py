@@ -94,6 +94,11 @@ class FlowThresholds:
     ``max_variants``: how many of a flow's variants, most frequent first, it lists (the rest are
     still counted in the flow's requests and woven into its steps).
     ``example_traces``: how many example trace ids a result carries.
+    ``evidence_min_requests`` and ``evidence_min_steps``: the least evidence a claim about a flow
+    needs: at least this many observed requests of it and this many steps in it. A flow below
+    either is still listed as observed, but nothing is built on it (no Arazzo draft). Three
+    requests are few enough that a small capture (HotROD's three dispatch requests) is still
+    judged, and more than a one-off; one step is a call, not a flow to coordinate.
     """
 
     min_steps: int = 3
@@ -108,6 +113,8 @@ class FlowThresholds:
     orphan_tolerance_ms: float = 5.0
     max_variants: int = 50
     example_traces: int = 5
+    evidence_min_requests: int = 3
+    evidence_min_steps: int = 2
 
 
 DEFAULT_FLOW_THRESHOLDS = FlowThresholds()

@@ -21,7 +21,7 @@ from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 from orchscan.reports.output import write_artifact
-from orchscan.reports.registry import REPORTS, ReportContext, draft_workflows
+from orchscan.reports.registry import REPORTS, report_context
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
@@ -117,13 +117,13 @@ def run_scan(ingest: Ingest, options: ScanOptions) -> int:
         analyze(ingest, specs=specs, service_map=mapping, thresholds=thresholds), options.arazzo_files
     )
     out_dir = Path(options.out_dir)
-    drafts = draft_workflows(result, specs, out_dir) if "arazzo" in formats else {}
-    context = ReportContext(result, specs, out_dir, _generated_at(options), drafts)
-    written = []
+    context = report_context(result, specs, thresholds=thresholds.flows, generated_at=_generated_at(options))
+    written: list[str] = []
     for name in formats:
         for relative, text in REPORTS[name](context).items():
-            write_artifact(out_dir / relative, text)
-            written.append(relative)
+            if relative not in written:  # a catalog brings the drafts it refers to
+                write_artifact(out_dir / relative, text)
+                written.append(relative)
     _print_summary(result, out_dir, written)
     return _exit_status(result.analysis.findings, options.fail_on)
 

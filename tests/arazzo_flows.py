@@ -9,8 +9,11 @@ When shipping fails, the cart read in step 4 is emptied as a compensation.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
 from paths import FIXTURES
 
 from orchscan.analyzer.results import (
@@ -24,7 +27,9 @@ from orchscan.analyzer.results import (
     Variant,
 )
 from orchscan.collectors.openapi.loader import load_specs
-from orchscan.reports.arazzo.drafts import ServiceApi
+from orchscan.reports.arazzo.drafts import ServiceApi, build_arazzo, plan_apis
+from orchscan.reports.arazzo.inferred_openapi import build_inferred_openapi
+from orchscan.reports.yaml_text import render_yaml
 
 SOCK_SHOP_SPECS = FIXTURES / "specs" / "sock-shop" / "spec"
 
@@ -120,3 +125,21 @@ def order_flow() -> Flow:
 
 #: Observed success statuses of undocumented operations (the span table's status codes).
 OBSERVED_STATUSES = {("shipping", "POST /shipping"): (201,)}
+
+
+def write_draft(
+    flows: Sequence[Flow],
+    specs: Mapping[str, ServiceApi],
+    target: Path,
+    statuses: Mapping[tuple[str, str], tuple[int, ...]] = OBSERVED_STATUSES,
+) -> dict[str, Any]:
+    """Draft one owner's flows into ``target``, with the stand-ins it needs beside it; the document."""
+    apis = plan_apis(flows, specs, folder=target.parent, success_statuses=statuses)
+    document = build_arazzo(flows, apis, arazzo_path=target, success_statuses=statuses)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_yaml(document), encoding="utf-8")
+    for api in apis.values():
+        if api.spec is None:
+            Path(api.path).write_text(render_yaml(build_inferred_openapi(api.service, api.operations)))
+    loaded: dict[str, Any] = yaml.safe_load(target.read_text(encoding="utf-8"))
+    return loaded

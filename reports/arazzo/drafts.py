@@ -10,30 +10,27 @@ give the same bytes.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
-
-import jsonschema
-import yaml
+from urllib.parse import quote
 
 from orchscan.analyzer.results import Compensation, Flow, Handoff, OperationRef, RetryPolicy, Step
-from orchscan.collectors.openapi.documents import DEFAULT_LIMITS, DocumentError, parse_document
 from orchscan.collectors.openapi.model import Operation, Spec
-from orchscan.reports.arazzo.inferred_openapi import build_inferred_openapi, observed_operations
+from orchscan.reports.arazzo.inferred_openapi import observed_operations
+from orchscan.reports.names import ARAZZO_NAMES, FILE_NAMES, unique_names
 
 #: Arazzo version written unless a flow needs something only a later version has.
 ARAZZO_VERSION = "1.0.1"
 
+#: File name ending of an inferred OpenAPI stand-in.
+INFERRED_SUFFIX = ".inferred.openapi.yaml"
+
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 _NOT_OUTPUT = re.compile(r"[^A-Za-z0-9._-]+")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
-_SCHEMAS = {"1.0": "v1.0.json", "1.1": "v1.1.json"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class ServiceApi:
     """One service's API description and the file it is read from (or will be written to)."""
 
     service: str
-    path: Path
+    path: PurePath
     spec: Spec | None = None
     operations: tuple[Operation, ...] = ()
 
@@ -50,34 +47,23 @@ class ServiceApi:
         return self.spec.operations if self.spec is not None else self.operations
 
 
-@dataclass(frozen=True)
-class DraftFile:
-    """One file of an Arazzo draft: the workflow document or an inferred OpenAPI stand-in."""
-
-    path: Path
-    text: str
-
-
-def inferred_spec_path(arazzo_path: Path, service: str) -> Path:
-    """Where the stand-in OpenAPI document of a service without a spec is written."""
-    return arazzo_path.parent / f"{_name(service)}.inferred.openapi.yaml"
-
-
 def plan_apis(
     flows: Sequence[Flow],
     specs: Mapping[str, ServiceApi],
     *,
-    arazzo_path: Path,
+    folder: PurePath,
     success_statuses: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
 ) -> dict[str, ServiceApi]:
-    """Every service the flows call, with its spec or, lacking one, operations inferred from traffic."""
-    apis: dict[str, ServiceApi] = {}
-    for service in sorted(_called_services(flows)):
-        known = specs.get(service)
-        if known is not None and known.spec is not None:
-            apis[service] = known
-            continue
-        path = inferred_spec_path(arazzo_path, service)
+    """The services' specs, plus a stand-in in ``folder`` for each service the flows call without one.
+
+    A stand-in holds the operations every one of ``flows`` was seen calling, whoever owns the
+    flow, so that one file serves every draft that references it.
+    """
+    apis = {service: api for service, api in specs.items() if api.spec is not None}
+    missing = sorted(_called_services(flows) - set(apis))
+    names = unique_names(missing, FILE_NAMES)
+    for service in missing:
+        path = folder / f"{names[service]}{INFERRED_SUFFIX}"
         operations = observed_operations(service, flows, source=path.name, success_statuses=success_statuses)
         if operations:
             apis[service] = ServiceApi(service, path, None, operations)
@@ -86,23 +72,29 @@ def plan_apis(
 
 def build_arazzo(
     flows: Sequence[Flow],
-    specs: Mapping[str, ServiceApi],
+    apis: Mapping[str, ServiceApi],
     *,
-    arazzo_path: Path,
+    arazzo_path: PurePath,
     success_statuses: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
 ) -> dict[str, Any]:
-    """The Arazzo document for the flows of one owner: one workflow per entry operation."""
+    """The Arazzo document for the flows of one owner: one workflow per entry operation.
+
+    ``apis`` come from :func:`plan_apis`; source description URLs are relative to the folder of
+    ``arazzo_path``, which must be given relative to the same base as the APIs' paths.
+    """
     owners = {flow.owner for flow in flows}
     if len(owners) != 1:
         raise ValueError(f"build_arazzo takes the flows of exactly one owner, got {sorted(owners)}")
     owner = owners.pop()
     statuses = success_statuses or {}
-    apis = plan_apis(flows, specs, arazzo_path=arazzo_path, success_statuses=statuses)
-    names = {service: _name(service) for service in apis}
-    qualify = len(apis) > 1
+    called = {service: apis[service] for service in sorted(_called_services(flows)) if service in apis}
+    names = unique_names(called, ARAZZO_NAMES)
+    qualify = len(called) > 1
+    documented = apis.get(owner)
+    owner_api = documented if documented is not None and documented.spec is not None else None
     workflow_ids: set[str] = set()
     workflows = [
-        _Workflow(flow, apis, names, qualify, statuses, specs.get(owner)).build(workflow_ids)
+        _Workflow(flow, called, names, qualify, statuses, owner_api).build(workflow_ids)
         for flow in sorted(flows, key=lambda f: (f.entry.key, f.id))
     ]
     used = sorted({source for wf in workflows for source in wf.pop("x-orchscan-sources")})
@@ -120,103 +112,10 @@ def build_arazzo(
             ),
             "version": "0.1.0-draft",
         },
-        "sourceDescriptions": [_source(apis[service_of[name]], name, arazzo_path) for name in used],
+        "sourceDescriptions": [_source(called[service_of[name]], name, arazzo_path) for name in used],
         "workflows": workflows,
         "x-orchscan-owner": owner,
     }
-
-
-def render_arazzo(document: Mapping[str, Any]) -> str:
-    """YAML text of an Arazzo (or inferred OpenAPI) document, in the order it was built."""
-    return yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=100)
-
-
-def draft_arazzo(
-    flows: Sequence[Flow],
-    specs: Mapping[str, ServiceApi],
-    *,
-    arazzo_path: Path,
-    success_statuses: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
-) -> tuple[DraftFile, ...]:
-    """The Arazzo document plus the inferred OpenAPI documents it references, ready to write."""
-    document = build_arazzo(flows, specs, arazzo_path=arazzo_path, success_statuses=success_statuses)
-    apis = plan_apis(flows, specs, arazzo_path=arazzo_path, success_statuses=success_statuses)
-    referenced = {source["name"] for source in document["sourceDescriptions"]}
-    files = [DraftFile(arazzo_path, render_arazzo(document))]
-    for service, api in sorted(apis.items()):
-        if api.spec is None and _name(service) in referenced:
-            files.append(DraftFile(api.path, render_arazzo(build_inferred_openapi(service, api.operations))))
-    return tuple(files)
-
-
-def validate_arazzo(document: Any) -> tuple[str, ...]:
-    """Errors against the official JSON Schema of the document's Arazzo version (none = valid)."""
-    version = document.get("arazzo") if isinstance(document, dict) else None
-    minor = ".".join(str(version).split(".")[:2]) if isinstance(version, str) else ""
-    schema_file = _SCHEMAS.get(minor)
-    if schema_file is None:
-        return (f"unsupported or missing arazzo version {version!r}; known: {', '.join(sorted(_SCHEMAS))}",)
-    schema = json.loads(resources.files(__package__).joinpath("schema", schema_file).read_text("utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    return tuple(
-        sorted(
-            f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
-            for error in validator.iter_errors(document)
-        )
-    )
-
-
-def check_references(document: Mapping[str, Any], *, base: Path) -> tuple[str, ...]:
-    """Problems the schema and linters miss: unknown operations and unsupplied required parameters.
-
-    ``base`` is the folder the Arazzo file lives in; OpenAPI source descriptions are read from
-    their URLs relative to it.
-    """
-    problems: list[str] = []
-    sources: dict[str, dict[str, _DocumentedOperation]] = {}
-    pointers: dict[str, dict[str, str]] = {}
-    for source in document.get("sourceDescriptions", []):
-        if source.get("type", "openapi") != "openapi":
-            continue
-        path = base / source["url"]
-        try:
-            openapi = parse_document(path.read_bytes(), DEFAULT_LIMITS)
-        except (OSError, DocumentError) as error:
-            problems.append(f"source {source['name']}: cannot read {source['url']}: {error}")
-            continue
-        sources[source["name"]] = _documented_operations(openapi)
-        pointers[source["name"]] = _operation_pointers(openapi)
-    for workflow in document.get("workflows", []):
-        for step in workflow.get("steps", []):
-            where = f"workflow {workflow.get('workflowId')} step {step.get('stepId')}"
-            operation_id = step.get("operationId")
-            if operation_id is None and isinstance(step.get("operationPath"), str):
-                operation_id = _resolve_path(step["operationPath"], pointers)
-                if operation_id.startswith("!"):
-                    problems.append(f"{where}: {operation_id[1:]}")
-                    continue
-            if operation_id is None:
-                continue
-            found = _find_operation(operation_id, sources)
-            if isinstance(found, str):
-                problems.append(f"{where}: {found}")
-                continue
-            given = {
-                (p.get("in"), p["name"].lower() if p.get("in") == "header" else p["name"])
-                for p in step.get("parameters", [])
-                if "name" in p
-            }
-            for location, name in sorted(found.required):
-                key = (location, name.lower() if location == "header" else name)
-                if key not in given:
-                    problems.append(
-                        f"{where}: required {location} parameter {name!r} of {operation_id} not set"
-                    )
-            for location, name in sorted(given - found.known):
-                problems.append(f"{where}: {operation_id} has no {location} parameter {name!r}")
-            if found.body_required and "requestBody" not in step:
-                problems.append(f"{where}: {operation_id} requires a request body, none given")
-    return tuple(problems)
 
 
 # --- building one workflow -------------------------------------------------------------------
@@ -643,12 +542,23 @@ def _called_services(flows: Iterable[Flow]) -> set[str]:
     return services
 
 
-def _source(api: ServiceApi, name: str, arazzo_path: Path) -> dict[str, Any]:
-    url = Path(os.path.relpath(api.path, arazzo_path.parent)).as_posix()
+def _source(api: ServiceApi, name: str, arazzo_path: PurePath) -> dict[str, Any]:
+    # The spec's own file name is kept in its copy (other files may refer to it); a URL escapes it.
+    url = quote(_relative(api.path, arazzo_path.parent), safe="/")
     source: dict[str, Any] = {"name": name, "url": url, "type": "openapi"}
     if api.spec is None:
         source["x-orchscan-inferred"] = True
     return source
+
+
+def _relative(target: PurePath, start: PurePath) -> str:
+    """``target`` as a POSIX path relative to the folder ``start`` (both relative to one base)."""
+    common = 0
+    for mine, theirs in zip(target.parts, start.parts, strict=False):
+        if mine != theirs:
+            break
+        common += 1
+    return "/".join([".."] * (len(start.parts) - common) + list(target.parts[common:]))
 
 
 def _match(ref: OperationRef, operations: Sequence[Operation]) -> Operation | None:
@@ -744,100 +654,3 @@ def _get(body: Mapping[str, Any], pointer: str) -> Any:
             return None
         node = node[segment]
     return node
-
-
-@dataclass(frozen=True)
-class _DocumentedOperation:
-    """What check_references needs of one OpenAPI operation."""
-
-    required: frozenset[tuple[str, str]]
-    known: frozenset[tuple[str, str]]
-    body_required: bool
-
-
-def _documented_operations(openapi: Any) -> dict[str, _DocumentedOperation]:
-    found: dict[str, _DocumentedOperation] = {}
-    if not isinstance(openapi, dict):
-        return found
-    for item in (openapi.get("paths") or {}).values():
-        item = _deref(openapi, item)
-        shared = [_deref(openapi, p) for p in item.get("parameters", [])]
-        for method, operation in item.items():
-            if method not in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
-                continue
-            if not isinstance(operation, dict) or "operationId" not in operation:
-                continue
-            own = [_deref(openapi, p) for p in operation.get("parameters", [])]
-            merged = {(p["in"], _header(p)): p for p in shared + own if "in" in p and "name" in p}
-            body = _deref(openapi, operation.get("requestBody") or {})
-            found[operation["operationId"]] = _DocumentedOperation(
-                required=frozenset(
-                    (loc, name) for (loc, name), p in merged.items() if p.get("required") or loc == "path"
-                ),
-                known=frozenset(merged),
-                body_required=bool(body.get("required")),
-            )
-    return found
-
-
-def _operation_pointers(openapi: Any) -> dict[str, str]:
-    """JSON pointer of every operation -> the operationId check_references indexes it under."""
-    found: dict[str, str] = {}
-    if not isinstance(openapi, dict):
-        return found
-    for path, item in (openapi.get("paths") or {}).items():
-        for method, operation in (item or {}).items():
-            if isinstance(operation, dict) and "operationId" in operation:
-                escaped = path.replace("~", "~0").replace("/", "~1")
-                found[f"/paths/{escaped}/{method}"] = operation["operationId"]
-    return found
-
-
-def _resolve_path(operation_path: str, pointers: Mapping[str, Mapping[str, str]]) -> str:
-    """``{$sourceDescriptions.x.url}#/paths/...`` -> qualified operationId, or ``!problem``."""
-    match = re.fullmatch(r"\{\$sourceDescriptions\.([A-Za-z0-9_-]+)\.url\}#(.*)", operation_path)
-    if match is None:
-        return f"!operationPath {operation_path!r} is not {{$sourceDescriptions.<name>.url}}#<pointer>"
-    source, pointer = match.groups()
-    if source not in pointers:
-        return f"!operationPath names unknown source description {source!r}"
-    operation_id = pointers[source].get(pointer)
-    if operation_id is None:
-        return f"!operationPath {operation_path!r} points at no operation"
-    return f"$sourceDescriptions.{source}.{operation_id}"
-
-
-def _header(parameter: Mapping[str, Any]) -> str:
-    name = str(parameter["name"])
-    return name.lower() if parameter["in"] == "header" else name
-
-
-def _deref(openapi: Mapping[str, Any], node: Any) -> Any:
-    """Follow local ``$ref``s (``#/components/...``); check_references reads self-contained specs."""
-    hops = 0
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-        hops += 1
-        if hops > 32:
-            return {}
-        target: Any = openapi
-        for segment in node["$ref"][2:].split("/"):
-            segment = segment.replace("~1", "/").replace("~0", "~")
-            target = target.get(segment, {}) if isinstance(target, dict) else {}
-        node = target
-    return node if isinstance(node, dict) else {}
-
-
-def _find_operation(
-    operation_id: str, sources: Mapping[str, Mapping[str, _DocumentedOperation]]
-) -> _DocumentedOperation | str:
-    if operation_id.startswith("$sourceDescriptions."):
-        source, _, bare = operation_id[len("$sourceDescriptions.") :].partition(".")
-        if source not in sources:
-            return f"operationId {operation_id} names unknown source description {source!r}"
-        found = sources[source].get(bare)
-        return found if found is not None else f"operationId {bare!r} not found in source {source!r}"
-    matches = [ops[operation_id] for ops in sources.values() if operation_id in ops]
-    if len(matches) != 1:
-        where = "several source descriptions" if matches else "no source description"
-        return f"operationId {operation_id!r} found in {where}"
-    return matches[0]

@@ -1,11 +1,12 @@
 """A minimal OpenAPI 3.1 document for a service that has none, synthesised from observed traffic.
 
 An Arazzo step must name a real operation in a real source description. When a participating
-service ships no spec, orchscan writes this stand-in beside the Arazzo file: only the operations
-the flows were seen calling, only the parameters and body fields the flows were seen passing or
-reading, every schema left open (``additionalProperties: true``) because traffic proves that a
-field exists, never that no other field does. The document and each operation are flagged
-``x-orchscan-inferred: true`` so nobody mistakes it for the service's contract.
+service ships no spec, orchscan writes this stand-in beside the Arazzo drafts, one per service,
+shared by every draft that calls it: only the operations the drafted flows were seen calling,
+only the parameters and body fields they were seen passing or reading, every schema left open
+(``additionalProperties: true``) because traffic proves that a field exists, never that no other
+field does. The document and each operation are flagged ``x-orchscan-inferred: true`` so nobody
+mistakes it for the service's contract.
 """
 
 from __future__ import annotations
@@ -115,8 +116,10 @@ def build_inferred_openapi(service: str, operations: Iterable[Operation]) -> dic
         if operation.parameters:
             item["parameters"] = [_parameter(p) for p in operation.parameters]
         if operation.request_fields:
+            # Seen sent, never proven required; and one stand-in serves every draft, including
+            # those whose flows were not seen passing a body to this operation.
             item["requestBody"] = {
-                "required": True,
+                "required": False,
                 "content": {"application/json": {"schema": _object_schema(operation.request_fields)}},
             }
         item["responses"] = {response.status: _response(response) for response in sorted(operation.responses)}

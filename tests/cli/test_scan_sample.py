@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from paths import ROOT, SAMPLE
 
 from orchscan.cli import main
-from orchscan.reports.arazzo.drafts import check_references, validate_arazzo
+from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 from orchscan.reports.registry import REPORTS
 
 EXPECTED = json.loads((SAMPLE / "expected.json").read_text())

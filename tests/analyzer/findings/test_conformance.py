@@ -13,7 +13,7 @@ from paths import FIXTURES
 
 from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.collectors.arazzo import ArazzoError, parse_arazzo, read_arazzo
-from orchscan.reports.arazzo.drafts import build_arazzo
+from orchscan.reports.arazzo.drafts import build_arazzo, plan_apis
 
 EXAMPLES = FIXTURES / "arazzo-examples"
 OFFICIAL = sorted((EXAMPLES / "1.0.0").glob("*arazzo*.yaml")) + sorted(
@@ -24,9 +24,12 @@ OFFICIAL = sorted((EXAMPLES / "1.0.0").glob("*arazzo*.yaml")) + sorted(
 @pytest.fixture
 def generated(tmp_path: Path) -> dict[str, Any]:
     """The drafted Sock Shop order workflow, as a team would commit it."""
-    apis = sock_shop_apis(tmp_path / "specs")
+    flows = [order_flow()]
+    apis = plan_apis(
+        flows, sock_shop_apis(tmp_path / "specs"), folder=tmp_path, success_statuses=OBSERVED_STATUSES
+    )
     return build_arazzo(
-        [order_flow()], apis, arazzo_path=tmp_path / "orders.arazzo.yaml", success_statuses=OBSERVED_STATUSES
+        flows, apis, arazzo_path=tmp_path / "orders.arazzo.yaml", success_statuses=OBSERVED_STATUSES
     )
 
 

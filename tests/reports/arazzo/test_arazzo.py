@@ -9,31 +9,20 @@ from typing import Any
 
 import pytest
 import yaml
-from arazzo_flows import OBSERVED_STATUSES, order_flow, ref, sock_shop_apis
+from arazzo_flows import order_flow, ref, sock_shop_apis, write_draft
 from paths import FIXTURES
 
 from orchscan.analyzer.results import Flow
-from orchscan.reports.arazzo.drafts import (
-    build_arazzo,
-    check_references,
-    draft_arazzo,
-    render_arazzo,
-    validate_arazzo,
-)
+from orchscan.reports.arazzo.checks import check_references, validate_arazzo
+from orchscan.reports.arazzo.drafts import build_arazzo, plan_apis
+from orchscan.reports.yaml_text import render_yaml
 
 EXAMPLES = FIXTURES / "arazzo-examples"
 
 
 def _draft(tmp_path: Path, flows: list[Flow] | None = None) -> tuple[dict[str, Any], Path]:
-    apis = sock_shop_apis(tmp_path / "specs")
     target = tmp_path / "arazzo" / "orders.arazzo.yaml"
-    files = draft_arazzo(
-        flows or [order_flow()], apis, arazzo_path=target, success_statuses=OBSERVED_STATUSES
-    )
-    for file in files:
-        file.path.parent.mkdir(parents=True, exist_ok=True)
-        file.path.write_text(file.text, encoding="utf-8")
-    return yaml.safe_load(files[0].text), target
+    return write_draft(flows or [order_flow()], sock_shop_apis(tmp_path / "specs"), target), target
 
 
 def _steps(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -158,10 +147,10 @@ def test_required_parameters_without_a_handoff_become_workflow_inputs(tmp_path: 
 def test_output_is_deterministic(tmp_path: Path) -> None:
     flow = order_flow()
     second = replace(flow, id="orders:GET /orders", entry=ref("orders", "GET /orders"), requests=40)
-    apis = sock_shop_apis(tmp_path / "specs")
+    apis = plan_apis([flow, second], sock_shop_apis(tmp_path / "specs"), folder=tmp_path)
     target = tmp_path / "orders.arazzo.yaml"
-    one = render_arazzo(build_arazzo([flow, second], apis, arazzo_path=target))
-    two = render_arazzo(build_arazzo([second, flow], dict(reversed(apis.items())), arazzo_path=target))
+    one = render_yaml(build_arazzo([flow, second], apis, arazzo_path=target))
+    two = render_yaml(build_arazzo([second, flow], dict(reversed(apis.items())), arazzo_path=target))
     assert one == two
     ids = [w["workflowId"] for w in yaml.safe_load(one)["workflows"]]
     assert ids == ["orders-GET-orders", "orders-POST-orders"]

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from arazzo_flows import OBSERVED_STATUSES, order_flow, sock_shop_apis
+from arazzo_flows import order_flow, sock_shop_apis, write_draft
 from paths import ROOT
 
-from orchscan.reports.arazzo.drafts import check_references, draft_arazzo, validate_arazzo
+from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 
 CI_TOOLS = ROOT / "ci-tools"
 BIN = CI_TOOLS / "node_modules" / ".bin"
@@ -37,16 +37,7 @@ def _tool(name: str) -> Path:
 def generated(tmp_path: Path) -> Path:
     """The Sock Shop order workflow written to disk with its source descriptions."""
     target = tmp_path / "arazzo" / "orders.arazzo.yaml"
-    files = draft_arazzo(
-        [order_flow()],
-        sock_shop_apis(tmp_path / "specs"),
-        arazzo_path=target,
-        success_statuses=OBSERVED_STATUSES,
-    )
-    for file in files:
-        file.path.parent.mkdir(parents=True, exist_ok=True)
-        file.path.write_text(file.text, encoding="utf-8")
-    document = yaml.safe_load(target.read_text())
+    document = write_draft([order_flow()], sock_shop_apis(tmp_path / "specs"), target)
     assert validate_arazzo(document) == ()
     assert check_references(document, base=target.parent) == ()
     return target

@@ -1,0 +1,128 @@
+"""Every Arazzo draft of one scan, with every file the drafts reference, laid out in one folder.
+
+Drafts are written for orchestrators only, and only for flows with enough evidence
+(``flows.evidence_min_requests`` requests and ``flows.evidence_min_steps`` steps): a draft is a
+claim that a workflow exists. Everything lives below ``arazzo/`` in the output folder and every
+source description is a relative URL inside it, so the folder can be moved, zipped or committed
+on its own: the bound specs are copied into ``arazzo/openapi/``, and a service without a spec
+gets one inferred stand-in shared by every draft that calls it. File names are unique on
+case-insensitive file systems and bounded in length (``reports/names.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from orchscan.analyzer.pipeline import ScanResult
+from orchscan.analyzer.results import Analysis, Flow
+from orchscan.analyzer.thresholds import FlowThresholds
+from orchscan.collectors.openapi.model import SpecSet
+from orchscan.reports.arazzo.drafts import ServiceApi, build_arazzo, plan_apis
+from orchscan.reports.arazzo.inferred_openapi import build_inferred_openapi
+from orchscan.reports.arazzo.spec_copies import SpecCopy, copy_specs
+from orchscan.reports.names import FILE_NAMES, unique_names
+from orchscan.reports.yaml_text import render_yaml
+
+#: The drafts' folder inside the output folder.
+ARAZZO_DIR = PurePosixPath("arazzo")
+
+#: Where the bound specs are copied, inside the drafts' folder.
+SPEC_COPIES_DIR = ARAZZO_DIR / "openapi"
+
+#: File name ending of a draft.
+ARAZZO_SUFFIX = ".arazzo.yaml"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One orchestrator's workflow document.
+
+    ``path`` is relative to the output folder; ``flows`` are the ids of the flows it drafts;
+    ``needs`` the files its source descriptions point at (all files of a copied spec).
+    """
+
+    owner: str
+    path: PurePosixPath
+    text: str
+    flows: tuple[str, ...]
+    needs: tuple[PurePosixPath, ...]
+
+
+@dataclass(frozen=True)
+class DraftSet:
+    """The drafts of one scan and the files beside them, by path relative to the output folder.
+
+    ``drafts`` are sorted by owner; ``supporting`` holds the inferred stand-ins and the copied
+    specs any draft needs; ``specs`` is every loaded spec's copy, needed by a draft or not.
+    """
+
+    drafts: tuple[Draft, ...]
+    supporting: Mapping[PurePosixPath, str | bytes]
+    specs: tuple[SpecCopy, ...]
+
+    def files(self) -> dict[str, str | bytes]:
+        """Every draft and every file a draft needs, keyed by POSIX path, sorted."""
+        found: dict[PurePosixPath, str | bytes] = {draft.path: draft.text for draft in self.drafts}
+        for draft in self.drafts:
+            found.update({path: self.supporting[path] for path in draft.needs})
+        return {path.as_posix(): found[path] for path in sorted(found)}
+
+    def file_of_flow(self) -> dict[str, str]:
+        """Flow id -> path of the draft that holds it; flows without a draft are left out."""
+        return {flow: draft.path.as_posix() for draft in self.drafts for flow in draft.flows}
+
+    def text_of_flow(self) -> dict[str, str]:
+        """Flow id -> YAML text of the draft that holds it."""
+        return {flow: draft.text for draft in self.drafts for flow in draft.flows}
+
+    def text_of_owner(self) -> dict[str, str]:
+        """Owner -> YAML text of its draft."""
+        return {draft.owner: draft.text for draft in self.drafts}
+
+
+def select_flows(analysis: Analysis, *, thresholds: FlowThresholds) -> tuple[Flow, ...]:
+    """The flows a draft may be built on: owned by an orchestrator, with enough evidence."""
+    roles = {service.name: service.role for service in analysis.services}
+    return tuple(
+        flow
+        for flow in analysis.flows
+        if roles.get(flow.owner) == "orchestrator"
+        and flow.requests >= thresholds.evidence_min_requests
+        and len(flow.steps) >= thresholds.evidence_min_steps
+    )
+
+
+def draft_workflows(result: ScanResult, specs: SpecSet | None, *, thresholds: FlowThresholds) -> DraftSet:
+    """The scan's drafts, stand-ins and spec copies, ready to write."""
+    copies = copy_specs(specs, result.bindings, folder=SPEC_COPIES_DIR)
+    documented = {
+        service: ServiceApi(service, copy.path, copy.spec) for copy in copies for service in copy.services
+    }
+    flows = select_flows(result.analysis, thresholds=thresholds)
+    statuses = result.success_statuses
+    apis = plan_apis(flows, documented, folder=ARAZZO_DIR, success_statuses=statuses)
+    supporting: dict[PurePosixPath, str | bytes] = {}
+    for copy in copies:
+        supporting.update(copy.files)
+    for api in apis.values():
+        if api.spec is None:
+            supporting[PurePosixPath(api.path)] = render_yaml(
+                build_inferred_openapi(api.service, api.operations)
+            )
+    copy_files = {copy.path: tuple(copy.files) for copy in copies}
+    by_owner: dict[str, list[Flow]] = {}
+    for flow in flows:
+        by_owner.setdefault(flow.owner, []).append(flow)
+    names = unique_names(by_owner, FILE_NAMES)
+    drafts = []
+    for owner, owned in sorted(by_owner.items()):
+        path = ARAZZO_DIR / f"{names[owner]}{ARAZZO_SUFFIX}"
+        document = build_arazzo(owned, apis, arazzo_path=path, success_statuses=statuses)
+        sources = [ARAZZO_DIR / source["url"] for source in document["sourceDescriptions"]]
+        needs = sorted({file for source in sources for file in copy_files.get(source, (source,))})
+        drafts.append(
+            Draft(owner, path, render_yaml(document), tuple(sorted(f.id for f in owned)), tuple(needs))
+        )
+    return DraftSet(tuple(drafts), supporting, copies)

@@ -1,0 +1,214 @@
+"""The drafts of a whole scan: whole, movable, one file per orchestrator, only where evidence allows.
+
+Scans of the sample landscape and of the real fixtures, with and without OpenAPI specs. Every
+step of every draft must name an operation its source description really has, after the output
+folder has been moved away from where it was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+from click.testing import CliRunner
+from paths import FIXTURES, SAMPLE
+
+from orchscan.analyzer.pipeline import analyze
+from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS
+from orchscan.cli import main
+from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.traces.ingest import ingest
+from orchscan.reports.arazzo.checks import check_references, validate_arazzo
+from orchscan.reports.arazzo.draft_set import draft_workflows
+from orchscan.reports.names import FILE_NAMES
+from orchscan.reports.output import write_artifact
+from orchscan.reports.registry import REPORTS, report_context
+
+REAL_FIXTURES = ("hotrod", "opentelemetry-demo", "spring-petclinic", "zipkin-lens-testdata")
+
+SCANS = {
+    "sample": [str(SAMPLE / "traces")],
+    "sample+openapi": [str(SAMPLE / "traces"), "--openapi", str(SAMPLE / "openapi")],
+    "hotrod": [str(FIXTURES / "hotrod" / "traces")],
+    "hotrod+unrelated-specs": [str(FIXTURES / "hotrod" / "traces"), "--openapi", str(FIXTURES / "specs")],
+}
+
+
+def _scan(out: Path, *args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["scan", *args, "--out", str(out), "--format", "arazzo,json"])
+    assert result.exit_code == 0, result.output
+    findings: dict[str, Any] = json.loads((out / "findings.json").read_text())
+    return findings
+
+
+@pytest.fixture(scope="module", params=sorted(SCANS))
+def moved(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """A scan's output folder, moved after writing, with its findings."""
+    written = tmp_path_factory.mktemp("written") / "out"
+    findings = _scan(written, *SCANS[request.param])
+    target = tmp_path_factory.mktemp("moved") / "elsewhere"
+    shutil.move(written, target)
+    return target, findings
+
+
+def test_every_step_resolves_in_its_source_description_after_a_move(
+    moved: tuple[Path, dict[str, Any]],
+) -> None:
+    out, _ = moved
+    drafts = sorted((out / "arazzo").glob("*.arazzo.yaml"))
+    assert drafts
+    steps = 0
+    for path in drafts:
+        document = yaml.safe_load(path.read_text())
+        assert validate_arazzo(document) == ()
+        assert check_references(document, base=path.parent) == (), path.name
+        for source in document["sourceDescriptions"]:
+            assert not source["url"].startswith(("/", "..")), source
+        steps += sum(len(w["steps"]) for w in document["workflows"])
+    assert steps >= 2 * len(drafts)
+
+
+def test_findings_point_each_flow_at_the_draft_that_holds_it(moved: tuple[Path, dict[str, Any]]) -> None:
+    out, findings = moved
+    drafted = [f for f in findings["flows"] if f["arazzo"] is not None]
+    assert drafted
+    for flow in drafted:
+        document = yaml.safe_load((out / flow["arazzo"]).read_text())
+        assert flow["id"] in {w["x-orchscan-flow"]["id"] for w in document["workflows"]}
+    written = {p.relative_to(out).as_posix() for p in (out / "arazzo").glob("*.arazzo.yaml")}
+    assert written == {f["arazzo"] for f in drafted}
+
+
+def test_without_specs_one_stand_in_per_service_serves_every_draft(
+    moved: tuple[Path, dict[str, Any]],
+) -> None:
+    out, findings = moved
+    if findings["input"]["specs"]:
+        pytest.skip("with specs, drafts reference copies of them")
+    stand_ins = sorted((out / "arazzo").glob("*.inferred.openapi.yaml"))
+    services = [yaml.safe_load(p.read_text())["x-service-name"] for p in stand_ins]
+    assert stand_ins and len(services) == len(set(services))
+
+
+def test_specs_are_copied_beside_the_drafts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _scan(out, *SCANS["sample+openapi"])
+    copied = out / "arazzo" / "openapi" / "inventory" / "inventory.json"
+    assert copied.read_bytes() == (SAMPLE / "openapi" / "inventory.json").read_bytes()
+    assert not list((out / "arazzo").glob("*.inferred.openapi.yaml"))
+
+
+def test_a_spec_split_over_files_is_copied_with_the_files_it_refers_to(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    shutil.copytree(SAMPLE / "openapi", specs)
+    inventory = json.loads((specs / "inventory.json").read_text())
+    (specs / "schemas").mkdir()
+    (specs / "schemas" / "components.json").write_text(
+        json.dumps({"components": inventory.pop("components")})
+    )
+    text = json.dumps(inventory).replace('"#/components/', '"schemas/components.json#/components/')
+    (specs / "inventory.json").write_text(text)
+    out = tmp_path / "out"
+    _scan(out, str(SAMPLE / "traces"), "--openapi", str(specs))
+    copy = out / "arazzo" / "openapi" / "inventory"
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == [
+        "inventory.json",
+        "schemas/components.json",
+    ]
+    for path in (out / "arazzo").glob("*.arazzo.yaml"):
+        assert check_references(yaml.safe_load(path.read_text()), base=path.parent) == ()
+
+
+def test_real_fixtures_together_have_no_orchestrator_and_get_no_draft(tmp_path: Path) -> None:
+    findings = _scan(tmp_path / "out", *(str(FIXTURES / name / "traces") for name in REAL_FIXTURES))
+    assert findings["flows"]
+    assert not any(s["role"] == "orchestrator" for s in findings["services"])
+    assert [f["arazzo"] for f in findings["flows"]] == [None] * len(findings["flows"])
+    assert not (tmp_path / "out" / "arazzo").exists()
+
+
+def test_hotrods_three_requests_are_judged_and_the_threshold_can_withhold_them(tmp_path: Path) -> None:
+    findings = _scan(tmp_path / "a", *SCANS["hotrod"])
+    assert [(f["owner"], f["requests"], f["arazzo"]) for f in findings["flows"]] == [
+        ("frontend", 3, "arazzo/frontend.arazzo.yaml")
+    ]
+    stricter = _scan(tmp_path / "b", *SCANS["hotrod"], "--set", "flows.evidence_min_requests=4")
+    assert [f["arazzo"] for f in stricter["flows"]] == [None]
+    fewer_steps = _scan(tmp_path / "c", *SCANS["hotrod"], "--set", "flows.evidence_min_steps=99")
+    assert [f["arazzo"] for f in fewer_steps["flows"]] == [None]
+
+
+# --- orchestrators whose names collide as file names --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_spans() -> pa.Table:
+    """The sample landscape's span table, as plain text columns."""
+    return plain_strings(ingest([SAMPLE / "traces"], jobs=1).spans)
+
+
+def _renamed(spans: pa.Table, names: dict[str, str]) -> pa.Table:
+    for column in ("service", "peer_service"):
+        values = [names.get(v, v) if v is not None else None for v in spans[column].to_pylist()]
+        spans = spans.set_column(spans.schema.get_field_index(column), column, pa.array(values, pa.string()))
+    return spans
+
+
+# The sample's four orchestrators under names that collide once sanitised or case-folded, one
+# of them far beyond a file name's length, one with a bidi control and a terminal escape.
+RENAMES = {
+    "slashes": {"orders": "team/a", "mobile-bff": "team-a", "partner-api": "team:a", "returns": "team a"},
+    "case": {
+        "orders": "stLogin",
+        "mobile-bff": "stlogin",
+        "partner-api": "partner-" + "api" * 100,
+        "returns": "ret\u202eurns\x1b[2J",
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(RENAMES))
+def test_orchestrators_whose_names_collide_as_files_keep_one_draft_each(
+    sample_spans: pa.Table, tmp_path: Path, case: str
+) -> None:
+    renames = RENAMES[case]
+    records = ingest([SAMPLE / "traces"], jobs=1)
+    result = analyze(dataclasses.replace(records, spans=_renamed(sample_spans, renames)))
+    context = report_context(result, None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    for name in ("arazzo", "json"):
+        for relative, content in REPORTS[name](context).items():
+            write_artifact(tmp_path / relative, content)
+    drafts = sorted((tmp_path / "arazzo").glob("*.arazzo.yaml"))
+    assert len(drafts) == len(renames)
+    assert len({p.name.casefold() for p in drafts}) == len(drafts)
+    assert all(len(p.name) <= FILE_NAMES.max_length + len(".arazzo.yaml") for p in drafts)
+    owners = {}
+    for path in drafts:
+        text = path.read_text(encoding="utf-8")
+        assert not any(ch in text for ch in "\u202e\x1b")
+        owners[yaml.safe_load(text)["x-orchscan-owner"]] = path.relative_to(tmp_path).as_posix()
+    assert set(owners) == set(renames.values())
+    findings = json.loads((tmp_path / "findings.json").read_text())
+    assert {f["owner"]: f["arazzo"] for f in findings["flows"] if f["owner"] in owners} == owners
+
+
+def test_a_new_owner_spelled_like_another_in_other_case_renames_no_existing_draft(
+    sample_spans: pa.Table,
+) -> None:
+    records = ingest([SAMPLE / "traces"], jobs=1)
+    plain = draft_workflows(analyze(records), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    renamed = analyze(dataclasses.replace(records, spans=_renamed(sample_spans, {"returns": "Orders"})))
+    crowded = draft_workflows(renamed, None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    before = {d.owner: d.path.as_posix() for d in plain.drafts}
+    after = {d.owner: d.path.as_posix() for d in crowded.drafts}
+    assert after["orders"] == before["orders"] == "arazzo/orders.arazzo.yaml"
+    assert after["mobile-bff"] == before["mobile-bff"]
+    assert after["Orders"].startswith("arazzo/Orders-") and after["Orders"].casefold() != after["orders"]
