@@ -16,6 +16,7 @@ from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.reports.arazzo.draft_set import DraftSet, draft_workflows
+from orchscan.reports.backstage import catalog_files
 from orchscan.reports.html.render import render_html
 from orchscan.reports.json_report import render_json
 from orchscan.reports.markdown import render_markdown
@@ -70,6 +71,10 @@ def _markdown(context: ReportContext) -> dict[str, str | bytes]:
     return {"summary.md": text}
 
 
+def _backstage(context: ReportContext) -> dict[str, str | bytes]:
+    return catalog_files(context.result.analysis, context.drafts)
+
+
 Reporter = Callable[[ReportContext], dict[str, str | bytes]]
 
 #: Report name -> reporter.
@@ -78,4 +83,5 @@ REPORTS: dict[str, Reporter] = {
     "json": _json,
     "html": _html,
     "markdown": _markdown,
+    "backstage": _backstage,
 }

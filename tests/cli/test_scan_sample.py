@@ -45,7 +45,13 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
 
 def test_writes_every_report_and_a_schema_valid_document(scanned: tuple[Path, dict[str, Any]]) -> None:
     out, document = scanned
-    assert {p.name for p in out.iterdir()} == {"arazzo", "findings.json", "report.html", "summary.md"}
+    assert {p.name for p in out.iterdir()} == {
+        "arazzo",
+        "catalog-info.yaml",
+        "findings.json",
+        "report.html",
+        "summary.md",
+    }
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
     assert document["input"]["openapi_match_rate"] == 1.0
 
@@ -107,9 +113,17 @@ def test_every_report_format_is_wired(tmp_path: Path, name: str) -> None:
     result = scan(tmp_path / "one", "--format", name)
     assert result.exit_code == 0, result.output
     written = {p.relative_to(tmp_path / "one").parts[0] for p in (tmp_path / "one").rglob("*") if p.is_file()}
-    assert written == {
-        {"arazzo": "arazzo", "json": "findings.json", "html": "report.html", "markdown": "summary.md"}[name]
-    }
+    assert (
+        written
+        == {
+            "arazzo": {"arazzo"},
+            "json": {"findings.json"},
+            "html": {"report.html"},
+            "markdown": {"summary.md"},
+            # The catalog brings the drafts and spec copies its API definitions refer to.
+            "backstage": {"catalog-info.yaml", "arazzo"},
+        }[name]
+    )
 
 
 def test_fail_on_sets_the_exit_status(tmp_path: Path) -> None:

@@ -7,23 +7,20 @@ folder has been moved away from where it was written.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 import yaml
 from click.testing import CliRunner
 from paths import FIXTURES, SAMPLE
+from renamed_sample import HOSTILE_NAMES, renamed_sample, sample_ingest
 
 from orchscan.analyzer.pipeline import analyze
 from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS
 from orchscan.cli import main
-from orchscan.collectors.model.spans import plain_strings
-from orchscan.collectors.traces.ingest import ingest
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 from orchscan.reports.arazzo.draft_set import draft_workflows
 from orchscan.reports.names import FILE_NAMES
@@ -149,40 +146,10 @@ def test_hotrods_three_requests_are_judged_and_the_threshold_can_withhold_them(t
 # --- orchestrators whose names collide as file names --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sample_spans() -> pa.Table:
-    """The sample landscape's span table, as plain text columns."""
-    return plain_strings(ingest([SAMPLE / "traces"], jobs=1).spans)
-
-
-def _renamed(spans: pa.Table, names: dict[str, str]) -> pa.Table:
-    for column in ("service", "peer_service"):
-        values = [names.get(v, v) if v is not None else None for v in spans[column].to_pylist()]
-        spans = spans.set_column(spans.schema.get_field_index(column), column, pa.array(values, pa.string()))
-    return spans
-
-
-# The sample's four orchestrators under names that collide once sanitised or case-folded, one
-# of them far beyond a file name's length, one with a bidi control and a terminal escape.
-RENAMES = {
-    "slashes": {"orders": "team/a", "mobile-bff": "team-a", "partner-api": "team:a", "returns": "team a"},
-    "case": {
-        "orders": "stLogin",
-        "mobile-bff": "stlogin",
-        "partner-api": "partner-" + "api" * 100,
-        "returns": "ret\u202eurns\x1b[2J",
-    },
-}
-
-
-@pytest.mark.parametrize("case", sorted(RENAMES))
-def test_orchestrators_whose_names_collide_as_files_keep_one_draft_each(
-    sample_spans: pa.Table, tmp_path: Path, case: str
-) -> None:
-    renames = RENAMES[case]
-    records = ingest([SAMPLE / "traces"], jobs=1)
-    result = analyze(dataclasses.replace(records, spans=_renamed(sample_spans, renames)))
-    context = report_context(result, None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+@pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
+def test_orchestrators_whose_names_collide_as_files_keep_one_draft_each(tmp_path: Path, case: str) -> None:
+    renames = HOSTILE_NAMES[case]
+    context = report_context(analyze(renamed_sample(renames)), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
     for name in ("arazzo", "json"):
         for relative, content in REPORTS[name](context).items():
             write_artifact(tmp_path / relative, content)
@@ -194,18 +161,17 @@ def test_orchestrators_whose_names_collide_as_files_keep_one_draft_each(
     for path in drafts:
         text = path.read_text(encoding="utf-8")
         assert not any(ch in text for ch in "\u202e\x1b")
-        owners[yaml.safe_load(text)["x-orchscan-owner"]] = path.relative_to(tmp_path).as_posix()
+        document = yaml.safe_load(text)
+        assert check_references(document, base=path.parent) == ()
+        owners[document["x-orchscan-owner"]] = path.relative_to(tmp_path).as_posix()
     assert set(owners) == set(renames.values())
     findings = json.loads((tmp_path / "findings.json").read_text())
     assert {f["owner"]: f["arazzo"] for f in findings["flows"] if f["owner"] in owners} == owners
 
 
-def test_a_new_owner_spelled_like_another_in_other_case_renames_no_existing_draft(
-    sample_spans: pa.Table,
-) -> None:
-    records = ingest([SAMPLE / "traces"], jobs=1)
-    plain = draft_workflows(analyze(records), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
-    renamed = analyze(dataclasses.replace(records, spans=_renamed(sample_spans, {"returns": "Orders"})))
+def test_a_new_owner_spelled_like_another_in_other_case_renames_no_existing_draft() -> None:
+    plain = draft_workflows(analyze(sample_ingest()), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    renamed = analyze(renamed_sample({"returns": "Orders"}))
     crowded = draft_workflows(renamed, None, thresholds=DEFAULT_FLOW_THRESHOLDS)
     before = {d.owner: d.path.as_posix() for d in plain.drafts}
     after = {d.owner: d.path.as_posix() for d in crowded.drafts}
