@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 from arazzo_flows import order_flow, sock_shop_apis, write_draft
-from paths import ROOT
+from click.testing import CliRunner
+from paths import ROOT, SAMPLE
 
+from orchscan.cli import main
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 
 CI_TOOLS = ROOT / "ci-tools"
@@ -43,8 +45,8 @@ def generated(tmp_path: Path) -> Path:
     return target
 
 
-def _spectral(document: Path) -> list[dict[str, Any]]:
-    """Spectral's findings for one document under the spectral:arazzo ruleset."""
+def _spectral(*documents: Path) -> list[dict[str, Any]]:
+    """Spectral's findings for documents under the spectral:arazzo ruleset."""
     done = subprocess.run(
         [
             str(_tool("spectral")),
@@ -54,7 +56,7 @@ def _spectral(document: Path) -> list[dict[str, Any]]:
             "-f",
             "json",
             "--quiet",
-            str(document),
+            *map(str, documents),
         ],
         capture_output=True,
         text=True,
@@ -96,3 +98,37 @@ def test_redocly_lint_finds_no_problems(generated: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout[done.stdout.index("{") :])
     assert report["totals"] == {"errors": 0, "warnings": 0, "ignored": 0}, report["problems"]
+
+
+def _redocly(*documents: Path, ruleset: str = "recommended") -> list[dict[str, Any]]:
+    """Redocly's JSON report per document (it prints one JSON object per file)."""
+    done = subprocess.run(
+        [str(_tool("redocly")), "lint", "--extends", ruleset, "--format", "json", *map(str, documents)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    text, reports, decoder = done.stdout[done.stdout.index("{") :], [], json.JSONDecoder()
+    while text.strip():
+        report, end = decoder.raw_decode(text.strip())
+        reports.append(report)
+        text = text.strip()[end:]
+    assert len(reports) == len(documents), done.stdout + done.stderr
+    return reports
+
+
+@pytest.mark.parametrize("with_specs", [False, True], ids=["inferred-stand-ins", "copied-specs"])
+def test_the_sample_scans_drafts_and_stand_ins_pass_both_linters(tmp_path: Path, with_specs: bool) -> None:
+    """Drafts sharing stand-ins, or pointing at copied specs, as `orchscan scan` writes them."""
+    args = ["scan", str(SAMPLE / "traces"), "--out", str(tmp_path), "--format", "arazzo"]
+    result = CliRunner().invoke(main, args + (["--openapi", str(SAMPLE / "openapi")] if with_specs else []))
+    assert result.exit_code == 0, result.output
+    drafts = sorted((tmp_path / "arazzo").glob("*.arazzo.yaml"))
+    stand_ins = sorted((tmp_path / "arazzo").glob("*.inferred.openapi.yaml"))
+    assert len(drafts) == 4 and bool(stand_ins) is not with_specs
+    assert [r for r in _spectral(*drafts) if r["severity"] <= 1] == []
+    assert [r["problems"] for r in _redocly(*drafts) if r["problems"]] == []
+    if stand_ins:
+        # The structural rules only: a stand-in knows no servers, security or error responses.
+        assert [r["problems"] for r in _redocly(*stand_ins, ruleset="spec") if r["problems"]] == []
