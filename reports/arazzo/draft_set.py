@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from urllib.parse import unquote
 
 from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.results import Analysis, Flow
@@ -120,7 +121,7 @@ def draft_workflows(result: ScanResult, specs: SpecSet | None, *, thresholds: Fl
     for owner, owned in sorted(by_owner.items()):
         path = ARAZZO_DIR / f"{names[owner]}{ARAZZO_SUFFIX}"
         document = build_arazzo(owned, apis, arazzo_path=path, success_statuses=statuses)
-        sources = [ARAZZO_DIR / source["url"] for source in document["sourceDescriptions"]]
+        sources = [ARAZZO_DIR / unquote(source["url"]) for source in document["sourceDescriptions"]]
         needs = sorted({file for source in sources for file in copy_files.get(source, (source,))})
         drafts.append(
             Draft(owner, path, render_yaml(document), tuple(sorted(f.id for f in owned)), tuple(needs))

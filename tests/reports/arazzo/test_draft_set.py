@@ -107,19 +107,24 @@ def test_a_spec_split_over_files_is_copied_with_the_files_it_refers_to(tmp_path:
     specs = tmp_path / "specs"
     shutil.copytree(SAMPLE / "openapi", specs)
     inventory = json.loads((specs / "inventory.json").read_text())
+    (specs / "inventory.json").unlink()
     (specs / "schemas").mkdir()
     (specs / "schemas" / "components.json").write_text(
         json.dumps({"components": inventory.pop("components")})
     )
     text = json.dumps(inventory).replace('"#/components/', '"schemas/components.json#/components/')
-    (specs / "inventory.json").write_text(text)
+    # A file name that is no safe URL: the copy keeps it, the source description escapes it.
+    (specs / "inventory spec.json").write_text(text)
     out = tmp_path / "out"
     _scan(out, str(SAMPLE / "traces"), "--openapi", str(specs))
-    copy = out / "arazzo" / "openapi" / "inventory"
+    (copy,) = [p for p in (out / "arazzo" / "openapi").iterdir() if p.name.startswith("inventory-spec-")]
     assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == [
-        "inventory.json",
+        "inventory spec.json",
         "schemas/components.json",
     ]
+    document = yaml.safe_load((out / "arazzo" / "orders.arazzo.yaml").read_text())
+    urls = {source["name"]: source["url"] for source in document["sourceDescriptions"]}
+    assert urls["inventory"] == f"openapi/{copy.name}/inventory%20spec.json"
     for path in (out / "arazzo").glob("*.arazzo.yaml"):
         assert check_references(yaml.safe_load(path.read_text()), base=path.parent) == ()
 
