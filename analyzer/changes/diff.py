@@ -85,7 +85,7 @@ class FlowChange:
             ("steps reordered", self.reordered),
             ("retries added", self.retries_added),
             ("retries removed", self.retries_removed),
-            ("idempotency keys", self.idempotency),
+            ("idempotency keys changed", self.idempotency),
             ("compensations added", self.compensations_added),
             ("compensations removed", self.compensations_removed),
         )

@@ -192,7 +192,7 @@ def test_retries_idempotency_keys_and_compensations() -> None:
         ),
     )
     assert change.compensations_added == () and change.steps_added == () and change.reordered is None
-    assert change.changes == ("retries added", "idempotency keys", "compensations removed")
+    assert change.changes == ("retries added", "idempotency keys changed", "compensations removed")
 
 
 def test_findings_are_matched_by_fingerprint_whatever_their_severity_or_message() -> None:
