@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -37,12 +37,17 @@ def render_markdown(
     *,
     arazzo: Mapping[str, str] = _NO_DRAFTS,
     generated_at: datetime | None = None,
+    changes: Sequence[str] = (),
 ) -> str:
-    """Summarise the scan in Markdown; equal input gives equal text."""
+    """Summarise the scan in Markdown; equal input gives equal text.
+
+    ``changes`` are the lines of a section on what changed since the previous scan, placed
+    right after the input line (:mod:`reports.history.markdown` writes them).
+    """
     lines = ["# orchscan summary", ""]
     if generated_at:
         lines += [f"Generated {generated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC.", ""]
-    lines += [_input_line(analysis), ""]
+    lines += [_input_line(analysis), "", *changes]
     lines += _findings(analysis)
     lines += _orchestrators(analysis)
     lines += _flows(analysis, arazzo)

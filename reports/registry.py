@@ -17,6 +17,8 @@ from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.reports.arazzo.draft_set import DraftSet, draft_workflows
 from orchscan.reports.backstage import catalog_files
+from orchscan.reports.history.markdown import changes_section
+from orchscan.reports.history.tracking import ScanHistory
 from orchscan.reports.html.render import render_html
 from orchscan.reports.json_report import render_json
 from orchscan.reports.markdown import render_markdown
@@ -28,13 +30,15 @@ class ReportContext:
 
     The drafts belong to the analysis every report renders, whichever files are written: the
     HTML report shows them and findings.json links to them also when no ``arazzo`` files are
-    asked for. Build it with :func:`report_context`.
+    asked for. Build it with :func:`report_context`. ``history`` is set when the scan was
+    recorded into a history file (``scan --history``).
     """
 
     result: ScanResult
     specs: SpecSet | None
     drafts: DraftSet
     generated_at: datetime | None = None
+    history: ScanHistory | None = None
 
 
 def report_context(
@@ -43,9 +47,11 @@ def report_context(
     *,
     thresholds: FlowThresholds,
     generated_at: datetime | None = None,
+    history: ScanHistory | None = None,
 ) -> ReportContext:
     """The one context every reporter of a scan renders from, drafts included."""
-    return ReportContext(result, specs, draft_workflows(result, specs, thresholds=thresholds), generated_at)
+    drafts = draft_workflows(result, specs, thresholds=thresholds)
+    return ReportContext(result, specs, drafts, generated_at, history)
 
 
 def _arazzo(context: ReportContext) -> dict[str, str | bytes]:
@@ -59,7 +65,10 @@ def _json(context: ReportContext) -> dict[str, str | bytes]:
 
 def _html(context: ReportContext) -> dict[str, str | bytes]:
     html = render_html(
-        context.result.analysis, arazzo=context.drafts.text_of_owner(), generated_at=context.generated_at
+        context.result.analysis,
+        arazzo=context.drafts.text_of_owner(),
+        generated_at=context.generated_at,
+        history=context.history,
     )
     return {"report.html": html}
 
@@ -67,7 +76,12 @@ def _html(context: ReportContext) -> dict[str, str | bytes]:
 def _markdown(context: ReportContext) -> dict[str, str | bytes]:
     # By flow: an orchestrator's flow with too little evidence has no draft.
     drafted = context.drafts.text_of_flow()
-    text = render_markdown(context.result.analysis, arazzo=drafted, generated_at=context.generated_at)
+    text = render_markdown(
+        context.result.analysis,
+        arazzo=drafted,
+        generated_at=context.generated_at,
+        changes=changes_section(context.history) if context.history else (),
+    )
     return {"summary.md": text}
 
 

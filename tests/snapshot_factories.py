@@ -1,13 +1,18 @@
-"""Two scans of the shop of :mod:`analysis_factories` a month apart, with one change of every kind."""
+"""Scans of the shop of :mod:`analysis_factories`: two a month apart with one change of every kind,
+and a weekly history of them."""
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 
 from analysis_factories import shop_analysis
 
-from orchscan.analyzer.changes.snapshot import ScanSnapshot, take_snapshot
+from orchscan.analyzer.changes.diff import compare_scans
+from orchscan.analyzer.changes.snapshot import ScanSnapshot, count_scan, take_snapshot
 from orchscan.analyzer.results import Analysis, Finding, Flow, OperationRef, RetryPolicy, Step
+from orchscan.reports.history.store import RecordedScan
+from orchscan.reports.history.tracking import ScanHistory
 
 #: The month's changes, as a reviewer would list them.
 CHANGES = {
@@ -19,6 +24,7 @@ CHANGES = {
     "flows changed": ["checkout:POST /checkout"],
 }
 EMPTY = ScanSnapshot(None, None, 0, 0, 0, (), (), ())
+MONDAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 def _checkout(flow: Flow) -> Flow:
@@ -89,3 +95,22 @@ def changed_shop() -> Analysis:
 def month_of_changes() -> tuple[ScanSnapshot, ScanSnapshot]:
     """The shop's snapshot before and after the month."""
     return take_snapshot(shop_analysis()), take_snapshot(changed_shop())
+
+
+def weekly_history(
+    weeks: int, *, old: ScanSnapshot | None = None, new: ScanSnapshot | None = None
+) -> ScanHistory:
+    """``weeks`` weekly scans of the old shop, the last of the changed one, with more calls every week."""
+    before, after = month_of_changes()
+    before, after = old or before, new or after
+    snapshots = [before if week < weeks - 1 else after for week in range(weeks)]
+    snapshots = [dataclasses.replace(s, calls=s.calls + 1_500 * week) for week, s in enumerate(snapshots)]
+    trend = tuple(
+        RecordedScan(
+            week + 1, MONDAY + timedelta(days=7 * week), "0.1.0", s.start_ns, s.end_ns, count_scan(s)
+        )
+        for week, s in enumerate(snapshots)
+    )
+    previous = trend[-2] if weeks > 1 else None
+    diff = compare_scans(snapshots[-2], snapshots[-1]) if weeks > 1 else None
+    return ScanHistory(trend[-1], previous, diff, trend)

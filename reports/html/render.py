@@ -21,7 +21,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from orchscan.analyzer.results import Analysis
+from orchscan.reports.history.tracking import ScanHistory
 from orchscan.reports.html.graph_svg import render_graph
+from orchscan.reports.html.history_view import build_history_view
 from orchscan.reports.html.view_model import build_view
 
 _NO_DRAFTS: Mapping[str, str] = MappingProxyType({})
@@ -32,11 +34,13 @@ def render_html(
     *,
     arazzo: Mapping[str, str] = _NO_DRAFTS,
     generated_at: datetime | None = None,
+    history: ScanHistory | None = None,
 ) -> str:
     """Render the audit report; ``arazzo`` maps a flow id or owner to its draft workflow YAML.
 
     ``generated_at`` defaults to ``SOURCE_DATE_EPOCH`` when set, else the page carries no
-    timestamp, so the same analysis always gives the same bytes.
+    timestamp, so the same analysis always gives the same bytes. With ``history`` (a recorded
+    scan) the page also says what changed since the previous scan and draws the trends.
     """
     view = build_view(
         analysis, render_graph(analysis), arazzo=arazzo, generated_at=generated_at or build_time()
@@ -45,7 +49,13 @@ def render_html(
     return (
         _environment()
         .get_template("report.html.j2")
-        .render(view=view, css=_static("report.css"), js=script, csp=content_security_policy(script))
+        .render(
+            view=view,
+            history=build_history_view(history) if history else None,
+            css=_static("report.css"),
+            js=script,
+            csp=content_security_policy(script),
+        )
     )
 
 
