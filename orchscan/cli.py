@@ -156,6 +156,12 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
             default=None,
             help="Read every trace input as this format instead of detecting it.",
         ),
+        click.option(
+            "--history",
+            type=click.Path(dir_okay=False, path_type=str),
+            help="Record the scan in this SQLite history file (created when missing); the reports "
+            "then say what changed since the previous scan and show trends.",
+        ),
         jobs_option,
         click.option(
             "--progress/--no-progress", default=True, help="Progress bar on stderr (terminal only)."
@@ -193,6 +199,40 @@ def scan(**options: object) -> None:
 def conform(**options: object) -> None:
     """Check documented Arazzo workflows against observed traffic (rule workflow-drift)."""
     sys.exit(_run(options))
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help='Print {"scans": [...]} for machines.')
+def history(path: str, as_json: bool) -> None:
+    """List the scans recorded in a history file (scan --history PATH)."""
+    from orchscan.changes import list_scans
+
+    sys.exit(list_scans(path, as_json=as_json))
+
+
+@main.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="OLD and NEW are scans in this history: ids, latest or previous (default: previous latest).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
+@click.option(
+    "--fail-on-new",
+    type=click.Choice(SEVERITY_CHOICES),
+    default="none",
+    show_default=True,
+    help="Exit with status 1 when a new finding of this severity or worse appeared.",
+)
+def diff(old: str | None, new: str | None, history_path: str | None, as_json: bool, fail_on_new: str) -> None:
+    """Compare two scans: two findings.json files, or two scans of a history (--history)."""
+    from orchscan.changes import compare
+
+    sys.exit(compare(old, new, history=history_path, as_json=as_json, fail_on_new=fail_on_new))
 
 
 def _run(options: dict[str, object]) -> int:

@@ -6,10 +6,12 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import click
 
+from orchscan.analyzer.changes.snapshot import take_snapshot
 from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.analyzer.pipeline import ScanResult, analyze
 from orchscan.analyzer.results import SEVERITIES, Finding
@@ -20,6 +22,9 @@ from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
+from orchscan.reports.history.describe import describe_changes
+from orchscan.reports.history.store import HistoryError, check_history
+from orchscan.reports.history.tracking import ScanHistory, record_scan
 from orchscan.reports.output import write_artifact
 from orchscan.reports.registry import REPORTS, report_context
 
@@ -43,6 +48,7 @@ class ScanOptions:
     fmt: str | None
     jobs: int | None
     arazzo_files: tuple[str, ...] = ()
+    history: str | None = None
 
 
 def _thresholds(options: ScanOptions) -> Thresholds:
@@ -112,12 +118,25 @@ def run_scan(ingest: Ingest, options: ScanOptions) -> int:
         click.echo(f"orchscan: {error}", err=True)
         return EXIT_INPUT
     formats = _formats(options)
+    try:
+        if options.history:
+            check_history(options.history)  # before the analysis: an unusable file fails fast
+    except HistoryError as error:
+        click.echo(f"orchscan: {error}", err=True)
+        return EXIT_INPUT
     specs, mapping = _specs(options)
     result = _conformance(
         analyze(ingest, specs=specs, service_map=mapping, thresholds=thresholds), options.arazzo_files
     )
+    try:
+        history = _record(result, options.history) if options.history else None
+    except HistoryError as error:
+        click.echo(f"orchscan: {error}", err=True)
+        return EXIT_INPUT
     out_dir = Path(options.out_dir)
-    context = report_context(result, specs, thresholds=thresholds.flows, generated_at=_generated_at(options))
+    context = report_context(
+        result, specs, thresholds=thresholds.flows, generated_at=_generated_at(options), history=history
+    )
     written: list[str] = []
     for name in formats:
         for relative, text in REPORTS[name](context).items():
@@ -125,7 +144,31 @@ def run_scan(ingest: Ingest, options: ScanOptions) -> int:
                 write_artifact(out_dir / relative, text)
                 written.append(relative)
     _print_summary(result, out_dir, written)
+    if history:
+        _print_history(history, options.history or "")
     return _exit_status(result.analysis.findings, options.fail_on)
+
+
+def _record(result: ScanResult, path: str) -> ScanHistory:
+    """Record the scan first, so that its reports can compare it with the scan before it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    recorded_at = datetime.fromtimestamp(int(epoch), tz=UTC) if epoch.isdigit() else datetime.now(tz=UTC)
+    return record_scan(
+        path, take_snapshot(result.analysis), recorded_at=recorded_at, orchscan_version=version("orchscan")
+    )
+
+
+def _print_history(history: ScanHistory, path: str) -> None:
+    recorded = f"recorded scan {history.current.id} in {path}"
+    if history.previous is None or history.diff is None:
+        click.echo(f"{recorded} (the first)")
+        return
+    changes = (
+        "; ".join(f"{group.title.lower()} {group.tally}" for group in describe_changes(history.diff))
+        if not history.diff.empty
+        else "no changes"
+    )
+    click.echo(f"{recorded}; since scan {history.previous.id}: {changes}")
 
 
 def _print_summary(result: ScanResult, out_dir: Path, written: list[str]) -> None:

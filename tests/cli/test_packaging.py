@@ -40,6 +40,8 @@ def test_wheel_ships_package_data(wheel: Path) -> None:
         "orchscan/reports/html/static/report.js",
         "orchscan/reports/html/static/report.css",
         "orchscan/reports/schemas/findings.schema.json",
+        "orchscan/reports/schemas/diff.schema.json",
+        "orchscan/reports/html/templates/history.html.j2",
         "orchscan/reports/arazzo/schema/v1.0.json",
         "orchscan/reports/arazzo/schema/v1.1.json",
     ):
@@ -59,7 +61,8 @@ def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path
         "import orchscan.reports as reports; "
         "assert reports.__file__.startswith(sys.argv[1]), reports.__file__; "
         "from orchscan.cli import main; "
-        "sys.argv = ['orchscan', 'scan', sys.argv[2], '--openapi', sys.argv[3], '--out', sys.argv[4]]; main()"
+        "sys.argv = ['orchscan', 'scan', sys.argv[2], '--openapi', sys.argv[3], '--out', sys.argv[4], "
+        "'--history', sys.argv[5]]; main()"
     )
     result = subprocess.run(
         [
@@ -71,6 +74,7 @@ def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path
             str(SAMPLE / "traces"),
             str(SAMPLE / "openapi"),
             str(out),
+            str(tmp_path / "history.db"),
         ],
         capture_output=True,
         text=True,
@@ -79,5 +83,6 @@ def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path
     assert result.returncode == 0, result.stderr
     html = (out / "report.html").read_text()
     assert "<svg" in html and "orchscan audit report" in html
+    assert "Changes since the previous scan" in html and 'class="trend"' in html
     assert (out / "findings.json").stat().st_size > 0
     assert sorted(p.name for p in (out / "arazzo").glob("*.arazzo.yaml"))
