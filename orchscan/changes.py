@@ -14,6 +14,7 @@ from orchscan.reports.history.listing import render_scans
 from orchscan.reports.history.store import HistoryError, open_history
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+PREVIOUS = "previous"
 
 
 def list_scans(path: str, *, as_json: bool) -> int:
@@ -37,7 +38,15 @@ def _snapshots(
             raise click.UsageError("give two findings.json files, or --history PATH with two scans")
         return read_findings_snapshot(old), read_findings_snapshot(new), old, new
     with open_history(history_path, create=False, now=datetime.now(tz=UTC)) as history:
-        old_id, new_id = history.resolve(old or "previous"), history.resolve(new or "latest")
+        new_id = history.resolve(new or "latest")
+        if (old or PREVIOUS) == PREVIOUS and len(history.scans()) == 1:
+            # A scheduled job's first run: nothing to compare with yet is no error for its gate.
+            click.echo(
+                f"orchscan: scan {new_id} is the only scan in {history_path}: nothing to compare", err=True
+            )
+            old_id = new_id
+        else:
+            old_id = history.resolve(old or PREVIOUS)
         return history.snapshot(old_id), history.snapshot(new_id), f"scan {old_id}", f"scan {new_id}"
 
 

@@ -23,9 +23,11 @@ from history_files import write_v1_history
 from landscape_edits import sample_batches, without_calls, without_traces_entering, write_batches
 from paths import SAMPLE
 
+from orchscan.analyzer.changes.snapshot import take_snapshot
 from orchscan.cli import main
 from orchscan.reports.history.findings_file import read_findings_snapshot
 from orchscan.reports.history.store import open_history
+from orchscan.reports.history.tracking import record_scan
 from orchscan.reports.json_report import findings_document
 
 EPOCH = "1772431200"  # 2026-03-02 06:00:00 UTC
@@ -306,3 +308,14 @@ def test_concurrent_scans_into_one_history(tmp_path: Path) -> None:
     scans = json.loads(run("history", "--json", history).stdout)["scans"]
     assert [s["id"] for s in scans] == [1, 2, 3] and {s["spans"] for s in scans} == {26_107}
     assert diff_json("--history", history, "1", "2") == EMPTY == diff_json("--history", history, "2", "3")
+
+
+def test_the_first_run_of_a_scheduled_gate_has_nothing_to_compare(tmp_path: Path) -> None:
+    history = tmp_path / "h.db"
+    record_scan(history, take_snapshot(shop_analysis()), recorded_at=datetime.now(UTC), orchscan_version="t")
+    result = run("diff", "--history", history, "--fail-on-new", "info")
+    assert (result.exit_code, result.stdout) == (0, "No changes from scan 1 to scan 1.\n")
+    assert f"scan 1 is the only scan in {history}: nothing to compare" in result.stderr
+    assert run("diff", "--json", "--history", history, "previous", "latest").exit_code == 0
+    # Asked for by number, a scan that does not exist is still an error.
+    assert run("diff", "--history", history, "0", "latest").exit_code == 2
