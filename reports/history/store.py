@@ -178,15 +178,25 @@ class History:
 
     def scans(self, *, up_to: int | None = None) -> tuple[RecordedScan, ...]:
         """The recorded scans, oldest first; ``up_to`` stops at that id."""
-        rows = self._connection.execute(
-            f"SELECT id, {', '.join(_RECORDED_COLUMNS)} FROM scans WHERE ? IS NULL OR id <= ? ORDER BY id",
-            (up_to, up_to),
-        ).fetchall()
+        with _transaction(self._connection, self.path, "BEGIN"):
+            rows = self._connection.execute(
+                f"SELECT id, {', '.join(_RECORDED_COLUMNS)} FROM scans "
+                "WHERE ? IS NULL OR id <= ? ORDER BY id",
+                (up_to, up_to),
+            ).fetchall()
         return tuple(_recorded(row) for row in rows)
 
     def resolve(self, reference: str) -> int:
         """A scan id from ``latest``, ``previous`` or a number; unknown scans are a :class:`HistoryError`."""
-        ids = [row[0] for row in self._connection.execute("SELECT id FROM scans ORDER BY id DESC LIMIT 2")]
+        with _transaction(self._connection, self.path, "BEGIN"):
+            ids = [
+                row[0] for row in self._connection.execute("SELECT id FROM scans ORDER BY id DESC LIMIT 2")
+            ]
+            found = (
+                self._connection.execute("SELECT id FROM scans WHERE id = ?", (int(reference),)).fetchone()
+                if reference.isdigit()
+                else None
+            )
         if reference == _LATEST and ids:
             return int(ids[0])
         if reference == _PREVIOUS and len(ids) == 2:
@@ -195,7 +205,6 @@ class History:
             return self._missing(f"{len(ids)} scan(s) recorded, so there is no {reference!r} scan")
         if not reference.isdigit():
             raise HistoryError(f"{reference!r} is not a scan: give a scan id, {_LATEST!r} or {_PREVIOUS!r}")
-        found = self._connection.execute("SELECT id FROM scans WHERE id = ?", (int(reference),)).fetchone()
         return int(found[0]) if found else self._missing(f"no scan {reference}")
 
     def _missing(self, reason: str) -> NoReturn:

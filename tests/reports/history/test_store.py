@@ -163,6 +163,16 @@ def test_an_unusable_file_is_refused_and_left_as_it_is(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.db"]
 
 
+def test_reading_a_damaged_history_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = _damaged_tail(tmp_path / "history.db")
+    with (
+        open_history(path, create=False, now=NOW) as history,
+        pytest.raises(HistoryError, match="is damaged"),
+    ):
+        for scan in history.scans():
+            history.snapshot(scan.id)
+
+
 def test_a_folder_is_no_history(tmp_path: Path) -> None:
     with pytest.raises(HistoryError, match="is a folder"):
         _record(tmp_path, take_snapshot(shop_analysis()))
