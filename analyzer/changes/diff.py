@@ -40,7 +40,8 @@ class OrchestratorChange:
         old_role = self.old.role if self.old else None
         new_role = self.new.role if self.new else None
         hidden = self.old is not None and self.new is not None and self.old.hidden != self.new.hidden
-        return tuple(name for name, differs in (("role", old_role != new_role), ("hidden", hidden)) if differs)
+        differences = (("role", old_role != new_role), ("hidden", hidden))
+        return tuple(name for name, differs in differences if differs)
 
 
 @dataclass(frozen=True)
