@@ -170,9 +170,14 @@ def test_content_security_policy_pins_the_inline_script(shop_html: str) -> None:
     policy = next(
         a["content"] for t, a in tags.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
     )
+    assert policy is not None
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
     digest = base64.b64encode(hashlib.sha256(tags.scripts[0].encode()).digest()).decode()
-    assert policy is not None and f"script-src 'sha256-{digest}'" in policy
-    assert "default-src 'none'" in policy
+    assert directives["script-src"] == f"'sha256-{digest}'"
+    assert directives["default-src"] == "'none'"
+    # Neither falls back to default-src: an injected <base> or <form> would otherwise work.
+    assert directives["base-uri"] == "'none'"
+    assert directives["form-action"] == "'none'"
 
 
 def test_page_is_self_contained(shop_html: str) -> None:
