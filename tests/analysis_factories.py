@@ -6,13 +6,16 @@
   duplicated flow with drift, and findings of every rule;
 * :func:`hostile_analysis`: the same landscape with every span-derived string replaced by an
   HTML/JS/DOT injection attempt (the report must display them as text and execute nothing);
-* :func:`large_analysis`: a seeded 300-service landscape for readability and speed checks.
+* :func:`large_analysis`: a seeded 300-service landscape for readability and speed checks, with
+  what real landscapes bring along: long service names, services that report raw paths carrying
+  ids, a hundred OpenAPI specs that matched no service, undocumented traffic.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,10 +33,12 @@ from orchscan.analyzer.results import (
     InputSummary,
     OperationRef,
     RetryPolicy,
+    ServiceCoverage,
     ServiceRole,
     SkippedInput,
     Step,
     Uncompensated,
+    UndocumentedCall,
     Variant,
 )
 
@@ -572,13 +577,17 @@ def hostile_analysis() -> Analysis:
 
 
 def large_analysis(services: int = 300, *, seed: int = 7) -> Analysis:
-    """A seeded landscape of ``services`` services with orchestrators, flows and findings."""
+    """A seeded landscape of ``services`` services with orchestrators, flows and findings.
+
+    Every ninth service has a long name; :func:`_untidy` adds the raw paths, notices, coverage
+    and extra edges from a second random stream, so the landscape's shape stays the same.
+    """
     rng = random.Random(seed)
     roles = ["orchestrator"] * (services // 30) + ["gateway"] * 3 + ["composer"] * (services // 40)
     roles += ["choreography"] * (services // 50) + ["infrastructure"] * 8 + ["external"] * 4
     roles += ["service"] * (services - len(roles))
     names = [
-        f"{role[:4]}-{word}-{i:03d}"
+        f"{role[:4]}-{word}-{i:03d}" + ("-settlement-worker" if i % 9 == 4 else "")
         for i, (role, word) in enumerate(zip(roles, _words(rng, services), strict=True))
     ]
     by_role: dict[str, list[str]] = {}
@@ -672,12 +681,81 @@ def large_analysis(services: int = 300, *, seed: int = 7) -> Analysis:
         )
         for i, flow in enumerate(flows)
     )
-    return Analysis(
-        input=_summary(services, 25_000_000, 1_200_000),
-        services=tuple(sorted(roles_out, key=lambda s: (-s.score, s.name))),
-        edges=tuple(sorted(edges.values(), key=lambda e: (e.caller, e.callee, e.kind))),
-        flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key))),
-        findings=tuple(sorted(findings, key=Finding.sort_key)),
+    return _untidy(
+        Analysis(
+            input=_summary(services, 25_000_000, 1_200_000),
+            services=tuple(sorted(roles_out, key=lambda s: (-s.score, s.name))),
+            edges=tuple(sorted(edges.values(), key=lambda e: (e.caller, e.callee, e.kind))),
+            flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key))),
+            findings=tuple(sorted(findings, key=Finding.sort_key)),
+        ),
+        random.Random(seed + 1),
+    )
+
+
+def _untidy(analysis: Analysis, rng: random.Random) -> Analysis:
+    """Add what a real landscape brings: raw paths with ids, spec notices, undocumented traffic.
+
+    One plain service in six reports its operations by concrete path (``GET /prices/p-022``,
+    one per id it served); a hundred specs matched no traced service; a tenth of the edges more
+    connect plain services with one another.
+    """
+    plain = [s.name for s in analysis.services if s.role == "service"]
+    raw = set(plain[::6])
+    services = []
+    coverage = []
+    for service in analysis.services:
+        if service.name in raw:
+            resource = service.name.split("-")[1]
+            ids = rng.sample(range(1000), rng.randint(20, 150))
+            paths = tuple(f"GET /{resource}s/{resource[0]}-{i:03d}" for i in sorted(ids))
+            service = dataclasses.replace(service, operations=(f"POST /{resource}s", *paths))
+            undocumented = tuple(
+                UndocumentedCall("GET", f"/{resource}s/{{}}/{part}", rng.randint(1, 900))
+                for part in ("history", "audit", "export", "preview", "lines")[: rng.randint(1, 5)]
+            )
+            coverage.append(
+                ServiceCoverage(
+                    service.name,
+                    "server",
+                    1000,
+                    1000 - sum(u.count for u in undocumented) // 2,
+                    undocumented,
+                    (f"DELETE /{resource}s/{{id}}",),
+                )
+            )
+        services.append(service)
+    existing = {(e.caller, e.callee) for e in analysis.edges}
+    extra = []
+    for caller, callee in zip(
+        rng.sample(plain, len(analysis.edges) // 10),
+        rng.sample(plain, len(analysis.edges) // 10),
+        strict=True,
+    ):
+        if caller != callee and (caller, callee) not in existing:
+            calls = rng.randint(20, 20_000)
+            extra.append(
+                Edge(caller, callee, "sync", calls, calls // 50, 3.0, rng.uniform(40, 900), _traces(3, 2))
+            )
+    notices = tuple(
+        f"specs/team-{i:03d}/openapi.yaml: OpenAPI spec matched no traced service" for i in range(103)
+    )
+    notices += (
+        "traces/shop-2024-05-01.otlp.json: parent span missing; attached to the trace root (412 spans)",
+        "traces/shop-2024-05-02.binpb: parent span missing; attached to the trace root (97 spans)",
+    )
+    out = Counter(e.caller for e in extra)
+    into = Counter(e.callee for e in extra)
+    services = [
+        dataclasses.replace(s, fan_out=s.fan_out + out[s.name], fan_in=s.fan_in + into[s.name])
+        for s in services
+    ]
+    return dataclasses.replace(
+        analysis,
+        input=dataclasses.replace(analysis.input, notices=analysis.input.notices + notices),
+        services=tuple(services),
+        edges=tuple(sorted(analysis.edges + tuple(extra), key=lambda e: (e.caller, e.callee, e.kind))),
+        coverage=tuple(sorted(coverage, key=lambda c: c.service)),
     )
 
 

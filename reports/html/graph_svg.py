@@ -1,43 +1,63 @@
-"""The service graph as deterministic DOT, laid out by Graphviz's ``dot`` into inline SVG.
+"""The service graph as inline SVG: Graphviz's layered drawing where it reads well, else our own.
+
+Graphviz's ``dot`` draws a small landscape as a layered picture with routed edges. It may not
+be installed, and at a few hundred services its ranks grow taller than any screen, so that a
+reviewer's first view would miss the orchestrators. So ``dot``'s drawing is used only when the
+orchestrators' labels fit one first view at a legible size (and it is not even tried on large
+landscapes, where it is slow and never does); otherwise, and without ``dot``,
+the graph is drawn in tiers by :mod:`reports.html.tiered_svg`. Both drawings carry the same ids
+and classes, so the page's script (pan, zoom, search, focus, filters) works on either.
 
 Service names come from span data and are untrusted. Nodes and edges get synthetic ids
-(``svc-3``, ``edge-12``), labels are escaped for DOT (``dot`` escapes them again for XML), and the
-SVG is checked element by element before it is inlined. Without ``dot`` (or when it fails) the
-graph falls back to a circular layout computed here, with the same ids and classes so the
-page's filters work on either.
+(``svc-3``, ``edge-12``), labels are escaped for DOT (``dot`` escapes them again for XML), and
+``dot``'s SVG is checked element by element before it is inlined.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from html import escape
 
-from orchscan.analyzer.results import ROLES, Analysis, Edge, ServiceRole
-
-#: Role -> (fill colour, border colour, Graphviz shape); the legend shows the same.
-ROLE_STYLE: dict[str, tuple[str, str, str]] = {
-    "orchestrator": ("#fde0dc", "#c62828", "hexagon"),
-    "gateway": ("#dbeafe", "#1d4ed8", "invtrapezium"),
-    "composer": ("#ede9fe", "#6d28d9", "parallelogram"),
-    "choreography": ("#ffedd5", "#c2410c", "octagon"),
-    "service": ("#f3f4f6", "#4b5563", "box"),
-    "infrastructure": ("#e0f2f1", "#00695c", "cylinder"),
-    "external": ("#fafafa", "#9e9e9e", "note"),
-}
+from orchscan.analyzer.results import Analysis, Edge
+from orchscan.reports.html.figures import edge_figures, window_minutes
+from orchscan.reports.html.graph_layout import lay_out
+from orchscan.reports.html.graph_style import (
+    LABEL_SIZE,
+    ROLE_STYLE,
+    edge_classes,
+    edge_width,
+    is_hub,
+    node_title,
+    role_of,
+    service_ids,
+    shorten,
+)
+from orchscan.reports.html.tiered_svg import label_width, tiered_svg
 
 #: Edge kind -> Graphviz style: messaging is asynchronous, so it is dashed.
 EDGE_STYLE = {"sync": "solid", "messaging": "dashed", "infrastructure": "dotted"}
 
-#: A service whose score reaches this robust z-score is drawn as a hub.
-HUB_SCORE = 3.5
+#: Labels are never shown smaller than this many CSS pixels in the graph's first view.
+MIN_LABEL_PX = 9.0
 
-#: Labels longer than this are shortened in the drawing (the full name is the tooltip).
-LABEL_CHARS = 36
+#: The smallest graph view (CSS pixels) the first-view promise is made for: a 1280 × 800 screen
+#: less the page's header and the graph's controls. ``dot``'s drawing is used only when every
+#: orchestrator's label fits it at ``MIN_LABEL_PX``.
+FIRST_VIEW = (1200.0, 560.0)
+
+#: ``dot`` is not tried on landscapes with more services than this: its drawing of them never
+#: showed the orchestrators in one view in our tests, and its ranking then takes from seconds to
+#: minutes (20 s at 300 services and 700 edges on a busy 2-core machine).
+DOT_MAX_SERVICES = 100
+
+#: Installing Graphviz, for the notice in the report and the README.
+INSTALL_HINT = (
+    "install Graphviz (apt install graphviz, dnf install graphviz, brew install graphviz, "
+    "or choco install graphviz) for its layered drawing"
+)
 
 _DOT_TIMEOUT_S = 120
 _SVG = "{http://www.w3.org/2000/svg}"
@@ -79,71 +99,61 @@ class UnsafeSvg(ValueError):
 
 @dataclass(frozen=True)
 class ServiceGraph:
-    """The drawn graph: SVG markup, which engine drew it, and a notice when it fell back."""
+    """The drawn graph: SVG markup, which engine drew it, and a notice when ``dot`` was not used."""
 
     svg: str
     engine: str
     notice: str | None
 
 
-def service_ids(analysis: Analysis) -> dict[str, str]:
-    """Give each service (and each edge endpoint never classified) a stable DOM id."""
-    names = sorted(
-        {s.name for s in analysis.services} | {n for e in analysis.edges for n in (e.caller, e.callee)}
-    )
-    return {name: f"svc-{i}" for i, name in enumerate(names)}
-
-
-def is_hub(service: ServiceRole) -> bool:
-    """Hubs are drawn bold: coordinators and anything scoring as conspicuous."""
-    return service.role in ("orchestrator", "gateway", "composer") or service.score >= HUB_SCORE
-
-
 def build_dot(analysis: Analysis) -> str:
-    """Write the service graph as DOT with sorted nodes and edges, so equal input gives equal text."""
+    """Write the service graph as DOT with sorted nodes and edges, so equal input gives equal text.
+
+    Nodes are named by their service (the name becomes the node's SVG title) and carry the
+    page's id; the coordinators and their neighbours are marked ``core`` for the first view.
+    """
     ids = service_ids(analysis)
     roles = {s.name: s for s in analysis.services}
+    cells = lay_out(analysis).cells
+    minutes = window_minutes(analysis.input)
     lines = [
         "digraph landscape {",
         '  graph [rankdir=LR, bgcolor="transparent", nodesep=0.25, ranksep=0.9, outputorder=edgesfirst];',
-        '  node [style="filled", fontname="Helvetica", fontsize=11, penwidth=1.2];',
+        f'  node [style="filled", fontname="Helvetica", fontsize={LABEL_SIZE}, penwidth=1.2];',
         '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6, color="#64748b"];',
     ]
     for name in sorted(ids):
         service = roles.get(name)
-        role = service.role if service else "external"
+        role = role_of(service)
         fill, border, shape = ROLE_STYLE.get(role, ROLE_STYLE["service"])
         classes = f"svc role-{role}"
         extra = ""
-        if service and is_hub(service):
+        if is_hub(service):
             classes += " hub"
-            extra = ", penwidth=3, fontsize=13"
+            extra = ", penwidth=3"
         if service and service.hidden:
             classes += " hidden-orchestrator"
             extra += ", peripheries=2"
+        if cells[name].core:
+            classes += " core"
         lines.append(
-            f'  "{ids[name]}" [id="{ids[name]}", class="{classes}", shape={shape}, fillcolor="{fill}", '
-            f'color="{border}", label="{escape_dot(shorten(name))}", tooltip="{escape_dot(name)}"{extra}];'
+            f'  "{escape_dot(name)}" [id="{ids[name]}", class="{classes}", shape={shape}, '
+            f'fillcolor="{fill}", color="{border}", label="{escape_dot(shorten(name))}", '
+            f'tooltip="{escape_dot(node_title(name, service))}"{extra}];'
         )
     for index, edge in enumerate(analysis.edges):
-        lines.append(f"  {_dot_edge(edge, index, ids)}")
+        lines.append(f"  {_dot_edge(edge, index, ids, minutes)}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _dot_edge(edge: Edge, index: int, ids: dict[str, str]) -> str:
-    width = 0.8 + math.log10(max(edge.calls, 1)) * 0.7
-    classes = f"link kind-{edge.kind} from-{ids[edge.caller]} to-{ids[edge.callee]}"
-    tooltip = f"{edge.caller} → {edge.callee}: {edge.calls} calls, {edge.errors} errors"
+def _dot_edge(edge: Edge, index: int, ids: dict[str, str], minutes: float | None) -> str:
+    tooltip = f"{edge.caller} → {edge.callee} ({edge.kind}): {edge_figures(edge, minutes).sentence()}"
     return (
-        f'"{ids[edge.caller]}" -> "{ids[edge.callee]}" [id="edge-{index}", class="{classes}", '
-        f'style={EDGE_STYLE.get(edge.kind, "solid")}, penwidth={width:.2f}, tooltip="{escape_dot(tooltip)}"];'
+        f'"{escape_dot(edge.caller)}" -> "{escape_dot(edge.callee)}" [id="edge-{index}", '
+        f'class="{edge_classes(edge, ids)}", style={EDGE_STYLE.get(edge.kind, "solid")}, '
+        f'penwidth={edge_width(edge):.2f}, tooltip="{escape_dot(tooltip)}"];'
     )
-
-
-def shorten(text: str) -> str:
-    """Keep drawn labels short; the tooltip carries the full text."""
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
 def escape_dot(text: str) -> str:
@@ -154,11 +164,21 @@ def escape_dot(text: str) -> str:
 
 
 def render_graph(analysis: Analysis) -> ServiceGraph:
-    """Lay the graph out with ``dot``; fall back to a computed circular layout, never fail."""
+    """Draw with ``dot`` when its picture shows the orchestrators legibly at once, else in tiers.
+
+    Landscapes larger than ``DOT_MAX_SERVICES`` go to the tiers without asking ``dot``.
+    """
     dot = shutil.which("dot")
     if dot is None:
-        notice = "Graphviz's dot program was not found, so the graph uses a simple circular layout."
-        return ServiceGraph(circular_svg(analysis), "fallback", notice)
+        notice = f"Graphviz's dot program was not found, so the graph is drawn in tiers: {INSTALL_HINT}."
+        return ServiceGraph(tiered_svg(analysis), "tiered", notice)
+    services = len(service_ids(analysis))
+    if services > DOT_MAX_SERVICES:
+        notice = (
+            f"With {services} services this landscape is too large for Graphviz's drawing to show every "
+            "orchestrator in one view, so the graph is drawn in tiers by role."
+        )
+        return ServiceGraph(tiered_svg(analysis), "tiered", notice)
     try:
         completed = subprocess.run(
             [dot, "-Tsvg"],
@@ -167,12 +187,34 @@ def render_graph(analysis: Analysis) -> ServiceGraph:
             check=True,
             timeout=_DOT_TIMEOUT_S,
         )
-        return ServiceGraph(clean_svg(completed.stdout.decode()), "dot", None)
+        svg = clean_svg(completed.stdout.decode())
     except (OSError, subprocess.SubprocessError, UnsafeSvg, ET.ParseError) as error:
+        notice = f"Graphviz's dot could not draw the graph ({_describe(error)}), so it is drawn in tiers."
+        return ServiceGraph(tiered_svg(analysis), "tiered", notice)
+    if not fits_first_view(svg):
         notice = (
-            f"Graphviz's dot could not draw the graph ({_describe(error)}), so it uses a circular layout."
+            "Graphviz's drawing of this landscape is too large to show every orchestrator in one view, "
+            "so the graph is drawn in tiers by role."
         )
-        return ServiceGraph(circular_svg(analysis), "fallback", notice)
+        return ServiceGraph(tiered_svg(analysis), "tiered", notice)
+    return ServiceGraph(svg, "dot", None)
+
+
+def fits_first_view(svg: str) -> bool:
+    """Whether every orchestrator's label in ``dot``'s drawing fits ``FIRST_VIEW`` at ``MIN_LABEL_PX``."""
+    labels = []
+    for node in ET.fromstring(svg).iter(_SVG + "g"):
+        if "role-orchestrator" in node.get("class", "").split():
+            text = next(node.iter(_SVG + "text"), None)
+            if text is not None:
+                labels.append((float(text.get("x", 0)), float(text.get("y", 0)), text.text or ""))
+    if not labels:
+        return True
+    scale = MIN_LABEL_PX / LABEL_SIZE
+    half = max(label_width(label) for _, _, label in labels) / 2  # labels are centred
+    width = max(x for x, _, _ in labels) - min(x for x, _, _ in labels) + 2 * half
+    height = max(y for _, y, _ in labels) - min(y for _, y, _ in labels) + 2 * LABEL_SIZE
+    return width * scale <= FIRST_VIEW[0] and height * scale <= FIRST_VIEW[1]
 
 
 def _describe(error: Exception) -> str:
@@ -193,63 +235,3 @@ def clean_svg(svg: str) -> str:
                 raise UnsafeSvg(f"unexpected attribute {attribute} on {element.tag}")
     start = svg.index("<svg")
     return re.sub(r"<!--.*?-->\n?", "", svg[start:], flags=re.DOTALL).strip()
-
-
-def circular_svg(analysis: Analysis) -> str:
-    """Place services on a circle (sorted by role, then name) and draw straight edges between them."""
-    ids = service_ids(analysis)
-    roles = {s.name: s for s in analysis.services}
-    order = sorted(ids, key=lambda n: (_role_rank(roles.get(n)), n))
-    radius = max(160.0, len(order) * 9.0)
-    size = 2 * radius + 360
-    centre = size / 2
-    points = {
-        name: (
-            centre + radius * math.cos(2 * math.pi * i / len(order)),
-            centre + radius * math.sin(2 * math.pi * i / len(order)),
-        )
-        for i, name in enumerate(order)
-    }
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size:.0f}" height="{size:.0f}" '
-        f'viewBox="0 0 {size:.0f} {size:.0f}" class="fallback-graph">'
-    ]
-    for index, edge in enumerate(analysis.edges):
-        (x1, y1), (x2, y2) = points[edge.caller], points[edge.callee]
-        dash = {"messaging": ' stroke-dasharray="6,3"', "infrastructure": ' stroke-dasharray="2,3"'}.get(
-            edge.kind, ""
-        )
-        width = 0.6 + math.log10(max(edge.calls, 1)) * 0.5
-        classes = f"link kind-{edge.kind} from-{ids[edge.caller]} to-{ids[edge.callee]}"
-        title = escape(f"{edge.caller} → {edge.callee}: {edge.calls} calls, {edge.errors} errors")
-        parts.append(
-            f'<g id="edge-{index}" class="{classes}"><title>{title}</title>'
-            f'<path fill="none" stroke="#64748b" stroke-width="{width:.2f}"{dash} '
-            f'd="M{x1:.1f},{y1:.1f}L{x2:.1f},{y2:.1f}"/></g>'
-        )
-    for i, name in enumerate(order):
-        x, y = points[name]
-        service = roles.get(name)
-        role = service.role if service else "external"
-        fill, border, _ = ROLE_STYLE.get(role, ROLE_STYLE["service"])
-        hub = bool(service and is_hub(service))
-        radius_px = 8 if hub else 5
-        angle = 360 * i / len(order)
-        flip = 90 < angle < 270
-        anchor = "end" if flip else "start"
-        label_x = x + (-10 if flip else 10)
-        rotate = angle + 180 if flip else angle
-        parts.append(
-            f'<g id="{ids[name]}" class="svc role-{role}{" hub" if hub else ""}">'
-            f"<title>{escape(name)}</title>"
-            f'<ellipse cx="{x:.1f}" cy="{y:.1f}" rx="{radius_px}" ry="{radius_px}" fill="{fill}" '
-            f'stroke="{border}" stroke-width="{3 if hub else 1.2}"/>'
-            f'<text x="{label_x:.1f}" y="{y + 3:.1f}" text-anchor="{anchor}" font-size="10" '
-            f'transform="rotate({rotate:.1f} {x:.1f} {y:.1f})">{escape(shorten(name))}</text></g>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _role_rank(service: ServiceRole | None) -> int:
-    return ROLES.index(service.role) if service and service.role in ROLES else len(ROLES)

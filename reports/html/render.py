@@ -1,7 +1,7 @@
 """The HTML audit report: one self-contained page that works offline from ``file://``.
 
 The page is rendered by a logic-free jinja2 template from the plain data of
-:mod:`reports.view_model`. Span data is untrusted, so the environment autoescapes everything;
+:mod:`reports.html.view_model`. Span data is untrusted, so the environment autoescapes everything;
 the only markup passed through unescaped is the SVG drawn by this package (from escaped labels)
 and the package's own CSS and JavaScript.
 """
@@ -24,6 +24,7 @@ from orchscan.analyzer.results import Analysis
 from orchscan.reports.history.tracking import ScanHistory
 from orchscan.reports.html.graph_svg import render_graph
 from orchscan.reports.html.history_view import build_history_view
+from orchscan.reports.html.trace_links import check_trace_url
 from orchscan.reports.html.view_model import build_view
 
 _NO_DRAFTS: Mapping[str, str] = MappingProxyType({})
@@ -35,15 +36,24 @@ def render_html(
     arazzo: Mapping[str, str] = _NO_DRAFTS,
     generated_at: datetime | None = None,
     history: ScanHistory | None = None,
+    trace_url: str | None = None,
 ) -> str:
     """Render the audit report; ``arazzo`` maps a flow id or owner to its draft workflow YAML.
 
     ``generated_at`` defaults to ``SOURCE_DATE_EPOCH`` when set, else the page carries no
     timestamp, so the same analysis always gives the same bytes. With ``history`` (a recorded
     scan) the page also says what changed since the previous scan and draws the trends.
+    ``trace_url`` (checked by :func:`reports.html.trace_links.check_trace_url`) turns example
+    trace ids into links.
     """
+    if trace_url is not None:
+        check_trace_url(trace_url)
     view = build_view(
-        analysis, render_graph(analysis), arazzo=arazzo, generated_at=generated_at or build_time()
+        analysis,
+        render_graph(analysis),
+        arazzo=arazzo,
+        generated_at=generated_at or build_time(),
+        trace_url=trace_url,
     )
     script = _static("report.js")
     return (

@@ -3,13 +3,18 @@
 The template only loops and branches; every number is formatted, every anchor chosen and every
 cross-reference resolved here, so the template needs no logic and this module is easy to test.
 Strings stay raw: escaping is the template's job (jinja2 autoescape), except for the SVG markup
-drawn by :mod:`reports.graph_svg` and :mod:`reports.sequence_svg`.
+drawn by :mod:`reports.html.graph_svg` and :mod:`reports.html.sequence_svg`.
+
+Long content is summarised first: repeated notices are grouped, long cell lists fold behind
+their count, long tables show a page at a time (the page's script pages them; the row counts
+are printed), so the page stays a few screens long at landscape scale.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,30 +23,50 @@ from orchscan.analyzer.results import (
     SEVERITIES,
     Analysis,
     Finding,
-    Flow,
-    InputSummary,
-    RetryPolicy,
     ServiceCoverage,
     ServiceRole,
-    Step,
 )
-from orchscan.reports.html.graph_svg import ROLE_STYLE, ServiceGraph, service_ids
-from orchscan.reports.html.sequence_svg import render_sequence
+from orchscan.reports.html.figures import (
+    edge_figures,
+    format_duration,
+    format_share,
+    format_window,
+    window_minutes,
+)
+from orchscan.reports.html.flow_view import FLOW_ROWS, OwnerSection, Pair, build_sections
+from orchscan.reports.html.graph_style import LABEL_SIZE, ROLE_STYLE, service_ids
+from orchscan.reports.html.graph_svg import MIN_LABEL_PX, ServiceGraph
+from orchscan.reports.html.routes import fold_operations
+from orchscan.reports.html.trace_links import TraceRef, trace_refs
 
-#: How many findings the summary lists before pointing at the full table.
+__all__ = ["ReportView", "build_view", "format_share", "format_window"]
+
+#: How many findings the summary lists (with their recommendations) before pointing at the table.
 TOP_FINDINGS = 5
 
-#: Up to this many services the graph is scaled to the page width; larger ones scroll at full size
-#: so labels stay legible (the focus control scrolls to the chosen service).
-FIT_SERVICES = 60
+#: Tables longer than this many rows show this many at a time (about one screen), with their count.
+PAGE_ROWS = 25
+
+#: A list in a table cell longer than this folds behind its count.
+CELL_ITEMS = 3
+
+#: What a service's score means, wherever the report shows one.
+SCORE_HELP = (
+    "Score: how many distinct services one request of the service's busiest entry operation calls, "
+    "as a robust z-score against the landscape (median and MAD). The higher, the more the service "
+    "coordinates others; an orchestrator's score reached the analysis' hub threshold (roles.hub_z)."
+)
+
+# "subject: message (detail)", as the analysis words its notices.
+_NOTICE = re.compile(r"^(?P<subject>.+?): (?P<message>.+?)(?P<detail> \([^()]*\))?$")
 
 
 @dataclass(frozen=True)
-class Pair:
-    """A label and its formatted value, for definition lists and small tables."""
+class NoticeGroup:
+    """Notices that say the same about different subjects, shown once with their subjects."""
 
-    label: str
-    value: str
+    message: str
+    subjects: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -51,11 +76,19 @@ class SummaryView:
     facts: tuple[Pair, ...]
     files: tuple[tuple[str, str, str, str], ...]
     skipped: tuple[tuple[str, str, str, str], ...]
-    skipped_total: int
-    notices: tuple[str, ...]
+    skipped_total: str
+    notices: tuple[NoticeGroup, ...]
     specs: tuple[str, ...]
     roles: tuple[Pair, ...]
     severities: tuple[Pair, ...]
+
+
+@dataclass(frozen=True)
+class ListCell:
+    """A list in a table cell: the first ``CELL_ITEMS`` items, the rest folded behind their count."""
+
+    head: tuple[str, ...]
+    rest: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -72,10 +105,10 @@ class ServiceRow:
     requests: str
     error_rate: str
     score: str
-    operations: tuple[str, ...]
+    operations: ListCell
     documented: str
-    undocumented: tuple[str, ...]
-    unused: tuple[str, ...]
+    undocumented: ListCell
+    unused: ListCell
     sort: tuple[str, ...]
     section: str | None
 
@@ -91,69 +124,14 @@ class FindingView:
     flow: str | None
     flow_anchor: str | None
     message: str
-    evidence: tuple[str, ...]
+    evidence: ListCell
     recommendation: str
-    example_traces: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class StepView:
-    """A step as the flow table lists it."""
-
-    index: int
-    service: str
-    operation: str
-    operation_id: str
-    parallel: str
-    optional: bool
-    support: str
-    retries: str
-    p50: str
-
-
-@dataclass(frozen=True)
-class FlowView:
-    """Everything the report says about one flow, with its drawn sequence diagram."""
-
-    anchor: str
-    id: str
-    owner: str
-    entry: str
-    entry_operation_id: str
-    facts: tuple[Pair, ...]
-    sequence_svg: str
-    steps: tuple[StepView, ...]
-    variants: tuple[tuple[str, str, str, tuple[str, ...]], ...]
-    handoffs: tuple[tuple[str, str, str, str, str, str], ...]
-    retries: tuple[Pair, ...]
-    compensations: tuple[str, ...]
-    uncompensated: tuple[tuple[str, tuple[str, ...]], ...]
-    timeouts: tuple[str, ...]
-    failure_statuses: str
-    duplicates: tuple[tuple[str, str, tuple[str, ...]], ...]
-    example_traces: tuple[str, ...]
-    arazzo: str | None
-    findings: tuple[FindingView, ...]
-
-
-@dataclass(frozen=True)
-class OwnerSection:
-    """An orchestrator (or other flow owner): why it got its role, and its flows."""
-
-    anchor: str
-    name: str
-    role: str
-    hidden: bool
-    facts: tuple[Pair, ...]
-    evidence: tuple[str, ...]
-    example_traces: tuple[str, ...]
-    arazzo: str | None
-    flows: tuple[FlowView, ...]
+    example_traces: tuple[TraceRef, ...]
 
 
 @dataclass(frozen=True)
 class LegendEntry:
-    """A role's colour and shape as drawn in the graph."""
+    """A role's colour (and, in Graphviz's drawing, shape) as drawn in the graph."""
 
     role: str
     fill: str
@@ -163,16 +141,38 @@ class LegendEntry:
 
 
 @dataclass(frozen=True)
+class EdgeRow:
+    """One row of the calls-between-services table; ``sort`` as for :class:`ServiceRow`."""
+
+    caller: str
+    callee: str
+    kind: str
+    calls: str
+    per_minute: str
+    error_rate: str
+    p50: str
+    p95: str
+    sort: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GraphView:
-    """The drawn graph, its legend and the controls' choices."""
+    """The drawn graph, its legend, its edges as a table, and what the page's script needs.
+
+    ``label_size`` is the labels' size in drawing units and ``min_label_px`` the smallest size
+    on screen the first view may show them at; ``shapes`` says whether nodes have role shapes
+    (Graphviz) or only role colours (the tiered drawing).
+    """
 
     svg: str
     engine: str
     notice: str | None
     legend: tuple[LegendEntry, ...]
-    edges: tuple[tuple[str, str, str, str, str], ...]
+    shapes: bool
+    edges: tuple[EdgeRow, ...]
     infrastructure: int
-    fit: bool
+    label_size: float
+    min_label_px: float
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,9 @@ class ReportView:
     rules: tuple[str, ...]
     severities: tuple[str, ...]
     services: tuple[ServiceRow, ...]
+    page_rows: int
+    flow_rows: int
+    score_help: str
 
 
 def build_view(
@@ -198,6 +201,7 @@ def build_view(
     *,
     arazzo: Mapping[str, str],
     generated_at: datetime | None,
+    trace_url: str | None = None,
 ) -> ReportView:
     """Turn an analysis (and its drawn graph) into the page's plain data."""
     ids = service_ids(analysis)
@@ -206,7 +210,7 @@ def build_view(
     )
     section_anchor = {name: f"owner-{i}" for i, name in enumerate(owners)}
     flow_anchor = {flow.id: f"flow-{i}" for i, flow in enumerate(analysis.flows)}
-    findings = tuple(_finding(f, ids, flow_anchor) for f in analysis.findings)
+    findings = tuple(_finding(f, ids, flow_anchor, trace_url) for f in analysis.findings)
     coverage = {c.service: c for c in analysis.coverage}
     services = tuple(_service_row(s, ids, section_anchor, coverage.get(s.name)) for s in analysis.services)
     return ReportView(
@@ -215,36 +219,34 @@ def build_view(
         summary=_summary(analysis),
         top_findings=findings[:TOP_FINDINGS],
         orchestrators=tuple(row for row in services if row.role == "orchestrator"),
-        graph=_graph(analysis, graph, ids),
-        sections=_sections(analysis, owners, section_anchor, flow_anchor, findings, arazzo),
+        graph=_graph(analysis, graph),
+        sections=build_sections(analysis, owners, section_anchor, flow_anchor, arazzo, trace_url),
         findings=findings,
         rules=tuple(sorted({f.rule for f in analysis.findings})),
         severities=tuple(s for s in SEVERITIES if any(f.severity == s for f in analysis.findings)),
         services=services,
+        page_rows=PAGE_ROWS,
+        flow_rows=FLOW_ROWS,
+        score_help=SCORE_HELP,
     )
 
 
-def format_window(summary: InputSummary) -> str:
-    """The observed time window in UTC, with its length."""
-    if summary.start_ns is None or summary.end_ns is None:
-        return "—"
-    start = datetime.fromtimestamp(summary.start_ns / 1e9, UTC)
-    end = datetime.fromtimestamp(summary.end_ns / 1e9, UTC)
-    length = format_duration((summary.end_ns - summary.start_ns) / 1e6)
-    return f"{start:%Y-%m-%d %H:%M:%S} – {end:%Y-%m-%d %H:%M:%S} UTC ({length})"
-
-
-def format_duration(ms: float) -> str:
-    """Milliseconds in the largest unit that keeps the number readable."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
-        if ms >= size:
-            return f"{ms / size:.3g} {unit}"
-    return f"{ms:.3g} ms"
-
-
-def format_share(share: float) -> str:
-    """A share in [0, 1] as a percentage with one decimal where it matters."""
-    return f"{share * 100:.1f} %" if 0 < share < 0.1 else f"{share * 100:.0f} %"
+def group_notices(notices: Sequence[str]) -> tuple[NoticeGroup, ...]:
+    """Notices with the same message about several subjects become one group; others stay single."""
+    parsed = [(notice, _NOTICE.match(notice)) for notice in notices]
+    subjects: dict[str, list[str]] = defaultdict(list)
+    for _, match in parsed:
+        if match:
+            subjects[match["message"]].append(match["subject"] + (match["detail"] or ""))
+    groups: list[NoticeGroup] = []
+    grouped: set[str] = set()
+    for notice, match in parsed:
+        if match is None or len(subjects[match["message"]]) == 1:
+            groups.append(NoticeGroup(notice, ()))
+        elif match["message"] not in grouped:
+            grouped.add(match["message"])
+            groups.append(NoticeGroup(match["message"], tuple(sorted(subjects[match["message"]]))))
+    return tuple(groups)
 
 
 def _summary(analysis: Analysis) -> SummaryView:
@@ -253,6 +255,7 @@ def _summary(analysis: Analysis) -> SummaryView:
     match = (
         "no specs given" if summary.openapi_match_rate is None else format_share(summary.openapi_match_rate)
     )
+    skipped = sum(s.count for s in summary.skipped)
     facts = (
         Pair("Files", f"{len(summary.files):,}"),
         Pair("Formats", formats),
@@ -260,7 +263,7 @@ def _summary(analysis: Analysis) -> SummaryView:
         Pair("Traces", f"{summary.traces:,}"),
         Pair("Services", f"{summary.services:,}"),
         Pair("Time window", format_window(summary)),
-        Pair("Skipped records", f"{sum(s.count for s in summary.skipped):,}"),
+        Pair("Skipped records", f"{skipped:,}"),
         Pair("OpenAPI match rate", match),
     )
     roles = Counter(s.role for s in analysis.services)
@@ -269,12 +272,17 @@ def _summary(analysis: Analysis) -> SummaryView:
         facts=facts,
         files=tuple((f.file, f.format, f"{f.spans:,}", f"{f.traces:,}") for f in summary.files),
         skipped=tuple((s.file, s.position, s.reason, f"{s.count:,}") for s in summary.skipped),
-        skipped_total=sum(s.count for s in summary.skipped),
-        notices=summary.notices,
+        skipped_total=f"{skipped:,}",
+        notices=group_notices(summary.notices),
         specs=summary.specs,
         roles=tuple(Pair(r, str(roles[r])) for r in ROLES if roles[r]),
         severities=tuple(Pair(s, str(severities[s])) for s in SEVERITIES if severities[s]),
     )
+
+
+def list_cell(items: Sequence[str]) -> ListCell:
+    """A cell list showing its first ``CELL_ITEMS`` items; the others fold behind their count."""
+    return ListCell(tuple(items[:CELL_ITEMS]), tuple(items[CELL_ITEMS:]))
 
 
 def _service_row(
@@ -288,6 +296,8 @@ def _service_row(
         tuple(f"{u.method} {u.path} ({u.count:,})" for u in coverage.undocumented) if coverage else ()
     )
     unused = coverage.unseen if coverage else ()
+    templates = fold_operations(service.operations)
+    operations = tuple(f"{key} (×{count:,})" if count > 1 else key for key, count in templates)
     return ServiceRow(
         anchor=f"service-{ids[service.name]}",
         graph_id=ids[service.name],
@@ -299,10 +309,10 @@ def _service_row(
         requests=f"{service.requests:,}",
         error_rate=format_share(service.error_rate),
         score=f"{service.score:.2f}",
-        operations=service.operations,
+        operations=list_cell(operations),
         documented=matched,
-        undocumented=undocumented,
-        unused=unused,
+        undocumented=list_cell(undocumented),
+        unused=list_cell(unused),
         sort=(
             service.name,
             f"{ROLES.index(service.role) if service.role in ROLES else len(ROLES)}",
@@ -312,7 +322,7 @@ def _service_row(
             str(service.requests),
             repr(service.error_rate),
             repr(service.score),
-            str(len(service.operations)),
+            str(len(operations)),
             repr(coverage.match_rate) if coverage else "-1",
             str(len(undocumented)),
             str(len(unused)),
@@ -321,7 +331,9 @@ def _service_row(
     )
 
 
-def _finding(finding: Finding, ids: Mapping[str, str], flows: Mapping[str, str]) -> FindingView:
+def _finding(
+    finding: Finding, ids: Mapping[str, str], flows: Mapping[str, str], trace_url: str | None
+) -> FindingView:
     return FindingView(
         rule=finding.rule,
         severity=finding.severity,
@@ -330,164 +342,49 @@ def _finding(finding: Finding, ids: Mapping[str, str], flows: Mapping[str, str])
         flow=finding.flow,
         flow_anchor=flows.get(finding.flow) if finding.flow else None,
         message=finding.message,
-        evidence=finding.evidence,
+        evidence=list_cell(finding.evidence),
         recommendation=finding.recommendation,
-        example_traces=finding.example_traces,
+        example_traces=trace_refs(finding.example_traces, trace_url),
     )
 
 
-def _graph(analysis: Analysis, graph: ServiceGraph, ids: Mapping[str, str]) -> GraphView:
+def _graph(analysis: Analysis, graph: ServiceGraph) -> GraphView:
     roles = Counter(s.role for s in analysis.services)
     legend = tuple(LegendEntry(role, *ROLE_STYLE[role], roles[role]) for role in ROLES if role in ROLE_STYLE)
-    edges = tuple(
-        (e.caller, e.callee, e.kind, f"{e.calls:,}", format_share(e.error_rate)) for e in analysis.edges
-    )
-    fit = len(analysis.services) <= FIT_SERVICES
-    return GraphView(graph.svg, graph.engine, graph.notice, legend, edges, roles["infrastructure"], fit)
-
-
-def _sections(
-    analysis: Analysis,
-    owners: list[str],
-    anchors: Mapping[str, str],
-    flow_anchors: Mapping[str, str],
-    findings: tuple[FindingView, ...],
-    arazzo: Mapping[str, str],
-) -> tuple[OwnerSection, ...]:
-    def rank(name: str) -> tuple[int, float, str]:
-        service = analysis.service(name)
-        role = service.role if service else "service"
-        return (0 if role == "orchestrator" else 1, -(service.score if service else 0.0), name)
-
-    sections = []
-    for name in sorted(owners, key=rank):
-        service = analysis.service(name)
-        flows = tuple(
-            _flow(flow, flow_anchors[flow.id], findings, arazzo)
-            for flow in analysis.flows
-            if flow.owner == name
-        )
-        facts: tuple[Pair, ...] = ()
-        if service:
-            facts = (
-                Pair(
-                    "Role",
-                    service.role + (" (hidden: also does its own business work)" if service.hidden else ""),
+    minutes = window_minutes(analysis.input)
+    edges = []
+    for e in analysis.edges:
+        figures = edge_figures(e, minutes)
+        edges.append(
+            EdgeRow(
+                e.caller,
+                e.callee,
+                e.kind,
+                figures.calls,
+                figures.per_minute,
+                figures.error_rate,
+                format_duration(e.p50_ms),
+                figures.p95,
+                (
+                    e.caller,
+                    e.callee,
+                    e.kind,
+                    str(e.calls),
+                    str(e.calls),
+                    repr(e.error_rate),
+                    repr(e.p50_ms),
+                    repr(e.p95_ms),
                 ),
-                Pair("Score", f"{service.score:.2f}"),
-                Pair("Fan-out / fan-in", f"{service.fan_out} / {service.fan_in}"),
-                Pair("Requests", f"{service.requests:,}"),
-                Pair("Calls per request", f"{service.calls_per_request:.1f}"),
-                Pair("Distinct callees per request", f"{service.distinct_callees_per_request:.1f}"),
-                Pair("Parallel share", format_share(service.parallel_share)),
-                Pair("Write share", format_share(service.write_share)),
-                Pair("Database calls per request", f"{service.db_calls_per_request:.1f}"),
-                Pair("Self-time share", format_share(service.self_time_share)),
-            )
-        sections.append(
-            OwnerSection(
-                anchor=anchors[name],
-                name=name,
-                role=service.role if service else "unknown",
-                hidden=bool(service and service.hidden),
-                facts=facts,
-                evidence=service.evidence if service else (),
-                example_traces=service.example_traces if service else (),
-                arazzo=arazzo.get(name),
-                flows=flows,
             )
         )
-    return tuple(sections)
-
-
-def _flow(flow: Flow, anchor: str, findings: tuple[FindingView, ...], arazzo: Mapping[str, str]) -> FlowView:
-    facts = (
-        Pair("Requests", f"{flow.requests:,}"),
-        Pair("Support", format_share(flow.support)),
-        Pair(
-            "Duration p50 / p95 / max",
-            " / ".join(
-                format_duration(d) for d in (flow.duration_p50_ms, flow.duration_p95_ms, flow.duration_max_ms)
-            ),
-        ),
-        Pair("Long-running", "yes" if flow.long_running else "no"),
-        Pair("Inputs", ", ".join(flow.inputs) or "—"),
-    )
-    steps_by_index = {s.index: s for s in flow.steps}
-
-    def name(index: int) -> str:
-        if index == 0:
-            return "input"
-        step = steps_by_index.get(index)
-        return f"{index}. {step.operation.key}" if step else str(index)
-
-    return FlowView(
-        anchor=anchor,
-        id=flow.id,
-        owner=flow.owner,
-        entry=flow.entry.key,
-        entry_operation_id=flow.entry.operation_id or "",
-        facts=facts,
-        sequence_svg=render_sequence(flow),
-        steps=tuple(_step(s) for s in sorted(flow.steps, key=lambda s: s.index)),
-        variants=tuple(
-            (f"{v.requests:,}", format_share(v.support), f"{len(v.steps)}", v.steps) for v in flow.variants
-        ),
-        handoffs=tuple(
-            (
-                name(h.from_step),
-                h.output,
-                name(h.to_step),
-                f"{h.parameter} ({h.location})",
-                format_share(h.confidence),
-                "; ".join(h.evidence),
-            )
-            for h in flow.handoffs
-        ),
-        retries=tuple(Pair(name(index), describe_retries(policy)) for index, policy in flow.failure.retries),
-        compensations=tuple(
-            f"When {name(c.failed_step)} fails, {c.operation.service} {c.operation.key} undoes "
-            f"{name(c.undone_step)} ({c.requests:,} requests)."
-            for c in flow.failure.compensations
-        ),
-        uncompensated=tuple(
-            (
-                f"When {name(u.failed_step)} fails, "
-                f"{', '.join(name(i) for i in u.left_in_place)} stay in place ({u.requests:,} requests).",
-                u.example_traces,
-            )
-            for u in flow.failure.uncompensated
-        ),
-        timeouts=flow.failure.timeouts,
-        failure_statuses=", ".join(str(s) for s in flow.failure.failure_statuses),
-        duplicates=tuple((d.owner, d.entry.key, d.differences) for d in flow.duplicates),
-        example_traces=flow.example_traces,
-        arazzo=arazzo.get(flow.id),
-        findings=tuple(f for f in findings if f.flow == flow.id),
-    )
-
-
-def _step(step: Step) -> StepView:
-    return StepView(
-        index=step.index,
-        service=step.operation.service,
-        operation=step.operation.key,
-        operation_id=(step.operation.operation_id or "")
-        + (" (inferred)" if step.operation.operation_id_inferred else ""),
-        parallel=f"group {step.parallel_group}" if step.parallel_group is not None else "",
-        optional=step.optional,
-        support=format_share(step.support),
-        retries=describe_retries(step.retries) if step.retries else "",
-        p50=format_duration(step.p50_ms) if step.p50_ms else "",
-    )
-
-
-def describe_retries(policy: RetryPolicy) -> str:
-    """A retry policy in one sentence, flagging a missing idempotency key."""
-    codes = ", ".join(str(c) for c in policy.status_codes) or "any failure"
-    key = "with an idempotency key" if policy.idempotency_key else "without an idempotency key"
-    return (
-        f"retried in {policy.requests_with_retries:,} requests, "
-        f"up to {policy.max_attempts} attempts on {codes}, "
-        f"median delay {format_duration(policy.median_delay_ms)}, {key}"
+    return GraphView(
+        svg=graph.svg,
+        engine=graph.engine,
+        notice=graph.notice,
+        legend=legend,
+        shapes=graph.engine == "dot",
+        edges=tuple(edges),
+        infrastructure=roles["infrastructure"],
+        label_size=LABEL_SIZE,
+        min_label_px=MIN_LABEL_PX,
     )

@@ -1,12 +1,7 @@
-"""The HTML report in a real headless Chromium: offline load, filters, sorting, copy, and no injection.
-
-Screenshots land in ``tests/artifacts/`` (git-ignored) for a human to look at. Locally the tests
-skip when Chromium is missing; under CI (``CI=true``) they fail instead, so they always run there.
-"""
+"""The HTML report in a real headless Chromium: offline load, filters, sorting, copy, and no injection."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,104 +9,15 @@ from typing import Any
 
 import pytest
 from analysis_factories import hostile_analysis, large_analysis, shop_analysis
-from paths import TESTS
+from report_browser import Page, graph_id
 
-from orchscan.analyzer.results import Analysis
 from orchscan.reports.html.render import render_html
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = TESTS / "artifacts"
-CHROMIUM = os.environ.get("ORCHSCAN_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DRAFT = (
     "arazzo: 1.0.1\ninfo:\n  title: Place order\n  version: 0.1.0\nworkflows:\n  - workflowId: placeOrder\n"
 )
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"browser tests must run under CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        _unavailable(f"no Chromium at {CHROMIUM} (set ORCHSCAN_CHROMIUM or install chromium)")
-    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-class Page:
-    """An opened report with every console error, page error and dialog it produced."""
-
-    def __init__(self, browser: Any, html: str, path: Path, *, init_script: str = "") -> None:
-        path.write_text(html, encoding="utf-8")
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        self.context.grant_permissions(["clipboard-read", "clipboard-write"])
-        if init_script:
-            self.context.add_init_script(init_script)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.requests: list[str] = []
-        self.page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None
-        )
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-
-        def dismiss(dialog: Any) -> None:
-            self.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        self.page.on("dialog", dismiss)
-        self.page.goto(path.as_uri())
-        self.page.wait_for_load_state("load")
-
-    def count_visible(self, selector: str) -> int:
-        return int(
-            self.page.eval_on_selector_all(
-                selector, "els => els.filter(e => getComputedStyle(e).display !== 'none').length"
-            )
-        )
-
-    def count_dimmed(self, selector: str) -> int:
-        return int(
-            self.page.eval_on_selector_all(selector, "els => els.filter(e => e.matches('.is-dimmed')).length")
-        )
-
-    def screenshot(self, name: str, selector: str | None = None) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        if selector:
-            self.page.locator(selector).first.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        else:
-            self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def close(self) -> None:
-        self.context.close()
-
-
-def graph_id(analysis: Analysis, name: str, html: str) -> str:
-    """The graph id the report gave a service, read from the focus control."""
-    marker = f">{name}</option>"
-    start = html.rindex('<option value="', 0, html.index(marker)) + len('<option value="')
-    return html[start : html.index('"', start)]
 
 
 @pytest.fixture
@@ -178,7 +84,7 @@ def test_role_filter_and_infrastructure_collapse(shop: tuple[Page, str]) -> None
 
 def test_service_focus_highlights_the_neighbourhood(shop: tuple[Page, str]) -> None:
     page, html = shop
-    checkout = graph_id(shop_analysis(), "checkout", html)
+    checkout = graph_id("checkout", html)
     page.page.select_option("#focus", checkout)
     # checkout with cart, inventory, shipping, payment, kafka, postgres and web-gateway.
     assert 17 - page.count_dimmed("#graph g.svc") == 8
@@ -186,7 +92,7 @@ def test_service_focus_highlights_the_neighbourhood(shop: tuple[Page, str]) -> N
     assert 32 - page.count_dimmed("#graph g.link") == 7
     assert "focus: checkout and 7 neighbours" in page.page.locator("#graph-status").inner_text()
     page.screenshot("shop-graph-focus", "#landscape")
-    gateway = graph_id(shop_analysis(), "web-gateway", html)
+    gateway = graph_id("web-gateway", html)
     page.page.locator(f"#{gateway}").click()
     assert page.page.input_value("#focus") == gateway
     assert 17 - page.count_dimmed("#graph g.svc") == 7  # the gateway, its 5 backends and notification
@@ -296,7 +202,7 @@ def test_fallback_graph_without_dot_is_interactive(
     try:
         assert page.page.locator("#graph-notice").is_visible()
         assert page.count_visible("#graph g.svc") == 17
-        page.page.select_option("#focus", graph_id(shop_analysis(), "checkout", html))
+        page.page.select_option("#focus", graph_id("checkout", html))
         assert 17 - page.count_dimmed("#graph g.svc") == 8
         assert page.errors == []
         page.screenshot("fallback-graph", "#landscape")
@@ -311,7 +217,7 @@ def test_large_landscape_stays_usable(browser: Any, tmp_path: Path) -> None:
     try:
         assert page.count_visible("#graph g.svc") == 300
         hub = next(s for s in analysis.services if s.role == "orchestrator")
-        page.page.select_option("#focus", graph_id(analysis, hub.name, html))
+        page.page.select_option("#focus", graph_id(hub.name, html))
         near = {e.callee for e in analysis.edges if e.caller == hub.name}
         near |= {e.caller for e in analysis.edges if e.callee == hub.name}
         assert 300 - page.count_dimmed("#graph g.svc") == len(near | {hub.name})

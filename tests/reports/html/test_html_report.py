@@ -16,11 +16,21 @@ from pathlib import Path
 
 import pytest
 from analysis_factories import PAYLOADS, RULES, hostile_analysis, large_analysis, shop_analysis
+from markupsafe import escape
 
 from orchscan.reports.html import graph_svg
+from orchscan.reports.html.flow_view import OPEN_OWNERS
 from orchscan.reports.html.graph_svg import UnsafeSvg, build_dot, clean_svg, escape_dot, render_graph
 from orchscan.reports.html.render import render_html
 from orchscan.reports.html.sequence_svg import lifelines, render_sequence
+from orchscan.reports.html.view_model import (
+    CELL_ITEMS,
+    PAGE_ROWS,
+    SCORE_HELP,
+    TOP_FINDINGS,
+    NoticeGroup,
+    group_notices,
+)
 
 WHEN = datetime(2024, 5, 2, 9, 30, tzinfo=UTC)
 DRAFT = "arazzo: 1.0.1\ninfo:\n  title: Place order </pre><script>window.__pwned=1</script>\n"
@@ -54,6 +64,13 @@ def parse(html: str) -> Tags:
     parser.feed(html)
     parser.close()
     return parser
+
+
+def require_dot() -> None:
+    if shutil.which("dot") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Graphviz's dot must be installed under CI")
+        pytest.skip("Graphviz's dot is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +110,7 @@ def test_every_section_service_flow_and_finding_is_present(shop_html: str) -> No
     assert {r["data-severity"] for r in rows} == {"high", "medium", "info"}
     service_rows = [a for t, a in tags.tags if t == "tr" and "data-graph-id" in a]
     assert len(service_rows) == len(analysis.services)
-    flows = [a for t, a in tags.tags if t == "div" and a.get("class") == "flow"]
+    flows = [a for t, a in tags.tags if t == "details" and a.get("class") == "flow"]
     assert len(flows) == len(analysis.flows)
     assert shop_html.count('<svg xmlns="http://www.w3.org/2000/svg" class="sequence"') == len(analysis.flows)
 
@@ -124,12 +141,19 @@ def test_flow_section_shows_evidence_variants_handoffs_failures_and_duplicates(s
 
 def test_graph_is_drawn_by_dot_with_roles_hubs_and_edge_kinds(shop_html: str) -> None:
     analysis = shop_analysis()
+    require_dot()
     graph = shop_html[shop_html.index('<div id="graph"') : shop_html.index('<details id="adjacency"')]
     assert "engine-dot" in graph
     root = ET.fromstring(graph[graph.index("<svg") : graph.rindex("</svg>") + 6])
     classes = [e.get("class", "") for e in root.iter()]
     nodes = [c for c in classes if " svc " in f" {c} "]
     assert len(nodes) == len({s.name for s in analysis.services})
+    titles = {
+        e.findtext("{http://www.w3.org/2000/svg}title")
+        for e in root.iter()
+        if " svc " in f" {e.get('class', '')} "
+    }
+    assert titles == {s.name for s in analysis.services}  # nodes are named by their service
     assert sum("role-orchestrator" in c for c in nodes) == 3
     assert sum("hidden-orchestrator" in c for c in nodes) == 1
     assert sum(" hub" in c for c in nodes) == 5  # 3 orchestrators, the gateway, the composer
@@ -200,14 +224,16 @@ def test_output_is_deterministic_and_timestamp_is_injectable(monkeypatch: pytest
     assert "Generated 2024-05-02 09:30:00 UTC" in render_html(shop_analysis())
 
 
-def test_dot_missing_falls_back_to_circular_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dot_missing_falls_back_to_the_tiered_layout_with_guidance(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     analysis = shop_analysis()
     html = render_html(analysis, generated_at=WHEN)
-    assert "engine-fallback" in html
-    assert "dot program was not found" in html
-    assert '<details id="adjacency" open>' in html
-    svg = html[html.index('<svg xmlns="http://www.w3.org/2000/svg" width') :]
+    assert "engine-tiered" in html
+    notice = html[html.index('id="graph-notice"') :]
+    assert "dot program was not found" in notice[: notice.index("</p>")]
+    assert "apt install graphviz" in notice[: notice.index("</p>")]
+    assert '<details id="adjacency">' in html  # the table stays folded: the drawing is readable
+    svg = html[html.index('<svg xmlns="http://www.w3.org/2000/svg" class="tiered-graph"') :]
     root = ET.fromstring(svg[: svg.index("</svg>") + 6])
     assert sum(" svc " in f" {e.get('class', '')} " for e in root.iter()) == len(analysis.services)
     assert sum("link kind-" in e.get("class", "") for e in root.iter()) == len(analysis.edges)
@@ -219,7 +245,7 @@ def test_dot_failure_falls_back_with_its_error(tmp_path: Path, monkeypatch: pyte
     broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     graph = render_graph(shop_analysis())
-    assert graph.engine == "fallback"
+    assert graph.engine == "tiered"
     assert graph.notice and "syntax error in line 1" in graph.notice
 
 
@@ -239,8 +265,8 @@ def test_dot_is_sorted_and_escaped() -> None:
     analysis = shop_analysis()
     reordered = type(analysis)(analysis.input, tuple(reversed(analysis.services)), analysis.edges)
     assert build_dot(analysis) == build_dot(reordered)
-    tooltips = re.findall(r'^  "svc-\d+" \[.*tooltip="((?:[^"\\]|\\.)*)"', build_dot(analysis), re.M)
-    assert tooltips == sorted(tooltips)
+    nodes = re.findall(r'^  "((?:[^"\\]|\\.)*)" \[id=', build_dot(analysis), re.M)
+    assert nodes == sorted(nodes) and len(nodes) == len(analysis.services)
     assert escape_dot('a"b\\N&c\n') == 'a\\"b\\\\N&amp;c '
     hostile = build_dot(hostile_analysis())
     # Every quoted string is closed where we close it: no attribute was smuggled in.
@@ -280,5 +306,95 @@ def test_large_landscape_renders_with_filters_for_every_service() -> None:
     analysis = large_analysis()
     html = render_html(analysis)
     assert html.count('<option value="svc-') == 300
-    assert 'id="fit-graph">' in html  # large graphs start at full size, scrollable
     assert html.count('class="flow"') == len(analysis.flows)
+    assert len(html.encode()) < 2_000_000
+
+
+def test_long_tables_are_paged_with_their_counts() -> None:
+    analysis = large_analysis()
+    html = render_html(analysis)
+    for table, rows in (("services-table", 300), ("edges-table", len(analysis.edges))):
+        assert f'<table id="{table}" class="sortable" data-page-size="{PAGE_ROWS}">' in html
+        assert f'<div class="pager" data-table="{table}" data-page="{PAGE_ROWS}">' in html
+        assert f"Show all {rows}</button>" in html
+    assert f"<summary>Calls between services ({len(analysis.edges)})</summary>" in html
+
+
+def test_repeated_notices_are_grouped_with_their_subjects() -> None:
+    html = render_html(large_analysis())
+    summary = html[html.index('id="summary"') : html.index('id="landscape"')]
+    assert summary.count("OpenAPI spec matched no traced service") == 1
+    assert (
+        '<summary>OpenAPI spec matched no traced service <span class="muted">(103 notices)</span></summary>'
+        in summary
+    )
+    assert "<li><code>specs/team-042/openapi.yaml</code></li>" in summary
+    assert "parent span missing; attached to the trace root <span" in summary
+    assert "<li><code>traces/shop-2024-05-02.binpb (97 spans)</code></li>" in summary
+    # A notice said once stays a sentence of its own.
+    assert "<li>3 spans have no service.name; attributed to &#39;unknown_service&#39;</li>" in summary
+
+
+def test_group_notices_keeps_order_and_single_notices() -> None:
+    notices = (
+        "a.yaml: spec matched nothing",
+        "b.json: parent missing (3 spans)",
+        "c.yaml: spec matched nothing",
+        "plain",
+    )
+    assert group_notices(notices) == (
+        NoticeGroup("spec matched nothing", ("a.yaml", "c.yaml")),
+        NoticeGroup("b.json: parent missing (3 spans)", ()),
+        NoticeGroup("plain", ()),
+    )
+
+
+def test_services_show_route_templates_and_fold_long_lists() -> None:
+    analysis = large_analysis()
+    html = render_html(analysis)
+    services = html[html.index('<section id="services">') :]
+    raw = next(s for s in analysis.services if len(s.operations) > 20)
+    resource = raw.name.split("-")[1]
+    assert f"<code>GET /{resource}s/{{}} (×{len(raw.operations) - 1})</code>" in services
+    assert f"GET /{resource}s/{resource[0]}-" not in services
+    # A list longer than a cell holds shows its first items and folds the rest behind their count.
+    coverage = next(c for c in analysis.coverage if len(c.undocumented) > CELL_ITEMS)
+    row = services[services.index(f'<td data-sort="{coverage.service}">') :]
+    row = row[: row.index("</tr>")]
+    assert f"<summary>{len(coverage.undocumented) - CELL_ITEMS} more</summary>" in row
+
+
+def test_top_findings_carry_their_recommendations(shop_html: str) -> None:
+    top = shop_html[shop_html.index('<ol class="top-findings">') : shop_html.index("</ol>")]
+    for finding in shop_analysis().findings[:TOP_FINDINGS]:
+        assert escape(finding.recommendation) in top
+
+
+def test_the_score_is_explained_where_it_is_shown(shop_html: str) -> None:
+    help_text = escape(SCORE_HELP)
+    summary = shop_html[shop_html.index('id="summary"') : shop_html.index('id="landscape"')]
+    assert help_text in summary
+    services = shop_html[shop_html.index('<section id="services">') :]
+    assert f'title="{help_text}"><button type="button">Score</button>' in services
+    owners = shop_html[
+        shop_html.index('<section id="orchestrations">') : shop_html.index('<section id="findings">')
+    ]
+    assert f'<span class="muted outline" title="{help_text}">score ' in owners
+
+
+def test_edges_carry_rate_errors_and_latency(shop_html: str) -> None:
+    table = shop_html[shop_html.index('<table id="edges-table"') :]
+    # 15,800 calls over the shop's one-day window, 90 of them failed.
+    row = table[table.index('<td data-sort="web-gateway">web-gateway</td><td data-sort="product-page">') :]
+    row = row[: row.index("</tr>")]
+    cells = re.findall(r'class="num">([^<]*)</td>', row)
+    edge = next(e for e in shop_analysis().edges if (e.caller, e.callee) == ("web-gateway", "product-page"))
+    assert cells == ["15,800", "11", "0.6 %", f"{edge.p50_ms:.3g} ms", f"{edge.p95_ms:.3g} ms"]
+
+
+def test_only_the_first_owners_and_their_first_flows_open(shop_html: str) -> None:
+    tags = parse(render_html(large_analysis()))
+    owners = [a for t, a in tags.tags if t == "details" and a.get("class") == "owner"]
+    flows = [a for t, a in tags.tags if t == "details" and a.get("class") == "flow"]
+    assert ["open" in a for a in owners] == [i < OPEN_OWNERS for i in range(len(owners))]
+    assert sum("open" in a for a in flows) == OPEN_OWNERS
