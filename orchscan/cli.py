@@ -88,6 +88,16 @@ def _formats(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(chosen)
 
 
+def _check_trace_url(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """Refuse a ``--trace-url`` template that would not give safe http(s) links, before any reading."""
+    from orchscan.reports.html.trace_links import TraceUrlError, check_trace_url
+
+    try:
+        return None if value is None else check_trace_url(value)
+    except TraceUrlError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``scan`` and ``conform``."""
     options = [
@@ -161,6 +171,14 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
             type=click.Path(dir_okay=False, path_type=str),
             help="Record the scan in this SQLite history file (created when missing); the reports "
             "then say what changed since the previous scan and show trends.",
+        ),
+        click.option(
+            "--trace-url",
+            metavar="TEMPLATE",
+            default=None,
+            callback=_check_trace_url,
+            help="Link example trace ids in the HTML report into your trace UI, e.g. "
+            "https://jaeger.example/trace/{trace_id}.",
         ),
         jobs_option,
         click.option(

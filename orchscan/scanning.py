@@ -49,6 +49,7 @@ class ScanOptions:
     jobs: int | None
     arazzo_files: tuple[str, ...] = ()
     history: str | None = None
+    trace_url: str | None = None
 
 
 def _thresholds(options: ScanOptions) -> Thresholds:
@@ -135,7 +136,12 @@ def run_scan(ingest: Ingest, options: ScanOptions) -> int:
         return EXIT_INPUT
     out_dir = Path(options.out_dir)
     context = report_context(
-        result, specs, thresholds=thresholds.flows, generated_at=_generated_at(options), history=history
+        result,
+        specs,
+        thresholds=thresholds.flows,
+        generated_at=_generated_at(options),
+        history=history,
+        trace_url=options.trace_url,
     )
     written: list[str] = []
     for name in formats:

@@ -31,7 +31,8 @@ class ReportContext:
     The drafts belong to the analysis every report renders, whichever files are written: the
     HTML report shows them and findings.json links to them also when no ``arazzo`` files are
     asked for. Build it with :func:`report_context`. ``history`` is set when the scan was
-    recorded into a history file (``scan --history``).
+    recorded into a history file (``scan --history``); ``trace_url`` is the ``--trace-url``
+    template that links example trace ids into a trace UI.
     """
 
     result: ScanResult
@@ -39,6 +40,7 @@ class ReportContext:
     drafts: DraftSet
     generated_at: datetime | None = None
     history: ScanHistory | None = None
+    trace_url: str | None = None
 
 
 def report_context(
@@ -48,10 +50,11 @@ def report_context(
     thresholds: FlowThresholds,
     generated_at: datetime | None = None,
     history: ScanHistory | None = None,
+    trace_url: str | None = None,
 ) -> ReportContext:
     """The one context every reporter of a scan renders from, drafts included."""
     drafts = draft_workflows(result, specs, thresholds=thresholds)
-    return ReportContext(result, specs, drafts, generated_at, history)
+    return ReportContext(result, specs, drafts, generated_at, history, trace_url)
 
 
 def _arazzo(context: ReportContext) -> dict[str, str | bytes]:
@@ -69,6 +72,7 @@ def _html(context: ReportContext) -> dict[str, str | bytes]:
         arazzo=context.drafts.text_of_owner(),
         generated_at=context.generated_at,
         history=context.history,
+        trace_url=context.trace_url,
     )
     return {"report.html": html}
 
