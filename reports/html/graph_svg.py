@@ -118,7 +118,7 @@ def build_dot(analysis: Analysis) -> str:
     minutes = window_minutes(analysis.input)
     lines = [
         "digraph landscape {",
-        '  graph [rankdir=LR, bgcolor="transparent", nodesep=0.25, ranksep=0.9, outputorder=edgesfirst];',
+        '  graph [rankdir=LR, bgcolor="transparent", nodesep=0.12, ranksep=1.1, outputorder=edgesfirst];',
         f'  node [style="filled", fontname="Helvetica", fontsize={LABEL_SIZE}, penwidth=1.2];',
         '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6, color="#64748b"];',
     ]
