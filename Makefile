@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@command -v dot >/dev/null || echo "note: Graphviz's dot was not found, so the report draws the graph in tiers by role (install graphviz for its layered drawing; see README)"
 	$(BIN)/orchscan scan sample_traces/traces --openapi sample_traces/openapi --out $(OUT)
 	@echo "open $(OUT)/report.html"
 
