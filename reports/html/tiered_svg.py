@@ -65,7 +65,7 @@ def tiered_svg(analysis: Analysis) -> str:
     labels = {name: shorten(name) for name in layout.cells}
     widths = {name: label_width(text) + 2 * _PAD for name, text in labels.items()}
     left, column_width = _columns(layout, widths)
-    width = left[-1] + column_width[-1] + _MARGIN
+    width = (left[-1] + column_width[-1] if left else 0) + _MARGIN  # a landscape with no service: empty
     height = _HEADER + layout.rows * ROW_PITCH + _MARGIN
     box = {
         name: (left[cell.column], _HEADER + cell.row * ROW_PITCH, widths[name])

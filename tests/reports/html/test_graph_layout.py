@@ -12,11 +12,12 @@ from collections import Counter
 import pytest
 from analysis_factories import PAYLOADS, hostile_analysis, large_analysis, shop_analysis
 
-from orchscan.analyzer.results import Analysis
+from orchscan.analyzer.results import Analysis, InputSummary
 from orchscan.reports.html import graph_svg
 from orchscan.reports.html.graph_layout import COORDINATORS, ENTRY, SERVICES, STORES, TIER_ROWS, lay_out
 from orchscan.reports.html.graph_style import LABEL_CHARS, LABEL_SIZE, service_ids
 from orchscan.reports.html.graph_svg import FIRST_VIEW, MIN_LABEL_PX, build_dot, fits_first_view, render_graph
+from orchscan.reports.html.render import render_html
 from orchscan.reports.html.tiered_svg import ROW_PITCH, label_width, tiered_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -149,6 +150,14 @@ def test_tiered_drawing_escapes_hostile_names() -> None:
         assert service.name in titles
         assert service.name[: LABEL_CHARS - 1] in " ".join(t or "" for t in texts)
     assert {p for p in PAYLOADS if p in titles}, "the payloads reach the drawing as text"
+
+
+def test_a_landscape_without_services_draws_an_empty_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = Analysis(InputSummary((), 0, 0, 0, None, None, ()), (), ())
+    root = _parse(tiered_svg(empty))
+    assert [e.tag for e in root.iter()] == [SVG + "svg"]
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert 'class="tiered-graph"' in render_html(empty)
 
 
 def _hubs(analysis: Analysis) -> set[str]:
