@@ -109,8 +109,10 @@ def _positions(order: Sequence[str]) -> dict[str, float]:
 
 
 def _mean(values: Iterable[float]) -> float | None:
+    """The mean, exactly rounded: neighbours come from sets, and the order of a float sum must not
+    decide a tie (and with it the picture)."""
     values = list(values)
-    return sum(values) / len(values) if values else None
+    return math.fsum(values) / len(values) if values else None
 
 
 def _by_barycentre(
