@@ -249,16 +249,28 @@ def _mark(calls: pd.DataFrame, thresholds: FlowThresholds) -> pd.DataFrame:
 
 
 def join_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> pd.DataFrame:
-    """``column`` joined with ``separator`` per group of ``keys``, in row order (Arrow, no Python loop)."""
-    table = pa.Table.from_pandas(frame[[*keys, column]], preserve_index=False)
-    grouped = table.group_by(keys, use_threads=False).aggregate([(column, "list"), (column, "count")])
+    """``column`` joined with ``separator`` per group of ``keys``, in row order, without a Python loop.
+
+    Groups must be contiguous (the frame sorted by ``keys``). The lists are cut at the group
+    boundaries by offsets, so their order is the frame's by construction: a hash aggregation's
+    lists come in no guaranteed order, and joined sequences must not depend on it.
+    """
+    rows = len(frame)
+    changes = np.zeros(rows, dtype=bool)
+    if rows:
+        changes[0] = True
+        for key in keys:
+            values = frame[key].to_numpy()
+            changes[1:] |= values[1:] != values[:-1]
+    starts = np.flatnonzero(changes)
+    offsets = pa.array(np.r_[starts, rows].astype(np.int32))
+    values = pa.array(frame[column].astype(str).to_numpy(dtype=object), pa.string())
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, values), separator)
     return pd.DataFrame(
         {
-            **{key: grouped[key].to_numpy() for key in keys},
-            column: pc.binary_join(grouped[f"{column}_list"].cast(pa.list_(pa.string())), separator).to_numpy(
-                zero_copy_only=False
-            ),
-            "count": grouped[f"{column}_count"].to_numpy(),
+            **{key: frame[key].to_numpy()[starts] for key in keys},
+            column: joined.to_numpy(zero_copy_only=False),
+            "count": np.diff(np.r_[starts, rows]),
         }
     )
 
