@@ -31,7 +31,6 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py --spans 1000000
 	$(BIN)/python benchmarks/operations.py
 	$(BIN)/python benchmarks/analysis.py
-	$(BIN)/python benchmarks/flows.py
 	$(BIN)/python benchmarks/report.py
 
 clean:

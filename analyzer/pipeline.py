@@ -1,7 +1,18 @@
-"""One scan, start to finish: span table (+ specs) in, :class:`Analysis` out.
+"""One scan, start to finish: partitions of whole traces (+ specs) in, the finished result out.
 
-Every stage is a pure function of the previous stages' results; this module only decides the
-order and hands each stage what it needs.
+The scan is a map and a reduce. Each partition is reduced on its own
+(:func:`orchscan.analyzer.reduction.reduce_partition`); the landscape stage then works on the
+reductions only, in two steps:
+
+1. :func:`plan_landscape` merges the small partials and decides everything that needs the whole
+   landscape: roles, edges, spec coverage, which flows are worth mining and which trace-context
+   evidence can matter;
+2. :func:`finish_analysis` takes what each partition's heavy records hold of that selection
+   (:func:`orchscan.analyzer.reduction.select_records`) and mines flows, checks documented
+   workflows and raises findings.
+
+Between the two, the caller may keep heavy records wherever it likes (memory, disk, a cluster);
+every function here is pure. :func:`analyze` runs the whole scan over one in-memory span table.
 """
 
 from __future__ import annotations
@@ -10,43 +21,145 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import pyarrow.compute as pc
+import pandas as pd
 
-from orchscan.analyzer.findings.rules import find_findings
+from orchscan.analyzer.findings.conformance import check_conformance
+from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
 from orchscan.analyzer.flows.handoffs import match_operation
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.landscape.graph import build_edges
-from orchscan.analyzer.landscape.roles import classify_services
-from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
+from orchscan.analyzer.flows.steps import number_requests, wanted_flows
+from orchscan.analyzer.landscape.behaviour import BehaviourPartial, summarise_behaviour
+from orchscan.analyzer.landscape.graph import EdgePartial, build_edges
+from orchscan.analyzer.landscape.roles import classify_behaviours
+from orchscan.analyzer.reduction import (
+    PartitionHeavy,
+    PartitionLight,
+    Selection,
+    reduce_partition,
+    select_records,
+)
 from orchscan.analyzer.results import (
     Analysis,
+    Edge,
     Finding,
     Flow,
     InputFile,
     InputSummary,
     ServiceCoverage,
+    ServiceRole,
     SkippedInput,
 )
-from orchscan.analyzer.specs.operations import index_operations, match_operations, measure_coverage
+from orchscan.analyzer.specs.operations import CoveragePartial, index_operations, summarise_coverage
 from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from orchscan.collectors.model.records import Ingest
-from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.arazzo import DocumentedWorkflow
+from orchscan.collectors.model.records import Ingest, IngestReport
+from orchscan.collectors.model.spans import service_names
 from orchscan.collectors.openapi.binding import SpecBindings, bind_specs
 from orchscan.collectors.openapi.model import Operation, SpecSet
-from orchscan.collectors.traces.ingest import total_services, total_traces
+
+
+@dataclass(frozen=True)
+class SpecContext:
+    """The specs of a scan, bound to the traced services: what reduction and reports need of them."""
+
+    specs: SpecSet | None
+    bindings: SpecBindings | None
+    operations: Mapping[str, Sequence[Operation]]
+
+    @classmethod
+    def of(
+        cls, specs: SpecSet | None, services: Sequence[str], mapping: Mapping[str, str] | None = None
+    ) -> SpecContext:
+        """Bind ``specs`` to ``services`` (traced services and the peers they call)."""
+        if specs is None or not specs.specs:
+            return cls(specs, None, {})
+        bindings = bind_specs(specs.specs, services, mapping=mapping)
+        return cls(specs, bindings, index_operations(specs.specs, bindings))
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """What the merged partials tell about the whole landscape, before flows are mined."""
+
+    roles: tuple[ServiceRole, ...]
+    edges: tuple[Edge, ...]
+    coverage: tuple[ServiceCoverage, ...]
+    statuses: Mapping[tuple[str, str], tuple[int, ...]]
+    selection: Selection
 
 
 @dataclass(frozen=True)
 class ScanResult:
-    """The analysis plus what the report stages need beyond it."""
+    """The finished analysis plus what the report stages need beyond it."""
 
     analysis: Analysis
-    tables: CallTables
     bindings: SpecBindings | None
     operations: Mapping[str, Sequence[Operation]]
     success_statuses: Mapping[tuple[str, str], tuple[int, ...]]
+
+
+def plan_landscape(
+    lights: Sequence[PartitionLight], *, specs: SpecContext, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> Landscape:
+    """Merge the partitions' partials: roles, edges, coverage, and what to keep of the heavy records."""
+    behaviour = BehaviourPartial.merge([light.behaviour for light in lights])
+    roles = classify_behaviours(summarise_behaviour(behaviour), thresholds=thresholds.roles)
+    owners = frozenset(role.name for role in roles if role.role == "orchestrator")
+    figures = pd.concat([light.flows for light in lights], ignore_index=True)
+    coverage = [light.coverage for light in lights if light.coverage is not None]
+    return Landscape(
+        roles=roles,
+        edges=build_edges(EdgePartial.merge([light.edges for light in lights])),
+        coverage=summarise_coverage(CoveragePartial.merge(coverage), specs.operations) if coverage else (),
+        statuses=_statuses(pd.concat([light.statuses for light in lights], ignore_index=True)),
+        selection=Selection(
+            flows=wanted_flows(figures, owners, thresholds.flows.min_steps),
+            orphan_services=frozenset().union(*(light.orphan_services for light in lights)),
+            root_keys=frozenset().union(*(light.root_keys for light in lights)),
+        ),
+    )
+
+
+def finish_analysis(
+    landscape: Landscape,
+    selected: Sequence[PartitionHeavy],
+    report: IngestReport,
+    *,
+    specs: SpecContext,
+    workflows: Sequence[DocumentedWorkflow] = (),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> ScanResult:
+    """Mine flows from the selected records, check documented workflows, raise every finding."""
+    operations = specs.operations
+    steps = number_requests([part.steps for part in selected])
+    flows = _document_entries(
+        analyze_flows(steps, specs=operations or None, thresholds=thresholds.flows), operations
+    )
+    context = TraceContextEvidence.merge([part.context for part in selected])
+    findings = (
+        find_findings(
+            flows,
+            steps,
+            context,
+            roles=landscape.roles,
+            specs=operations or None,
+            thresholds=thresholds.flows,
+        )
+        + find_spec_findings(landscape.coverage)
+        + check_conformance(workflows, flows)
+    )
+    calls = sum(c.calls for c in landscape.coverage)
+    match_rate = sum(c.matched for c in landscape.coverage) / calls if calls else None
+    analysis = Analysis(
+        input=_summary(report, specs, match_rate),
+        services=landscape.roles,
+        edges=landscape.edges,
+        flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key, f.id))),
+        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        coverage=tuple(sorted(landscape.coverage, key=lambda c: c.service)),
+    )
+    return ScanResult(analysis, specs.bindings, operations, landscape.statuses)
 
 
 def analyze(
@@ -54,43 +167,21 @@ def analyze(
     *,
     specs: SpecSet | None = None,
     service_map: Mapping[str, str] | None = None,
+    workflows: Sequence[DocumentedWorkflow] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> ScanResult:
-    """Run calls, roles, graph, operation matching, flows and findings over one ingest."""
-    # Decoded once here, so that every stage below reads plain text columns.
-    table = plain_strings(ingest.spans)
-    tables = build_call_tables(table)
-    roles = classify_services(tables, thresholds=thresholds.roles)
-    bindings = None
-    operations: Mapping[str, Sequence[Operation]] = {}
-    match_rate = None
-    matches = None
-    coverage: tuple[ServiceCoverage, ...] = ()
-    if specs is not None and specs.specs:
-        bindings = bind_specs(specs.specs, _service_names(table), mapping=service_map)
-        operations = index_operations(specs.specs, bindings)
-        if operations:
-            matches = match_operations(table, operations)
-            coverage = measure_coverage(table, matches, operations)
-            calls = sum(c.calls for c in coverage)
-            match_rate = sum(c.matched for c in coverage) / calls if calls else None
-    owners = [r.name for r in roles if r.role == "orchestrator"]
-    flows, steps = analyze_flows(
-        tables, table, owners=owners, specs=operations or None, matches=matches, thresholds=thresholds.flows
+    """The whole scan over one in-memory span table, as a single partition."""
+    context = SpecContext.of(specs, service_names(ingest.spans), service_map)
+    light, heavy = reduce_partition(ingest.spans, operations=context.operations, thresholds=thresholds)
+    landscape = plan_landscape([light], specs=context, thresholds=thresholds)
+    return finish_analysis(
+        landscape,
+        [select_records(heavy, landscape.selection)],
+        ingest.report(),
+        specs=context,
+        workflows=workflows,
+        thresholds=thresholds,
     )
-    flows = _document_entries(flows, operations)
-    findings = find_findings(
-        flows, steps, tables, roles=roles, specs=operations or None, thresholds=thresholds.flows
-    ) + find_spec_findings(coverage)
-    analysis = Analysis(
-        input=_summary(ingest, specs, bindings, match_rate),
-        services=roles,
-        edges=build_edges(tables),
-        flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key, f.id))),
-        findings=tuple(sorted(findings, key=Finding.sort_key)),
-        coverage=tuple(sorted(coverage, key=lambda c: c.service)),
-    )
-    return ScanResult(analysis, tables, bindings, operations, _success_statuses(tables))
 
 
 def _document_entries(
@@ -112,46 +203,34 @@ def _document_entries(
     return tuple(named)
 
 
-def _service_names(table: object) -> list[str]:
-    """Traced services plus peer names, so a spec of an uninstrumented service can still bind."""
-    services = pc.unique(table["service"]).to_pylist()  # type: ignore[index]
-    peers = pc.unique(pc.drop_null(table["peer_service"])).to_pylist()  # type: ignore[index]
-    return sorted({str(s) for s in services + peers})
-
-
-def _success_statuses(tables: CallTables) -> dict[tuple[str, str], tuple[int, ...]]:
+def _statuses(observed: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
     """Status codes each (callee, operation) answered successfully with, as observed."""
-    calls = tables.calls
-    ok = calls[(calls["kind"] == SYNC) & calls["status_code"].notna() & (calls["status_code"] < 400)]
-    if ok.empty:
-        return {}
-    grouped = ok.groupby(["callee", "operation"])["status_code"].unique()
-    return {
-        (str(callee), str(operation)): tuple(sorted({int(code) for code in np.asarray(codes)}))
-        for (callee, operation), codes in grouped.items()
-    }
+    found: dict[tuple[str, str], set[int]] = {}
+    for callee, operation, code in observed.itertuples(index=False, name=None):
+        found.setdefault((str(callee), str(operation)), set()).add(int(code))
+    return {key: tuple(sorted(codes)) for key, codes in sorted(found.items())}
 
 
-def _summary(
-    ingest: Ingest, specs: SpecSet | None, bindings: SpecBindings | None, match_rate: float | None
-) -> InputSummary:
-    starts = [f.start_ns for f in ingest.files if f.start_ns is not None]
-    ends = [f.end_ns for f in ingest.files if f.end_ns is not None]
-    skipped = [SkippedInput(s.file, s.position, s.reason, s.count) for s in ingest.skipped]
-    if specs is not None:
-        skipped += [SkippedInput(p.file, p.pointer or "document", p.message, 1) for p in specs.problems]
-    notices = [f"{n.file}: {n.reason} ({n.count} spans)" for n in ingest.notices]
-    if bindings is not None:
-        notices += [f"{spec}: OpenAPI spec matched no traced service" for spec in bindings.unmatched_specs]
+def _summary(report: IngestReport, specs: SpecContext, match_rate: float | None) -> InputSummary:
+    starts = [f.start_ns for f in report.files if f.start_ns is not None]
+    ends = [f.end_ns for f in report.files if f.end_ns is not None]
+    skipped = [SkippedInput(s.file, s.position, s.reason, s.count) for s in report.skipped]
+    if specs.specs is not None:
+        skipped += [SkippedInput(p.file, p.pointer or "document", p.message, 1) for p in specs.specs.problems]
+    notices = [f"{n.file}: {n.reason} ({n.count} spans)" for n in report.notices]
+    if specs.bindings is not None:
+        notices += [
+            f"{spec}: OpenAPI spec matched no traced service" for spec in specs.bindings.unmatched_specs
+        ]
     return InputSummary(
-        files=tuple(InputFile(f.file, f.format, f.spans, f.traces) for f in ingest.files),
-        spans=ingest.spans.num_rows,
-        traces=total_traces(ingest.spans),
-        services=total_services(ingest.spans),
+        files=tuple(InputFile(f.file, f.format, f.spans, f.traces) for f in report.files),
+        spans=report.spans,
+        traces=report.traces,
+        services=report.services,
         start_ns=min(starts) if starts else None,
         end_ns=max(ends) if ends else None,
         skipped=tuple(sorted(skipped, key=lambda s: (s.file, s.position, s.reason))),
         notices=tuple(notices),
-        specs=tuple(spec.source for spec in specs.specs) if specs is not None else (),
+        specs=tuple(spec.source for spec in specs.specs.specs) if specs.specs is not None else (),
         openapi_match_rate=match_rate,
     )

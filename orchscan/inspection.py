@@ -10,8 +10,7 @@ from typing import Any
 import orjson
 
 from orchscan.collectors.model.records import Ingest
-from orchscan.collectors.model.spans import SCHEMA_VERSION
-from orchscan.collectors.traces.ingest import total_services, total_traces
+from orchscan.collectors.model.spans import SCHEMA_VERSION, total_services, total_traces
 
 
 def _relative(file: str, base: Path) -> str:

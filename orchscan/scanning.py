@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +11,6 @@ from pathlib import Path
 import click
 
 from orchscan.analyzer.changes.snapshot import take_snapshot
-from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.analyzer.pipeline import ScanResult, analyze
 from orchscan.analyzer.results import SEVERITIES, Finding
 from orchscan.analyzer.thresholds import FlowThresholds, RoleThresholds, Thresholds
@@ -90,19 +88,15 @@ def _specs(options: ScanOptions) -> tuple[SpecSet | None, dict[str, str] | None]
     return specs, mapping
 
 
-def _conformance(result: ScanResult, files: tuple[str, ...]) -> ScanResult:
-    """Add workflow-drift findings for documented workflows; unreadable documents are input errors."""
-    if not files:
-        return result
+def _workflows(files: tuple[str, ...]) -> list[DocumentedWorkflow]:
+    """The documented workflows to check; unreadable documents are input errors."""
     workflows: list[DocumentedWorkflow] = []
     for file in files:
         try:
             workflows += read_arazzo(Path(file)).workflows
         except ArazzoError as error:
             raise ValueError(str(error)) from None
-    drift = check_conformance(workflows, result.analysis.flows)
-    findings = tuple(sorted(result.analysis.findings + drift, key=Finding.sort_key))
-    return dataclasses.replace(result, analysis=dataclasses.replace(result.analysis, findings=findings))
+    return workflows
 
 
 def _generated_at(options: ScanOptions) -> datetime | None:
@@ -126,9 +120,8 @@ def run_scan(ingest: Ingest, options: ScanOptions) -> int:
         click.echo(f"orchscan: {error}", err=True)
         return EXIT_INPUT
     specs, mapping = _specs(options)
-    result = _conformance(
-        analyze(ingest, specs=specs, service_map=mapping, thresholds=thresholds), options.arazzo_files
-    )
+    workflows = _workflows(options.arazzo_files)
+    result = analyze(ingest, specs=specs, service_map=mapping, workflows=workflows, thresholds=thresholds)
     try:
         history = _record(result, options.history) if options.history else None
     except HistoryError as error:

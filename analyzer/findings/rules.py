@@ -10,6 +10,7 @@ stable (reports and ``--fail-on`` key on them): ``hidden-orchestration``,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -37,7 +38,7 @@ RULES = (
 def find_findings(
     flows: Sequence[Flow],
     steps: StepCalls,
-    tables: CallTables,
+    context: TraceContextEvidence,
     *,
     roles: Sequence[ServiceRole] = (),
     specs: SpecIndex | None = None,
@@ -50,7 +51,7 @@ def find_findings(
         *duplicated_flow(flows, thresholds=thresholds),
         *missing_idempotency(flows, steps, specs=specs),
         *uncompensated_failure(flows),
-        *missing_trace_context(tables, thresholds=thresholds),
+        *missing_trace_context(context, thresholds=thresholds),
         *unbounded_wait(flows, steps, thresholds=thresholds),
         *workflow_description(flows, thresholds=thresholds),
     ]
@@ -296,32 +297,103 @@ def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
     return out
 
 
+@dataclass(frozen=True)
+class TraceContextEvidence:
+    """What one partition shows of broken trace propagation; partials merge by concatenation.
+
+    ``orphans``: requests that start with a client or producer span at the very root (their
+    service lost the context of the request it was serving), with the ``callees`` they called;
+    ``hosts``: every served request (server or consumer) an orphan may have been sent from;
+    ``roots``: root server spans (a callee that got no context), with their ``server_address``;
+    ``sent``: synchronous calls no callee span answered, which an orphan root may have
+    received; ``unanswered``: how many such calls each caller made. ``hosts`` and ``sent`` are
+    large: :meth:`relevant` keeps only what the orphans and roots of the whole landscape need.
+    """
+
+    orphans: pd.DataFrame
+    hosts: pd.DataFrame
+    roots: pd.DataFrame
+    sent: pd.DataFrame
+    unanswered: pd.DataFrame
+
+    @classmethod
+    def of(cls, tables: CallTables) -> TraceContextEvidence:
+        """The evidence in one partition's calls."""
+        requests, calls = tables.requests, tables.calls
+        timing = ["service", "trace_id", "start_ns", "end_ns"]
+        orphan = requests["root"] & requests["kind"].isin(("client", "producer"))
+        orphans = requests.loc[orphan, ["row", *timing]]
+        made = calls.loc[calls["entry_row"].isin(orphans["row"]), ["entry_row", "callee"]]
+        callees = made.groupby("entry_row")["callee"].agg(lambda names: tuple(sorted(set(map(str, names)))))
+        orphans = orphans.assign(callees=callees.reindex(orphans["row"]).to_numpy()).drop(columns="row")
+        roots = requests[requests["root"] & (requests["kind"] == "server")]
+        address = tables.spans["server_address"].to_numpy()[roots["row"].to_numpy()]
+        sent = calls[(calls["callee_row"] < 0) & (calls["kind"] == SYNC)]
+        return cls(
+            orphans=_plain(orphans),
+            hosts=_plain(requests.loc[requests["kind"].isin(("server", "consumer")), [*timing, "operation"]]),
+            roots=_plain(roots[[*timing, "span_id"]].assign(server_address=address)),
+            sent=_plain(sent[["caller", "callee", "trace_id", "start_ns", "end_ns"]]),
+            unanswered=sent.groupby("caller", as_index=False).size().rename(columns={"size": "calls"}),
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[TraceContextEvidence]) -> TraceContextEvidence:
+        """The evidence of the union of the partitions ``parts`` came from."""
+
+        def joined(name: str) -> pd.DataFrame:
+            return pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+
+        unanswered = joined("unanswered").groupby("caller", as_index=False)["calls"].sum()
+        return cls(joined("orphans"), joined("hosts"), joined("roots"), joined("sent"), unanswered)
+
+    def relevant(self, orphan_services: frozenset[str], root_keys: frozenset[str]) -> TraceContextEvidence:
+        """Only the hosts and sent calls the landscape's orphans and roots can be matched with."""
+        return TraceContextEvidence(
+            self.orphans,
+            self.hosts[self.hosts["service"].isin(list(orphan_services))],
+            self.roots,
+            self.sent[self.sent["callee"].isin(list(root_keys))],
+            self.unanswered,
+        )
+
+    def orphan_services(self) -> frozenset[str]:
+        """Services with orphan requests: whose hosts :meth:`relevant` keeps."""
+        return frozenset(map(str, self.orphans["service"]))
+
+    def root_keys(self) -> frozenset[str]:
+        """Names a root server span answers to: whose sent calls :meth:`relevant` keeps."""
+        names = pd.concat([self.roots["service"], self.roots["server_address"]]).dropna()
+        return frozenset(map(str, names))
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain Python strings, so that frames of several partitions concatenate."""
+    return frame.reset_index(drop=True).astype(
+        {c: object for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
+    )
+
+
 def missing_trace_context(
-    tables: CallTables, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
+    evidence: TraceContextEvidence, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> list[Finding]:
     """Broken propagation, seen from either end: a caller whose calls start new traces, or a callee
     whose root spans nest inside another service's unanswered client span."""
-    return [*_lost_outgoing_context(tables, thresholds), *_orphan_callees(tables, thresholds)]
+    return [*_lost_outgoing_context(evidence, thresholds), *_orphan_callees(evidence, thresholds)]
 
 
-def _lost_outgoing_context(tables: CallTables, thresholds: FlowThresholds) -> list[Finding]:
+def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThresholds) -> list[Finding]:
     """Root client spans of a service that nest in time inside one of its own requests (another trace)."""
-    requests = tables.requests
-    orphans = requests[requests["root"] & requests["kind"].isin(("client", "producer"))]
-    hosts = requests[requests["kind"].isin(("server", "consumer"))]
+    orphans, hosts = evidence.orphans, evidence.hosts
     if orphans.empty or hosts.empty:
         return []
     tolerance = int(thresholds.orphan_tolerance_ms * _MS)
-    left = orphans[["row", "service", "trace_id", "start_ns", "end_ns"]]
-    left = left.assign(
-        probe=left["start_ns"] + tolerance, service=left["service"].astype(object)
-    ).sort_values("probe")
+    left = orphans.assign(probe=orphans["start_ns"] + tolerance).sort_values(["probe", "trace_id"])
     right = (
-        hosts[["service", "trace_id", "start_ns", "end_ns", "operation"]]
-        .rename(columns={"trace_id": "host_trace", "start_ns": "host_start", "end_ns": "host_end"})
-        .sort_values("host_start")
+        hosts.rename(columns={"trace_id": "host_trace", "start_ns": "host_start", "end_ns": "host_end"})
+        .sort_values(["host_start", "host_trace"])
+        .reset_index(drop=True)
     )
-    right = right.assign(service=right["service"].astype(object))
     # Concurrent requests overlap: the latest one to start need not be the one still running, so
     # compare with the latest end of all requests started so far.
     right["host_end"] = right.groupby("service", sort=False)["host_end"].cummax()
@@ -330,10 +402,9 @@ def _lost_outgoing_context(tables: CallTables, thresholds: FlowThresholds) -> li
     )
     matched = matched.dropna(subset=["host_start"])
     matched = matched[matched["end_ns"] <= matched["host_end"] + tolerance]
-    calls = tables.calls
     out = []
     for service, group in matched.groupby("service", sort=True):
-        callees = sorted(set(calls.loc[calls["entry_row"].isin(group["row"]), "callee"]))
+        callees = sorted({name for names in group["callees"] if isinstance(names, tuple) for name in names})
         entries = sorted(set(group["operation"].astype(str)))
         out.append(
             Finding(
@@ -363,25 +434,22 @@ def _lost_outgoing_context(tables: CallTables, thresholds: FlowThresholds) -> li
     return out
 
 
-def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Finding]:
+def _orphan_callees(evidence: TraceContextEvidence, thresholds: FlowThresholds) -> list[Finding]:
     """Root server spans that nest inside another service's client span that got no child."""
-    calls = tables.calls
-    sent = calls[(calls["callee_row"] < 0) & (calls["kind"] == SYNC)]
-    requests = tables.requests
-    roots = requests[requests["root"] & (requests["kind"] == "server")]
+    sent, roots = evidence.sent, evidence.roots
     if sent.empty or roots.empty:
         return []
-    address = tables.spans["server_address"].to_numpy()[roots["row"].to_numpy()]
     keyed = pd.concat(
-        [roots.assign(key=roots["service"]), roots.assign(key=address).dropna(subset=["key"])],
+        [
+            roots.assign(key=roots["service"]),
+            roots.assign(key=roots["server_address"]).dropna(subset=["key"]),
+        ],
         ignore_index=True,
     )
     tolerance = int(thresholds.orphan_tolerance_ms * _MS)
-    left = keyed[["row", "service", "trace_id", "start_ns", "end_ns", "key"]]
-    left = left.assign(key=left["key"].astype(object))
+    left = keyed.assign(probe=keyed["start_ns"] + tolerance).sort_values(["probe", "trace_id"])
     right = (
-        sent[["caller", "callee", "trace_id", "start_ns", "end_ns"]]
-        .rename(
+        sent.rename(
             columns={
                 "callee": "key",
                 "trace_id": "client_trace",
@@ -389,11 +457,10 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
                 "end_ns": "client_end",
             }
         )
-        .sort_values("client_start")
+        .sort_values(["client_start", "client_trace"])
+        .reset_index(drop=True)
     )
-    right = right.assign(key=right["key"].astype(object))
     right["client_end"] = right.groupby("key", sort=False)["client_end"].cummax()
-    left = left.assign(probe=left["start_ns"] + tolerance).sort_values("probe")
     matched = pd.merge_asof(
         left, right, left_on="probe", right_on="client_start", by="key", direction="backward"
     )
@@ -401,10 +468,10 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
     nested = (matched["end_ns"] <= matched["client_end"] + tolerance) & (
         matched["caller"] != matched["service"]
     )
-    matched = matched[nested].drop_duplicates("row")
+    matched = matched[nested].drop_duplicates(["trace_id", "span_id"])
+    unanswered = evidence.unanswered.set_index("caller")["calls"]
     out = []
     for (caller, callee), group in matched.groupby(["caller", "service"], sort=True):
-        sent_by = sent[sent["caller"] == caller]
         out.append(
             Finding(
                 rule="missing-trace-context",
@@ -418,7 +485,8 @@ def _orphan_callees(tables: CallTables, thresholds: FlowThresholds) -> list[Find
                 evidence=(
                     f"{len(group)} root server spans of {callee} nest in time inside {caller} client spans "
                     f"to {callee} that got no child span",
-                    f"{len(sent_by)} outgoing calls of {caller} without a traced callee in total",
+                    f"{int(unanswered.get(caller, 0))} outgoing calls of {caller} without a traced callee "
+                    "in total",
                 ),
                 recommendation=(
                     f"Propagate the W3C traceparent header from {caller} (instrument its HTTP client) "

@@ -10,45 +10,33 @@ Steps that only some variants take are woven in where those variants put them, m
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from orchscan.analyzer.flows.duplicates import find_duplicates
 from orchscan.analyzer.flows.failures import find_failure_logics
 from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
-from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, collect_step_calls
-from orchscan.analyzer.requests.calls import CallTables
+from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls
 from orchscan.analyzer.results import Flow, OperationRef, Step, Variant
-from orchscan.analyzer.specs.operations import OperationMatches, match_operations
 from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
 
 
 def analyze_flows(
-    tables: CallTables,
-    span_table: pa.Table,
+    steps: StepCalls,
     *,
-    owners: Iterable[str] = (),
     specs: SpecIndex | None = None,
-    matches: OperationMatches | None = None,
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
-) -> tuple[tuple[Flow, ...], StepCalls]:
-    """Mine every flow and complete it with handoffs, failure logic and duplicated copies.
+) -> tuple[Flow, ...]:
+    """Mine every flow of the selected requests and complete it with handoffs, failure logic and copies.
 
-    ``matches`` are the span table's operation matches when the caller already has them (they
-    are computed from ``specs`` otherwise). The step table is returned too: the pitfall rules
-    need its per-request evidence.
+    ``steps`` are the requests of the flows worth mining, with their marked calls
+    (:func:`orchscan.analyzer.flows.steps.number_requests`).
     """
-    if matches is None and specs:
-        matches = match_operations(span_table, specs)
-    steps = collect_step_calls(
-        tables, span_table, owners=owners, matches=matches.table if matches else None, thresholds=thresholds
-    )
     mined = mine_flows(steps, thresholds=thresholds)
     failures = find_failure_logics(steps, mined, tolerance_ms=thresholds.overlap_tolerance_ms)
     flows = []
@@ -66,8 +54,7 @@ def analyze_flows(
             )
         )
     copies = find_duplicates(flows, thresholds=thresholds)
-    completed = tuple(dataclasses.replace(f, duplicates=copies.get(f.id, ())) for f in flows)
-    return completed, steps
+    return tuple(dataclasses.replace(f, duplicates=copies.get(f.id, ())) for f in flows)
 
 
 def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS) -> tuple[Flow, ...]:
@@ -93,12 +80,15 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
         sequences = list(flow_variants["sequence"])
         steps_out = _steps(sequences, flow_stats, described, thresholds)
         first = group.iloc[0]
+        methods = group["method"].dropna()
         flows.append(
             Flow(
                 id=fid,
                 owner=str(first["owner"]),
                 entry=OperationRef(
-                    service=str(first["owner"]), key=str(first["entry"]), method=_text(first["method"])
+                    service=str(first["owner"]),
+                    key=str(first["entry"]),
+                    method=_text(methods.iloc[0]) if len(methods) else None,
                 ),
                 requests=total,
                 support=float(flow_variants["requests"].iloc[0]) / total,
@@ -179,7 +169,12 @@ def _examples(requests: pd.DataFrame, count: int) -> dict[str, tuple[str, ...]]:
 
 def _operation_refs(calls: pd.DataFrame) -> dict[str, OperationRef]:
     """The operation behind each step key, with method and route template as observed."""
-    first = calls.sort_values("operation_id", na_position="last", kind="stable").drop_duplicates("step")
+    # Calls of one step may describe it unevenly (a method or route recorded on some spans
+    # only): each field is the first one recorded, documented operation ids first.
+    ordered = calls.sort_values(["step", "operation_id"], na_position="last", kind="stable")
+    first = ordered.groupby("step", sort=True, as_index=False)[
+        ["callee", "operation", "method", "route", "operation_id"]
+    ].first()
     return {
         step: OperationRef(
             service=str(callee),

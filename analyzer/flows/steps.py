@@ -21,7 +21,7 @@ fan-outs and retries of one step are one step).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,7 +31,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, CallTables
-from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 #: Separators inside a sequence string: between steps of one block, and between blocks.
 STEP_SEP, BLOCK_SEP = "\x1f", "\x1e"
@@ -108,57 +107,88 @@ def flow_id(owner: str, entry: str) -> str:
     return f"{owner}:{entry}"
 
 
-def collect_step_calls(
-    tables: CallTables,
-    span_table: pa.Table,
-    *,
-    owners: Iterable[str] = (),
-    matches: pa.Table | None = None,
-    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+def mark_steps(
+    tables: CallTables, span_table: pa.Table, *, matches: pa.Table | None = None, tolerance_ms: float
 ) -> StepCalls:
-    """Select the requests worth mining and mark their calls with blocks, retries and sequences.
+    """Every request of one partition with its synchronous calls marked: blocks, retries, sequences.
 
-    ``matches`` is the per-span operation table of :func:`analyzer.operations.match_operations`:
-    where a documented operation matched, the step is named after it.
+    Whether a request's entry operation is worth mining is a landscape question (see
+    :func:`wanted_flows`), so here every request is kept. ``matches`` is the per-span operation
+    table of :func:`orchscan.analyzer.specs.operations.match_operations`: where a documented
+    operation matched, the step is named after it.
     """
     calls = tables.calls
     # Steps are synchronous calls; infrastructure is the owner's own work, and published events
     # are choreography the owner does not wait for.
     steps = calls[calls["kind"] == SYNC]
     infra = calls.loc[calls["kind"] == INFRASTRUCTURE, "entry_row"].value_counts()
-    candidates = _candidates(tables.requests, steps, frozenset(owners), thresholds.min_steps)
-    steps = steps[steps["entry_row"].isin(candidates["row"])]
-    steps = _mark(_with_span_details(steps, tables.spans, span_table, matches), thresholds)
+    steps = _mark(_with_span_details(steps, tables.spans, span_table, matches), tolerance_ms)
     sequences = _sequences(steps)
-    requests = _request_frame(candidates, tables.spans, sequences, infra)
-    wanted = _mined_operations(requests, frozenset(owners), thresholds.min_steps)
-    keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(wanted)
-    requests = requests[keep].reset_index(drop=True)
-    steps = steps[steps["entry_row"].isin(requests["entry_row"])]
-    info = requests.set_index("entry_row")
-    steps = steps.assign(
-        flow_id=info["flow_id"].reindex(steps["entry_row"]).to_numpy(),
-        owner=info["owner"].reindex(steps["entry_row"]).to_numpy(),
-        entry=info["entry"].reindex(steps["entry_row"]).to_numpy(),
-    ).reset_index(drop=True)
+    requests = _request_frame(tables.requests, tables.spans, sequences, infra)
     return StepCalls(calls=steps, requests=requests)
 
 
-def _candidates(
-    requests: pd.DataFrame, steps: pd.DataFrame, owners: frozenset[str], min_steps: int
-) -> pd.DataFrame:
-    """Requests of entry operations that may be mined: cheap upper bounds before the real count.
+def flow_figures(requests: pd.DataFrame) -> pd.DataFrame:
+    """Per (owner, entry) of one partition's requests, what :func:`wanted_flows` decides by.
 
-    A request has at most as many dependent steps as calls, so only entry operations with a
-    request making ``min_steps`` calls (or owned by a named owner and calling anything) can
-    qualify; everything else (leaves, gateways) is dropped before the costly marking.
+    ``most_steps`` is the most steps any request made, ``most_ok_steps`` the most a request
+    that went through made (-1 when none did); both merge by taking the maximum.
     """
-    made = steps["entry_row"].value_counts()
-    rows = requests["row"]
-    calling = rows.isin(made.index)
-    busy = rows.isin(made.index[made >= min_steps]) | (calling & requests["service"].isin(owners))
-    keys = pd.MultiIndex.from_frame(requests[["service", "operation"]].astype(str))
-    return requests[keys.isin(keys[busy.to_numpy()])]
+    ok = ~requests["error"] & ~requests["failed"]
+    frame = pd.DataFrame(
+        {
+            "owner": requests["owner"],
+            "entry": requests["entry"],
+            "most_steps": requests["steps"],
+            "most_ok_steps": requests["steps"].where(ok, -1),
+        }
+    )
+    return frame.groupby(["owner", "entry"], sort=True, as_index=False).max()
+
+
+def wanted_flows(figures: pd.DataFrame, owners: frozenset[str], min_steps: int) -> frozenset[tuple[str, str]]:
+    """Entry operations of named owners that call anything, and any entry that coordinates.
+
+    ``figures`` are :func:`flow_figures` rows of any number of partitions. A flow is judged on
+    requests that went through when there are any: a failure cuts a flow short.
+    """
+    merged = figures.groupby(["owner", "entry"], sort=True)[["most_steps", "most_ok_steps"]].max()
+    most = merged["most_ok_steps"].where(merged["most_ok_steps"] >= 0, merged["most_steps"])
+    owned = (merged["most_steps"] > 0) & merged.index.get_level_values("owner").isin(list(owners))
+    return frozenset(merged.index[(most >= min_steps) | owned])
+
+
+def select_steps(steps: StepCalls, wanted: frozenset[tuple[str, str]]) -> StepCalls:
+    """The requests (and their calls) of the wanted (owner, entry) operations of one partition."""
+    requests = steps.requests
+    keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(wanted))
+    requests = requests[keep]
+    calls = steps.calls[steps.calls["entry_row"].isin(requests["entry_row"])]
+    return StepCalls(calls=calls, requests=requests)
+
+
+def number_requests(parts: Sequence[StepCalls]) -> StepCalls:
+    """Selected steps of several partitions as one table, requests numbered in a fixed order.
+
+    Partition row numbers mean nothing across partitions: requests are renumbered in the order
+    of (trace id, start, span id), so that results never depend on how spans were partitioned.
+    """
+    requests = pd.concat([part.requests.assign(part=i) for i, part in enumerate(parts)], ignore_index=True)
+    calls = pd.concat([part.calls.assign(part=i) for i, part in enumerate(parts)], ignore_index=True)
+    requests = requests.sort_values(["trace_id", "start_ns", "span_id"], kind="stable", ignore_index=True)
+    number = pd.Series(
+        np.arange(len(requests)), index=pd.MultiIndex.from_frame(requests[["part", "entry_row"]])
+    )
+    calls["entry_row"] = number.reindex(pd.MultiIndex.from_frame(calls[["part", "entry_row"]])).to_numpy()
+    requests["entry_row"] = np.arange(len(requests))
+    calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
+    info = requests.set_index("entry_row")
+    calls = calls.drop(columns="part").assign(
+        flow_id=info["flow_id"].reindex(calls["entry_row"]).to_numpy(),
+        owner=info["owner"].reindex(calls["entry_row"]).to_numpy(),
+        entry=info["entry"].reindex(calls["entry_row"]).to_numpy(),
+    )
+    return StepCalls(calls=calls, requests=requests.drop(columns="part"))
 
 
 def _with_span_details(
@@ -220,10 +250,10 @@ def _with_span_details(
     )
 
 
-def _mark(calls: pd.DataFrame, thresholds: FlowThresholds) -> pd.DataFrame:
+def _mark(calls: pd.DataFrame, tolerance_ms: float) -> pd.DataFrame:
     """Blocks, retries and chains, per request, without a Python loop per call."""
     calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
-    tolerance = int(thresholds.overlap_tolerance_ms * _MS)
+    tolerance = int(tolerance_ms * _MS)
     by_request = calls.groupby("entry_row", sort=False)
     latest_end = by_request["end_ns"].cummax()
     previous_end = latest_end.groupby(calls["entry_row"], sort=False).shift(1)
@@ -300,11 +330,15 @@ def _request_frame(
 ) -> pd.DataFrame:
     rows = requests["row"].to_numpy()
     seq = sequences.reindex(rows)
-    end = np.maximum(requests["end_ns"].to_numpy(), seq["last_end"].fillna(0).to_numpy().astype(np.int64))
+    # Positions rather than a reindex for the end: a float column cannot hold nanosecond times.
+    at = sequences.index.get_indexer(rows)
+    last_end = np.append(sequences["last_end"].to_numpy(dtype=np.int64), 0)[at]  # -1: no calls
+    end = np.maximum(requests["end_ns"].to_numpy(), last_end)
     frame = pd.DataFrame(
         {
             "entry_row": rows,
             "trace_id": requests["trace_id"].to_numpy(),
+            "span_id": requests["span_id"].to_numpy(),
             "owner": requests["service"].to_numpy(),
             "entry": requests["operation"].astype(str).to_numpy(),
             "method": requests["method"].to_numpy(),
@@ -323,13 +357,3 @@ def _request_frame(
     )
     frame["flow_id"] = frame["owner"] + ":" + frame["entry"]
     return frame
-
-
-def _mined_operations(requests: pd.DataFrame, owners: frozenset[str], min_steps: int) -> pd.MultiIndex:
-    """Entry operations of named owners that call anything, and any entry that coordinates."""
-    any_steps = requests.groupby(["owner", "entry"], sort=True)["steps"].max()
-    ok = requests[~requests["error"] & ~requests["failed"]]
-    # Judged on requests that went through when there are any: a failure cuts a flow short.
-    most = ok.groupby(["owner", "entry"], sort=True)["steps"].max().reindex(any_steps.index).fillna(any_steps)
-    owned = any_steps[(any_steps > 0) & any_steps.index.get_level_values("owner").isin(owners)]
-    return most[most >= min_steps].index.union(owned.index)

@@ -20,6 +20,7 @@ a cumulative maximum of ends per request, never a Python loop per request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,7 +33,6 @@ from orchscan.analyzer.columnar.grouping import (
     positions_in,
     sorted_codes,
     sorted_unique,
-    split_by_code,
 )
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
 from orchscan.analyzer.thresholds import DEFAULT_ROLE_THRESHOLDS, RoleThresholds
@@ -280,95 +280,214 @@ def _busy_time(
     return busy
 
 
-def summarise_behaviour(
-    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
-) -> tuple[ServiceBehaviour, ...]:
-    """Per service and entry operation, what its requests do downstream; sorted by name."""
-    # Most of the work is numpy and Arrow, which release the GIL: independent parts share two threads.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        shared_work = pool.submit(_Shared.of, tables)
-        links = pool.submit(_Links.of, tables)
-        per_request = measure_requests(tables, thresholds=thresholds)
-        shared = shared_work.result()
-        overall_work = pool.submit(_aggregate, per_request, shared, ["service"])
-        operations = _aggregate(per_request, shared, ["service", "operation"])
-        overall = overall_work.result()
-    by_service: dict[str, list[Behaviour]] = {}
-    for behaviour in sorted(operations, key=lambda b: (-b.requests, b.operation or "")):
-        by_service.setdefault(behaviour.service, []).append(behaviour)
-    overall_by_service = {b.service: b for b in overall}
-    names = distinct_names(per_request["service"], tables.calls["callee"], tables.calls["caller"])
-    return _with_links(links.result(), names, overall_by_service, by_service)
-
-
 @dataclass(frozen=True)
-class _Shared:
-    """What both aggregations (per operation, per service) need, computed once.
+class BehaviourPartial:
+    """One partition's share of every service's behaviour; partials merge by summing.
 
-    ``trace``: each request's trace as a rank into the sorted ``traces``. ``first_calls``:
-    the first synchronous call of each request to each callee, ordered by request and start,
-    as request position, callee code (into the sorted ``callees``) and its place among them.
+    Per (service, entry operation): ``operations`` holds the summed figures of its requests;
+    ``examples`` up to :data:`EXAMPLES` of its traces, busiest request first (``busy`` is minus
+    the distinct callees); ``typical`` per callee the requests that call it and the sum of its
+    place among their first calls. ``links`` counts calls per (caller, callee, kind), with
+    ``unanswered`` the synchronous ones no callee span answered; ``destinations`` are (service,
+    destination) pairs of published messages; ``emitting`` the services that emitted spans.
+    A trace lives in one partition, so per-trace choices (a trace's busiest request) are final.
     """
 
-    trace: np.ndarray
-    traces: np.ndarray
-    first_entry: np.ndarray
-    first_callee: np.ndarray
-    first_place: np.ndarray
-    callees: np.ndarray
+    operations: pd.DataFrame
+    examples: pd.DataFrame
+    typical: pd.DataFrame
+    links: pd.DataFrame
+    destinations: pd.DataFrame
+    emitting: pd.DataFrame
 
     @classmethod
-    def of(cls, tables: CallTables) -> _Shared:
-        trace, traces = sorted_codes(tables.requests["trace_id"])
-        calls = tables.calls
-        position = positions_in(tables.requests["row"].to_numpy(), calls["entry_row"].to_numpy())
-        sync = np.flatnonzero((calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0))
-        callee, callees = pd.factorize(calls["callee"].iloc[sync], sort=True)
-        entry = position[sync]
-        order = np.lexsort((calls["start_ns"].to_numpy()[sync], entry))
-        entry, callee = entry[order], callee[order].astype(np.int64)
-        firsts = _first_rows(entry * (int(callee.max(initial=0)) + 1) + callee)
-        entry, callee = entry[firsts], callee[firsts]
+    def merge(cls, parts: Sequence[BehaviourPartial]) -> BehaviourPartial:
+        """The partial of the union of the partitions ``parts`` came from."""
+
+        def joined(name: str) -> pd.DataFrame:
+            return pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+
+        keys = ["service", "operation"]
+        examples = _top_examples(joined("examples"), keys)
         return cls(
-            trace=trace.astype(np.int64),
-            traces=np.asarray(traces, dtype=object),
-            first_entry=entry,
-            first_callee=callee,
-            first_place=np.arange(len(entry)) - np.searchsorted(entry, entry),
-            callees=np.asarray(callees, dtype=object),
+            operations=_summed(joined("operations"), keys),
+            examples=examples,
+            typical=_summed(joined("typical"), [*keys, "callee"]),
+            links=_summed(joined("links"), ["caller", "callee", "kind"]),
+            destinations=joined("destinations").drop_duplicates(ignore_index=True),
+            emitting=joined("emitting").drop_duplicates(ignore_index=True),
         )
 
 
-def _aggregate(per_request: pd.DataFrame, shared: _Shared, keys: list[str]) -> list[Behaviour]:
-    # Integer group codes once; every further group-by and split runs on them, not on strings.
-    code, key_frame = group_codes(per_request, keys, dropna=False)
-    names = list(key_frame.itertuples(index=False, name=None))
-    groups = len(names)
+def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows with equal ``keys`` added up (null keys form groups of their own)."""
+    return frame.groupby(keys, sort=True, dropna=False, as_index=False).sum()
+
+
+def _top_examples(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per group of ``keys``: each trace once at its busiest, the :data:`EXAMPLES` busiest traces."""
+    frame = frame.sort_values([*keys, "busy", "trace_id"], kind="stable", na_position="last")
+    frame = frame.drop_duplicates([*keys, "trace_id"])
+    return frame.groupby(keys, sort=False, dropna=False).head(EXAMPLES).reset_index(drop=True)
+
+
+def measure_behaviour(
+    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+) -> BehaviourPartial:
+    """What the requests of one partition (whole traces) contribute to every service's behaviour."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Numpy and Arrow work releases the GIL: the link counts run beside the per-request figures.
+        links = pool.submit(_links, tables)
+        per_request = measure_requests(tables, thresholds=thresholds)
+        code, keys = group_codes(per_request, ["service", "operation"], dropna=False)
+        operations = _operation_sums(per_request, code, keys)
+        examples = _examples(per_request, code, keys)
+        typical = _typical(tables, code, keys)
+        link_counts, destinations, emitting = links.result()
+    return BehaviourPartial(operations, examples, typical, link_counts, destinations, emitting)
+
+
+def _operation_sums(per_request: pd.DataFrame, code: np.ndarray, keys: pd.DataFrame) -> pd.DataFrame:
+    groups = len(keys)
 
     def count(flags: pd.Series | np.ndarray) -> np.ndarray:
         return np.bincount(code, weights=np.asarray(flags, dtype=float), minlength=groups)
 
     sums = {column: count(per_request[column]) for column in _SUMMED}
-    sums["requests"] = np.bincount(code, minlength=groups).astype(float)
-    sums["errors"] = count(per_request["error"])
     distinct = per_request["distinct_callees"].to_numpy()
     consumer = (per_request["kind"] == "consumer").to_numpy(dtype=bool)
     server = (per_request["kind"] == "server").to_numpy(dtype=bool)
+    sums["requests"] = np.bincount(code, minlength=groups).astype(float)
+    sums["errors"] = count(per_request["error"])
     sums["forwarding"] = count(distinct > 0)
     sums["multi"] = count(distinct > 1)
     sums["consumed"] = count(consumer)
     sums["served"] = count(server | consumer)
     sums["events"] = count(consumer | (per_request["publishes"].to_numpy() > 0))
-    examples = _examples(per_request, shared, code, groups)
-    typical = _typical_callees(shared, code, groups)
+    return keys.assign(**sums)
+
+
+def _examples(per_request: pd.DataFrame, code: np.ndarray, keys: pd.DataFrame) -> pd.DataFrame:
+    """Each operation's busiest traces (a trace once, at its busiest request)."""
+    trace, traces = sorted_codes(per_request["trace_id"])
+    busy = -per_request["distinct_callees"].to_numpy()
+    order = np.lexsort((trace, busy, code))
+    kept = order[_first_rows(code[order] * (len(traces) + 1) + trace[order])]
+    group = code[kept]
+    top = kept[np.arange(len(kept)) - np.searchsorted(group, group) < EXAMPLES]
+    return (
+        keys.iloc[code[top]]
+        .reset_index(drop=True)
+        .assign(trace_id=np.asarray(traces, dtype=object)[trace[top]], busy=busy[top])
+    )
+
+
+def _typical(tables: CallTables, code: np.ndarray, keys: pd.DataFrame) -> pd.DataFrame:
+    """Per operation and callee: requests calling it, and the sum of its place among their first calls."""
+    calls = tables.calls
+    position = positions_in(tables.requests["row"].to_numpy(), calls["entry_row"].to_numpy())
+    sync = np.flatnonzero((calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0))
+    callee, callees = pd.factorize(calls["callee"].iloc[sync], sort=True)
+    entry = position[sync]
+    order = np.lexsort((calls["start_ns"].to_numpy()[sync], entry))
+    entry, callee = entry[order], callee[order].astype(np.int64)
+    firsts = _first_rows(entry * (int(callee.max(initial=0)) + 1) + callee)
+    entry, callee = entry[firsts], callee[firsts]
+    place = np.arange(len(entry)) - np.searchsorted(entry, entry)
+    stats = (
+        pd.DataFrame({"group": code[entry], "callee": callee, "position": place})
+        .groupby(["group", "callee"], sort=True)
+        .agg(requests=("position", "size"), position=("position", "sum"))
+        .reset_index()
+    )
+    return (
+        keys.iloc[stats["group"].to_numpy()]
+        .reset_index(drop=True)
+        .assign(
+            callee=np.asarray(callees, dtype=object)[stats["callee"].to_numpy()],
+            requests=stats["requests"].to_numpy(),
+            position=stats["position"].to_numpy(),
+        )
+    )
+
+
+def _links(tables: CallTables) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Calls per (caller, callee, kind), published destinations, and the services emitting spans."""
+    calls, spans = tables.calls, tables.spans
+    unanswered = (calls["callee_row"].to_numpy() < 0) & (calls["kind"] == SYNC).to_numpy(dtype=bool)
+    links = (
+        pd.DataFrame(
+            {
+                "caller": calls["caller"].astype(object),
+                "callee": calls["callee"].astype(object),
+                "kind": calls["kind"].astype(object),
+                "calls": 1,
+                "unanswered": unanswered.astype(np.int64),
+            }
+        )
+        .groupby(["caller", "callee", "kind"], sort=True, dropna=False, as_index=False)
+        .sum()
+    )
+    producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(dtype=bool)
+    destinations = pd.DataFrame(
+        {
+            "service": spans["service"][producers].astype(object).to_numpy(),
+            "destination": spans["messaging_destination"][producers].astype(object).to_numpy(),
+        }
+    ).drop_duplicates(ignore_index=True)
+    emitting = pd.DataFrame({"service": distinct_names(spans["service"])})
+    return links, destinations, emitting
+
+
+def summarise_behaviour(partial: BehaviourPartial) -> tuple[ServiceBehaviour, ...]:
+    """Per service and entry operation, what its requests do downstream; sorted by name."""
+    operations = _behaviours(partial.operations, partial.examples, partial.typical, ["service", "operation"])
+    service_sums = _summed(partial.operations.drop(columns="operation"), ["service"])
+    service_examples = _top_examples(partial.examples.drop(columns="operation"), ["service"])
+    service_typical = _summed(partial.typical.drop(columns="operation"), ["service", "callee"])
+    overall = _behaviours(service_sums, service_examples, service_typical, ["service"])
+    by_service: dict[str, list[Behaviour]] = {}
+    for behaviour in sorted(operations, key=lambda b: (-b.requests, b.operation or "")):
+        by_service.setdefault(behaviour.service, []).append(behaviour)
+    overall_by_service = {b.service: b for b in overall}
+    links = partial.links
+    names = sorted(
+        set(partial.operations["service"].dropna())
+        | set(links["caller"].dropna())
+        | set(links["callee"].dropna())
+    )
+    return _with_links(_Links.of(partial), names, overall_by_service, by_service)
+
+
+def _behaviours(
+    sums: pd.DataFrame, examples: pd.DataFrame, typical: pd.DataFrame, keys: list[str]
+) -> list[Behaviour]:
+    """One :class:`Behaviour` per row of ``sums`` (keyed by ``keys``), from merged partials."""
+
+    def per_group(frame: pd.DataFrame, column: str) -> dict[tuple[object, ...], tuple[str, ...]]:
+        found: dict[tuple[object, ...], list[str]] = {}
+        for *key, value in frame[[*keys, column]].itertuples(index=False, name=None):
+            found.setdefault(tuple(_key(k) for k in key), []).append(str(value))
+        return {key: tuple(values) for key, values in found.items()}
+
+    totals = sums.set_index(keys)["requests"]
+    typical = typical.assign(
+        total=totals.reindex(
+            pd.MultiIndex.from_frame(typical[keys]) if len(keys) > 1 else typical[keys[0]]
+        ).to_numpy()
+    )
+    typical = typical[typical["requests"].to_numpy() >= _TYPICAL_SHARE * typical["total"].to_numpy()]
+    typical = typical.assign(mean=typical["position"] / typical["requests"])
+    callees = per_group(typical.sort_values([*keys, "mean", "callee"], na_position="last"), "callee")
+    traces = per_group(examples.sort_values([*keys, "trace_id"], na_position="last"), "trace_id")
     records = []
-    for g, key in enumerate(names):
-        row = {column: values[g] for column, values in sums.items()}
+    for row in sums.to_dict("records"):
+        key = tuple(_key(row[k]) for k in keys)
         n = int(row["requests"])
         records.append(
             Behaviour(
-                service=str(key[0]),
-                operation=str(key[1]) if len(key) > 1 else None,
+                service=str(row["service"]),
+                operation=str(row["operation"]) if len(keys) > 1 else None,
                 requests=n,
                 errors=int(row["errors"]),
                 calls_per_request=float(row["sync_calls"] / n),
@@ -386,68 +505,30 @@ def _aggregate(per_request: pd.DataFrame, shared: _Shared, keys: list[str]) -> l
                 served=int(row["served"]),
                 event_requests=int(row["events"]),
                 self_time_share=_ratio(row["self_ns"], row["duration_ns"]),
-                callees=tuple(map(str, typical[g])),
-                example_traces=tuple(map(str, examples[g])),
+                callees=callees.get(key, ()),
+                example_traces=traces.get(key, ()),
             )
         )
     return records
+
+
+def _key(value: object) -> object:
+    """A group key value; nulls (NaN or None) compare equal as None."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
 def _ratio(part: float, whole: float) -> float:
     return float(part) / float(whole) if whole else 0.0
 
 
-def _examples(
-    per_request: pd.DataFrame, shared: _Shared, code: np.ndarray, groups: int
-) -> list[tuple[object, ...]]:
-    """Up to :data:`EXAMPLES` trace ids per group, preferring requests that call the most services."""
-    busy = -per_request["distinct_callees"].to_numpy()
-    order = np.lexsort((shared.trace, busy, code))
-    # A trace counts once per group, at its busiest request.
-    kept = order[_first_rows(code[order] * (len(shared.traces) + 1) + shared.trace[order])]
-    group = code[kept]
-    top = kept[np.arange(len(kept)) - np.searchsorted(group, group) < EXAMPLES]
-    ranked = top[np.lexsort((shared.trace[top], code[top]))]
-    return split_by_code(code[ranked], shared.traces[shared.trace[ranked]], groups)
-
-
-def _typical_callees(shared: _Shared, code: np.ndarray, groups: int) -> list[tuple[object, ...]]:
-    """Callees most requests of a group call, ordered by where they first appear in a request."""
-    stats = (
-        pd.DataFrame(
-            {"group": code[shared.first_entry], "callee": shared.first_callee, "position": shared.first_place}
-        )
-        .groupby(["group", "callee"], sort=False)
-        .agg(requests=("position", "size"), position=("position", "mean"))
-        .reset_index()
-    )
-    totals = np.bincount(code, minlength=groups)
-    stats = stats[stats["requests"].to_numpy() >= _TYPICAL_SHARE * totals[stats["group"].to_numpy()]]
-    stats = stats.sort_values(["group", "position", "callee"])
-    return split_by_code(stats["group"].to_numpy(), shared.callees[stats["callee"].to_numpy()], groups)
-
-
-def _shared_codes(keys: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes of two text columns into one sorted vocabulary of their names."""
-    codes, names = pd.factorize(pd.concat([keys, values], ignore_index=True), sort=True)
-    return (
-        codes[: len(keys)].astype(np.int64),
-        codes[len(keys) :].astype(np.int64),
-        np.asarray(names, dtype=object),
-    )
-
-
-def _distinct_pairs(keys: np.ndarray, values: np.ndarray, names: np.ndarray) -> dict[str, tuple[str, ...]]:
-    """Each key's distinct values, sorted by name (codes of a sorted vocabulary sort alike)."""
-    if not len(keys):
-        return {}
-    pairs = sorted_unique(keys * len(names) + values)
-    key, value = np.divmod(pairs, len(names))
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    return {
-        str(names[key[start]]): tuple(str(names[v]) for v in value[start:stop])
-        for start, stop in zip(starts, [*starts[1:], len(key)], strict=True)
-    }
+def _distinct_pairs(keys: pd.Series, values: pd.Series) -> dict[str, tuple[str, ...]]:
+    """Each key's distinct values, sorted by name."""
+    pairs = pd.DataFrame({"key": keys.astype(str), "value": values.astype(str)}).drop_duplicates()
+    pairs = pairs.sort_values(["key", "value"])
+    found: dict[str, list[str]] = {}
+    for key, value in pairs.itertuples(index=False, name=None):
+        found.setdefault(key, []).append(value)
+    return {key: tuple(values) for key, values in found.items()}
 
 
 def _idle(name: str) -> Behaviour:
@@ -469,35 +550,26 @@ class _Links:
     emitting: set[str]
 
     @classmethod
-    def of(cls, tables: CallTables) -> _Links:
-        calls = tables.calls
-        spans = tables.spans
-        kind = calls["kind"]
-        business = kind.isin((SYNC, MESSAGING)).to_numpy(dtype=bool)
-        infrastructure = (kind == INFRASTRUCTURE).to_numpy(dtype=bool)
-        caller, callee, parties = _shared_codes(calls["caller"], calls["callee"])
-        producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(
-            dtype=bool
-        )
-        service, destination, publishing = _shared_codes(
-            spans["service"][producers], spans["messaging_destination"][producers]
-        )
-        kind_code, kinds = pd.factorize(kind)
-        pairs = np.bincount(callee * len(kinds) + kind_code, minlength=len(parties) * len(kinds))
-        external = np.bincount(callee[calls["external"].to_numpy(dtype=bool)], minlength=len(parties))
+    def of(cls, partial: BehaviourPartial) -> _Links:
+        links = partial.links.dropna(subset=["caller", "callee"])
+        business = links["kind"].isin((SYNC, MESSAGING))
+        infrastructure = links["kind"] == INFRASTRUCTURE
+        emitting = set(partial.emitting["service"])
+        received = links.groupby(["callee", "kind"], sort=True)["calls"].sum()
+        # A peer that emits spans anywhere in the input is instrumented: when a call to it went
+        # unanswered, its spans were lost (sampled away), so it is not an external system.
+        unanswered = links[~links["callee"].isin(emitting)].groupby("callee", sort=True)["unanswered"].sum()
         return cls(
-            callers=_distinct_pairs(callee[business], caller[business], parties),
-            callees=_distinct_pairs(caller[business], callee[business], parties),
-            stores=_distinct_pairs(caller[infrastructure], callee[infrastructure], parties),
-            store_users=_distinct_pairs(callee[infrastructure], caller[infrastructure], parties),
-            destinations=_distinct_pairs(service, destination, publishing),
-            received={
-                (str(parties[i // len(kinds)]), str(kinds[i % len(kinds)])): int(n)
-                for i, n in enumerate(pairs)
-                if n
-            },
-            external={str(parties[i]): int(n) for i, n in enumerate(external) if n},
-            emitting=set(distinct_names(spans["service"])),
+            callers=_distinct_pairs(links["callee"][business], links["caller"][business]),
+            callees=_distinct_pairs(links["caller"][business], links["callee"][business]),
+            stores=_distinct_pairs(links["caller"][infrastructure], links["callee"][infrastructure]),
+            store_users=_distinct_pairs(links["callee"][infrastructure], links["caller"][infrastructure]),
+            destinations=_distinct_pairs(
+                partial.destinations["service"], partial.destinations["destination"]
+            ),
+            received={(str(callee), str(kind)): int(n) for (callee, kind), n in received.items() if n},
+            external={str(callee): int(n) for callee, n in unanswered.items() if n},
+            emitting=emitting,
         )
 
 

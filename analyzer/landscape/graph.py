@@ -9,7 +9,8 @@ of latency), ``example_traces`` (up to five, sorted) and ``kinds`` (sorted call 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -45,8 +46,46 @@ def group_quantiles(
     return result
 
 
+@dataclass(frozen=True)
+class EdgePartial:
+    """One partition's calls per (caller, callee, kind); partials merge by concatenation.
+
+    ``edges`` has one row per key with ``calls``, ``errors``, ``latency_ms`` (every call's
+    latency as the caller saw it, an array: percentiles need them all) and ``examples`` (the
+    :data:`EXAMPLES` smallest trace ids, an array).
+    """
+
+    edges: pd.DataFrame
+
+    @classmethod
+    def of(cls, calls: pd.DataFrame) -> EdgePartial:
+        """The edges of one partition's calls (rows with a null key belong to no edge)."""
+        return cls(_edge_stats(calls, list(EDGE_KEYS)))
+
+    @classmethod
+    def merge(cls, parts: Sequence[EdgePartial]) -> EdgePartial:
+        """The partial of the union of the partitions ``parts`` came from."""
+        frame = pd.concat([part.edges for part in parts], ignore_index=True)
+        if frame.empty:
+            return cls(frame)
+        grouped = frame.groupby(list(EDGE_KEYS), sort=True)
+        merged = grouped[["calls", "errors"]].sum()
+        merged["latency_ms"] = grouped["latency_ms"].agg(lambda arrays: np.concatenate(list(arrays)))
+        merged["examples"] = grouped["examples"].agg(_smallest)
+        return cls(merged.reset_index())
+
+
+def _smallest(arrays: pd.Series) -> np.ndarray:
+    """The :data:`EXAMPLES` smallest distinct trace ids of several partitions' examples."""
+    return np.asarray(sorted(set(np.concatenate(list(arrays)).tolist()))[:EXAMPLES], dtype=object)
+
+
+#: What identifies an edge of the service graph.
+EDGE_KEYS = ("caller", "callee", "kind")
+
+
 def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Calls, errors, latency percentiles, example traces and kinds per group of ``keys``."""
+    """Calls, errors, all latencies and example traces per group of ``keys``."""
     code, stats = group_codes(calls, keys, dropna=True)
     groups = len(stats)
     kept = code >= 0  # rows with a null key belong to no group
@@ -55,21 +94,31 @@ def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     latency = (calls["end_ns"].to_numpy()[kept] - calls["start_ns"].to_numpy()[kept]).clip(min=0) / 1e6
     errors = calls["error"].to_numpy(dtype=bool)[kept]
     stats["errors"] = np.bincount(code, weights=errors, minlength=groups).astype(int)
-    # The sorts behind percentiles and examples release the GIL: they run side by side.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        quantiles = pool.submit(group_quantiles, code, latency, groups, (0.5, 0.95))
-        kinds = pool.submit(tuples_by_code, code, calls["kind"][kept], groups)
-        examples = tuples_by_code(code, calls["trace_id"][kept], groups, EXAMPLES)
-        stats["p50_ms"], stats["p95_ms"] = quantiles.result()
-    stats["example_traces"] = pd.Series(examples, dtype=object)
-    stats["kinds"] = pd.Series(kinds.result(), dtype=object)
+    order = np.argsort(code, kind="stable")
+    bounds = np.searchsorted(code[order], np.arange(groups + 1))
+    ordered = latency[order]
+    stats["latency_ms"] = pd.Series([ordered[bounds[g] : bounds[g + 1]] for g in range(groups)], dtype=object)
+    examples = tuples_by_code(code, calls["trace_id"][kept], groups, EXAMPLES)
+    stats["examples"] = pd.Series([np.asarray(e, dtype=object) for e in examples], dtype=object)
     return stats
 
 
-def build_edges(tables: CallTables) -> tuple[Edge, ...]:
+def _finished(edges: pd.DataFrame) -> pd.DataFrame:
+    """Percentiles from the merged latencies."""
+    stats = edges.copy()
+    if stats.empty:
+        return stats.assign(p50_ms=[], p95_ms=[])
+    sizes = np.array([len(a) for a in stats["latency_ms"]], dtype=np.int64)
+    code = np.repeat(np.arange(len(stats)), sizes)
+    values = np.concatenate(list(stats["latency_ms"]))
+    stats["p50_ms"], stats["p95_ms"] = group_quantiles(code, values, len(stats), (0.5, 0.95))
+    return stats
+
+
+def build_edges(partial: EdgePartial) -> tuple[Edge, ...]:
     """One :class:`Edge` per caller, callee and call kind, sorted by ``(caller, callee, kind)``."""
-    stats = _edge_stats(tables.calls, ["caller", "callee", "kind"])
-    columns = ("caller", "callee", "kind", "calls", "errors", "p50_ms", "p95_ms", "example_traces")
+    stats = _finished(partial.edges)
+    columns = ("caller", "callee", "kind", "calls", "errors", "p50_ms", "p95_ms", "examples")
     return tuple(
         Edge(
             caller=str(caller),
@@ -79,12 +128,21 @@ def build_edges(tables: CallTables) -> tuple[Edge, ...]:
             errors=int(errors),
             p50_ms=round(float(p50), 3),
             p95_ms=round(float(p95), 3),
-            example_traces=tuple(examples),
+            example_traces=tuple(str(e) for e in examples),
         )
         for caller, callee, kind, calls, errors, p50, p95, examples in zip(
             *(stats[c].tolist() for c in columns), strict=True
         )
     )
+
+
+def _graph_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Edge statistics plus the sorted call kinds folded into each edge."""
+    code, _ = group_codes(calls, keys, dropna=True)
+    stats = _finished(_edge_stats(calls, keys))
+    kept = code >= 0
+    stats["kinds"] = pd.Series(tuples_by_code(code[kept], calls["kind"][kept], len(stats)), dtype=object)
+    return stats
 
 
 def _add_edges(graph: nx.DiGraph, stats: pd.DataFrame, source: list[str], target: list[str]) -> None:
@@ -96,7 +154,7 @@ def _add_edges(graph: nx.DiGraph, stats: pd.DataFrame, source: list[str], target
     errors = stats["errors"].to_numpy()
     p50 = stats["p50_ms"].to_numpy().round(3)
     p95 = stats["p95_ms"].to_numpy().round(3)
-    examples = stats["example_traces"].tolist()
+    examples = [tuple(e) for e in stats["examples"]]
     kinds = stats["kinds"].tolist()
     graph.add_edges_from(
         (
@@ -123,7 +181,7 @@ def build_service_graph(tables: CallTables) -> nx.DiGraph:
     for name in distinct_names(tables.spans["service"], tables.calls["caller"], tables.calls["callee"]):
         graph.add_node(name, emits_spans=name in emitting)
     keys = ["caller", "callee"]
-    _add_edges(graph, _edge_stats(tables.calls, keys), ["caller"], ["callee"])
+    _add_edges(graph, _graph_stats(tables.calls, keys), ["caller"], ["callee"])
     return graph
 
 
@@ -139,7 +197,7 @@ def build_operation_graph(tables: CallTables) -> nx.DiGraph:
     for service, operation in nodes.itertuples(index=False, name=None):
         graph.add_node((service, operation), service=service, operation=operation)
     keys = ["caller", "entry_operation", "callee", "operation"]
-    _add_edges(graph, _edge_stats(calls, keys), ["caller", "entry_operation"], ["callee", "operation"])
+    _add_edges(graph, _graph_stats(calls, keys), ["caller", "entry_operation"], ["callee", "operation"])
     for node in graph.nodes:
         graph.nodes[node].setdefault("service", node[0])
         graph.nodes[node].setdefault("operation", node[1])

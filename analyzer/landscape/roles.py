@@ -30,8 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchscan.analyzer.landscape.behaviour import Behaviour, ServiceBehaviour, summarise_behaviour
-from orchscan.analyzer.requests.calls import CallTables
+from orchscan.analyzer.landscape.behaviour import Behaviour, ServiceBehaviour
 from orchscan.analyzer.results import ServiceRole
 from orchscan.analyzer.thresholds import DEFAULT_ROLE_THRESHOLDS, RoleThresholds
 
@@ -102,17 +101,10 @@ def find_hubs(
     return tuple(sorted(hubs, key=lambda hub: (-hub.score, hub.service)))
 
 
-def classify_services(
-    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
-) -> tuple[ServiceRole, ...]:
-    """The role of every service seen in the calls, sorted by ``(-score, name)``."""
-    return classify_behaviours(summarise_behaviour(tables, thresholds=thresholds), thresholds=thresholds)
-
-
 def classify_behaviours(
     services: Sequence[ServiceBehaviour], *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
 ) -> tuple[ServiceRole, ...]:
-    """Classify already measured services (see :func:`classify_services`)."""
+    """The role of every measured service, sorted by ``(-score, name)``."""
     hubs = {hub.service: hub for hub in find_hubs(services, thresholds=thresholds)}
     roles = [_classify(service, hubs[service.name], thresholds) for service in services]
     return tuple(sorted(roles, key=lambda role: (-role.score, role.name)))

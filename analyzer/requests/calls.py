@@ -7,10 +7,15 @@ Python loop per span:
   service. This covers a client span with its server child, a server span under an
   uninstrumented client (its parent is the caller's server or internal span), a pseudo-service
   that only emits client spans (HotROD's ``mysql``), and a consumer under its producer;
-* a client or producer span with no child in another service: the peer was not instrumented,
-  so it is named from ``peer.service``, then ``server.address``; it is external unless it is
-  a database, cache or broker;
-* a consumer span linked (span link) to a producer span in another trace.
+* a client or producer span with no child in another service: the peer was not instrumented
+  (or its spans were lost), so it is named from ``peer.service``, then ``server.address``;
+  whether it is an external system is a landscape question (does it emit spans anywhere?);
+* a consumer span linked (span link) to a producer span, usually in another trace: both ends
+  are recorded here (:func:`link_ends`) and joined by the landscape stage, because the two
+  traces may live in different partitions.
+
+Everything here is decided within one trace, so it runs on any partition of the spans that
+keeps traces whole.
 
 Every call is attributed to the *request* during which it was made: the nearest ancestor of the
 caller span, in the caller's service, that is a server or consumer span (or the local root of the
@@ -31,8 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.columnar.codes import combine, encode, representatives
+from orchscan.collectors.model.integrity import parent_rows, span_rows
 from orchscan.collectors.model.spans import plain_strings
-from orchscan.collectors.traces.integrity import parent_rows, span_rows
 
 #: Call kinds: a synchronous request/response, an asynchronous message, or a call to a store.
 SYNC, MESSAGING, INFRASTRUCTURE = "sync", "messaging", "infrastructure"
@@ -82,11 +87,11 @@ class CallTables:
     ``error``, ``caller`` (service that sent it, or null), ``root`` (no parent span at all).
 
     ``calls``: one row per call: ``trace_id``, ``caller``, ``callee``, ``kind`` (sync /
-    messaging / infrastructure), ``external`` (callee not instrumented), ``entry_row`` (the
-    caller's request), ``caller_row`` / ``callee_row`` (span rows; callee -1 when not
-    instrumented), ``operation`` (callee operation), ``method``, ``start_ns``/``end_ns`` (as
-    the caller saw them when it has a client span), ``status_code``, ``error``,
-    ``idempotency_key``, ``system`` (db/messaging system for infrastructure and messaging).
+    messaging / infrastructure), ``entry_row`` (the caller's request), ``caller_row`` /
+    ``callee_row`` (span rows; callee -1 when the callee emitted no span for it),
+    ``operation`` (callee operation), ``method``, ``start_ns``/``end_ns`` (as the caller saw
+    them when it has a client span), ``status_code``, ``error``, ``idempotency_key``,
+    ``system`` (db/messaging system for infrastructure and messaging).
     """
 
     spans: pd.DataFrame
@@ -257,17 +262,38 @@ class _Spans:
         )
 
 
-def build_call_tables(table: pa.Table) -> CallTables:
-    """Derive requests and calls from a span table (see the module docstring)."""
+def link_stubs(table: pa.Table) -> pa.Table:
+    """Consumer spans that carry span links: the copies a partition resolves its links from.
+
+    A linked producer usually lives in another trace, and so possibly in another partition: the
+    partitioning hands each partition a copy of every consumer linked into one of its traces.
+    For a table that holds every trace, the stubs are its own linked consumers.
+    """
+    consumers = pc.equal(table["kind"], "consumer")
+    linked = pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0)
+    return table.filter(pc.and_(consumers, linked).fill_null(False))
+
+
+def build_call_tables(table: pa.Table, stubs: pa.Table | None = None) -> CallTables:
+    """Derive requests and calls from a span table (see the module docstring).
+
+    ``stubs`` are the linked consumers whose producers may be in ``table`` (see
+    :func:`link_stubs`; computed from ``table`` itself when not given). They take part in link
+    resolution only: they are rows after the table's own in :attr:`CallTables.spans`, but never
+    requests, parents or callers.
+    """
+    own_rows = table.num_rows
+    stubs = link_stubs(table) if stubs is None else stubs
+    full = pa.concat_tables([table, stubs.cast(table.schema)]) if stubs.num_rows else table
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Id lookups and sorts are numpy and Arrow work that releases the GIL: they run beside
         # the text work on the second core.
         parents = pool.submit(parent_rows, table)
-        traces = pool.submit(_trace_ranks, table)
-        coded, table = table, plain_strings(table.select([*_SPAN_COLUMNS, "links"]))
-        links = pool.submit(_span_links, table)
+        traces = pool.submit(_trace_ranks, full)
+        coded, full = full, plain_strings(full.select([*_SPAN_COLUMNS, "links"]))
+        links = pool.submit(_span_links, full, own_rows)
         # One chunk per column: taking rows from a many-chunk Arrow column costs a copy each time.
-        spans = table.select(list(_SPAN_COLUMNS)).combine_chunks().to_pandas(use_threads=False)
+        spans = full.select(list(_SPAN_COLUMNS)).combine_chunks().to_pandas(use_threads=False)
 
         def text(name: str) -> _Text:
             return _Text.of(coded[name])
@@ -275,11 +301,13 @@ def build_call_tables(table: pa.Table) -> CallTables:
         service = text("service")
         kind = text("kind")
         method = text("http_method")
-        operation = _operations(table, method, text)
-        parent = parents.result()
+        operation = _operations(full, method, text)
+        parent = np.concatenate([parents.result(), np.full(len(spans) - own_rows, -1, dtype=np.int64)])
         spans["row"] = np.arange(len(spans))
         spans["parent_row"] = parent
-        entry = _entry_rows(parent, service.codes, kind.isin(_ENTRY_KINDS))
+        is_entry = kind.isin(_ENTRY_KINDS)
+        is_entry[own_rows:] = False
+        entry = _entry_rows(parent, service.codes, is_entry)
         spans["entry_row"] = entry
         spans["operation"] = _series(operation.codes, operation.names)
         status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -300,13 +328,13 @@ def build_call_tables(table: pa.Table) -> CallTables:
             error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
             idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
         )
-        requests = _requests(spans, columns)
+        requests = _requests(spans, columns, own_rows)
         parts = [
             _boundary_calls(columns),
             _unanswered_calls(columns),
-            _linked_messages(links.result(), columns),
+            _linked_messages(links.result(), columns, spans),
         ]
-        calls = _calls_frame(table, columns, parts, traces.result(), pool)
+        calls = _calls_frame(full, columns, parts, traces.result(), pool)
     return CallTables(spans=spans, requests=requests, calls=calls)
 
 
@@ -316,8 +344,8 @@ def _trace_ranks(table: pa.Table) -> np.ndarray:
     return ranks
 
 
-def _requests(spans: pd.DataFrame, s: _Spans) -> pd.DataFrame:
-    rows = np.flatnonzero(s.entry == np.arange(len(s.entry)))
+def _requests(spans: pd.DataFrame, s: _Spans, own_rows: int) -> pd.DataFrame:
+    rows = np.flatnonzero(s.entry[:own_rows] == np.arange(own_rows))
     parent = s.parent[rows]
     caller = np.where(parent >= 0, s.service.codes[np.maximum(parent, 0)], -1)
     caller[caller == s.service.codes[rows]] = -1
@@ -365,7 +393,6 @@ class _CallPart:
     callee_row: np.ndarray
     callee: np.ndarray
     kind: np.ndarray
-    external: np.ndarray
     operation_row: np.ndarray
     method: np.ndarray
     start: np.ndarray
@@ -403,7 +430,6 @@ def _boundary_calls(s: _Spans) -> _CallPart:
         callee_row=rows,
         callee=names.service[rows],
         kind=kind,
-        external=np.zeros(len(rows), dtype=bool),
         operation_row=rows,
         method=_coalesce(s.method.codes[rows], s.method.codes[timing]),
         start=s.start[timing],
@@ -436,16 +462,12 @@ def _unanswered_calls(s: _Spans) -> _CallPart:
     broker_name[broker_name < 0] = names.broker
     peer[is_messaging] = broker_name[is_messaging]
     kind[is_messaging] = _INFRASTRUCTURE
-    # A peer that emits spans elsewhere in the input is instrumented; only this call's callee
-    # spans are missing (lost, sampled away), so it is not an external system.
-    emitting = np.isin(names.names, s.service.names)
     return _CallPart(
         trace_row=rows,
         caller_row=rows,
         callee_row=np.full(len(rows), -1, dtype=np.int64),
         callee=peer,
         kind=kind,
-        external=(kind == _SYNC) & ~emitting[peer],
         operation_row=rows,
         method=s.method.codes[rows],
         start=s.start[rows],
@@ -457,26 +479,32 @@ def _unanswered_calls(s: _Spans) -> _CallPart:
     )
 
 
-def _span_links(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """(linked span, consumer) row pairs of consumer spans that carry span links."""
-    consumers = pc.equal(table["kind"], "consumer")
-    has_links = pc.and_(consumers, pc.greater(pc.list_value_length(table["links"]).fill_null(0), 0))
-    rows = np.flatnonzero(has_links.to_numpy(zero_copy_only=False))
-    if not len(rows):
+def _span_links(table: pa.Table, own_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(linked span, consumer stub) row pairs: each stub's links that point into the own rows."""
+    if table.num_rows == own_rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    linked = table.take(pa.array(rows)).select(["links"])
-    flat = pc.list_flatten(linked["links"])
-    owner = rows[pc.list_parent_indices(linked["links"]).to_numpy()]
-    found_rows = span_rows(table, pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id"))
+    stubs = table.slice(own_rows).select(["links"])
+    flat = pc.list_flatten(stubs["links"])
+    owner = own_rows + pc.list_parent_indices(stubs["links"]).to_numpy()
+    found_rows = span_rows(
+        table.slice(0, own_rows), pc.struct_field(flat, "trace_id"), pc.struct_field(flat, "span_id")
+    )
     found = found_rows >= 0
     return found_rows[found], owner[found]
 
 
-def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans) -> _CallPart:
+def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans, spans: pd.DataFrame) -> _CallPart:
     """Consumers that name their producer by a span link rather than as parent."""
     names = s.vocabulary
     producer, consumer = links
-    keep = (s.service.codes[producer] != s.service.codes[consumer]) & (s.parent[consumer] != producer)
+    # A consumer whose parent is the linked producer is a boundary call already.
+    def at(column: str, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(spans[column].array.take(rows), dtype=object)
+
+    direct = (at("trace_id", consumer) == at("trace_id", producer)) & (
+        at("parent_span_id", consumer) == at("span_id", producer)
+    )
+    keep = (s.service.codes[producer] != s.service.codes[consumer]) & ~direct
     producer, consumer = producer[keep], consumer[keep]
     return _CallPart(
         trace_row=consumer,
@@ -484,7 +512,6 @@ def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans) -> _CallPa
         callee_row=consumer,
         callee=names.service[consumer],
         kind=np.full(len(consumer), _MESSAGING, dtype=np.int64),
-        external=np.zeros(len(consumer), dtype=bool),
         operation_row=consumer,
         method=s.method.codes[consumer],
         start=s.start[producer],
@@ -523,7 +550,6 @@ def _calls_frame(
             "caller": spelled["caller"],
             "callee": spelled["callee"],
             "kind": spelled["kind"],
-            "external": joined("external")[order],
             "entry_row": s.entry[caller_row[order]],
             "caller_row": caller_row[order],
             "callee_row": joined("callee_row")[order],

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -503,10 +504,40 @@ def _fallback(combo: _Combo) -> str | None:
 # -- coverage ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CoveragePartial:
+    """One partition's share of spec coverage; partials merge by summing.
+
+    ``tallies``: calls and matched calls per (documented service, span kind); ``undocumented``:
+    unmatched calls per (service, kind, method, path); ``seen``: documented operation keys some
+    span matched. Which kind counts (the service's own server spans, or the client spans calling
+    it when it emits none) is decided when the partials are finished.
+    """
+
+    tallies: pd.DataFrame
+    undocumented: pd.DataFrame
+    seen: pd.DataFrame
+
+    @classmethod
+    def merge(cls, parts: Sequence[CoveragePartial]) -> CoveragePartial:
+        """The partial of the union of the partitions ``parts`` came from."""
+
+        def joined(name: str) -> pd.DataFrame:
+            return pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+
+        return cls(
+            tallies=joined("tallies").groupby(["service", "kind"], sort=True, as_index=False).sum(),
+            undocumented=joined("undocumented")
+            .groupby(["service", "kind", "method", "path"], sort=True, as_index=False)
+            .sum(),
+            seen=joined("seen").drop_duplicates(ignore_index=True),
+        )
+
+
 def measure_coverage(
     spans: pa.Table, matches: OperationMatches, operations: Mapping[str, Sequence[Operation]]
-) -> tuple[ServiceCoverage, ...]:
-    """Per documented service: match rate, undocumented endpoints seen, documented ones never seen."""
+) -> CoveragePartial:
+    """Per documented service and span kind: calls, matches, undocumented endpoints, operations seen."""
     m = matches.table
     # Counted per distinct combination of the low-cardinality columns, as in matching; only the
     # unmatched calls' concrete paths are read row by row.
@@ -526,31 +557,26 @@ def measure_coverage(
     combos = list(zip(*columns, strict=True))
     calls = [
         index
-        for index, (_, http_method, _, rpc, target, _) in enumerate(combos)
+        for index, (kind, http_method, _, rpc, target, _) in enumerate(combos)
         if (http_method is not None or rpc) and target in operations
     ]
-    seen_keys: dict[str, set[str]] = {}
-    server_targets: set[str] = set()
-    for index in calls:
-        kind, _, _, _, target, (_, op_method, op_path) = combos[index]
-        if op_method is not None and op_path is not None:
-            seen_keys.setdefault(target, set()).add(f"{op_method} {op_path}")
-        if kind == "server":
-            server_targets.add(target)
-    tally: dict[str, list[int]] = {}
-    missing: dict[tuple[str, str, str], int] = {}
+    seen: set[tuple[str, str]] = set()
+    tally: dict[tuple[str, str], list[int]] = {}
+    missing: dict[tuple[str, str, str, str], int] = {}
     by_row: list[int] = []  # unmatched combinations whose path is the span's own
     for index in calls:
-        kind, http_method, route, _, target, (matched, _, _) = combos[index]
-        if kind != ("server" if target in server_targets else "client"):
+        kind, http_method, route, _, target, (matched, op_method, op_path) = combos[index]
+        if op_method is not None and op_path is not None:
+            seen.add((target, f"{op_method} {op_path}"))
+        if kind not in _COUNTED_KINDS:
             continue
-        entry = tally.setdefault(target, [0, 0])
+        entry = tally.setdefault((target, kind), [0, 0])
         entry[0] += rows_per_combo[index]
         entry[1] += rows_per_combo[index] if matched else 0
         if matched:
             continue
         if kind == "server" and route is not None:
-            call = (target, http_method if http_method is not None else "POST", route)
+            call = (target, kind, http_method if http_method is not None else "POST", route)
             missing[call] = missing.get(call, 0) + rows_per_combo[index]
         else:
             by_row.append(index)
@@ -567,26 +593,58 @@ def measure_coverage(
         pair_paths = [paths.values[code] for code in paths.codes[pair_rows].tolist()]
         sizes = np.bincount(pair_of, minlength=pairs).tolist()
         for index, path, size in zip(pair_combos, pair_paths, sizes, strict=True):
-            _, http_method, _, _, target, _ = combos[index]
-            call = (target, http_method if http_method is not None else "POST", path)
+            kind, http_method, _, _, target, _ = combos[index]
+            call = (target, kind, http_method if http_method is not None else "POST", path)
             missing[call] = missing.get(call, 0) + size
+    return CoveragePartial(
+        tallies=pd.DataFrame(
+            [(service, kind, total, matched) for (service, kind), (total, matched) in tally.items()],
+            columns=["service", "kind", "calls", "matched"],
+        ),
+        undocumented=pd.DataFrame(
+            [(*call, size) for call, size in missing.items()],
+            columns=["service", "kind", "method", "path", "calls"],
+        ),
+        seen=pd.DataFrame(sorted(seen), columns=["service", "key"]),
+    )
+
+
+#: Calls are counted from the callee's server spans, or from its callers' client spans.
+_COUNTED_KINDS = ("server", "client")
+
+
+def summarise_coverage(
+    partial: CoveragePartial, operations: Mapping[str, Sequence[Operation]]
+) -> tuple[ServiceCoverage, ...]:
+    """Per documented service: match rate, undocumented endpoints seen, documented ones never seen."""
+    servers = set(partial.tallies.loc[partial.tallies["kind"] == "server", "service"])
+
+    def counted(frame: pd.DataFrame) -> pd.DataFrame:
+        wanted = np.where(frame["service"].isin(list(servers)), "server", "client")
+        return frame[frame["kind"].to_numpy() == wanted]
+
+    tallies = counted(partial.tallies).set_index("service")
     undocumented: dict[str, list[UndocumentedCall]] = {}
-    for (target, verb, path), size in missing.items():
-        undocumented.setdefault(target, []).append(UndocumentedCall(verb, path, size))
+    for service, _, method, path, calls in counted(partial.undocumented).itertuples(index=False, name=None):
+        undocumented.setdefault(service, []).append(UndocumentedCall(method, path, int(calls)))
+    seen: dict[str, set[str]] = {}
+    for service, key in partial.seen.itertuples(index=False, name=None):
+        seen.setdefault(service, set()).add(key)
     result = []
     for service in sorted(operations):
-        total, matched = tally.get(service, [0, 0])
+        total = int(tallies.loc[service, "calls"]) if service in tallies.index else 0
+        matched = int(tallies.loc[service, "matched"]) if service in tallies.index else 0
         documented = {op.key for op in operations[service]}
         result.append(
             ServiceCoverage(
                 service=service,
-                observed_from="server" if service in server_targets else "client",
+                observed_from="server" if service in servers else "client",
                 calls=total,
                 matched=matched,
                 undocumented=tuple(
                     sorted(undocumented.get(service, []), key=lambda u: (-u.count, u.method, u.path))
                 ),
-                unseen=tuple(sorted(documented - seen_keys.get(service, set()))),
+                unseen=tuple(sorted(documented - seen.get(service, set()))),
             )
         )
     return tuple(result)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from orchscan.collectors.model.spans import total_services, total_traces
+
 
 @dataclass(frozen=True, order=True, slots=True)
 class Skipped:
@@ -67,6 +69,21 @@ class ChunkResult:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestReport:
+    """The account of how the inputs were read, without the spans: per file, skipped, totals.
+
+    ``services`` counts distinct services that emitted spans.
+    """
+
+    files: tuple[FileReport, ...]
+    skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...]
+    spans: int
+    traces: int
+    services: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ingest:
     """Everything read from the inputs: the span table plus the account of how it was read."""
 
@@ -79,3 +96,14 @@ class Ingest:
     def skipped_total(self) -> int:
         """Records skipped over all files."""
         return sum(record.count for record in self.skipped)
+
+    def report(self) -> IngestReport:
+        """The account of this ingest, with its totals."""
+        return IngestReport(
+            files=self.files,
+            skipped=self.skipped,
+            notices=self.notices,
+            spans=self.spans.num_rows,
+            traces=total_traces(self.spans),
+            services=total_services(self.spans),
+        )

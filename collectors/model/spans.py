@@ -284,3 +284,21 @@ def attribute_map(offsets: np.ndarray, keys: pa.Array, values: pa.Array) -> pa.M
 def empty_table() -> pa.Table:
     """A span table with no rows, for inputs that yielded nothing."""
     return SCHEMA.empty_table()
+
+
+def total_services(table: pa.Table) -> int:
+    """Distinct service names in a span table."""
+    # Unique of a coded column is coded over the union of the batches' dictionaries.
+    return len(pc.unique(table["service"]).drop_null())
+
+
+def total_traces(table: pa.Table) -> int:
+    """Distinct trace ids in a span table."""
+    return int(pc.count_distinct(table["trace_id"]).as_py())
+
+
+def service_names(table: pa.Table) -> list[str]:
+    """Traced services plus the peers they name, so a spec of an uninstrumented service can still bind."""
+    services = pc.unique(table["service"]).drop_null().to_pylist()
+    peers = pc.unique(table["peer_service"]).drop_null().to_pylist()
+    return sorted({str(s) for s in services + peers})

@@ -22,10 +22,10 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchscan.collectors.model.integrity import drop_duplicates, repair_parents
 from orchscan.collectors.model.records import Chunk, ChunkResult, FileReport, Ingest, Notice, Skipped
 from orchscan.collectors.model.spans import SCHEMA, empty_table
 from orchscan.collectors.traces.detect import HEAD_BYTES, describe_unrecognised, detect
-from orchscan.collectors.traces.integrity import drop_duplicates, repair_parents
 from orchscan.collectors.traces.registry import FORMATS, parse_chunk
 
 #: File endings picked up when a directory is walked; files named explicitly are always read.
@@ -319,15 +319,4 @@ def _distinct(parts: list[pa.Array]) -> int:
     return int(pc.count_distinct(pa.chunked_array(parts, type=pa.string())).as_py())
 
 
-def total_services(table: pa.Table) -> int:
-    """Distinct service names in a span table."""
-    # Unique of a coded column is coded over the union of the batches' dictionaries.
-    return len(pc.unique(table["service"]).drop_null())
-
-
-def total_traces(table: pa.Table) -> int:
-    """Distinct trace ids in a span table."""
-    return int(pc.count_distinct(table["trace_id"]).as_py())
-
-
-__all__ = ["InputError", "Notice", "expand_paths", "ingest", "open_input", "total_services", "total_traces"]
+__all__ = ["InputError", "Notice", "expand_paths", "ingest", "open_input"]

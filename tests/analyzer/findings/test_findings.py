@@ -6,10 +6,9 @@ from typing import Any
 
 import pyarrow as pa
 from flow_factories import Landscape, Span
+from scans import context_of, mined_flows
 
 from orchscan.analyzer.findings.rules import RULES, find_findings
-from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import Finding, ServiceRole
 from orchscan.analyzer.thresholds import FlowThresholds
 
@@ -17,10 +16,9 @@ OWNERS = ("orders", "mobile-bff", "returns")
 
 
 def _findings(table: pa.Table, roles: tuple[ServiceRole, ...] = (), **thresholds: Any) -> list[Finding]:
-    tables = build_call_tables(table)
     limits = FlowThresholds(**thresholds)
-    flows, steps = analyze_flows(tables, table, owners=OWNERS, thresholds=limits)
-    found = find_findings(flows, steps, tables, roles=roles, thresholds=limits)
+    flows, steps = mined_flows(table, owners=OWNERS, thresholds=limits)
+    found = find_findings(flows, steps, context_of(table), roles=roles, thresholds=limits)
     assert {f.rule for f in found} <= set(RULES)
     assert list(found) == sorted(found, key=Finding.sort_key)
     return list(found)

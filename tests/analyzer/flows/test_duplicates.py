@@ -6,9 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 from flow_factories import Landscape
+from scans import mined_flows
 
-from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import Flow
 from orchscan.analyzer.thresholds import FlowThresholds
 
@@ -59,8 +58,7 @@ def _landscape() -> pa.Table:
 
 def _flows(table: pa.Table, **thresholds: Any) -> dict[str, Flow]:
     owners = ("orders", "mobile-bff", "partner-api")
-    flows, _ = analyze_flows(
-        build_call_tables(table), table, owners=owners, thresholds=FlowThresholds(**thresholds)
+    flows, _ = mined_flows(table, owners=owners, thresholds=FlowThresholds(**thresholds)
     )
     return {f.owner: f for f in flows}
 
@@ -93,7 +91,7 @@ def test_one_owner_is_never_its_own_duplicate() -> None:
     for _ in range(3):
         _checkout(land, "orders", "POST /orders", ["inventory", "payment", "shipping"])
         _checkout(land, "orders", "POST /orders/express", ["inventory", "payment", "shipping"])
-    flows, _ = analyze_flows(build_call_tables(land.table()), land.table())
+    flows, _ = mined_flows(land.table())
     assert len(flows) == 2
     assert all(f.duplicates == () for f in flows)
 

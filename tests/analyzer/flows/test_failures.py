@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pyarrow as pa
 from flow_factories import Landscape, Span
+from scans import mined_flows
 
-from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import Flow
 from orchscan.collectors.traces.ingest import ingest
 
 
 def _flow(table: pa.Table) -> Flow:
-    (flow,) = analyze_flows(build_call_tables(table), table, owners=("orders",))[0]
+    (flow,) = mined_flows(table, owners=("orders",))[0]
     return flow
 
 
@@ -135,7 +134,7 @@ def test_an_answered_error_whose_server_span_ends_late_is_no_timeout() -> None:
 def test_a_proxy_that_gave_up_after_its_route_timeout(fixtures: Path) -> None:
     """OpenTelemetry Demo: Envoy's 15 s route timeout fired while the frontend was still working."""
     table = ingest([fixtures / "opentelemetry-demo" / "traces"], jobs=1).spans
-    flows, _ = analyze_flows(build_call_tables(table), table, owners=("frontend-proxy",))
+    flows, _ = mined_flows(table, owners=("frontend-proxy",))
     by_entry = {f.entry.key: f for f in flows}
     (timeout,) = by_entry["POST /api/checkout"].failure.timeouts
     assert (

@@ -5,9 +5,8 @@ from __future__ import annotations
 from flow_factories import Landscape
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scans import mined_flows
 
-from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.thresholds import FlowThresholds
 
 _CALLEES = ("inventory", "payment", "shipping", "notification", "pricing", "users")
@@ -38,9 +37,8 @@ def test_raising_the_step_threshold_never_adds_flows(
     spec: list[tuple[str, list[str]]], min_steps: int
 ) -> None:
     table = _landscape(spec).table()
-    tables = build_call_tables(table)
-    lower, _ = analyze_flows(tables, table, thresholds=FlowThresholds(min_steps=min_steps))
-    higher, _ = analyze_flows(tables, table, thresholds=FlowThresholds(min_steps=min_steps + 1))
+    lower, _ = mined_flows(table, thresholds=FlowThresholds(min_steps=min_steps))
+    higher, _ = mined_flows(table, thresholds=FlowThresholds(min_steps=min_steps + 1))
     assert {f.id for f in higher} <= {f.id for f in lower}
 
 
@@ -48,7 +46,7 @@ def test_raising_the_step_threshold_never_adds_flows(
 @given(requests)
 def test_variants_account_for_every_mined_request(spec: list[tuple[str, list[str]]]) -> None:
     table = _landscape(spec).table()
-    flows, _ = analyze_flows(build_call_tables(table), table, thresholds=FlowThresholds(min_steps=1))
+    flows, _ = mined_flows(table, thresholds=FlowThresholds(min_steps=1))
     for flow in flows:
         assert sum(v.requests for v in flow.variants) == flow.requests
         assert abs(sum(v.support for v in flow.variants) - 1.0) < 1e-9

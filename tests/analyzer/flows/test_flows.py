@@ -10,18 +10,16 @@ import pytest
 from flow_factories import Landscape
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scans import mined_flows, mined_steps
 
-from orchscan.analyzer.flows.mining import analyze_flows, mine_flows
-from orchscan.analyzer.flows.steps import collect_step_calls
-from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.flows.mining import mine_flows
 from orchscan.analyzer.results import Flow
 from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.traces.ingest import ingest
 
 
 def _flows(table: pa.Table, owners: tuple[str, ...] = (), **thresholds: Any) -> tuple[Flow, ...]:
-    flows, _ = analyze_flows(
-        build_call_tables(table), table, owners=owners, thresholds=FlowThresholds(**thresholds)
+    flows, _ = mined_flows(table, owners=owners, thresholds=FlowThresholds(**thresholds)
     )
     return flows
 
@@ -200,9 +198,8 @@ def test_raising_the_step_threshold_never_adds_flows(loyalty: list[bool], min_st
         proxy = land.trace().request("proxy", "GET /p", ms=50)
         proxy.call("a", "GET /x", at=5, ms=10)
     table = land.table()
-    tables = build_call_tables(table)
-    low = mine_flows(collect_step_calls(tables, table, thresholds=FlowThresholds(min_steps=min_steps)))
-    high = mine_flows(collect_step_calls(tables, table, thresholds=FlowThresholds(min_steps=min_steps + 1)))
+    low = mine_flows(mined_steps(table, thresholds=FlowThresholds(min_steps=min_steps)))
+    high = mine_flows(mined_steps(table, thresholds=FlowThresholds(min_steps=min_steps + 1)))
     assert {f.id for f in high} <= {f.id for f in low}
     for flow in low:
         assert sum(v.requests for v in flow.variants) == flow.requests

@@ -15,12 +15,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from paths import SAMPLE
+from scans import context_of, mined_flows, roles_of
 
 from orchscan.analyzer.findings.rules import find_findings
 from orchscan.analyzer.flows.handoffs import normalise
-from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import StepCalls
-from orchscan.analyzer.landscape.roles import classify_services
 from orchscan.analyzer.requests.calls import CallTables, build_call_tables
 from orchscan.analyzer.results import Finding, Flow, ServiceRole
 from orchscan.analyzer.specs.operations import index_operations
@@ -57,13 +56,13 @@ class Scan:
 def scan() -> Scan:
     table: pa.Table = ingest([SAMPLE / "traces" / "shop.otlp.pb.gz"], jobs=1).spans
     tables = build_call_tables(table)
-    roles = classify_services(tables)
+    roles = roles_of(tables)
     owners = {r.name for r in roles if r.role == "orchestrator"}
     loaded = load_specs([SAMPLE / "openapi"])
     services = set(table["service"].to_pylist()) | {"approvals"}
     specs = index_operations(loaded.specs, bind_specs(loaded.specs, services))
-    flows, steps = analyze_flows(tables, table, owners=owners, specs=specs, thresholds=THRESHOLDS)
-    findings = find_findings(flows, steps, tables, roles=roles, specs=specs, thresholds=THRESHOLDS)
+    flows, steps = mined_flows(table, owners=owners, specs=specs, thresholds=THRESHOLDS)
+    findings = find_findings(flows, steps, context_of(table), roles=roles, specs=specs, thresholds=THRESHOLDS)
     return Scan(tables, roles, {f"{f.owner} {f.entry.key}": f for f in flows}, steps, findings)
 
 

@@ -8,16 +8,15 @@ from typing import Any
 
 import pyarrow as pa
 from flow_factories import Landscape
+from scans import mined_flows
 
 from orchscan.analyzer.flows.handoffs import SpecIndex, normalise, resource_of
-from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import Flow, Handoff
 from orchscan.collectors.openapi import load_specs
 
 
 def _flow(table: pa.Table, specs: SpecIndex | None = None) -> Flow:
-    (flow,) = analyze_flows(build_call_tables(table), table, owners=("orders",), specs=specs)[0]
+    (flow,) = mined_flows(table, owners=("orders",), specs=specs)[0]
     return flow
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from paths import FIXTURES, SAMPLE
+from scans import mined_steps
 
-from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, collect_step_calls
-from orchscan.analyzer.requests.calls import build_call_tables
+from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls
 from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.traces.ingest import ingest
 
@@ -34,8 +34,7 @@ def _expected_sequences(steps: StepCalls) -> dict[int, str]:
 def test_every_sequence_lists_its_blocks_in_time_order(inputs: Path) -> None:
     # Arrow's hash aggregation returns each group's list in no guaranteed order: sequences built
     # that way once put a later block before an earlier one in about 2 % of the sample's requests.
-    table = ingest([inputs], jobs=1).spans
-    steps = collect_step_calls(build_call_tables(table), table, thresholds=FlowThresholds(min_steps=1))
+    steps = mined_steps(ingest([inputs], jobs=1).spans, thresholds=FlowThresholds(min_steps=1))
     expected = _expected_sequences(steps)
     assert len(expected) >= 3
     actual = steps.requests.set_index("entry_row")["sequence"]

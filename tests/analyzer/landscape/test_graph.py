@@ -10,10 +10,10 @@ import pytest
 from factories import LandscapeBuilder, build_shop
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scans import edges_of
 
 from orchscan.analyzer.columnar.grouping import group_codes, sorted_codes, tuples_by_code
 from orchscan.analyzer.landscape.graph import (
-    build_edges,
     build_operation_graph,
     build_service_graph,
     group_quantiles,
@@ -33,7 +33,7 @@ def _latency_land() -> LandscapeBuilder:
 
 def test_edges_carry_calls_errors_caller_latency_and_examples() -> None:
     tables = build_call_tables(_latency_land().table())
-    edges = {(e.caller, e.callee, e.kind): e for e in build_edges(tables)}
+    edges = {(e.caller, e.callee, e.kind): e for e in edges_of(tables)}
     api = edges[("web", "api", "sync")]
     latencies = [10, 20, 30, 40, 50, 60, 70]
     assert (api.calls, api.errors) == (7, 1)
@@ -45,7 +45,7 @@ def test_edges_carry_calls_errors_caller_latency_and_examples() -> None:
 
 
 def test_edges_are_sorted_by_caller_callee_and_kind() -> None:
-    edges = build_edges(build_call_tables(build_shop(LandscapeBuilder()).table()))
+    edges = edges_of(build_call_tables(build_shop(LandscapeBuilder()).table()))
     keys = [(e.caller, e.callee, e.kind) for e in edges]
     assert keys == sorted(keys)
     assert ("orders", "inventory", "sync") in keys and ("warehouse", "procurement", "messaging") in keys

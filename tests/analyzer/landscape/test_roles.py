@@ -10,9 +10,9 @@ import pyarrow.compute as pc
 from factories import SHOP_ROLES, LandscapeBuilder, ShopMix, build_shop, rename_services, with_copies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scans import behaviour_of, roles_of
 
-from orchscan.analyzer.landscape.behaviour import summarise_behaviour
-from orchscan.analyzer.landscape.roles import classify_services, find_hubs
+from orchscan.analyzer.landscape.roles import find_hubs
 from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import ROLES, ServiceRole
 from orchscan.analyzer.thresholds import RoleThresholds
@@ -22,7 +22,7 @@ SKEW = {"shipping": 4.0, "inventory": -3.0, "cart": 2.5}
 
 
 def _roles(table: pa.Table, **thresholds: float) -> dict[str, ServiceRole]:
-    roles = classify_services(build_call_tables(table), thresholds=RoleThresholds(**thresholds))
+    roles = roles_of(build_call_tables(table), thresholds=RoleThresholds(**thresholds))
     return {role.name: role for role in roles}
 
 
@@ -84,7 +84,7 @@ def test_gateway_composer_choreography_infrastructure_and_external_evidence() ->
 def test_per_request_fan_out_beats_aggregate_fan_out() -> None:
     # The gateway has the widest aggregate fan-out of all (Bogner's ADS would rank it first) and
     # the orchestrators are called by at most one service (Arcan's hub rule would miss them).
-    services = summarise_behaviour(build_call_tables(_shop()))
+    services = behaviour_of(build_call_tables(_shop()))
     widest = max(services, key=lambda s: len(s.callees))
     assert widest.name == "gateway"
     hubs = find_hubs(services)
@@ -116,13 +116,13 @@ def test_thresholds_are_configurable_from_a_flat_mapping() -> None:
 
 
 def test_roles_are_sorted_by_score_then_name() -> None:
-    roles = classify_services(build_call_tables(_shop()))
+    roles = roles_of(build_call_tables(_shop()))
     assert [(-r.score, r.name) for r in roles] == sorted((-r.score, r.name) for r in roles)
 
 
 def test_hotrod_frontend_is_the_top_orchestrator(fixtures: Path) -> None:
     spans = ingest([fixtures / "hotrod" / "traces"], jobs=1).spans
-    roles = classify_services(build_call_tables(spans))
+    roles = roles_of(build_call_tables(spans))
     assert roles[0].name == "frontend" and roles[0].role == "orchestrator"
     assert (
         roles[0]
@@ -137,7 +137,7 @@ def test_hotrod_frontend_is_the_top_orchestrator(fixtures: Path) -> None:
 
 def test_petclinic_api_gateway_is_not_an_orchestrator(fixtures: Path) -> None:
     spans = ingest([fixtures / "spring-petclinic" / "traces"], jobs=1).spans
-    roles = {r.name: r for r in classify_services(build_call_tables(spans))}
+    roles = {r.name: r for r in roles_of(build_call_tables(spans))}
     assert roles["api-gateway"].role != "orchestrator"
     assert not [r for r in roles.values() if r.role == "orchestrator"]
 

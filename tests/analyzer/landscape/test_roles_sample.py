@@ -7,8 +7,8 @@ from functools import cache
 
 import pytest
 from paths import SAMPLE
+from scans import roles_of
 
-from orchscan.analyzer.landscape.roles import classify_services
 from orchscan.analyzer.requests.calls import build_call_tables
 from orchscan.analyzer.results import ServiceRole
 from orchscan.collectors.traces.ingest import ingest
@@ -17,7 +17,7 @@ from orchscan.collectors.traces.ingest import ingest
 @cache
 def _roles() -> dict[str, ServiceRole]:
     spans = ingest([SAMPLE / "traces"], jobs=1).spans
-    return {role.name: role for role in classify_services(build_call_tables(spans))}
+    return {role.name: role for role in roles_of(build_call_tables(spans))}
 
 
 @cache

@@ -23,6 +23,7 @@ from orchscan.analyzer.specs.operations import (
     index_operations,
     match_operations,
     measure_coverage,
+    summarise_coverage,
 )
 from orchscan.collectors.model.spans import SCHEMA
 from orchscan.collectors.openapi import Operation, bind_specs, load_specs
@@ -126,7 +127,7 @@ def test_petstore_precedence_base_path_trailing_slash_and_encoding() -> None:
     ]
     assert table["operation_key"].to_pylist()[:2] == ["GET /pet/findByStatus", "GET /pet/{petId}"]
     assert table["inferred"].to_pylist()[:1] == [False]
-    coverage = measure_coverage(spans, match_operations(spans, ops), ops)
+    coverage = summarise_coverage(measure_coverage(spans, match_operations(spans, ops), ops), ops)
     (petstore,) = coverage
     assert (petstore.calls, petstore.matched, petstore.observed_from) == (8, 6, "server")
     assert petstore.match_rate == pytest.approx(0.75)
@@ -242,7 +243,7 @@ def test_client_spans_reach_the_spec_of_the_service_they_call() -> None:
         None,
     ]
     assert table["operation_key"].to_pylist()[4] == "POST"
-    coverage = {c.service: c for c in measure_coverage(spans, matches, ops)}
+    coverage = {c.service: c for c in summarise_coverage(measure_coverage(spans, matches, ops), ops)}
     # payment emits no server spans: the client spans calling it stand in.
     assert coverage["payment"].observed_from == "client" and coverage["payment"].matched == 1
     assert coverage["payment"].unseen == ("GET /health",)
@@ -338,7 +339,7 @@ def test_instrumented_fastapi_traffic_matches_its_generated_spec(fastapi_capture
     # /pets/4/ (FastAPI answers with a redirect, no route) is matched with its trailing slash trimmed.
     assert server["GET /pets/mine"] == 2 and server["GET /pets/{pet_id}"] == 2 and server["POST /pets"] == 1
     assert client["GET /pets/mine"] == 2 and client["GET /pets/{pet_id}"] == 2 and client["POST /pets"] == 1
-    (coverage,) = measure_coverage(spans, matches, ops)
+    (coverage,) = summarise_coverage(measure_coverage(spans, matches, ops), ops)
     assert coverage.observed_from == "server"
     assert (coverage.calls, coverage.matched, coverage.unseen) == (6, 5, ())
     assert coverage.undocumented == (UndocumentedCall("GET", "/nowhere", 1),)
@@ -375,7 +376,7 @@ def test_every_instrumented_http_server_span_of_the_sample_matches_an_operation(
     assert len(http_server) > 1000
     unmatched = Counter(service for service, op in http_server if op is None)
     assert unmatched == Counter()
-    for coverage in measure_coverage(spans, matches, ops):
+    for coverage in summarise_coverage(measure_coverage(spans, matches, ops), ops):
         if coverage.observed_from == "server":
             assert coverage.match_rate == 1.0, coverage
 
@@ -579,10 +580,12 @@ def test_coverage_reads_a_match_table_built_elsewhere_the_same() -> None:
         + [{"service": "front", "kind": "client", "http_method": "GET", "peer_service": "petstore"}]
     )
     matches = match_operations(spans, ops)
-    (coverage,) = measure_coverage(spans, matches, ops)
+    (coverage,) = summarise_coverage(measure_coverage(spans, matches, ops), ops)
     assert coverage.undocumented == (
         UndocumentedCall("GET", "/api/v3/pet/42/vaccinations", 1),
         UndocumentedCall("GET", "/nowhere", 1),
         UndocumentedCall("PATCH", "/pet/{petId}", 1),
     )
-    assert measure_coverage(spans, OperationMatches(matches.table), ops) == (coverage,)
+    assert summarise_coverage(measure_coverage(spans, OperationMatches(matches.table), ops), ops) == (
+        coverage,
+    )

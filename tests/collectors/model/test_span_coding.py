@@ -11,8 +11,8 @@ from paths import ROOT
 from sdk_spans import batches, framed, otlp_json_lines, record_landscape, write
 
 from orchscan.analyzer.requests.calls import build_call_tables
-from orchscan.collectors.model.spans import CODED, COLUMNS, SCHEMA, plain_strings, span_batch
-from orchscan.collectors.traces.ingest import ingest, total_services
+from orchscan.collectors.model.spans import CODED, COLUMNS, SCHEMA, plain_strings, span_batch, total_services
+from orchscan.collectors.traces.ingest import ingest
 
 FIXTURES = ROOT / "tests" / "fixtures"
 CODED_COLUMNS = [name for name, (dtype, _) in COLUMNS.items() if dtype == CODED]

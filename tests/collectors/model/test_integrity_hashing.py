@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from sdk_spans import batches, encode, framed, record_landscape, write
 
-from orchscan.collectors.traces import integrity
+from orchscan.collectors.model import integrity
+from orchscan.collectors.model.integrity import drop_duplicates, repair_parents
 from orchscan.collectors.traces.ingest import ingest
-from orchscan.collectors.traces.integrity import drop_duplicates, repair_parents
 
 
 @pytest.fixture(scope="module")

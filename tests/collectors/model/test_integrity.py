@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from sdk_spans import Landscape, encode, record_landscape, write
 
+from orchscan.collectors.model.integrity import _on_cycle, drop_duplicates, repair_parents
 from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.ingest import ingest
-from orchscan.collectors.traces.integrity import _on_cycle, drop_duplicates, repair_parents
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,132 @@
+"""The per-partition reduction: spans of whole traces in, compact records and mergeable partials out.
+
+Everything about one request is decided inside its trace, so a partition that keeps its traces
+whole can be reduced on its own, in this process, in a worker process or on a cluster node. The
+result comes in two parts:
+
+* :class:`PartitionLight`, small and always sent back: partial aggregates that merge by summing
+  or concatenating (behaviour, edges, spec coverage, observed statuses, per-flow figures), and
+  what the landscape needs to decide which heavy records it wants;
+* :class:`PartitionHeavy`, as large as the requests: every request with its marked calls, and
+  the evidence of broken trace context. The landscape stage keeps only the part of it that its
+  decisions select (:func:`select_records`), so it may stay on disk until then.
+
+No partial depends on which other traces share the partition: results never depend on how
+spans were partitioned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from orchscan.analyzer.findings.rules import TraceContextEvidence
+from orchscan.analyzer.flows.steps import StepCalls, flow_figures, mark_steps, select_steps
+from orchscan.analyzer.landscape.behaviour import BehaviourPartial, measure_behaviour
+from orchscan.analyzer.landscape.graph import EdgePartial
+from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
+from orchscan.analyzer.specs.operations import CoveragePartial, match_operations, measure_coverage
+from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.openapi.model import Operation
+
+
+@dataclass(frozen=True)
+class PartitionLight:
+    """The small part of a partition's reduction: partials and what selection decides by.
+
+    ``statuses``: distinct (callee, operation, status_code) of successful synchronous calls;
+    ``flows``: per (owner, entry) the most steps a request made (see
+    :func:`orchscan.analyzer.flows.steps.flow_figures`); ``orphan_services`` and ``root_keys``
+    name what the trace-context evidence of other partitions must keep.
+    """
+
+    behaviour: BehaviourPartial
+    edges: EdgePartial
+    coverage: CoveragePartial | None
+    statuses: pd.DataFrame
+    flows: pd.DataFrame
+    orphan_services: frozenset[str]
+    root_keys: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PartitionHeavy:
+    """The large part of a partition's reduction: every request with its marked calls, and the
+    trace-context evidence (hosts and unanswered calls included)."""
+
+    steps: StepCalls
+    context: TraceContextEvidence
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the landscape keeps of every partition's heavy records.
+
+    ``flows``: the (owner, entry) operations whose requests are mined; ``orphan_services`` and
+    ``root_keys``: whose served requests and unanswered calls trace-context findings match.
+    """
+
+    flows: frozenset[tuple[str, str]]
+    orphan_services: frozenset[str]
+    root_keys: frozenset[str]
+
+
+def reduce_partition(
+    spans: pa.Table,
+    stubs: pa.Table | None = None,
+    *,
+    operations: Mapping[str, Sequence[Operation]] | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> tuple[PartitionLight, PartitionHeavy]:
+    """Reduce the spans of whole traces (and the linked consumers stubbed into them) to records.
+
+    ``stubs`` are copies of consumer spans elsewhere that link into these traces (see
+    :func:`orchscan.analyzer.requests.calls.link_stubs`); ``operations`` the documented
+    operations per service, when specs were given.
+    """
+    table = plain_strings(spans)
+    tables = build_call_tables(table, None if stubs is None else plain_strings(stubs))
+    matches = match_operations(table, operations) if operations else None
+    steps = mark_steps(
+        tables,
+        table,
+        matches=matches.table if matches else None,
+        tolerance_ms=thresholds.flows.overlap_tolerance_ms,
+    )
+    context = TraceContextEvidence.of(tables)
+    light = PartitionLight(
+        behaviour=measure_behaviour(tables, thresholds=thresholds.roles),
+        edges=EdgePartial.of(tables.calls),
+        coverage=measure_coverage(table, matches, operations) if matches and operations else None,
+        statuses=_success_statuses(tables),
+        flows=flow_figures(steps.requests),
+        orphan_services=context.orphan_services(),
+        root_keys=context.root_keys(),
+    )
+    return light, PartitionHeavy(steps, context)
+
+
+def select_records(heavy: PartitionHeavy, selection: Selection) -> PartitionHeavy:
+    """The part of one partition's heavy records the landscape's decisions need."""
+    return PartitionHeavy(
+        steps=select_steps(heavy.steps, selection.flows),
+        context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
+    )
+
+
+def _success_statuses(tables: CallTables) -> pd.DataFrame:
+    """Distinct status codes each (callee, operation) answered successfully with."""
+    calls = tables.calls
+    ok = calls[(calls["kind"] == SYNC) & calls["status_code"].notna() & (calls["status_code"] < 400)]
+    return pd.DataFrame(
+        {
+            "callee": ok["callee"].astype(object).to_numpy(),
+            "operation": ok["operation"].astype(object).to_numpy(),
+            "status_code": ok["status_code"].to_numpy(dtype=np.int64),
+        }
+    ).drop_duplicates(ignore_index=True)

@@ -1,0 +1,77 @@
+"""The analysis stages over one in-memory span table, as a scan composes them, for unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import pyarrow as pa
+
+from orchscan.analyzer.findings.rules import TraceContextEvidence
+from orchscan.analyzer.flows.handoffs import SpecIndex
+from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.flows.steps import StepCalls, number_requests, select_steps, wanted_flows
+from orchscan.analyzer.landscape.behaviour import ServiceBehaviour, measure_behaviour, summarise_behaviour
+from orchscan.analyzer.landscape.graph import EdgePartial, build_edges
+from orchscan.analyzer.landscape.roles import classify_behaviours
+from orchscan.analyzer.reduction import reduce_partition
+from orchscan.analyzer.requests.calls import CallTables, build_call_tables
+from orchscan.analyzer.results import Edge, Flow, ServiceRole
+from orchscan.analyzer.thresholds import (
+    DEFAULT_FLOW_THRESHOLDS,
+    DEFAULT_ROLE_THRESHOLDS,
+    FlowThresholds,
+    RoleThresholds,
+    Thresholds,
+)
+from orchscan.collectors.openapi.model import Operation
+
+
+def behaviour_of(
+    table: pa.Table | CallTables, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+) -> tuple[ServiceBehaviour, ...]:
+    """Every service's behaviour in one table (or its call tables)."""
+    tables = table if isinstance(table, CallTables) else build_call_tables(table)
+    return summarise_behaviour(measure_behaviour(tables, thresholds=thresholds))
+
+
+def roles_of(
+    table: pa.Table | CallTables, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+) -> tuple[ServiceRole, ...]:
+    """Every service's role in one table, sorted by ``(-score, name)``."""
+    return classify_behaviours(behaviour_of(table, thresholds), thresholds=thresholds)
+
+
+def edges_of(table: pa.Table | CallTables) -> tuple[Edge, ...]:
+    """The service graph's edges of one table."""
+    tables = table if isinstance(table, CallTables) else build_call_tables(table)
+    return build_edges(EdgePartial.of(tables.calls))
+
+
+def mined_steps(
+    table: pa.Table,
+    *,
+    owners: Iterable[str] = (),
+    operations: Mapping[str, Sequence[Operation]] | None = None,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+) -> StepCalls:
+    """The requests (and marked calls) of the flows worth mining in one table."""
+    light, heavy = reduce_partition(table, operations=operations, thresholds=Thresholds(flows=thresholds))
+    wanted = wanted_flows(light.flows, frozenset(owners), thresholds.min_steps)
+    return number_requests([select_steps(heavy.steps, wanted)])
+
+
+def mined_flows(
+    table: pa.Table,
+    *,
+    owners: Iterable[str] = (),
+    specs: SpecIndex | None = None,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+) -> tuple[tuple[Flow, ...], StepCalls]:
+    """The flows of one table (with ``owners`` as orchestrators) and the steps they were mined from."""
+    steps = mined_steps(table, owners=owners, operations=specs, thresholds=thresholds)
+    return analyze_flows(steps, specs=specs, thresholds=thresholds), steps
+
+
+def context_of(table: pa.Table) -> TraceContextEvidence:
+    """The trace-context evidence of one table."""
+    return TraceContextEvidence.of(build_call_tables(table))
