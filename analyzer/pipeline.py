@@ -28,13 +28,19 @@ from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
 from orchscan.analyzer.flows.handoffs import match_operation
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.flows.steps import number_requests, wanted_flows
+from orchscan.analyzer.flows.steps import (
+    candidate_flows,
+    flow_figures,
+    number_requests,
+    select_steps,
+    wanted_flows,
+)
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial, summarise_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial, build_edges
 from orchscan.analyzer.landscape.roles import classify_behaviours
 from orchscan.analyzer.reduction import (
-    PartitionHeavy,
     PartitionLight,
+    SelectedRecords,
     Selection,
     reduce_partition,
     select_records,
@@ -83,6 +89,7 @@ class Landscape:
     """What the merged partials tell about the whole landscape, before flows are mined."""
 
     roles: tuple[ServiceRole, ...]
+    owners: frozenset[str]
     edges: tuple[Edge, ...]
     coverage: tuple[ServiceCoverage, ...]
     statuses: Mapping[tuple[str, str], tuple[int, ...]]
@@ -106,24 +113,26 @@ def plan_landscape(
     behaviour = BehaviourPartial.merge([light.behaviour for light in lights])
     roles = classify_behaviours(summarise_behaviour(behaviour), thresholds=thresholds.roles)
     owners = frozenset(role.name for role in roles if role.role == "orchestrator")
-    figures = pd.concat([light.flows for light in lights], ignore_index=True)
+    figures = pd.concat([light.calls for light in lights], ignore_index=True)
     coverage = [light.coverage for light in lights if light.coverage is not None]
     return Landscape(
         roles=roles,
+        owners=owners,
         edges=build_edges(EdgePartial.merge([light.edges for light in lights])),
         coverage=summarise_coverage(CoveragePartial.merge(coverage), specs.operations) if coverage else (),
         statuses=_statuses(pd.concat([light.statuses for light in lights], ignore_index=True)),
         selection=Selection(
-            flows=wanted_flows(figures, owners, thresholds.flows.min_steps),
+            candidates=candidate_flows(figures, owners, thresholds.flows.min_steps),
             orphan_services=frozenset().union(*(light.orphan_services for light in lights)),
             root_keys=frozenset().union(*(light.root_keys for light in lights)),
+            tolerance_ms=thresholds.flows.overlap_tolerance_ms,
         ),
     )
 
 
 def finish_analysis(
     landscape: Landscape,
-    selected: Sequence[PartitionHeavy],
+    selected: Sequence[SelectedRecords],
     report: IngestReport,
     *,
     specs: SpecContext,
@@ -132,7 +141,9 @@ def finish_analysis(
 ) -> ScanResult:
     """Mine flows from the selected records, check documented workflows, raise every finding."""
     operations = specs.operations
-    steps = number_requests([part.steps for part in selected])
+    candidates = number_requests([part.steps for part in selected])
+    figures = flow_figures(candidates.requests)
+    steps = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
     flows = _document_entries(
         analyze_flows(steps, specs=operations or None, thresholds=thresholds.flows), operations
     )

@@ -7,9 +7,11 @@ result comes in two parts:
 * :class:`PartitionLight`, small and always sent back: partial aggregates that merge by summing
   or concatenating (behaviour, edges, spec coverage, observed statuses, per-flow figures), and
   what the landscape needs to decide which heavy records it wants;
-* :class:`PartitionHeavy`, as large as the requests: every request with its marked calls, and
-  the evidence of broken trace context. The landscape stage keeps only the part of it that its
-  decisions select (:func:`select_records`), so it may stay on disk until then.
+* :class:`PartitionHeavy`, as large as the requests: every request with its synchronous calls,
+  and the evidence of broken trace context. The landscape stage keeps only the part of it that
+  its decisions select (:func:`select_records`, which also marks the selected requests' steps:
+  the costliest part of flow mining runs only where flows can be), so it may stay in a worker
+  or on disk until then.
 
 No partial depends on which other traces share the partition: results never depend on how
 spans were partitioned.
@@ -25,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
-from orchscan.analyzer.flows.steps import StepCalls, flow_figures, mark_steps, select_steps
+from orchscan.analyzer.flows.steps import StepCalls, StepInputs, call_figures, mark_steps, step_inputs
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial, measure_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial
 from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
@@ -40,8 +42,8 @@ class PartitionLight:
     """The small part of a partition's reduction: partials and what selection decides by.
 
     ``statuses``: distinct (callee, operation, status_code) of successful synchronous calls;
-    ``flows``: per (owner, entry) the most steps a request made (see
-    :func:`orchscan.analyzer.flows.steps.flow_figures`); ``orphan_services`` and ``root_keys``
+    ``calls``: per (owner, entry) the most synchronous calls a request made (see
+    :func:`orchscan.analyzer.flows.steps.call_figures`); ``orphan_services`` and ``root_keys``
     name what the trace-context evidence of other partitions must keep.
     """
 
@@ -49,17 +51,17 @@ class PartitionLight:
     edges: EdgePartial
     coverage: CoveragePartial | None
     statuses: pd.DataFrame
-    flows: pd.DataFrame
+    calls: pd.DataFrame
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
 
 
 @dataclass(frozen=True)
 class PartitionHeavy:
-    """The large part of a partition's reduction: every request with its marked calls, and the
-    trace-context evidence (hosts and unanswered calls included)."""
+    """The large part of a partition's reduction: every request with its synchronous calls, and
+    the trace-context evidence (hosts and unanswered calls included)."""
 
-    steps: StepCalls
+    steps: StepInputs
     context: TraceContextEvidence
 
 
@@ -67,13 +69,24 @@ class PartitionHeavy:
 class Selection:
     """What the landscape keeps of every partition's heavy records.
 
-    ``flows``: the (owner, entry) operations whose requests are mined; ``orphan_services`` and
-    ``root_keys``: whose served requests and unanswered calls trace-context findings match.
+    ``candidates``: the (owner, entry) operations that may be flows, whose requests are marked;
+    ``orphan_services`` and ``root_keys``: whose served requests and unanswered calls the
+    trace-context findings match; ``tolerance_ms``: the overlap tolerance steps are marked with.
     """
 
-    flows: frozenset[tuple[str, str]]
+    candidates: frozenset[tuple[str, str]]
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
+    tolerance_ms: float
+
+
+@dataclass(frozen=True)
+class SelectedRecords:
+    """What one partition's heavy records hold of a selection: candidate requests with their
+    marked steps, and the trace-context evidence that can matter."""
+
+    steps: StepCalls
+    context: TraceContextEvidence
 
 
 def reduce_partition(
@@ -92,29 +105,24 @@ def reduce_partition(
     table = plain_strings(spans)
     tables = build_call_tables(table, None if stubs is None else plain_strings(stubs))
     matches = match_operations(table, operations) if operations else None
-    steps = mark_steps(
-        tables,
-        table,
-        matches=matches.table if matches else None,
-        tolerance_ms=thresholds.flows.overlap_tolerance_ms,
-    )
+    steps = step_inputs(tables, table, matches=matches.table if matches else None)
     context = TraceContextEvidence.of(tables)
     light = PartitionLight(
         behaviour=measure_behaviour(tables, thresholds=thresholds.roles),
         edges=EdgePartial.of(tables.calls),
         coverage=measure_coverage(table, matches, operations) if matches and operations else None,
         statuses=_success_statuses(tables),
-        flows=flow_figures(steps.requests),
+        calls=call_figures(steps),
         orphan_services=context.orphan_services(),
         root_keys=context.root_keys(),
     )
     return light, PartitionHeavy(steps, context)
 
 
-def select_records(heavy: PartitionHeavy, selection: Selection) -> PartitionHeavy:
-    """The part of one partition's heavy records the landscape's decisions need."""
-    return PartitionHeavy(
-        steps=select_steps(heavy.steps, selection.flows),
+def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecords:
+    """The part of one partition's heavy records the landscape's decisions need, steps marked."""
+    return SelectedRecords(
+        steps=mark_steps(heavy.steps, selection.candidates, tolerance_ms=selection.tolerance_ms),
         context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
     )
 

@@ -98,6 +98,15 @@ def _check_trace_url(context: click.Context, parameter: click.Parameter, value: 
         raise click.BadParameter(str(error)) from None
 
 
+def _size(_: click.Context, __: click.Parameter, value: str) -> int:
+    from orchscan.runner import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``scan`` and ``conform``."""
     options = [
@@ -182,7 +191,23 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
         ),
         jobs_option,
         click.option(
-            "--progress/--no-progress", default=True, help="Progress bar on stderr (terminal only)."
+            "--memory-limit",
+            default="1G",
+            show_default=True,
+            callback=_size,
+            metavar="SIZE",
+            help="Memory budget of the whole scan (e.g. 512M, 4G): partitions spill to the work "
+            "folder and are reduced in units that fit it.",
+        ),
+        click.option(
+            "--work-dir",
+            type=click.Path(file_okay=False, path_type=str),
+            default=None,
+            help="Folder for spilled partitions (a fresh subfolder, removed afterwards; default: "
+            "the system's temporary folder).",
+        ),
+        click.option(
+            "--progress/--no-progress", default=True, help="Progress bars on stderr (terminal only)."
         ),
     ]
     for option in reversed(options):
@@ -256,14 +281,50 @@ def diff(old: str | None, new: str | None, history_path: str | None, as_json: bo
 def _run(options: dict[str, object]) -> int:
     from orchscan.scanning import ScanOptions, run_scan
 
-    paths = options.pop("paths")
-    progress = bool(options.pop("progress"))
-    result = read_traces(paths, options["fmt"], options["jobs"], progress)  # type: ignore[arg-type]
+    paths: tuple[str, ...] = options.pop("paths")  # type: ignore[assignment]
+    progress = bool(options.pop("progress")) and sys.stderr.isatty()
     options["formats"] = _formats(options["formats"])  # type: ignore[arg-type]
     try:
-        return run_scan(result, ScanOptions(**options))  # type: ignore[arg-type]
+        with _scan_progress(paths, progress) as bars:
+            return run_scan(paths, ScanOptions(**options), bars)  # type: ignore[arg-type]
     except click.ClickException:
         raise
     except ValueError as error:
         click.echo(f"orchscan: {error}", err=True)
         return EXIT_INPUT
+
+
+class _ProgressBars:
+    """A scan's progress on stderr: bytes read, then units of partitions reduced."""
+
+    def __init__(self, total_bytes: int) -> None:
+        self._reading = click.progressbar(length=total_bytes, label="reading traces", file=sys.stderr)
+        self._reducing: object = None
+        self._reading.__enter__()
+
+    def read(self, size: int) -> None:
+        self._reading.update(size)
+
+    def reduce_start(self, units: int) -> None:
+        self._reading.__exit__(None, None, None)
+        self._reducing = click.progressbar(length=units, label="reducing partitions", file=sys.stderr)
+        self._reducing.__enter__()
+
+    def reduced(self, units: int) -> None:
+        self._reducing.update(units)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        bar = self._reducing or self._reading
+        bar.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _scan_progress(paths: tuple[str, ...], enabled: bool) -> Iterator[_ProgressBars | None]:
+    if not enabled:
+        yield None
+        return
+    bars = _ProgressBars(sum(p.stat().st_size for p in expand_paths(paths) if p.exists()))
+    try:
+        yield bars
+    finally:
+        bars.close()

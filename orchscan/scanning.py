@@ -11,20 +11,21 @@ from pathlib import Path
 import click
 
 from orchscan.analyzer.changes.snapshot import take_snapshot
-from orchscan.analyzer.pipeline import ScanResult, analyze
+from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.results import SEVERITIES, Finding
 from orchscan.analyzer.thresholds import FlowThresholds, RoleThresholds, Thresholds
 from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
-from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
+from orchscan.collectors.traces.ingest import InputError
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 from orchscan.reports.history.describe import describe_changes
 from orchscan.reports.history.store import HistoryError, check_history
 from orchscan.reports.history.tracking import ScanHistory, record_scan
 from orchscan.reports.output import write_artifact
 from orchscan.reports.registry import REPORTS, report_context
+from orchscan.runner import DEFAULT_MEMORY_LIMIT, MemoryBudget, ScanProgress, scan_traces
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
@@ -48,6 +49,8 @@ class ScanOptions:
     arazzo_files: tuple[str, ...] = ()
     history: str | None = None
     trace_url: str | None = None
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+    work_dir: str | None = None
 
 
 def _thresholds(options: ScanOptions) -> Thresholds:
@@ -105,8 +108,9 @@ def _generated_at(options: ScanOptions) -> datetime | None:
     return datetime.now(tz=UTC) if options.timestamp else None
 
 
-def run_scan(ingest: Ingest, options: ScanOptions) -> int:
-    """Analyse, write the chosen reports into the output folder, return the exit status."""
+def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgress | None = None) -> int:
+    """Analyse the traces at ``paths``, write the chosen reports into the output folder, return
+    the exit status."""
     try:
         thresholds = _thresholds(options)
     except ConfigError as error:
@@ -121,7 +125,21 @@ def run_scan(ingest: Ingest, options: ScanOptions) -> int:
         return EXIT_INPUT
     specs, mapping = _specs(options)
     workflows = _workflows(options.arazzo_files)
-    result = analyze(ingest, specs=specs, service_map=mapping, workflows=workflows, thresholds=thresholds)
+    try:
+        result = scan_traces(
+            paths,
+            fmt=options.fmt,
+            budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
+            work_dir=options.work_dir,
+            specs=specs,
+            service_map=mapping,
+            workflows=workflows,
+            thresholds=thresholds,
+            progress=progress,
+        )
+    except InputError as error:
+        click.echo(f"orchscan: {error}", err=True)
+        return EXIT_INPUT
     try:
         history = _record(result, options.history) if options.history else None
     except HistoryError as error:

@@ -9,7 +9,15 @@ import pyarrow as pa
 from orchscan.analyzer.findings.rules import TraceContextEvidence
 from orchscan.analyzer.flows.handoffs import SpecIndex
 from orchscan.analyzer.flows.mining import analyze_flows
-from orchscan.analyzer.flows.steps import StepCalls, number_requests, select_steps, wanted_flows
+from orchscan.analyzer.flows.steps import (
+    StepCalls,
+    candidate_flows,
+    flow_figures,
+    mark_steps,
+    number_requests,
+    select_steps,
+    wanted_flows,
+)
 from orchscan.analyzer.landscape.behaviour import ServiceBehaviour, measure_behaviour, summarise_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial, build_edges
 from orchscan.analyzer.landscape.roles import classify_behaviours
@@ -56,8 +64,12 @@ def mined_steps(
 ) -> StepCalls:
     """The requests (and marked calls) of the flows worth mining in one table."""
     light, heavy = reduce_partition(table, operations=operations, thresholds=Thresholds(flows=thresholds))
-    wanted = wanted_flows(light.flows, frozenset(owners), thresholds.min_steps)
-    return number_requests([select_steps(heavy.steps, wanted)])
+    named = frozenset(owners)
+    candidates = candidate_flows(light.calls, named, thresholds.min_steps)
+    marked = number_requests(
+        [mark_steps(heavy.steps, candidates, tolerance_ms=thresholds.overlap_tolerance_ms)]
+    )
+    return select_steps(marked, wanted_flows(flow_figures(marked.requests), named, thresholds.min_steps))
 
 
 def mined_flows(

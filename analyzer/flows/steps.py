@@ -107,25 +107,95 @@ def flow_id(owner: str, entry: str) -> str:
     return f"{owner}:{entry}"
 
 
-def mark_steps(
-    tables: CallTables, span_table: pa.Table, *, matches: pa.Table | None = None, tolerance_ms: float
-) -> StepCalls:
-    """Every request of one partition with its synchronous calls marked: blocks, retries, sequences.
+@dataclass(frozen=True)
+class StepInputs:
+    """One partition's synchronous calls with their span details, and its requests, not marked yet.
 
-    Whether a request's entry operation is worth mining is a landscape question (see
-    :func:`wanted_flows`), so here every request is kept. ``matches`` is the per-span operation
-    table of :func:`orchscan.analyzer.specs.operations.match_operations`: where a documented
-    operation matched, the step is named after it.
+    ``calls`` as :attr:`StepCalls.calls` without the marks (block, retry, chain, attempt,
+    final_error, gap); ``requests``: ``row``, ``trace_id``, ``span_id``, ``owner``, ``entry``,
+    ``method``, ``url_path``, ``start_ns``, ``end_ns``, ``error``, ``status_code`` and
+    ``infra_calls``. Marking waits until the landscape knows which entry operations can be
+    flows (:func:`candidate_flows`): it costs more than everything else here.
     """
-    calls = tables.calls
+
+    calls: pd.DataFrame
+    requests: pd.DataFrame
+
+
+def step_inputs(tables: CallTables, span_table: pa.Table, *, matches: pa.Table | None = None) -> StepInputs:
+    """The calls and requests of one partition that steps are marked from.
+
+    ``matches`` is the per-span operation table of
+    :func:`orchscan.analyzer.specs.operations.match_operations`: where a documented operation
+    matched, the step is named after it.
+    """
+    calls, requests, spans = tables.calls, tables.requests, tables.spans
     # Steps are synchronous calls; infrastructure is the owner's own work, and published events
     # are choreography the owner does not wait for.
-    steps = calls[calls["kind"] == SYNC]
+    steps = _with_span_details(calls[calls["kind"] == SYNC], spans, span_table, matches)
     infra = calls.loc[calls["kind"] == INFRASTRUCTURE, "entry_row"].value_counts()
-    steps = _mark(_with_span_details(steps, tables.spans, span_table, matches), tolerance_ms)
-    sequences = _sequences(steps)
-    requests = _request_frame(tables.requests, tables.spans, sequences, infra)
-    return StepCalls(calls=steps, requests=requests)
+    rows = requests["row"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "row": rows,
+            "trace_id": requests["trace_id"].to_numpy(),
+            "span_id": requests["span_id"].to_numpy(),
+            "owner": requests["service"].to_numpy(),
+            "entry": requests["operation"].astype(str).to_numpy(),
+            "method": requests["method"].to_numpy(),
+            "url_path": spans["url_path"].to_numpy()[rows],
+            "start_ns": requests["start_ns"].to_numpy(),
+            "end_ns": requests["end_ns"].to_numpy(),
+            "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
+            "status_code": spans["http_status_code"].to_numpy()[rows],
+            "infra_calls": infra.reindex(rows).fillna(0).astype(np.int64).to_numpy(),
+        }
+    )
+    return StepInputs(calls=steps.reset_index(drop=True), requests=frame)
+
+
+def call_figures(inputs: StepInputs) -> pd.DataFrame:
+    """Per (owner, entry): the most synchronous calls one request made, an upper bound of its steps.
+
+    Merges by taking the maximum; :func:`candidate_flows` decides by it.
+    """
+    made = inputs.calls["entry_row"].value_counts()
+    requests = inputs.requests
+    frame = pd.DataFrame(
+        {
+            "owner": requests["owner"],
+            "entry": requests["entry"],
+            "most_calls": made.reindex(requests["row"]).fillna(0).astype(np.int64).to_numpy(),
+        }
+    )
+    return frame.groupby(["owner", "entry"], sort=True, as_index=False).max()
+
+
+def candidate_flows(
+    figures: pd.DataFrame, owners: frozenset[str], min_steps: int
+) -> frozenset[tuple[str, str]]:
+    """Entry operations that may be flows: a cheap upper bound before the steps are counted.
+
+    A request has at most as many steps as calls, so only entry operations with a request making
+    ``min_steps`` calls (or owned by a named owner and calling anything) can qualify; everything
+    else (leaves, gateways) is dropped before the costly marking. ``figures`` are
+    :func:`call_figures` rows of any number of partitions.
+    """
+    most = figures.groupby(["owner", "entry"], sort=True)["most_calls"].max()
+    owned = (most > 0) & most.index.get_level_values("owner").isin(list(owners))
+    return frozenset(most.index[(most >= min_steps) | owned])
+
+
+def mark_steps(
+    inputs: StepInputs, candidates: frozenset[tuple[str, str]], *, tolerance_ms: float
+) -> StepCalls:
+    """The requests of the candidate entry operations, their calls marked: blocks, retries, sequences."""
+    requests = inputs.requests
+    keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(candidates))
+    requests = requests[keep]
+    calls = inputs.calls[inputs.calls["entry_row"].isin(requests["row"])]
+    steps = _mark(calls, tolerance_ms)
+    return StepCalls(calls=steps, requests=_request_frame(requests, _sequences(steps)))
 
 
 def flow_figures(requests: pd.DataFrame) -> pd.DataFrame:
@@ -325,35 +395,18 @@ def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
     return frame.join([timing, gaps, failed])
 
 
-def _request_frame(
-    requests: pd.DataFrame, spans: pd.DataFrame, sequences: pd.DataFrame, infra: pd.Series
-) -> pd.DataFrame:
+def _request_frame(requests: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame:
     rows = requests["row"].to_numpy()
     seq = sequences.reindex(rows)
     # Positions rather than a reindex for the end: a float column cannot hold nanosecond times.
     at = sequences.index.get_indexer(rows)
     last_end = np.append(sequences["last_end"].to_numpy(dtype=np.int64), 0)[at]  # -1: no calls
-    end = np.maximum(requests["end_ns"].to_numpy(), last_end)
-    frame = pd.DataFrame(
-        {
-            "entry_row": rows,
-            "trace_id": requests["trace_id"].to_numpy(),
-            "span_id": requests["span_id"].to_numpy(),
-            "owner": requests["service"].to_numpy(),
-            "entry": requests["operation"].astype(str).to_numpy(),
-            "method": requests["method"].to_numpy(),
-            "url_path": spans["url_path"].to_numpy()[rows],
-            "start_ns": requests["start_ns"].to_numpy(),
-            "end_ns": end,
-            "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
-            "status_code": spans["http_status_code"].to_numpy()[rows],
-            "steps": seq["steps"].fillna(0).astype(np.int64).to_numpy(),
-            "sequence": seq["sequence"].fillna("").to_numpy(),
-            "infra_calls": infra.reindex(rows).fillna(0).astype(np.int64).to_numpy(),
-            "busy_ns": seq["busy_ns"].fillna(0).astype(np.int64).to_numpy(),
-            "max_gap_ns": seq["max_gap_ns"].fillna(0).astype(np.int64).to_numpy(),
-            "failed": seq["failed"].astype("boolean").fillna(False).astype(bool).to_numpy(),
-        }
-    )
+    frame = requests.rename(columns={"row": "entry_row"}).reset_index(drop=True)
+    frame["end_ns"] = np.maximum(frame["end_ns"].to_numpy(), last_end)
+    frame["steps"] = seq["steps"].fillna(0).astype(np.int64).to_numpy()
+    frame["sequence"] = seq["sequence"].fillna("").to_numpy()
+    frame["busy_ns"] = seq["busy_ns"].fillna(0).astype(np.int64).to_numpy()
+    frame["max_gap_ns"] = seq["max_gap_ns"].fillna(0).astype(np.int64).to_numpy()
+    frame["failed"] = seq["failed"].astype("boolean").fillna(False).astype(bool).to_numpy()
     frame["flow_id"] = frame["owner"] + ":" + frame["entry"]
     return frame

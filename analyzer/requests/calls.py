@@ -497,6 +497,7 @@ def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans, spans: pd.
     """Consumers that name their producer by a span link rather than as parent."""
     names = s.vocabulary
     producer, consumer = links
+
     # A consumer whose parent is the linked producer is a boundary call already.
     def at(column: str, rows: np.ndarray) -> np.ndarray:
         return np.asarray(spans[column].array.take(rows), dtype=object)

@@ -74,6 +74,19 @@ def _mixed(views: list[np.ndarray], salt: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
 
+def id_hashes(ids: pa.Array | pa.ChunkedArray, width: int) -> np.ndarray | None:
+    """A 64-bit hash of each id of ``width`` hex digits (nulls hash as zeros), None when some id
+    has another length."""
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    parts = []
+    for chunk in chunks:
+        words = _chunk_words(chunk, width)
+        if words is None:
+            return None
+        parts.append(_mixed([words], 0))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+
 def _pair_hashes(table: pa.Table, column: str) -> np.ndarray | None:
     """A 64-bit hash of every (trace id, ``column``) pair, or None when an id has an unusual length.
 

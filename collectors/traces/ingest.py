@@ -15,16 +15,17 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from orchscan.collectors.model.integrity import drop_duplicates, repair_parents
-from orchscan.collectors.model.records import Chunk, ChunkResult, FileReport, Ingest, Notice, Skipped
+from orchscan.collectors.model.records import Chunk, ChunkResult, Ingest, Notice, Skipped
 from orchscan.collectors.model.spans import SCHEMA, empty_table
+from orchscan.collectors.traces.accounting import FileTally, file_reports, tally_files
 from orchscan.collectors.traces.detect import HEAD_BYTES, describe_unrecognised, detect
 from orchscan.collectors.traces.registry import FORMATS, parse_chunk
 
@@ -98,6 +99,78 @@ def _executor(jobs: int) -> Executor | None:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
+class InputReader:
+    """Reads trace files chunk by chunk, parsed in worker processes, as span batches in input order.
+
+    What could not be used is collected on the way: ``skipped`` records and each file's detected
+    ``formats``.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        fmt: str | None = None,
+        jobs: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.files = expand_paths(paths)
+        if not self.files:
+            raise InputError("no input files found")
+        self.skipped: list[Skipped] = []
+        self.formats: dict[str, str] = {}
+        self._fmt = fmt
+        self._jobs = jobs or os.cpu_count() or 1
+        self._on_progress = on_progress
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Every span batch of every file, files in order."""
+        executor = _executor(self._jobs)
+        shared = _SharedColumns()
+        try:
+            for path in self.files:
+                source = path.as_posix()
+                for result in _parse_file(
+                    path, source, self._fmt, executor, self._jobs, self.skipped, self.formats
+                ):
+                    self.skipped.extend(result.skipped)
+                    if result.batch.num_rows:
+                        yield shared.complete(result.batch, source)
+                if self._on_progress is not None:
+                    self._on_progress(_size(path))
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+
+    def nothing_read(self) -> InputError:
+        """The error for inputs that yielded no span at all, with the first reasons."""
+        reasons = "; ".join(f"{s.file}: {s.reason}" for s in self.skipped[:5])
+        return InputError(
+            f"no spans could be read from {len(self.files)} file(s)" + (f" ({reasons})" if reasons else "")
+        )
+
+
+@dataclass(frozen=True)
+class CheckedSpans:
+    """Spans of whole traces after the checks, with what the checks skipped and noticed, and
+    the per-file tallies of what is left."""
+
+    table: pa.Table
+    skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...]
+    tallies: dict[str, FileTally]
+
+
+def check_spans(table: pa.Table) -> CheckedSpans:
+    """Drop duplicate spans, cut parent cycles, report absent parents and tally every file.
+
+    Every check looks within traces only, so it runs on any partition that keeps traces whole.
+    """
+    table, duplicates = drop_duplicates(table)
+    table, notices = repair_parents(table)
+    return CheckedSpans(table, tuple(duplicates), tuple(notices), tally_files(table))
+
+
 def ingest(
     paths: Iterable[str | os.PathLike[str]],
     *,
@@ -111,42 +184,18 @@ def ingest(
     of worker processes (default: all cores); ``on_progress`` receives bytes of input read.
     Raises :class:`InputError` when no file yields a single span.
     """
-    files = expand_paths(paths)
-    if not files:
-        raise InputError("no input files found")
-    jobs = jobs or os.cpu_count() or 1
-    executor = _executor(jobs)
-    batches: list[pa.RecordBatch] = []
-    shared = _SharedColumns()
-    skipped: list[Skipped] = []
-    formats: dict[str, str] = {}
-    try:
-        for path in files:
-            source = path.as_posix()
-            results = _parse_file(path, source, fmt, executor, jobs, skipped, formats)
-            for result in results:
-                skipped.extend(result.skipped)
-                if result.batch.num_rows:
-                    batches.append(shared.complete(result.batch, source))
-            if on_progress is not None:
-                on_progress(_size(path))
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+    reader = InputReader(paths, fmt=fmt, jobs=jobs, on_progress=on_progress)
+    batches = list(reader.batches())
     table = pa.Table.from_batches(batches, schema=SCHEMA) if batches else empty_table()
     if table.num_rows == 0:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:5])
-        raise InputError(
-            f"no spans could be read from {len(files)} file(s)" + (f" ({reasons})" if reasons else "")
-        )
+        raise reader.nothing_read()
     _release_free_memory()
-    table, duplicates = drop_duplicates(table)
-    table, notices = repair_parents(table)
+    checked = check_spans(table)
     return Ingest(
-        spans=table,
-        files=_file_reports(table, files, formats),
-        skipped=tuple(sorted(skipped + duplicates)),
-        notices=tuple(sorted(notices)),
+        spans=checked.table,
+        files=file_reports(checked.tallies, reader.files, reader.formats),
+        skipped=tuple(sorted(reader.skipped + list(checked.skipped))),
+        notices=tuple(sorted(checked.notices)),
     )
 
 
@@ -262,61 +311,13 @@ def _parse_file(
         yield future.result()
 
 
-class _FileStats:
-    """One file's figures, summed over the batches that hold its spans."""
-
-    __slots__ = ("end_ns", "services", "spans", "start_ns", "traces")
-
-    def __init__(self) -> None:
-        self.spans = 0
-        self.traces: list[pa.Array] = []
-        self.services: set[str] = set()
-        self.start_ns: int | None = None
-        self.end_ns: int | None = None
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        """Count the spans of ``batch``, which all come from this file."""
-        self.spans += pc.count(batch.column("span_id")).as_py()
-        self.traces.append(pc.unique(batch.column("trace_id")))
-        self.services.update(pc.unique(batch.column("service")).to_pylist())
-        start, end = pc.min(batch.column("start_ns")).as_py(), pc.max(batch.column("end_ns")).as_py()
-        self.start_ns = start if self.start_ns is None else min(self.start_ns, start)
-        self.end_ns = end if self.end_ns is None else max(self.end_ns, end)
-
-
-def _file_reports(table: pa.Table, files: list[Path], formats: dict[str, str]) -> tuple[FileReport, ...]:
-    # Batch by batch rather than one group-by over the table: a batch comes from one file, the
-    # batches' service dictionaries differ (which a group-by cannot unify), and a group-by over
-    # a million spans costs the parent tens of megabytes at its peak.
-    stats: dict[str, _FileStats] = {}
-    batches: list[pa.RecordBatch] = table.select(
-        ["source", "span_id", "trace_id", "service", "start_ns", "end_ns"]
-    ).to_batches()
-    for batch in batches:
-        sources = pc.unique(batch.column("source")).to_pylist()
-        for source in sources:
-            part = batch if len(sources) == 1 else batch.filter(pc.equal(batch.column("source"), source))
-            stats.setdefault(source, _FileStats()).add(part)
-    reports = []
-    for path in files:
-        source = path.as_posix()
-        found = stats.get(source)
-        reports.append(
-            FileReport(
-                file=source,
-                format=formats.get(source, "unrecognised"),
-                spans=found.spans if found else 0,
-                traces=_distinct(found.traces) if found else 0,
-                services=tuple(sorted(s for s in found.services if s is not None)) if found else (),
-                start_ns=found.start_ns if found else None,
-                end_ns=found.end_ns if found else None,
-            )
-        )
-    return tuple(reports)
-
-
-def _distinct(parts: list[pa.Array]) -> int:
-    return int(pc.count_distinct(pa.chunked_array(parts, type=pa.string())).as_py())
-
-
-__all__ = ["InputError", "Notice", "expand_paths", "ingest", "open_input"]
+__all__ = [
+    "CheckedSpans",
+    "InputError",
+    "InputReader",
+    "Notice",
+    "check_spans",
+    "expand_paths",
+    "ingest",
+    "open_input",
+]

@@ -1,0 +1,246 @@
+"""The local engine: reduce units of whole traces in worker processes, keep their heavy records there.
+
+The map-reduce of a scan, on one machine. Worker processes are forked once the input is routed
+into partitions, so partitions held in memory reach them without being copied or pickled.
+Each unit of partitions is reduced where a free worker takes it; only its small partials come
+back. The heavy records (every request with its marked calls) stay with the worker that made
+them, on disk once the worker holds more than its share of the memory budget, until the
+landscape's selection asks for the part it needs: that part is all that crosses to the parent.
+
+With one job everything runs in this process, through the same functions.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from orchscan.analyzer.reduction import (
+    PartitionHeavy,
+    PartitionLight,
+    SelectedRecords,
+    Selection,
+    reduce_partition,
+    select_records,
+)
+from orchscan.analyzer.thresholds import Thresholds
+from orchscan.collectors.model.records import Notice, Skipped
+from orchscan.collectors.model.spans import total_traces
+from orchscan.collectors.openapi.model import Operation
+from orchscan.collectors.traces.accounting import FileTally
+from orchscan.collectors.traces.ingest import check_spans
+from orchscan.collectors.traces.partition import Partition, load_unit
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What one reduced unit sends back: its partials and the account of its span checks."""
+
+    light: PartitionLight
+    skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...]
+    tallies: dict[str, FileTally]
+    traces: int
+
+
+@dataclass(frozen=True)
+class ReduceTask:
+    """Everything a worker needs besides the units: fixed for the whole scan."""
+
+    operations: Mapping[str, Sequence[Operation]]
+    thresholds: Thresholds
+    heavy_bytes: int
+    work_dir: Path
+
+
+def reduce_unit(unit: Sequence[Partition], task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
+    """Load one unit, check its spans and reduce it: the function every engine runs per unit."""
+    spans, stubs = load_unit(unit)
+    checked = check_spans(spans)
+    del spans
+    light, heavy = reduce_partition(
+        checked.table, stubs, operations=task.operations, thresholds=task.thresholds
+    )
+    traces = total_traces(checked.table)
+    return UnitResult(light, checked.skipped, checked.notices, checked.tallies, traces), heavy
+
+
+class _Held:
+    """Heavy records a worker keeps until the selection: in memory up to a byte budget, then on disk."""
+
+    def __init__(self, budget: int, work_dir: Path) -> None:
+        self._budget = budget
+        self._work_dir = work_dir
+        self._memory: dict[int, PartitionHeavy] = {}
+        self._files: dict[int, Path] = {}
+        self._bytes = 0
+
+    def keep(self, index: int, heavy: PartitionHeavy) -> None:
+        size = _size(heavy)
+        if self._bytes + size <= self._budget:
+            self._memory[index] = heavy
+            self._bytes += size
+            return
+        handle, name = tempfile.mkstemp(prefix=f"heavy-{index:05d}-", suffix=".pickle", dir=self._work_dir)
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(heavy, out, protocol=pickle.HIGHEST_PROTOCOL)
+        self._files[index] = Path(name)
+
+    def selected(self, selection: Selection) -> Iterator[tuple[int, SelectedRecords]]:
+        for index, heavy in self._memory.items():
+            yield index, select_records(heavy, selection)
+        for index, path in self._files.items():
+            with path.open("rb") as stream:
+                heavy = pickle.load(stream)
+            path.unlink()
+            yield index, select_records(heavy, selection)
+
+
+def _size(heavy: PartitionHeavy) -> int:
+    frames = [heavy.steps.calls, heavy.steps.requests, heavy.context.hosts, heavy.context.sent]
+    return sum(int(frame.memory_usage(deep=False).sum()) for frame in frames)
+
+
+Progress = Callable[[int], None]
+
+
+class LocalEngine:
+    """Reduces units in ``jobs`` processes (see the module docstring)."""
+
+    def __init__(self, units: Sequence[Sequence[Partition]], task: ReduceTask, *, jobs: int) -> None:
+        self._units = units
+        self._task = task
+        self._jobs = max(1, min(jobs, len(units)))
+        self._held = _Held(task.heavy_bytes, task.work_dir)
+        self._workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+        self._owner: dict[int, int] = {}
+
+    def reduce(self, on_progress: Progress | None = None) -> list[UnitResult]:
+        """Every unit's partials, in unit order; the heavy records stay behind."""
+        results: dict[int, UnitResult] = {}
+        if self._jobs == 1:
+            for index, unit in enumerate(self._units):
+                result, heavy = reduce_unit(unit, self._task)
+                self._held.keep(index, heavy)
+                results[index] = result
+                if on_progress is not None:
+                    on_progress(1)
+            return [results[i] for i in range(len(self._units))]
+        self._start()
+        pending = list(range(len(self._units)))
+        busy: dict[int, int] = {}
+        for worker in range(len(self._workers)):
+            self._send(worker, pending, busy)
+        while busy:
+            worker, message = self._receive(busy)
+            index = busy.pop(worker)
+            results[index] = message
+            self._owner[index] = worker
+            if on_progress is not None:
+                on_progress(1)
+            self._send(worker, pending, busy)
+        return [results[i] for i in range(len(self._units))]
+
+    def select(self, selection: Selection) -> list[SelectedRecords]:
+        """What every unit's heavy records hold of the selection, in unit order."""
+        selected: dict[int, SelectedRecords] = dict(self._held.selected(selection))
+        for worker, (_, connection) in enumerate(self._workers):
+            connection.send(("select", selection))
+            for index, heavy in _answer(connection, worker):
+                selected[index] = heavy
+        return [selected[i] for i in range(len(self._units))]
+
+    def close(self) -> None:
+        """Stop the workers (also after an error)."""
+        for process, connection in self._workers:
+            if process.is_alive():
+                with suppress(OSError):
+                    connection.send(("stop", None))
+            connection.close()
+        for process, _ in self._workers:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._workers.clear()
+
+    def _start(self) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        per_worker = _Held(self._task.heavy_bytes // self._jobs, self._task.work_dir)
+        for _ in range(self._jobs):
+            parent, child = context.Pipe()
+            process = context.Process(  # type: ignore[attr-defined]
+                target=_work, args=(child, self._units, self._task, per_worker), daemon=True
+            )
+            process.start()
+            child.close()
+            self._workers.append((process, parent))
+
+    def _send(self, worker: int, pending: list[int], busy: dict[int, int]) -> None:
+        if pending:
+            index = pending.pop(0)
+            self._workers[worker][1].send(("reduce", index))
+            busy[worker] = index
+
+    def _receive(self, busy: dict[int, int]) -> tuple[int, UnitResult]:
+        ready = multiprocessing.connection.wait([self._workers[w][1] for w in busy])
+        for worker in busy:
+            connection = self._workers[worker][1]
+            if connection in ready:
+                (result,) = _answer(connection, worker)
+                return worker, result
+        raise RuntimeError("no worker answered")  # wait() returned only connections of busy workers
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message carries its traceback."""
+
+
+def _answer(connection: Connection, worker: int) -> list:  # type: ignore[type-arg]
+    try:
+        kind, payload = connection.recv()
+    except EOFError:
+        raise WorkerError(f"worker {worker} ended unexpectedly") from None
+    if kind == "error":
+        raise WorkerError(f"worker {worker} failed:\n{payload}")
+    return payload  # type: ignore[no-any-return]
+
+
+def _work(
+    connection: Connection, units: Sequence[Sequence[Partition]], task: ReduceTask, held: _Held
+) -> None:
+    """A worker's loop: reduce the units it is sent, then answer the selection."""
+    try:
+        while True:
+            kind, payload = connection.recv()
+            if kind == "reduce":
+                result, heavy = reduce_unit(units[payload], task)
+                held.keep(payload, heavy)
+                connection.send(("ok", [result]))
+            elif kind == "select":
+                connection.send(("ok", list(held.selected(payload))))
+            else:
+                return
+    except Exception:
+        connection.send(("error", traceback.format_exc()))
+
+
+@contextmanager
+def local_engine(
+    units: Sequence[Sequence[Partition]], task: ReduceTask, *, jobs: int
+) -> Iterator[LocalEngine]:
+    """A local engine whose workers are stopped when the block ends."""
+    engine = LocalEngine(units, task, jobs=jobs)
+    try:
+        yield engine
+    finally:
+        engine.close()

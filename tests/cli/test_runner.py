@@ -1,0 +1,148 @@
+"""The partitioned scan gives the result of the one-table analysis, however the spans are partitioned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+from factories import LandscapeBuilder, ShopMix, build_shop, with_copies
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from paths import FIXTURES, SAMPLE
+
+from orchscan.analyzer.pipeline import analyze
+from orchscan.analyzer.results import Analysis
+from orchscan.analyzer.thresholds import Thresholds
+from orchscan.cli import main
+from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.model.spans import service_names
+from orchscan.collectors.openapi.loader import load_specs
+from orchscan.collectors.openapi.model import SpecSet
+from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.partition import PartitionStore
+from orchscan.runner import MemoryBudget, ReadAccount, parse_size, run_analysis
+
+
+def _partitioned(
+    ingested: Ingest,
+    work_dir: Path,
+    *,
+    count: int,
+    unit_spans: int,
+    jobs: int = 1,
+    spill_bytes: int = 1 << 40,
+    specs: SpecSet | None = None,
+) -> Analysis:
+    store = PartitionStore(count, spill_bytes=spill_bytes, work_dir=work_dir)
+    for batch in ingested.spans.to_batches(max_chunksize=1009):
+        store.add(batch)
+    account = ReadAccount(
+        tuple(Path(f.file) for f in ingested.files),
+        {f.file: f.format for f in ingested.files},
+        ingested.skipped,
+    )
+    result = run_analysis(
+        account,
+        store.finish().units(unit_spans),
+        service_names(ingested.spans),
+        specs=specs,
+        service_map=None,
+        workflows=(),
+        thresholds=Thresholds(),
+        budget=MemoryBudget(1 << 30, jobs),
+        work_dir=work_dir,
+    )
+    return result.analysis
+
+
+@pytest.fixture(scope="module")
+def sample() -> Ingest:
+    return ingest([SAMPLE / "traces"], jobs=1)
+
+
+@pytest.fixture(scope="module")
+def sample_specs() -> SpecSet:
+    return load_specs([SAMPLE / "openapi"])
+
+
+@pytest.fixture(scope="module")
+def sample_whole(sample: Ingest, sample_specs: SpecSet) -> Analysis:
+    return analyze(sample, specs=sample_specs).analysis
+
+
+@pytest.mark.parametrize(
+    ("count", "unit_spans", "jobs", "spill_bytes"),
+    [(8, 10**9, 1, 1 << 40), (16, 2000, 2, 1 << 40), (64, 5000, 2, 1), (4, 1, 1, 200_000)],
+    ids=["one-unit", "small-units-two-workers", "spilled-two-workers", "one-partition-per-unit-half-spilled"],
+)
+def test_the_sample_gives_the_whole_table_result(
+    sample: Ingest,
+    sample_specs: SpecSet,
+    sample_whole: Analysis,
+    tmp_path: Path,
+    count: int,
+    unit_spans: int,
+    jobs: int,
+    spill_bytes: int,
+) -> None:
+    partitioned = _partitioned(
+        sample,
+        tmp_path,
+        count=count,
+        unit_spans=unit_spans,
+        jobs=jobs,
+        spill_bytes=spill_bytes,
+        specs=sample_specs,
+    )
+    assert partitioned == sample_whole
+    assert len(partitioned.flows) == 4 and partitioned.findings
+
+
+@pytest.mark.parametrize(
+    "fixture", ["hotrod", "zipkin-lens-testdata", "spring-petclinic", "opentelemetry-demo"]
+)
+def test_real_fixtures_give_the_whole_table_result(fixture: str, tmp_path: Path) -> None:
+    ingested = ingest([FIXTURES / fixture / "traces"], jobs=1)
+    whole = analyze(ingested).analysis
+    assert _partitioned(ingested, tmp_path, count=16, unit_spans=300, jobs=2, spill_bytes=1) == whole
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    copies=st.integers(min_value=1, max_value=3),
+    count=st.integers(min_value=1, max_value=64),
+    unit_spans=st.integers(min_value=1, max_value=400),
+)
+def test_any_partitioning_gives_the_same_result(
+    copies: int, count: int, unit_spans: int, tmp_path: Path
+) -> None:
+    table: pa.Table = with_copies(
+        build_shop(LandscapeBuilder(), ShopMix(orders=4, checkouts=3)).table(), copies
+    )
+    ingested = Ingest(table, (), (), ())
+    whole = analyze(ingested).analysis
+    assert _partitioned(ingested, tmp_path, count=count, unit_spans=unit_spans) == whole
+
+
+def test_the_cli_within_a_small_memory_limit_writes_the_same_findings(tmp_path: Path) -> None:
+    runner = CliRunner()
+    default, limited, work = tmp_path / "default", tmp_path / "limited", tmp_path / "work"
+    base = ["scan", str(SAMPLE / "traces"), "--openapi", str(SAMPLE / "openapi"), "--format", "json"]
+    assert runner.invoke(main, [*base, "--out", str(default)]).exit_code == 0
+    result = runner.invoke(
+        main, [*base, "--out", str(limited), "--memory-limit", "16M", "--work-dir", str(work), "-j", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (limited / "findings.json").read_text() == (default / "findings.json").read_text()
+    assert work.is_dir() and not list(work.iterdir())  # the scan's own folder is gone
+
+
+def test_a_memory_limit_that_is_no_size_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["scan", str(SAMPLE / "traces"), "--memory-limit", "lots", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "not a size: 'lots'" in result.output
+    assert parse_size("1.5G") == 3 << 29 and parse_size("512m") == 512 << 20 and parse_size("1024") == 1024
