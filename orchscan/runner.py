@@ -32,7 +32,8 @@ from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.traces.accounting import file_reports, merge_tallies
 from orchscan.collectors.traces.ingest import InputReader
 from orchscan.collectors.traces.partition import Partition, Partitions, PartitionStore, partition_count
-from orchscan.engine import ReduceTask, UnitResult, local_engine
+from orchscan.engines.local import local_engine
+from orchscan.engines.units import ReduceTask, UnitResult
 
 #: The default memory budget of a scan (``--memory-limit``).
 DEFAULT_MEMORY_LIMIT = 1 << 30
