@@ -12,36 +12,43 @@ from orchscan.collectors.traces.formats import jaeger, otlp_json, otlp_proto, zi
 
 @dataclass(frozen=True)
 class TraceFormat:
-    """A readable trace format: how to cut an input into chunks and how to parse a chunk."""
+    """A readable trace format: how sure it is of a head, how to cut an input into chunks, how to parse one."""
 
     name: str
     description: str
+    sniff: Callable[[bytes], int]
     split: Callable[[IO[bytes], str], Iterator[Chunk | Skipped]]
     parse: Callable[[Chunk], ChunkResult]
 
 
+#: Every format, in the order detection prefers them when two are equally sure.
 FORMATS: dict[str, TraceFormat] = {
     otlp_proto.NAME: TraceFormat(
         otlp_proto.NAME,
         "OTLP protobuf: an ExportTraceServiceRequest, or the Collector file exporter's size-prefixed stream",
+        otlp_proto.sniff,
         otlp_proto.split,
         otlp_proto.parse,
     ),
     otlp_json.NAME: TraceFormat(
         otlp_json.NAME,
-        "OTLP JSON: a TracesData document, JSON Lines (Collector file exporter), Jaeger API v3 {result: ...}",
+        "OTLP JSON: a TracesData document, JSON Lines (Collector file exporter), Jaeger API v3 "
+        "{result: ...}, Grafana Tempo's trace by id {batches: [...]} and {trace: {...}}",
+        otlp_json.sniff,
         otlp_json.split,
         otlp_json.parse,
     ),
     jaeger.NAME: TraceFormat(
         jaeger.NAME,
         "Jaeger JSON: the query API / UI download {data: [...]}, a bare trace object, a list of traces",
+        jaeger.sniff,
         jaeger.split,
         jaeger.parse,
     ),
     zipkin.NAME: TraceFormat(
         zipkin.NAME,
         "Zipkin v2 JSON: a list of spans, or a list of traces (lists of spans) from /api/v2/traces",
+        zipkin.sniff,
         zipkin.split,
         zipkin.parse,
     ),

@@ -14,16 +14,32 @@ names a parent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
 from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import KINDS, SpanRows
 from orchscan.collectors.traces.ids import hex_id
-from orchscan.collectors.traces.jsonio import parse_documents, split_json
+from orchscan.collectors.traces.jsonio import is_json_lines, parse_documents, split_json
+from orchscan.collectors.traces.sniffing import LIKELY, NO, SURE, WINDOW, first_key, json_text
 from orchscan.collectors.traces.vocabulary import normalize, stringify
 
 NAME = "jaeger-json"
+
+_TRACE_ID = re.compile(rb'"traceID"\s*:')
+
+
+def sniff(head: bytes) -> int:
+    """Sure for the query API's ``{"data": ...}``; likely for text with Jaeger's ``traceID`` and
+    ``spans`` (Zipkin spells it ``traceId``), else no."""
+    text = json_text(head)
+    if text is None:
+        return NO
+    if text[:1] == b"{" and first_key(text) == b"data":
+        return SURE
+    window = text.split(b"\n", 1)[0] if text[:1] == b"{" and is_json_lines(text) else text[:WINDOW]
+    return LIKELY if _TRACE_ID.search(window) and b'"spans"' in window else NO
 
 _KINDS = frozenset(KINDS)
 # Tags that become columns of their own rather than attributes.

@@ -14,10 +14,35 @@ from typing import IO, Any
 from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import SpanRows
 from orchscan.collectors.traces.formats.otlp_common import json_id, kind_name, status_name
-from orchscan.collectors.traces.jsonio import parse_documents, split_json
+from orchscan.collectors.traces.jsonio import is_json_lines, parse_documents, split_json
+from orchscan.collectors.traces.sniffing import LIKELY, NO, SURE, WINDOW, first_key, json_text
 from orchscan.collectors.traces.vocabulary import normalize
 
 NAME = "otlp-json"
+
+# Keys that open a TracesData (or a wrapper around one) as its first key.
+_FIRST_KEYS = frozenset((b"resourceSpans", b"resource_spans", b"result", b"batches", b"trace"))
+_CONTAINERS = (b'"resourceSpans"', b'"resource_spans"', b'"batches"')
+_SCOPE_KEYS = (b'"scopeSpans"', b'"scope_spans"', b'"instrumentationLibrarySpans"', b'"spans"')
+
+
+def sniff(head: bytes) -> int:
+    """Sure when the first key opens a TracesData (or Tempo's or Jaeger v3's wrapper), likely when
+    a ``resourceSpans`` key is near the start, else no."""
+    text = json_text(head)
+    if text is None or text[:1] != b"{":
+        return NO
+    window = text.split(b"\n", 1)[0] if is_json_lines(text) else text[:WINDOW]
+    key = first_key(text)
+    if key in (b"resourceSpans", b"resource_spans", b"result"):
+        return SURE
+    # Tempo: {"batches": [...]} (trace by id, API v1), {"trace": {"resourceSpans": ...}} (v2).
+    if key in _FIRST_KEYS and any(name in window for name in _CONTAINERS):
+        if key == b"trace" or any(name in window for name in _SCOPE_KEYS) or b'"batches":[]' in window:
+            return SURE
+    if b'"resourceSpans"' in window or b'"resource_spans"' in window:
+        return LIKELY
+    return NO
 
 
 def _get(mapping: dict[str, Any], camel: str, snake: str) -> Any:

@@ -2,13 +2,12 @@
 
 The OpenTelemetry Collector's file exporter (``format: proto``) writes each message preceded by
 its size as a 4-byte big-endian unsigned integer. A bare request (what an OTLP/HTTP exporter
-POSTs) is a single message with no prefix. A damaged frame is skipped and reading resumes at the
-next one, since the prefix says where it starts.
+POSTs) is a single message with no prefix. Where messages start and end, and how reading
+resumes after a damaged size prefix, is ``otlp_frames``' job; this module parses the frames.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -20,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import COLUMNS, SCHEMA, hex_ids, source_column, span_batch
+from orchscan.collectors.traces.formats import otlp_frames
 from orchscan.collectors.traces.formats.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, paused_gc
 from orchscan.collectors.traces.formats.otlp_salvage import salvage
 from orchscan.collectors.traces.formats.otlp_wire import (
@@ -28,67 +28,22 @@ from orchscan.collectors.traces.formats.otlp_wire import (
     decode_attributes,
     value_text,
 )
+from orchscan.collectors.traces.sniffing import NO, SURE
 from orchscan.collectors.traces.vocabulary import normalize_columns
 
 NAME = "otlp-proto"
 
-_PREFIX = struct.Struct(">I")
-_CHUNK_BYTES = 4 << 20
-# Field 1 (resource_spans), wire type 2 (length-delimited): the first byte of any non-empty
-# ExportTraceServiceRequest / TracesData.
-_FIRST_TAG = 0x0A
+_PREFIX = otlp_frames.PREFIX
 
 
-def is_framed(head: bytes) -> bool:
-    """True when ``head`` starts with a size prefix followed by a TracesData message."""
-    if len(head) < 5 or head[0] == _FIRST_TAG:
-        return False
-    return head[4] == _FIRST_TAG
-
-
-def looks_like_otlp(head: bytes) -> bool:
-    """Cheap content test used by format detection."""
-    return bool(head) and (head[0] == _FIRST_TAG or is_framed(head))
+def sniff(head: bytes) -> int:
+    """Sure when ``head`` walks as a bare request or a size-prefixed one, else no."""
+    return SURE if otlp_frames.framing(head) else NO
 
 
 def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
-    """Cut the input into chunks of whole frames (a bare request becomes one frame)."""
-    head = stream.read(5)
-    if not is_framed(head):
-        body = head + stream.read()
-        # A chunk's position is the file offset of its first byte; the bare request gets a
-        # synthetic size prefix, so its chunk starts four bytes before the file does.
-        yield Chunk(NAME, source, _PREFIX.pack(len(body)) + body, -4)
-        return
-    offset = 0
-    chunk_start = 0
-    parts: list[bytes] = []
-    size = 0
-    pending = head
-    while True:
-        prefix = pending[:4] if len(pending) >= 4 else pending + stream.read(4 - len(pending))
-        body_start = pending[4:] if len(pending) > 4 else b""
-        pending = b""
-        if not prefix:
-            break
-        if len(prefix) < 4:
-            yield Skipped(source, f"byte {offset}", f"truncated size prefix ({len(prefix)} of 4 bytes)")
-            break
-        (length,) = _PREFIX.unpack(prefix)
-        body = body_start + stream.read(length - len(body_start))
-        if len(body) < length:
-            yield Skipped(
-                source, f"byte {offset}", f"truncated message: {length} bytes declared, {len(body)} present"
-            )
-            break
-        parts.append(prefix + body)
-        size += 4 + length
-        offset += 4 + length
-        if size >= _CHUNK_BYTES:
-            yield Chunk(NAME, source, b"".join(parts), chunk_start)
-            parts, size, chunk_start = [], 0, offset
-    if parts:
-        yield Chunk(NAME, source, b"".join(parts), chunk_start)
+    """Cut the input into chunks of whole frames or runs of ResourceSpans fields."""
+    return otlp_frames.split(stream, source, NAME)
 
 
 class _Collected:

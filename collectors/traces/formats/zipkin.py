@@ -31,6 +31,7 @@ Zipkin v1 (``binaryAnnotations``, ``cs``/``sr`` annotations with endpoints) is n
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,9 +41,24 @@ from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import SEMANTIC_COLUMNS, SpanRows
 from orchscan.collectors.traces.ids import hex_id
 from orchscan.collectors.traces.jsonio import parse_documents, split_json
+from orchscan.collectors.traces.sniffing import LIKELY, NO, WEAK, WINDOW, json_text
 from orchscan.collectors.traces.vocabulary import normalize
 
 NAME = "zipkin-json"
+
+_TRACE_ID = re.compile(rb'"traceId"\s*:')
+_EMPTY_LIST = re.compile(rb"^\[\s*\]\s*$")
+
+
+def sniff(head: bytes) -> int:
+    """Likely for a list holding Zipkin's ``traceId`` (Jaeger spells it ``traceID``); weak for the
+    empty list Zipkin's API answers when it found nothing (its reader says so), else no."""
+    text = json_text(head)
+    if text is None or text[:1] != b"[":
+        return NO
+    if _TRACE_ID.search(text, 0, WINDOW):
+        return LIKELY
+    return WEAK if _EMPTY_LIST.match(text) else NO
 
 _KINDS = {"CLIENT": "client", "SERVER": "server", "PRODUCER": "producer", "CONSUMER": "consumer"}
 _SERVER_ADDRESS = SEMANTIC_COLUMNS.index("server_address")

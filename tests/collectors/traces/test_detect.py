@@ -11,10 +11,12 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from paths import FIXTURES
+from sdk_spans import encode, record_landscape
 
 from orchscan.collectors.traces.detect import HEAD_BYTES, detect
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.registry import FORMATS
+from orchscan.collectors.traces.sniffing import NO, SURE
 
 # Every copied trace file and what it is; manifests beside the traces describe them, are not traces.
 EXPECTED = {
@@ -101,3 +103,63 @@ def test_gzip_is_detected_by_content_whatever_the_name(tmp_path: Path) -> None:
         ("trace.pb", "jaeger-json", 5),
     ]
     assert result.skipped == ()
+
+
+def test_every_registered_format_sniffs_its_own_fixture_surest() -> None:
+    heads = {fmt: (FIXTURES / name).read_bytes()[:HEAD_BYTES] for name, fmt in EXPECTED.items() if fmt}
+    heads["otlp-proto"] = encode(record_landscape().spans).SerializeToString()
+    assert set(heads) == set(FORMATS)
+    for name, fmt in FORMATS.items():
+        mine = fmt.sniff(heads[name])
+        assert mine > NO, name
+        assert all(other.sniff(heads[name]) < mine for key, other in FORMATS.items() if key != name), name
+
+
+def _request_whose_first_resource_spans_is(size: int) -> bytes:
+    """A real SDK-encoded request, its first ResourceSpans padded to exactly ``size`` bytes."""
+    request = encode(record_landscape().spans)
+    first = request.resource_spans[0]
+    del first.resource.attributes[:]
+    del first.scope_spans[1:]
+    del first.scope_spans[0].spans[1:]
+    first.scope_spans[0].ClearField("scope")
+    span = first.scope_spans[0].spans[0]
+    del span.attributes[:]
+    span.name = "GET"
+    for field in ("parent_span_id", "flags", "status"):
+        span.ClearField(field)
+    pad = first.resource.attributes.add(key="pad")
+    for length in range(size):
+        pad.value.string_value = "x" * length
+        if first.ByteSize() >= size:
+            break
+    assert first.ByteSize() == size
+    return request.SerializeToString()
+
+
+# First-message sizes whose length varint reads like JSON once a BOM or whitespace byte is
+# stripped: 91 = 0x5b '[', 123 = 0x7b '{', 11,759 = 0xef 0x5b, 15,803 = 0xbb 0x7b, 15,855 = 0xef 0x7b.
+@pytest.mark.parametrize("size", [91, 123, 11_759, 15_803, 15_855, 300])
+def test_valid_protobuf_is_never_taken_for_text(tmp_path: Path, size: int) -> None:
+    body = _request_whose_first_resource_spans_is(size)
+    assert body[0] == 0x0A
+    for payload in (body, struct.pack(">I", len(body)) + body):
+        assert detect(payload[:HEAD_BYTES]) == "otlp-proto"
+        assert FORMATS["otlp-proto"].sniff(payload[:HEAD_BYTES]) == SURE
+        path = tmp_path / "request.pb"
+        path.write_bytes(payload)
+        result = ingest([path], jobs=1)
+        assert result.files[0].format == "otlp-proto"
+        assert result.skipped == ()
+        assert result.spans.num_rows == sum(
+            len(scope.spans) for rs in ExportTraceServiceRequest.FromString(body).resource_spans for scope in rs.scope_spans
+        )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'\n{"resourceSpans": []}', b'\n\n[{"traceId": "ab", "id": "cd"}]', b"\n" + b"{" * 40],
+    ids=["newline-otlp", "newlines-zipkin", "braces"],
+)
+def test_text_starting_with_a_newline_is_not_protobuf(text: bytes) -> None:
+    assert FORMATS["otlp-proto"].sniff(text) == NO
