@@ -234,9 +234,8 @@ class _Splitter:
                 pos = run = self.skip_to(field_end)
                 continue
             if not window.fill(field_end):
-                # Cut short: the worker keeps the complete spans of the partial field.
+                # Cut short: the worker keeps the complete spans of the partial field and says so.
                 yield from self.run(run, window.end)
-                yield self.truncated(pos, field_end)
                 return
             pos = field_end
             if pos - run >= CHUNK_BYTES:
@@ -256,7 +255,7 @@ class _Splitter:
             self.source,
             f"byte {pos}",
             f"truncated message: {declared_end - pos:,} bytes declared, {self.window.end - pos:,} present "
-            "(complete spans before the cut are kept)",
+            "(the complete ResourceSpans before the cut are kept)",
         )
 
     def skip_to(self, offset: int) -> int:
@@ -283,20 +282,27 @@ class _Splitter:
                 pos = yield from self.resync(pos, self._frame_at, "damaged size prefix")
                 continue
             if not window.fill(end):
-                stop = walk(window.data, body - window.base, len(window.data), exact=False)
-                if stop == len(window.data):
-                    # The last message is cut short: the worker keeps its complete spans.
-                    yield from self.add(body, window.end, framed=False)
-                    yield self.truncated(pos, end)
-                    window.drop(window.end)
+                held = len(window.data)
+                if walk(window.data, body - window.base, held, exact=False) == held:
+                    # The last message is cut short. A partial field goes to the worker, which keeps
+                    # its complete spans and says so; a cut between fields is said here.
+                    if walk(window.data, body - window.base, held, exact=True) == held:
+                        yield self.truncated(pos, end)
+                    yield from self.run(body, window.end)
                     return
                 pos = yield from self.resync(pos, self._frame_at, "damaged size prefix")
+                continue
+            if self._header_at(end):
+                # The common case, checked cheaply: another frame (or the end) follows. A frame
+                # damaged inside is salvaged by the worker.
+                yield from self.frame(pos, end)
+                pos = end
                 continue
             stop = walk(window.data, body - window.base, end - window.base, exact=True) + window.base
             if stop == end:
                 yield from self.frame(pos, end)
                 pos = end
-            elif self._frame_at(end) is not None or (window.eof and end == window.end):
+            elif self._frame_at(end) is not None:
                 # The size is right but the message is damaged inside: the worker salvages it.
                 yield from self.add(pos, end, framed=True)
                 window.drop(end)
@@ -323,6 +329,14 @@ class _Splitter:
             if field > run:
                 yield from self.add(run, field, framed=False)
         window.drop(end)
+
+    def _header_at(self, pos: int) -> bool:
+        """Whether the input ends at ``pos`` or a size prefix and a first field tag start there."""
+        window = self.window
+        if not window.fill(pos + PREFIX.size + 1):
+            return pos == window.end
+        (size,) = PREFIX.unpack_from(window.data, pos - window.base)
+        return 0 < size <= RECORD_BYTES and window.data[pos - window.base + PREFIX.size] == _RESOURCE_SPANS_TAG
 
     def _frame_at(self, pos: int) -> int | None:
         """End of a plausible frame at ``pos``: its fields end exactly at its size, then a frame or the end."""
