@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ingest as bench  # noqa: E402  (the sibling benchmark's landscape and measurement)
+import ingest as bench  # the sibling benchmark's landscape and measurement
 
 # Spans per OTLP ResourceSpans group, as an exporter's batch would hold them.
 _SPANS_PER_BATCH = bench.SPANS_PER_MESSAGE
@@ -88,7 +88,9 @@ def write_document(fmt: str, megabytes: int) -> tuple[Path, Path, int]:
 
 def main() -> None:
     """Generate the documents, then measure the bare loop and ``orchscan inspect`` on each."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--megabytes", type=int, default=1000, help="size of each document (default 1000)")
     parser.add_argument("--formats", default="otlp-json,jaeger-json")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)

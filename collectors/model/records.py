@@ -29,7 +29,8 @@ class Notice:
     """A defect that was repaired or tolerated; the spans involved were kept.
 
     Examples: spans whose parent is absent from the input (kept as roots of their fragment),
-    parent links forming a cycle (the link was cut).
+    parent links forming a cycle (the link was cut), an end time before the start (set to the
+    start), a name longer than its cap (cut and marked).
     """
 
     file: str
@@ -62,10 +63,11 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class ChunkResult:
-    """The spans parsed from one chunk and what had to be skipped in it."""
+    """The spans parsed from one chunk, what had to be skipped in it and what was repaired."""
 
     batch: pa.RecordBatch
     skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +109,10 @@ class Ingest:
             traces=total_traces(self.spans),
             services=total_services(self.spans),
         )
+
+def merge_notices(notices: list[Notice]) -> tuple[Notice, ...]:
+    """One notice per file and reason, counts summed (chunks of one file report the same repairs)."""
+    counts: dict[tuple[str, str], int] = {}
+    for notice in notices:
+        counts[(notice.file, notice.reason)] = counts.get((notice.file, notice.reason), 0) + notice.count
+    return tuple(sorted(Notice(file, reason, count) for (file, reason), count in counts.items()))

@@ -23,7 +23,7 @@ from typing import IO
 import pyarrow as pa
 
 from orchscan.collectors.model.integrity import drop_duplicates, repair_parents
-from orchscan.collectors.model.records import Chunk, ChunkResult, Ingest, Notice, Skipped
+from orchscan.collectors.model.records import Chunk, ChunkResult, Ingest, Notice, Skipped, merge_notices
 from orchscan.collectors.model.spans import SCHEMA, empty_table
 from orchscan.collectors.traces.accounting import FileTally, file_reports, tally_files
 from orchscan.collectors.traces.detect import HEAD_BYTES, describe_unrecognised, detect
@@ -102,8 +102,8 @@ def _executor(jobs: int) -> Executor | None:
 class InputReader:
     """Reads trace files chunk by chunk, parsed in worker processes, as span batches in input order.
 
-    What could not be used is collected on the way: ``skipped`` records and each file's detected
-    ``formats``.
+    What could not be used is collected on the way: ``skipped`` records, ``notices`` of values
+    repaired while parsing, and each file's detected ``formats``.
     """
 
     def __init__(
@@ -118,6 +118,7 @@ class InputReader:
         if not self.files:
             raise InputError("no input files found")
         self.skipped: list[Skipped] = []
+        self.notices: list[Notice] = []
         self.formats: dict[str, str] = {}
         self._fmt = fmt
         self._jobs = jobs or os.cpu_count() or 1
@@ -134,6 +135,7 @@ class InputReader:
                     path, source, self._fmt, executor, self._jobs, self.skipped, self.formats
                 ):
                     self.skipped.extend(result.skipped)
+                    self.notices.extend(result.notices)
                     if result.batch.num_rows:
                         yield shared.complete(result.batch, source)
                 if self._on_progress is not None:
@@ -195,7 +197,7 @@ def ingest(
         spans=checked.table,
         files=file_reports(checked.tallies, reader.files, reader.formats),
         skipped=tuple(sorted(reader.skipped + list(checked.skipped))),
-        notices=tuple(sorted(checked.notices)),
+        notices=merge_notices(reader.notices + list(checked.notices)),
     )
 
 
@@ -275,7 +277,7 @@ def _parse_lean(chunk: Chunk) -> ChunkResult:
         for index, (field, column) in enumerate(zip(SCHEMA, batch.columns, strict=True))
         if field.name != "source" and column.null_count < batch.num_rows
     ]
-    return ChunkResult(batch.select(keep), result.skipped)
+    return ChunkResult(batch.select(keep), result.skipped, result.notices)
 
 
 def _size(path: Path) -> int:

@@ -1,19 +1,42 @@
-"""Splitting JSON inputs into parse chunks: one document, or JSON Lines in batches."""
+"""Splitting JSON inputs into parse chunks: small documents whole, large ones streamed, JSON Lines in batches.
+
+A document up to ``WHOLE_DOCUMENT_BYTES`` is one chunk, decoded at once with orjson (the fastest
+path). A larger one is streamed with ijson's C parser (yajl2_c): its records (an OTLP
+``resourceSpans`` entry, a Jaeger trace, a Zipkin span or trace) are cut out one by one and
+gathered into chunks of about ``CHUNK_BYTES``, so a document of any size is read in bounded
+memory. A record larger than ``RECORD_BYTES`` cannot be cut and ends the document with a counted
+skip. A document that is damaged part-way keeps the records before the damage, whichever way it
+was read.
+"""
 
 from __future__ import annotations
 
+import codecs
+import io
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+import ijson
 import orjson
 
 from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import SpanRows
 from orchscan.collectors.traces.formats.otlp_common import paused_gc
+from orchscan.collectors.traces.limits import Tally, cap_batch
 
+#: A document up to this size is decoded whole; a larger one is streamed record by record.
+WHOLE_DOCUMENT_BYTES = 64 << 20
+#: Serialized records gathered into one chunk of a streamed document, and lines of JSON Lines.
+CHUNK_BYTES = 8 << 20
+#: Largest single record of a streamed document, or line of JSON Lines, held in memory.
+RECORD_BYTES = 256 << 20
 # Lines per chunk for JSON Lines input; large enough to amortise process hand-off.
 _LINES_PER_CHUNK = 256
-_BYTES_PER_CHUNK = 8 << 20
+_PIECE = 1 << 20
+
+#: Position of a chunk cut from a streamed document: its payload is a JSON array of
+#: ``[path, record]`` pairs. (0 is a whole document, a positive number the first line of JSON Lines.)
+PARTS = -1
 
 
 class JsonInputError(ValueError):
@@ -51,19 +74,35 @@ def is_json_lines(head: bytes) -> bool:
     return True
 
 
-def split_json(stream: IO[bytes], fmt: str, source: str) -> Iterator[Chunk | Skipped]:
-    """Yield the whole document, or batches of lines when the input is JSON Lines.
+#: Where a streamed document's records are: the ijson prefix of the record items and the path
+#: that names the i-th record in skips, from the document's head; None when it has no such list.
+RecordPath = Callable[[bytes], tuple[str, str] | None]
+#: Whether a chunk may be cut between two consecutive records (Zipkin keeps a trace's spans together).
+CutBetween = Callable[[Any, Any], bool]
 
-    A chunk's position is 0 for a single document and the first line number (1-based) of the
-    batch for JSON Lines, so that per-line defects can be reported by line. The first line is
-    read whole: Collector lines hold a full export batch and easily exceed any fixed head size.
+
+def split_json(
+    stream: IO[bytes], fmt: str, source: str, records: RecordPath, cut: CutBetween | None = None
+) -> Iterator[Chunk | Skipped]:
+    """Yield a small document whole, a large one in chunks of records, JSON Lines in batches of lines.
+
+    A chunk's position is 0 for a whole document, ``PARTS`` for records of a streamed one and the
+    first line number (1-based) of the batch for JSON Lines, so that defects are reported by
+    path or line. The first line is read whole (up to ``RECORD_BYTES``): Collector lines hold a
+    full export batch and easily exceed any fixed head size.
     """
-    first = stream.readline()
-    following = stream.read(1 << 20)
-    if following.strip() and _is_json_value(first):
+    first = stream.readline(RECORD_BYTES)
+    following = stream.read(_PIECE)
+    if first.endswith(b"\n") and following.strip() and _is_json_value(first):
         yield from _split_lines(first + following, stream, fmt, source)
         return
-    yield Chunk(fmt, source, first + following + stream.read(), 0)
+    head = first + following
+    rest = stream.read(WHOLE_DOCUMENT_BYTES + 1 - len(head)) if len(head) <= WHOLE_DOCUMENT_BYTES else b""
+    document = head + rest
+    if len(document) <= WHOLE_DOCUMENT_BYTES:
+        yield Chunk(fmt, source, document, 0)
+        return
+    yield from _stream_document(_Chained(document, stream), fmt, source, records(document[: 1 << 16]), cut)
 
 
 def _is_json_value(line: bytes) -> bool:
@@ -74,33 +113,176 @@ def _is_json_value(line: bytes) -> bool:
     return True
 
 
-def _split_lines(head: bytes, stream: IO[bytes], fmt: str, source: str) -> Iterator[Chunk]:
+def _split_lines(head: bytes, stream: IO[bytes], fmt: str, source: str) -> Iterator[Chunk | Skipped]:
     first_line = 1
     batch: list[bytes] = []
     size = 0
     line_number = 0
     pending = head
+    skipping = False
     while True:
-        more = stream.read(1 << 20)
+        more = stream.read(_PIECE)
         pending += more
         lines = pending.split(b"\n")
         pending = lines.pop() if more else b""
         for line in lines:
             line_number += 1
+            if skipping:
+                # The rest of an over-long line: its start was counted.
+                skipping = False
+                continue
             batch.append(line)
             size += len(line)
-            if len(batch) >= _LINES_PER_CHUNK or size >= _BYTES_PER_CHUNK:
+            if len(batch) >= _LINES_PER_CHUNK or size >= CHUNK_BYTES:
                 yield Chunk(fmt, source, b"\n".join(batch), first_line)
                 first_line = line_number + 1
                 batch, size = [], 0
+        if len(pending) > RECORD_BYTES and not skipping:
+            yield Skipped(
+                source, f"line {line_number + 1}", f"line longer than {RECORD_BYTES:,} bytes: skipped"
+            )
+            skipping, pending = True, b""
+        elif skipping:
+            pending = b""
         if not more:
             break
     if batch:
         yield Chunk(fmt, source, b"\n".join(batch), first_line)
 
 
+class _Chained(io.RawIOBase):
+    """The bytes already read, then the rest of the stream, repaired to valid UTF-8 on the way.
+
+    ijson (like any strict parser) stops at invalid UTF-8; orjson's path replaces the bad bytes,
+    and so does this one, piece by piece (a piece of pure ASCII passes untouched).
+    """
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._head = head
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (at least one unless the input ended)."""
+        if self._head:
+            piece, self._head = self._head[:_PIECE], self._head[_PIECE:]
+        else:
+            piece = self._stream.read(_PIECE)
+        self.consumed += len(piece)
+        if piece.isascii() and not self._decoder.getstate()[0]:
+            return piece
+        return self._decoder.decode(piece, final=not piece).encode()
+
+
+def _stream_document(
+    stream: _Chained, fmt: str, source: str, found: tuple[str, str] | None, cut: CutBetween | None
+) -> Iterator[Chunk | Skipped]:
+    """Cut a large document into chunks of its records, gathered up to ``CHUNK_BYTES``."""
+    if found is None:
+        yield Skipped(
+            source,
+            "document",
+            f"a document larger than {WHOLE_DOCUMENT_BYTES:,} bytes is read record by record, "
+            "and no list of records was found near its start",
+        )
+        return
+    parts: list[bytes] = []
+    size = 0
+    previous: Any = None
+    for item in stream_records(stream, source, *found):
+        if isinstance(item, Skipped):
+            yield item
+            continue
+        _, record, encoded = item
+        if size >= CHUNK_BYTES and (cut is None or cut(previous, record)):
+            yield Chunk(fmt, source, b"[" + b",".join(parts) + b"]", PARTS)
+            parts, size = [], 0
+        parts.append(encoded)
+        size += len(encoded)
+        previous = record
+    if parts:
+        yield Chunk(fmt, source, b"[" + b",".join(parts) + b"]", PARTS)
+
+
+def stream_records(
+    stream: _Chained | IO[bytes], source: str, prefix: str, label: str
+) -> Iterator[tuple[str, Any, bytes] | Skipped]:
+    """Each record under ``prefix`` as (path, value, its ``[path, value]`` JSON), then any damage.
+
+    Records completed before damage (truncation, malformed JSON) are all handed out; the damage
+    is one skip. A record that grows beyond ``RECORD_BYTES`` ends the document the same way.
+    """
+    found = ijson.sendable_list()
+    parser = ijson.items_coro(found, prefix, use_float=True)
+    index = pending = 0
+    damage: str | None = None
+    while damage is None:
+        piece = stream.read(_PIECE)
+        try:
+            if piece:
+                parser.send(piece)
+            else:
+                parser.close()
+        except ijson.JSONError as error:
+            damage = f"malformed JSON ({_first_line(error)})"
+        pending = 0 if found else pending + len(piece)
+        for record in found:
+            path = label.format(index)
+            encoded = _encode(path, record)
+            if encoded is None:
+                yield Skipped(source, path, "record nested too deeply to be read")
+            else:
+                yield path, record, encoded
+            index += 1
+        del found[:]
+        if not piece:
+            break
+        if damage is None and pending > RECORD_BYTES:
+            damage = f"a single record exceeds {RECORD_BYTES:,} bytes"
+    if damage is not None:
+        read = getattr(stream, "consumed", None)
+        where = f" after {read:,} bytes" if read is not None else ""
+        yield Skipped(
+            source,
+            label.format(index),
+            f"{damage}{where}: the {index:,} record(s) before it were read, the rest of the document skipped",
+        )
+
+
+def _encode(path: str, record: Any) -> bytes | None:
+    try:
+        return orjson.dumps([path, record])
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _first_line(error: Exception) -> str:
+    text = error.args[0] if error.args else str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
+
+
+def find_record_path(head: bytes, containers: frozenset[str], label: str) -> tuple[str, str] | None:
+    """The ijson prefix of the items of the first list named one of ``containers`` (``""`` names a
+    top-level list), with ``label`` ("{container}[{{}}]") telling how its i-th item is named."""
+    try:
+        for prefix, event, _ in ijson.parse(io.BytesIO(head)):
+            if event == "start_array" and prefix.rsplit(".", 1)[-1] in containers:
+                name = prefix if prefix else ""
+                return (f"{prefix}.item" if prefix else "item"), label.replace("{container}", name)
+    except ijson.JSONError:
+        pass
+    return None
+
+
 def documents(chunk: Chunk) -> Iterator[tuple[str, Any] | Skipped]:
-    """Decode a chunk into (position, document) pairs, skipping undecodable lines."""
+    """Decode a whole-document or JSON Lines chunk into (position, document) pairs, skipping bad lines."""
     if chunk.position == 0:
         try:
             yield "document", loads(chunk.payload)
@@ -118,18 +300,53 @@ def documents(chunk: Chunk) -> Iterator[tuple[str, Any] | Skipped]:
 
 
 #: Adds the spans of one decoded JSON document to the rows; returns what it had to skip.
-DocumentReader = Callable[[Any, SpanRows, str, str], list[Skipped]]
+DocumentReader = Callable[[Any, SpanRows, str, str, Tally], list[Skipped]]
+#: Adds the spans of a streamed document's records, given as (path, record) pairs.
+PartsReader = Callable[[list[tuple[str, Any]], SpanRows, str, Tally], list[Skipped]]
 
 
-def parse_documents(chunk: Chunk, read_document: DocumentReader) -> ChunkResult:
-    """Parse a JSON chunk document by document with one format's document reader."""
+def parse_documents(
+    chunk: Chunk, read_document: DocumentReader, read_parts: PartsReader, records: RecordPath
+) -> ChunkResult:
+    """Parse a JSON chunk with one format's readers: documents, lines, or a streamed document's parts.
+
+    A whole document that does not decode (cut short, damaged) is streamed instead, so that the
+    records before the damage are kept.
+    """
     with paused_gc():
         rows = SpanRows()
+        tally = Tally()
         skipped: list[Skipped] = []
-        for item in documents(chunk):
-            if isinstance(item, Skipped):
-                skipped.append(item)
-                continue
-            position, document = item
-            skipped.extend(read_document(document, rows, chunk.source, position))
-        return ChunkResult(rows.to_batch(), tuple(skipped))
+        if chunk.position == PARTS:
+            skipped += read_parts(
+                [(path, record) for path, record in orjson.loads(chunk.payload)], rows, chunk.source, tally
+            )
+        else:
+            for item in documents(chunk):
+                if isinstance(item, Skipped) and item.position == "document":
+                    skipped += _salvage(chunk, item, read_parts, records, rows, tally)
+                elif isinstance(item, Skipped):
+                    skipped.append(item)
+                else:
+                    skipped += read_document(item[1], rows, chunk.source, item[0], tally)
+        batch = cap_batch(rows.to_batch(), tally)
+        return ChunkResult(batch, tuple(skipped), tally.notices(chunk.source))
+
+
+def _salvage(
+    chunk: Chunk, damage: Skipped, read_parts: PartsReader, records: RecordPath, rows: SpanRows, tally: Tally
+) -> list[Skipped]:
+    """The records of a damaged whole document that precede its damage, read as parts."""
+    found = records(chunk.payload[: 1 << 16])
+    if found is None:
+        return [damage]
+    parts: list[tuple[str, Any]] = []
+    skipped: list[Skipped] = []
+    for item in stream_records(_Chained(chunk.payload, io.BytesIO()), chunk.source, *found):
+        if isinstance(item, Skipped):
+            skipped.append(item)
+        else:
+            parts.append(item[:2])
+    if not parts:
+        return [damage]
+    return read_parts(parts, rows, chunk.source, tally) + skipped

@@ -12,7 +12,7 @@ from orchscan.collectors.traces.formats import jaeger, otlp_json, otlp_proto, zi
 
 @dataclass(frozen=True)
 class TraceFormat:
-    """A readable trace format: how sure it is of a head, how to cut an input into chunks, how to parse one."""
+    """A readable trace format: how sure it is of a head, how to cut an input, how to parse a chunk."""
 
     name: str
     description: str

@@ -14,6 +14,7 @@ names a parent.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import IO, Any
@@ -21,13 +22,16 @@ from typing import IO, Any
 from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import KINDS, SpanRows
 from orchscan.collectors.traces.ids import hex_id
-from orchscan.collectors.traces.jsonio import is_json_lines, parse_documents, split_json
+from orchscan.collectors.traces.jsonio import find_record_path, is_json_lines, parse_documents, split_json
+from orchscan.collectors.traces.limits import MALFORMED_FIELD, OUT_OF_RANGE, Tally, cap_name, nanos, span_end
 from orchscan.collectors.traces.sniffing import LIKELY, NO, SURE, WINDOW, first_key, json_text
 from orchscan.collectors.traces.vocabulary import normalize, stringify
 
 NAME = "jaeger-json"
 
 _TRACE_ID = re.compile(rb'"traceID"\s*:')
+# Where a large document's traces are: the query API's ``data`` list, or a top-level list.
+_TRACE_LISTS = frozenset(("data", ""))
 
 
 def sniff(head: bytes) -> int:
@@ -40,6 +44,7 @@ def sniff(head: bytes) -> int:
         return SURE
     window = text.split(b"\n", 1)[0] if text[:1] == b"{" and is_json_lines(text) else text[:WINDOW]
     return LIKELY if _TRACE_ID.search(window) and b'"spans"' in window else NO
+
 
 _KINDS = frozenset(KINDS)
 # Tags that become columns of their own rather than attributes.
@@ -65,10 +70,14 @@ def tag_dict(tags: Any) -> dict[str, Any]:
 
 
 def _micros(value: Any) -> int | None:
+    """Microseconds as nanoseconds; None for anything but a finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, float) and not value.is_integer():
-        return round(value * 1000)  # keep sub-microsecond precision some exporters write
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if not value.is_integer():
+            return round(value * 1000)  # keep sub-microsecond precision some exporters write
     return int(value) * 1000
 
 
@@ -112,11 +121,17 @@ def _kind(tags: dict[str, Any]) -> str:
     return lowered if lowered in _KINDS else "unspecified"
 
 
-def _relations(span: dict[str, Any], trace_id: str) -> tuple[str | None, list[dict[str, str]] | None]:
+def _relations(
+    span: dict[str, Any], trace_id: str, tally: Tally
+) -> tuple[str | None, list[dict[str, str]] | None]:
     """The parent span id and the remaining references as links."""
     refs: list[tuple[str, str, str]] = []
-    for ref in span.get("references") or []:
+    references = span.get("references")
+    if references is not None and not isinstance(references, list):
+        tally.note(MALFORMED_FIELD)
+    for ref in references if isinstance(references, list) else ():
         if not isinstance(ref, dict):
+            tally.note(MALFORMED_FIELD)
             continue
         ref_trace = hex_id(ref.get("traceID"), 32) or trace_id
         ref_span = hex_id(ref.get("spanID"), 16)
@@ -152,7 +167,21 @@ def _process(span: dict[str, Any], processes: dict[str, Any]) -> dict[str, Any]:
     return process
 
 
-def _add_span(span: Any, processes: dict[str, Any], rows: SpanRows, source: str) -> None:
+def _process_names(process: dict[str, Any], tally: Tally) -> tuple[str, str | None, str | None]:
+    """Service, namespace and instance of a process, cut once: they repeat on all its spans."""
+    process_tags = tag_dict(process.get("tags"))
+    namespace = process_tags.get("service.namespace")
+    instance = process_tags.get("service.instance.id")
+    return (
+        cap_name(stringify(process.get("serviceName") or "unknown"), tally),
+        None if namespace is None else cap_name(stringify(namespace), tally),
+        None if instance is None else cap_name(stringify(instance), tally),
+    )
+
+
+def _add_span(
+    span: Any, processes: dict[str, Any], rows: SpanRows, source: str, tally: Tally, names: dict[int, Any]
+) -> None:
     if not isinstance(span, dict):
         raise _SpanError("span is not an object")
     trace_id = hex_id(span.get("traceID"), 32)
@@ -161,28 +190,31 @@ def _add_span(span: Any, processes: dict[str, Any], rows: SpanRows, source: str)
         raise _SpanError("missing or invalid traceID/spanID (expected up to 32/16 hex digits)")
     start = _micros(span.get("startTime"))
     duration = _micros(span.get("duration", 0))
-    if start is None or duration is None or duration < 0:
+    if start is None or duration is None:
         raise _SpanError("missing or invalid startTime/duration (expected microseconds)")
+    if not (nanos(start) and nanos(start + max(duration, 0))):
+        raise _SpanError(OUT_OF_RANGE)
     process = _process(span, processes)
-    process_tags = tag_dict(process.get("tags"))
+    found = names.get(id(process))
+    if found is None:
+        found = names[id(process)] = (process, _process_names(process, tally))
+    service, namespace, instance = found[1]
     tags = tag_dict(span.get("tags"))
     status, message = _status(tags, span.get("logs"))
     kind = _kind(tags)
-    parent, links = _relations(span, trace_id)
+    parent, links = _relations(span, trace_id, tally)
     semantic, idempotent, rest = normalize({k: v for k, v in tags.items() if k not in _STATUS_TAGS})
-    namespace = process_tags.get("service.namespace")
-    instance = process_tags.get("service.instance.id")
     rows.append(
         trace_id=trace_id,
         span_id=span_id,
         parent_span_id=parent if parent != span_id else None,
-        service=str(process.get("serviceName") or "unknown"),
-        service_namespace=None if namespace is None else stringify(namespace),
-        service_instance=None if instance is None else stringify(instance),
-        name=str(span.get("operationName") or ""),
+        service=service,
+        service_namespace=namespace,
+        service_instance=instance,
+        name=stringify(span.get("operationName") or ""),
         kind=kind,
         start_ns=start,
-        end_ns=start + duration,
+        end_ns=span_end(start, start + duration, tally),
         status=status,
         status_message=message,
         semantic=semantic,
@@ -222,7 +254,12 @@ def _traces(document: Any) -> list[tuple[str, Any]] | str:
     return "not a Jaeger trace document (expected {data: [...]}, a trace object or a list of traces)"
 
 
-def add_document(document: Any, rows: SpanRows, source: str, where: str) -> list[Skipped]:
+def records(head: bytes) -> tuple[str, str] | None:
+    """Where a large document's records are: its traces, under ``data`` or in a top-level list."""
+    return find_record_path(head, _TRACE_LISTS, "{container}[{}]")
+
+
+def add_document(document: Any, rows: SpanRows, source: str, where: str, tally: Tally) -> list[Skipped]:
     """Append every span of one Jaeger JSON document to ``rows``; return what was skipped."""
     traces = _traces(document)
     if isinstance(traces, str):
@@ -231,26 +268,46 @@ def add_document(document: Any, rows: SpanRows, source: str, where: str) -> list
     prefix = "" if where == "document" else f"{where}: "
     skipped: list[Skipped] = []
     for path, trace in traces:
-        spans = trace.get("spans") if isinstance(trace, dict) else None
-        if not isinstance(spans, list):
-            skipped.append(Skipped(source, prefix + (path or "trace"), "not a trace object (no spans list)"))
-            continue
-        processes = trace.get("processes")
-        processes = processes if isinstance(processes, dict) else {}
-        dot = "." if path else ""
-        for index, span in enumerate(spans):
-            try:
-                _add_span(span, processes, rows, source)
-            except _SpanError as error:
-                skipped.append(Skipped(source, f"{prefix}{path}{dot}spans[{index}]", str(error)))
+        skipped += _add_trace(trace, rows, source, prefix + path, tally)
+    return skipped
+
+
+def read_parts(parts: list[tuple[str, Any]], rows: SpanRows, source: str, tally: Tally) -> list[Skipped]:
+    """Append the spans of a streamed document's traces."""
+    skipped: list[Skipped] = []
+    for path, trace in parts:
+        skipped += _add_trace(trace, rows, source, path, tally)
+    return skipped
+
+
+def _add_trace(trace: Any, rows: SpanRows, source: str, path: str, tally: Tally) -> list[Skipped]:
+    """Append the spans of one trace object (``path`` names it in skips)."""
+    spans = trace.get("spans") if isinstance(trace, dict) else None
+    if not isinstance(spans, list):
+        return [Skipped(source, path.rstrip(": ") or "trace", "not a trace object (no spans list)")]
+    processes = trace.get("processes")
+    if processes is not None and not isinstance(processes, dict):
+        tally.note(MALFORMED_FIELD)
+    processes = processes if isinstance(processes, dict) else {}
+    dot = "." if path and not path.endswith(": ") else ""
+    skipped: list[Skipped] = []
+    names: dict[int, Any] = {}
+    for index, span in enumerate(spans):
+        try:
+            _add_span(span, processes, rows, source, tally, names)
+        except _SpanError as error:
+            skipped.append(Skipped(source, f"{path}{dot}spans[{index}]", str(error)))
+        except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as error:
+            reason = f"unreadable span ({type(error).__name__}: {str(error)[:120]})"
+            skipped.append(Skipped(source, f"{path}{dot}spans[{index}]", reason))
     return skipped
 
 
 def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
-    """Cut a Jaeger JSON input into chunks (whole document, or batches of JSON Lines)."""
-    return split_json(stream, NAME, source)
+    """Cut a Jaeger JSON input into chunks (a document whole or by traces, or batches of JSON Lines)."""
+    return split_json(stream, NAME, source, records)
 
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of Jaeger JSON into spans."""
-    return parse_documents(chunk, add_document)
+    return parse_documents(chunk, add_document, read_parts, records)

@@ -273,7 +273,9 @@ class _Splitter:
         pos = 0
         while window.fill(pos + 1):
             if not window.fill(pos + PREFIX.size):
-                yield Skipped(self.source, f"byte {pos}", f"truncated size prefix ({window.end - pos} of 4 bytes)")
+                yield Skipped(
+                    self.source, f"byte {pos}", f"truncated size prefix ({window.end - pos} of 4 bytes)"
+                )
                 window.drop(window.end)
                 return
             (size,) = PREFIX.unpack_from(window.data, pos - window.base)
@@ -336,18 +338,27 @@ class _Splitter:
         if not window.fill(pos + PREFIX.size + 1):
             return pos == window.end
         (size,) = PREFIX.unpack_from(window.data, pos - window.base)
-        return 0 < size <= RECORD_BYTES and window.data[pos - window.base + PREFIX.size] == _RESOURCE_SPANS_TAG
+        return (
+            0 < size <= RECORD_BYTES and window.data[pos - window.base + PREFIX.size] == _RESOURCE_SPANS_TAG
+        )
 
     def _frame_at(self, pos: int) -> int | None:
-        """End of a plausible frame at ``pos``: its fields end exactly at its size, then a frame or the end."""
+        """End of a plausible frame at ``pos``: fields ending exactly at its size, then a frame or the end."""
         window = self.window
         if not window.fill(pos + PREFIX.size + 1):
             return None
         (size,) = PREFIX.unpack_from(window.data, pos - window.base)
         end = pos + PREFIX.size + size
-        if not 0 < size <= RECORD_BYTES or window.data[pos - window.base + PREFIX.size] != _RESOURCE_SPANS_TAG:
+        if (
+            not 0 < size <= RECORD_BYTES
+            or window.data[pos - window.base + PREFIX.size] != _RESOURCE_SPANS_TAG
+        ):
             return None
-        if not window.fill(end) or walk(window.data, pos - window.base + PREFIX.size, end - window.base, exact=True) != end - window.base:
+        if (
+            not window.fill(end)
+            or walk(window.data, pos - window.base + PREFIX.size, end - window.base, exact=True)
+            != end - window.base
+        ):
             return None
         if window.fill(end + PREFIX.size + 1):
             following = window.data[end - window.base + PREFIX.size] == _RESOURCE_SPANS_TAG
@@ -402,7 +413,11 @@ class _Splitter:
             self.source,
             f"byte {damaged}",
             f"{what}: {end - damaged:,} bytes skipped"
-            + (f", reading resumed at the next plausible start at byte {end}" if resume is not None else " (to the end of the input)"),
+            + (
+                f", reading resumed at the next plausible start at byte {end}"
+                if resume is not None
+                else " (to the end of the input)"
+            ),
         )
         window.drop(end)
         return end

@@ -28,6 +28,15 @@ from orchscan.collectors.traces.formats.otlp_wire import (
     decode_attributes,
     value_text,
 )
+from orchscan.collectors.traces.limits import (
+    END_BEFORE_START,
+    MALFORMED_FIELD,
+    MAX_NANOS,
+    OUT_OF_RANGE,
+    Tally,
+    cap_batch,
+    cap_name,
+)
 from orchscan.collectors.traces.sniffing import NO, SURE
 from orchscan.collectors.traces.vocabulary import normalize_columns
 
@@ -67,6 +76,7 @@ class _Collected:
         "parents",
         "span_ids",
         "starts",
+        "tally",
         "trace_ids",
     )
 
@@ -87,6 +97,8 @@ class _Collected:
         self.links: dict[int, list[dict[str, str]]] = {}
         # (spans, service, namespace, instance, message position) per run of spans sharing them.
         self.groups: list[tuple[int, str, str | None, str | None, int]] = []
+        # Repairs counted while collecting (cut resource names, malformed links).
+        self.tally = Tally()
 
 
 def parse(chunk: Chunk) -> ChunkResult:
@@ -116,33 +128,45 @@ def _parse(chunk: Chunk, message: Any) -> ChunkResult:
             request.ParseFromString(body)
         except DecodeError as error:
             rescued = salvage(body)
-            where = position + 4 + rescued.damage_at
-            skipped.append(
+            skipped += [
                 Skipped(
                     chunk.source,
-                    f"byte {where}",
-                    f"invalid OTLP protobuf ({error}): message from byte {position + 4} damaged here; "
-                    f"{rescued.spans} complete span(s) before the damage kept, "
-                    "the rest of the message skipped",
+                    f"byte {position + 4 + at}",
+                    f"invalid OTLP protobuf span ({error}): skipped",
                 )
-            )
+                for at in rescued.bad_spans
+            ]
+            if rescued.damage_at >= 0:
+                where = position + 4 + rescued.damage_at
+                skipped.append(
+                    Skipped(
+                        chunk.source,
+                        f"byte {where}",
+                        f"invalid OTLP protobuf ({error}): message from byte {position + 4} damaged here; "
+                        f"{rescued.spans} complete span(s) before the damage kept, "
+                        "the rest of the message skipped",
+                    )
+                )
             _collect(rescued.request, found, position + 4)
             continue
         _collect(request, found, position + 4)
     batch, invalid = _to_batch(found, chunk.source)
-    return ChunkResult(batch, tuple(skipped + invalid))
+    return ChunkResult(
+        cap_batch(batch, found.tally), tuple(skipped + invalid), found.tally.notices(chunk.source)
+    )
 
 
-def _resource(attributes: Any) -> tuple[str, str | None, str | None]:
+def _resource(attributes: Any, tally: Tally) -> tuple[str, str | None, str | None]:
+    """Service, namespace and instance of a resource, cut once: they repeat on all its spans."""
     service = "unknown"
     namespace = instance = None
     for kv in attributes:
         if kv.key == "service.name":
-            service = value_text(kv.value) or "unknown"
+            service = cap_name(value_text(kv.value) or "unknown", tally)
         elif kv.key == "service.namespace":
-            namespace = str(value_text(kv.value))
+            namespace = cap_name(str(value_text(kv.value)), tally)
         elif kv.key == "service.instance.id":
-            instance = str(value_text(kv.value))
+            instance = cap_name(str(value_text(kv.value)), tally)
     return service, namespace, instance
 
 
@@ -155,7 +179,7 @@ def _collect(request: Any, found: _Collected, position: int) -> None:
     # Salvaged messages are real ExportTraceServiceRequests; their attributes are re-encoded.
     lite = isinstance(request, LiteTracesData)
     for resource_spans in request.resource_spans:
-        service, namespace, instance = _resource(resource_spans.resource.attributes)
+        service, namespace, instance = _resource(resource_spans.resource.attributes, found.tally)
         for scope_spans in resource_spans.scope_spans:
             spans = scope_spans.spans
             groups.append((len(spans), service, namespace, instance, position))
@@ -174,11 +198,18 @@ def _collect(request: Any, found: _Collected, position: int) -> None:
                 counts.append(len(attributes))
                 encoded(attributes if lite else [kv.SerializeToString() for kv in attributes])
                 if span.links:
-                    links[len(names) - 1] = [
-                        {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
-                        for link in span.links
-                        if link.trace_id and link.span_id
-                    ]
+                    links[len(names) - 1] = _links(span.links, found.tally)
+
+
+def _links(raw: Any, tally: Tally) -> list[dict[str, str]]:
+    """A span's links whose ids are whole; a link with an id of the wrong size is counted, not kept."""
+    links = []
+    for link in raw:
+        if len(link.trace_id) == 16 and len(link.span_id) == 8 and any(link.trace_id) and any(link.span_id):
+            links.append({"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()})
+        elif link.trace_id or link.span_id:
+            tally.note(MALFORMED_FIELD)
+    return links
 
 
 def _names(numbers: list[int], names: tuple[str, ...], fallback: str) -> pa.DictionaryArray:
@@ -205,7 +236,13 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
     sizes = [group[0] for group in found.groups]
     trace_ids = pa.array(found.trace_ids, type=pa.binary())
     span_ids = pa.array(found.span_ids, type=pa.binary())
-    starts = np.array(found.starts, dtype=np.int64)
+    # OTLP times are unsigned 64-bit; the table holds int64 (up to the year 2262).
+    raw_starts = np.array(found.starts, dtype=np.uint64)
+    raw_ends = np.array(found.ends, dtype=np.uint64)
+    in_range = (raw_starts <= MAX_NANOS) & (raw_ends <= MAX_NANOS)
+    starts = np.where(in_range, raw_starts, 0).astype(np.int64)
+    ends = np.where(in_range, raw_ends, 0).astype(np.int64)
+    backwards = ends < starts
     normalized = normalize_columns(
         np.array(found.counts, dtype=np.int64), *decode_attributes(found.attributes)
     )
@@ -220,7 +257,7 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
         "name": pa.array(found.names, type=pa.string()),
         "kind": _names(found.kinds, KIND_BY_NUMBER, "unspecified"),
         "start_ns": pa.array(starts),
-        "end_ns": pa.array(np.maximum(np.array(found.ends, dtype=np.int64), starts)),
+        "end_ns": pa.array(np.maximum(ends, starts)),
         "status": _names(found.codes, STATUS_BY_NUMBER, "unset"),
         "status_message": pc.if_else(pc.equal(messages, ""), None, messages),
         **normalized.semantic,
@@ -233,18 +270,22 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
         "source": source_column(source, rows),
     }
     batch = span_batch(columns)
-    valid = np.asarray(
+    ids_ok = np.asarray(
         pc.and_(
             pc.and_(pc.equal(pc.binary_length(trace_ids), 16), pc.equal(pc.binary_length(span_ids), 8)),
             pc.and_(pc.is_valid(columns["trace_id"]), pc.is_valid(columns["span_id"])),
         )
     )
+    valid = ids_ok & in_range
+    found.tally.note(END_BEFORE_START, int(np.count_nonzero(backwards & valid)))
     if valid.all():
         return batch, []
-    positions = np.repeat([group[4] for group in found.groups], sizes)[~valid]
-    where, count = np.unique(positions, return_counts=True)
-    invalid = [
-        Skipped(source, f"byte {at}", "missing or invalid trace/span id", int(n))
-        for at, n in zip(where.tolist(), count.tolist(), strict=True)
-    ]
+    at = np.repeat([group[4] for group in found.groups], sizes)
+    invalid = []
+    for reason, mask in (("missing or invalid trace/span id", ~ids_ok), (OUT_OF_RANGE, ids_ok & ~in_range)):
+        where, count = np.unique(at[mask], return_counts=True)
+        invalid += [
+            Skipped(source, f"byte {position}", reason, int(n))
+            for position, n in zip(where.tolist(), count.tolist(), strict=True)
+        ]
     return batch.filter(pa.array(valid)), invalid

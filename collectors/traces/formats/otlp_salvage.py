@@ -24,11 +24,13 @@ _SCOPE, _SPANS = 1, 2
 
 @dataclass(frozen=True, slots=True)
 class Salvage:
-    """The intact prefix of a damaged message and where the damage starts (offset in the body)."""
+    """The intact part of a damaged message: where the damage that ends it starts (offset in the
+    body), and the offsets of single spans skipped before it (their own framing was intact)."""
 
     request: ExportTraceServiceRequest
     spans: int
     damage_at: int
+    bad_spans: tuple[int, ...] = ()
 
 
 class _Damaged(Exception):
@@ -49,8 +51,8 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     raise _Damaged(pos)
 
 
-def _fields(data: bytes, base: int) -> Iterator[tuple[int, bytes, int]]:
-    """(field number, payload, absolute offset) of each length-delimited field, in order."""
+def _fields(data: bytes, base: int) -> Iterator[tuple[int, bytes, int, bool]]:
+    """(field number, payload, absolute offset, whole) of each length-delimited field, in order."""
     pos = 0
     while pos < len(data):
         tag, after_tag = _varint(data, pos)
@@ -59,9 +61,9 @@ def _fields(data: bytes, base: int) -> Iterator[tuple[int, bytes, int]]:
         length, start = _varint(data, after_tag)
         if start + length > len(data):
             # Truncated: hand out what is there, so that its complete leading spans are kept.
-            yield tag >> 3, data[start:], base + start
+            yield tag >> 3, data[start:], base + start, False
             raise _Damaged(base + len(data))
-        yield tag >> 3, data[start : start + length], base + start
+        yield tag >> 3, data[start : start + length], base + start, True
         pos = start + length
 
 
@@ -74,45 +76,53 @@ def _parses(message: Message, data: bytes) -> bool:
 
 
 def salvage(body: bytes) -> Salvage:
-    """Keep every complete span before the first damaged byte of ``body``."""
+    """Keep every complete span of ``body`` up to the first damage that breaks its framing.
+
+    A span whose own bytes are damaged but whose length is intact is skipped on its own (its
+    offset listed); damage to the framing (a length, a tag) ends the salvage there.
+    """
     request = ExportTraceServiceRequest()
+    bad: list[int] = []
     try:
-        for field, data, offset in _fields(body, 0):
+        for field, data, offset, _ in _fields(body, 0):
             if field == _RESOURCE_SPANS:
-                _salvage_resource(data, offset, request.resource_spans.add())
+                _salvage_resource(data, offset, request.resource_spans.add(), bad)
     except _Damaged as damage:
-        return Salvage(request, _count(request), damage.offset)
+        return Salvage(request, _count(request), damage.offset, tuple(bad))
+    if bad:
+        return Salvage(request, _count(request), -1, tuple(bad))
     # Every piece parsed on its own yet the whole did not: the damage is in the last piece.
     return Salvage(request, _count(request), len(body))
 
 
-def _salvage_resource(data: bytes, base: int, target: ResourceSpans) -> None:
+def _salvage_resource(data: bytes, base: int, target: ResourceSpans, bad: list[int]) -> None:
     whole = ResourceSpans()
     if _parses(whole, data):
         target.CopyFrom(whole)
         return
-    for field, piece, offset in _fields(data, base):
+    for field, piece, offset, _ in _fields(data, base):
         if field == _RESOURCE and not _parses(target.resource, piece):
             raise _Damaged(offset)
         if field == _SCOPE_SPANS:
-            _salvage_scope(piece, offset, target.scope_spans.add())
-    raise _Damaged(base + len(data))
+            _salvage_scope(piece, offset, target.scope_spans.add(), bad)
 
 
-def _salvage_scope(data: bytes, base: int, target: ScopeSpans) -> None:
+def _salvage_scope(data: bytes, base: int, target: ScopeSpans, bad: list[int]) -> None:
     whole = ScopeSpans()
     if _parses(whole, data):
         target.CopyFrom(whole)
         return
-    for field, piece, offset in _fields(data, base):
+    for field, piece, offset, complete in _fields(data, base):
         if field == _SCOPE and not _parses(target.scope, piece):
             raise _Damaged(offset)
         if field == _SPANS:
             span = Span()
-            if not _parses(span, piece):
+            if _parses(span, piece):
+                target.spans.append(span)
+            elif complete:
+                bad.append(offset)  # its length was intact: the next span starts where it says
+            else:
                 raise _Damaged(offset)
-            target.spans.append(span)
-    raise _Damaged(base + len(data))
 
 
 def _count(request: ExportTraceServiceRequest) -> int:

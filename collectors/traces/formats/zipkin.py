@@ -31,6 +31,7 @@ Zipkin v1 (``binaryAnnotations``, ``cs``/``sr`` annotations with endpoints) is n
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -40,9 +41,10 @@ from typing import IO, Any
 from orchscan.collectors.model.records import Chunk, ChunkResult, Skipped
 from orchscan.collectors.model.spans import SEMANTIC_COLUMNS, SpanRows
 from orchscan.collectors.traces.ids import hex_id
-from orchscan.collectors.traces.jsonio import parse_documents, split_json
+from orchscan.collectors.traces.jsonio import find_record_path, parse_documents, split_json
+from orchscan.collectors.traces.limits import MAX_NANOS, OUT_OF_RANGE, Tally, nanos, span_end
 from orchscan.collectors.traces.sniffing import LIKELY, NO, WEAK, WINDOW, json_text
-from orchscan.collectors.traces.vocabulary import normalize
+from orchscan.collectors.traces.vocabulary import normalize, stringify
 
 NAME = "zipkin-json"
 
@@ -59,6 +61,7 @@ def sniff(head: bytes) -> int:
     if _TRACE_ID.search(text, 0, WINDOW):
         return LIKELY
     return WEAK if _EMPTY_LIST.match(text) else NO
+
 
 _KINDS = {"CLIENT": "client", "SERVER": "server", "PRODUCER": "producer", "CONSUMER": "consumer"}
 _SERVER_ADDRESS = SEMANTIC_COLUMNS.index("server_address")
@@ -120,12 +123,21 @@ class _Record:
         return name if isinstance(name, str) and name else None
 
 
-def _micros(value: Any) -> int | None:
+def _micros(value: Any, *, signed: bool = False) -> int | None:
+    """Microseconds as an integer (None when absent); a negative duration is kept for the clamp."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+        or (value < 0 and not signed)
+    ):
         raise _SpanError("invalid timestamp/duration (expected microseconds)")
-    return int(value)
+    micros = int(value)
+    if abs(micros) * 1000 > MAX_NANOS:
+        raise _SpanError(OUT_OF_RANGE)
+    return micros
 
 
 def is_v1(span: Any) -> bool:
@@ -161,18 +173,23 @@ def _record(span: Any, position: str) -> _Record:
         kind=kind,
         # ``shared`` describes the server side; Zipkin ignores it on a client record.
         shared=span.get("shared") is True and kind != "CLIENT",
-        name=str(span.get("name") or ""),
+        name=stringify(span.get("name") or ""),
         timestamp=_micros(span.get("timestamp")),
-        duration=_micros(span.get("duration")),
+        duration=_micros(span.get("duration"), signed=True),
         local=local if isinstance(local, dict) else {},
         remote=remote if isinstance(remote, dict) else {},
         tags=tags if isinstance(tags, dict) else {},
         annotations=[
-            (a.get("timestamp") or 0, str(a.get("value", "")))
+            (_annotation_time(a.get("timestamp")), stringify(a.get("value", "")))
             for a in (annotations if isinstance(annotations, list) else [])
             if isinstance(a, dict)
         ],
     )
+
+
+def _annotation_time(value: Any) -> int:
+    """An annotation's timestamp for ordering; anything but an integer sorts first."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _compatible(left: dict[str, Any], right: dict[str, Any]) -> bool:
@@ -333,21 +350,26 @@ def _attributes(record: _Record) -> dict[str, Any]:
 
 
 def _status(tags: dict[str, Any]) -> tuple[str, str | None]:
+    description = tags.get("otel.status_description")
+    description = None if description in (None, "") else stringify(description)
     if "error" in tags:
         message = tags["error"]
         # Zipkin's convention: the error tag's value is the message; "" or "true" say only "failed".
-        text = None if message in (None, "", "true", True) else str(message)
-        return "error", text or tags.get("otel.status_description") or None
+        text = None if message is None or message in ("", "true", True) else stringify(message)
+        return "error", text or description
     if str(tags.get("otel.status_code", "")).upper() == "ERROR":
-        return "error", tags.get("otel.status_description") or None
+        return "error", description
     if str(tags.get("otel.status_code", "")).upper() == "OK":
         return "ok", None
     return "unset", None
 
 
-def _append(record: _Record, rows: SpanRows, source: str) -> None:
+def _append(record: _Record, rows: SpanRows, source: str, tally: Tally) -> None:
     assert record.timestamp is not None
     start = record.timestamp * 1000
+    end = start + (record.duration or 0) * 1000
+    if not nanos(end):
+        raise _SpanError(OUT_OF_RANGE)
     kind = _KINDS.get(record.kind or "", "internal" if record.kind is None else "unspecified")
     semantic, idempotent, rest = normalize(_attributes(record))
     remote_service = record.remote.get("serviceName")
@@ -369,12 +391,12 @@ def _append(record: _Record, rows: SpanRows, source: str) -> None:
         span_id=record.row_id,
         parent_span_id=record.row_parent,
         service=record.service or "unknown",
-        service_namespace=None if namespace is None else str(namespace),
-        service_instance=None if instance is None else str(instance),
+        service_namespace=None if namespace is None else stringify(namespace),
+        service_instance=None if instance is None else stringify(instance),
         name=record.name,
         kind=kind,
         start_ns=start,
-        end_ns=start + (record.duration or 0) * 1000,
+        end_ns=span_end(start, end, tally),
         status=status,
         status_message=message,
         semantic=semantic,
@@ -402,26 +424,68 @@ def _spans(document: Any) -> list[tuple[str, Any]] | str:
     return found
 
 
-def add_document(document: Any, rows: SpanRows, source: str, where: str) -> list[Skipped]:
+def add_document(document: Any, rows: SpanRows, source: str, where: str, tally: Tally) -> list[Skipped]:
     """Append every span of one Zipkin v2 document to ``rows``; return what was skipped."""
     spans = _spans(document)
     if isinstance(spans, str):
         return [Skipped(source, where, spans)]
-    if any(is_v1(span) for _, span in spans):
-        return [Skipped(source, where, "Zipkin v1 format is not supported (convert to v2)", len(spans))]
     # Positions inside a whole document read like ``[3]``; JSON Lines add the line.
     prefix = "" if where == "document" else f"{where}: "
+    return _add_spans(
+        [(prefix + (position or "span"), span) for position, span in spans], rows, source, tally
+    )
+
+
+def records(head: bytes) -> tuple[str, str] | None:
+    """Where a large document's records are: the items (spans, or traces) of its top-level list."""
+    return find_record_path(head, frozenset(("",)), "[{}]")
+
+
+def cut_between(previous: Any, record: Any) -> bool:
+    """Whether a chunk may end between two records: between traces, never inside one.
+
+    Shared spans are split and parts merged within a chunk, so a flat list's spans are only
+    cut where the trace id changes (spans of a trace written together stay together).
+    """
+    if isinstance(previous, dict) and isinstance(record, dict):
+        return bool(previous.get("traceId") != record.get("traceId"))
+    return True
+
+
+def read_parts(parts: list[tuple[str, Any]], rows: SpanRows, source: str, tally: Tally) -> list[Skipped]:
+    """Append the spans of a streamed document's records (spans, or traces as lists of spans)."""
+    spans: list[tuple[str, Any]] = []
+    for path, record in parts:
+        if isinstance(record, list):
+            spans += [(f"{path}[{index}]", span) for index, span in enumerate(record)]
+        else:
+            spans.append((path, record))
+    return _add_spans(spans, rows, source, tally)
+
+
+def _add_spans(spans: list[tuple[str, Any]], rows: SpanRows, source: str, tally: Tally) -> list[Skipped]:
+    """Append the spans of one group read together (a document, a line, a chunk of records)."""
+    if any(is_v1(span) for _, span in spans):
+        where = spans[0][0].split(":", 1)[0] if ":" in spans[0][0] else "document"
+        return [Skipped(source, where, "Zipkin v1 format is not supported (convert to v2)", len(spans))]
     skipped: list[Skipped] = []
     records: list[_Record] = []
     for position, span in spans:
         try:
-            records.append(_record(span, prefix + (position or "span")))
+            records.append(_record(span, position))
         except _SpanError as error:
-            skipped.append(Skipped(source, prefix + (position or "span"), str(error)))
+            skipped.append(Skipped(source, position, str(error)))
+        except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as error:
+            skipped.append(Skipped(source, position, _unreadable(error)))
     _widen_trace_ids(records)
     timed, untimed = _resolve(records)
     for record in timed:
-        _append(record, rows, source)
+        try:
+            _append(record, rows, source, tally)
+        except _SpanError as error:
+            skipped.append(Skipped(source, record.position, str(error)))
+        except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as error:
+            skipped.append(Skipped(source, record.position, _unreadable(error)))
     skipped += [
         Skipped(source, r.position, "span has no timestamp and no other part of it carries one")
         for r in untimed
@@ -429,11 +493,15 @@ def add_document(document: Any, rows: SpanRows, source: str, where: str) -> list
     return skipped
 
 
+def _unreadable(error: Exception) -> str:
+    return f"unreadable span ({type(error).__name__}: {str(error)[:120]})"
+
+
 def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
-    """Cut a Zipkin JSON input into chunks (whole document, or batches of JSON Lines)."""
-    return split_json(stream, NAME, source)
+    """Cut a Zipkin JSON input into chunks (a document whole or by traces, or batches of JSON Lines)."""
+    return split_json(stream, NAME, source, records, cut_between)
 
 
 def parse(chunk: Chunk) -> ChunkResult:
     """Parse one chunk of Zipkin v2 JSON into spans."""
-    return parse_documents(chunk, add_document)
+    return parse_documents(chunk, add_document, read_parts, records)

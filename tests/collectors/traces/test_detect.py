@@ -152,7 +152,9 @@ def test_valid_protobuf_is_never_taken_for_text(tmp_path: Path, size: int) -> No
         assert result.files[0].format == "otlp-proto"
         assert result.skipped == ()
         assert result.spans.num_rows == sum(
-            len(scope.spans) for rs in ExportTraceServiceRequest.FromString(body).resource_spans for scope in rs.scope_spans
+            len(scope.spans)
+            for rs in ExportTraceServiceRequest.FromString(body).resource_spans
+            for scope in rs.scope_spans
         )
 
 

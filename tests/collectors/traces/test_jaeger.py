@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from paths import FIXTURES
 
 from orchscan.cli import EXIT_INPUT, main
-from orchscan.collectors.model.records import Chunk, Skipped
+from orchscan.collectors.model.records import Chunk, Notice, Skipped
 from orchscan.collectors.traces.formats.jaeger import NAME, parse
 from orchscan.collectors.traces.ids import hex_id
 from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.limits import END_BEFORE_START
 
 PETCLINIC = FIXTURES / "spring-petclinic" / "traces"
 START_US = 1_700_000_000_123_456
@@ -24,6 +25,10 @@ START_US = 1_700_000_000_123_456
 def _rows(path: Path) -> tuple[list[dict[str, Any]], tuple[Skipped, ...]]:
     result = parse(Chunk(NAME, path.as_posix(), path.read_bytes(), 0))
     return result.batch.to_pylist(), result.skipped
+
+
+def _notices(path: Path) -> tuple[Notice, ...]:
+    return parse(Chunk(NAME, path.as_posix(), path.read_bytes(), 0)).notices
 
 
 # --- the real PetClinic traces -----------------------------------------------------------------
@@ -225,8 +230,11 @@ def test_tags_references_processes_and_status_become_columns(tmp_path: Path) -> 
     )
     rows, skipped = _rows(path)
     by_id = {r["span_id"][-2:]: r for r in rows}
-    assert set(by_id) == {"a1", "a2", "a3", "a4", "a5", "a6"}
+    assert set(by_id) == {"a1", "a2", "a3", "a4", "a5", "a6", "a9"}
     assert {r["trace_id"] for r in rows} == {"00000000000000001f2e3d4c5b6a7988"}
+    # A negative duration is an end before the start: kept, ending at its start, and counted.
+    assert by_id["a9"]["end_ns"] == by_id["a9"]["start_ns"]
+    assert [(n.reason, n.count) for n in _notices(path)] == [(END_BEFORE_START, 1)]
 
     root = by_id["a1"]
     assert root["parent_span_id"] is None
@@ -294,7 +302,6 @@ def test_tags_references_processes_and_status_become_columns(tmp_path: Path) -> 
         "data[0].spans[6]": "unknown processID 'p9' (not in the trace's processes)",
         "data[0].spans[7]": "missing or invalid traceID/spanID (expected up to 32/16 hex digits)",
         "data[0].spans[8]": "missing or invalid startTime/duration (expected microseconds)",
-        "data[0].spans[9]": "missing or invalid startTime/duration (expected microseconds)",
     }
     assert {s.file for s in skipped} == {path.as_posix()}
 
@@ -326,8 +333,8 @@ def test_every_document_shape_is_detected_and_read(tmp_path: Path, shape: str) -
     result = ingest([path], jobs=1)
     assert result.files[0].format == "jaeger-json"
     traces = 1 if shape == "bare" else 2
-    assert (result.files[0].spans, result.files[0].traces) == (6 * traces, traces)
-    assert sum(s.count for s in result.skipped) == 4 * traces
+    assert (result.files[0].spans, result.files[0].traces) == (7 * traces, traces)
+    assert sum(s.count for s in result.skipped) == 3 * traces
     positions = {s.position for s in result.skipped}
     expected_prefix = {
         "envelope": "data[1].spans[",
@@ -359,7 +366,7 @@ def test_invalid_utf8_in_a_name_keeps_the_span_with_a_replacement_character(tmp_
     path = tmp_path / "latin1.json"
     path.write_bytes(raw)
     rows, skipped = _rows(path)
-    assert len(rows) == 6 and len(skipped) == 4
+    assert len(rows) == 7 and len(skipped) == 3
     assert "HTTP GET \ufffd\ufffd" in {r["name"] for r in rows}
 
 
@@ -388,13 +395,13 @@ def test_inspect_exits_2_only_when_nothing_was_read(tmp_path: Path) -> None:
     good.write_text(json.dumps({"data": [hotrod_trace()]}))
     bad = tmp_path / "all-bad.json"
     trace = hotrod_trace()
-    trace["spans"] = trace["spans"][6:]
+    trace["spans"] = trace["spans"][6:9]
     bad.write_text(json.dumps({"data": [trace]}))
 
     partly = CliRunner().invoke(main, ["inspect", "--json", "-j", "1", str(good)])
     assert partly.exit_code == 0, partly.output
     doc = json.loads(partly.output)
-    assert doc["totals"]["spans"] == 6 and doc["totals"]["skipped"] == 4
+    assert doc["totals"]["spans"] == 7 and doc["totals"]["skipped"] == 3
 
     nothing = CliRunner().invoke(main, ["inspect", "-j", "1", str(bad)])
     assert nothing.exit_code == EXIT_INPUT

@@ -32,7 +32,9 @@ def _frames(land: Landscape, copies: int) -> list[bytes]:
     return frames
 
 
-@pytest.mark.parametrize("delta", [+37, -9, +(1 << 24), -(1 << 31)], ids=["larger", "smaller", "huge", "top-bit"])
+@pytest.mark.parametrize(
+    "delta", [+37, -9, +(1 << 24), -(1 << 31)], ids=["larger", "smaller", "huge", "top-bit"]
+)
 def test_a_damaged_size_prefix_costs_its_frame_not_the_rest_of_the_file(
     land: Landscape, tmp_path: Path, delta: int
 ) -> None:
