@@ -33,6 +33,8 @@ RECORD_BYTES = 256 << 20
 # Lines per chunk for JSON Lines input; large enough to amortise process hand-off.
 _LINES_PER_CHUNK = 256
 _PIECE = 1 << 20
+# Bytes of a document searched for its list of records.
+_HEAD = 1 << 16
 
 #: Position of a chunk cut from a streamed document: its payload is a JSON array of
 #: ``[path, record]`` pairs. (0 is a whole document, a positive number the first line of JSON Lines.)
@@ -91,18 +93,21 @@ def split_json(
     path or line. The first line is read whole (up to ``RECORD_BYTES``): Collector lines hold a
     full export batch and easily exceed any fixed head size.
     """
-    first = stream.readline(RECORD_BYTES)
+    first = stream.readline(WHOLE_DOCUMENT_BYTES + 1)
+    if len(first) > WHOLE_DOCUMENT_BYTES:
+        # One line this long is no JSON Lines batch: a large document written on one line.
+        yield from _stream_document(_Chained(first, stream), fmt, source, records(first[:_HEAD]), cut)
+        return
     following = stream.read(_PIECE)
     if first.endswith(b"\n") and following.strip() and _is_json_value(first):
         yield from _split_lines(first + following, stream, fmt, source)
         return
     head = first + following
-    rest = stream.read(WHOLE_DOCUMENT_BYTES + 1 - len(head)) if len(head) <= WHOLE_DOCUMENT_BYTES else b""
-    document = head + rest
+    document = head + stream.read(max(WHOLE_DOCUMENT_BYTES + 1 - len(head), 0))
     if len(document) <= WHOLE_DOCUMENT_BYTES:
         yield Chunk(fmt, source, document, 0)
         return
-    yield from _stream_document(_Chained(document, stream), fmt, source, records(document[: 1 << 16]), cut)
+    yield from _stream_document(_Chained(document, stream), fmt, source, records(document[:_HEAD]), cut)
 
 
 def _is_json_value(line: bytes) -> bool:
@@ -131,6 +136,11 @@ def _split_lines(head: bytes, stream: IO[bytes], fmt: str, source: str) -> Itera
                 # The rest of an over-long line: its start was counted.
                 skipping = False
                 continue
+            if len(line) > RECORD_BYTES:
+                yield Skipped(
+                    source, f"line {line_number}", f"line longer than {RECORD_BYTES:,} bytes: skipped"
+                )
+                continue
             batch.append(line)
             size += len(line)
             if len(batch) >= _LINES_PER_CHUNK or size >= CHUNK_BYTES:
@@ -150,7 +160,7 @@ def _split_lines(head: bytes, stream: IO[bytes], fmt: str, source: str) -> Itera
         yield Chunk(fmt, source, b"\n".join(batch), first_line)
 
 
-class _Chained(io.RawIOBase):
+class _Chained:
     """The bytes already read, then the rest of the stream, repaired to valid UTF-8 on the way.
 
     ijson (like any strict parser) stops at invalid UTF-8; orjson's path replaces the bad bytes,
@@ -158,19 +168,30 @@ class _Chained(io.RawIOBase):
     """
 
     def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        super().__init__()
-        self._head = head
+        self._head: bytes | None = head
+        self._offset = 0
         self._stream = stream
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.consumed = 0
+        self._marked = 0
+        #: Bytes that may be read between two marks before ``_RecordTooLarge`` is raised.
+        self.limit: int | None = None
 
-    def readable(self) -> bool:
-        return True
+    def mark(self) -> None:
+        """Note that a record ended here (the limit counts from the last mark)."""
+        self._marked = self.consumed
 
     def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (at least one unless the input ended)."""
-        if self._head:
-            piece, self._head = self._head[:_PIECE], self._head[_PIECE:]
+        """The next piece (``size`` is only honoured as 0, which parsers use to probe the type)."""
+        if size == 0:
+            return b""
+        if self.limit is not None and self.consumed - self._marked > self.limit:
+            raise _RecordTooLarge
+        if self._head is not None:
+            piece = self._head[self._offset : self._offset + _PIECE]
+            self._offset += len(piece)
+            if self._offset >= len(self._head):
+                self._head = None  # no longer held
         else:
             piece = self._stream.read(_PIECE)
         self.consumed += len(piece)
@@ -209,29 +230,23 @@ def _stream_document(
         yield Chunk(fmt, source, b"[" + b",".join(parts) + b"]", PARTS)
 
 
+class _RecordTooLarge(Exception):
+    """A record grew beyond ``RECORD_BYTES`` while being read."""
+
+
 def stream_records(
-    stream: _Chained | IO[bytes], source: str, prefix: str, label: str
+    stream: _Chained, source: str, prefix: str, label: str
 ) -> Iterator[tuple[str, Any, bytes] | Skipped]:
     """Each record under ``prefix`` as (path, value, its ``[path, value]`` JSON), then any damage.
 
     Records completed before damage (truncation, malformed JSON) are all handed out; the damage
     is one skip. A record that grows beyond ``RECORD_BYTES`` ends the document the same way.
     """
-    found = ijson.sendable_list()
-    parser = ijson.items_coro(found, prefix, use_float=True)
-    index = pending = 0
-    damage: str | None = None
-    while damage is None:
-        piece = stream.read(_PIECE)
-        try:
-            if piece:
-                parser.send(piece)
-            else:
-                parser.close()
-        except ijson.JSONError as error:
-            damage = f"malformed JSON ({_first_line(error)})"
-        pending = 0 if found else pending + len(piece)
-        for record in found:
+    index = 0
+    stream.limit = RECORD_BYTES
+    try:
+        for record in ijson.items(stream, prefix, use_float=True, buf_size=_PIECE):
+            stream.mark()
             path = label.format(index)
             encoded = _encode(path, record)
             if encoded is None:
@@ -239,19 +254,17 @@ def stream_records(
             else:
                 yield path, record, encoded
             index += 1
-        del found[:]
-        if not piece:
-            break
-        if damage is None and pending > RECORD_BYTES:
-            damage = f"a single record exceeds {RECORD_BYTES:,} bytes"
-    if damage is not None:
-        read = getattr(stream, "consumed", None)
-        where = f" after {read:,} bytes" if read is not None else ""
-        yield Skipped(
-            source,
-            label.format(index),
-            f"{damage}{where}: the {index:,} record(s) before it were read, the rest of the document skipped",
-        )
+        return
+    except ijson.JSONError as error:
+        damage = f"malformed JSON ({_first_line(error)})"
+    except _RecordTooLarge:
+        damage = f"a single record exceeds {RECORD_BYTES:,} bytes"
+    yield Skipped(
+        source,
+        label.format(index),
+        f"{damage} after {stream.consumed:,} bytes: the {index:,} record(s) before it were read, "
+        "the rest of the document skipped",
+    )
 
 
 def _encode(path: str, record: Any) -> bytes | None:
@@ -337,7 +350,7 @@ def _salvage(
     chunk: Chunk, damage: Skipped, read_parts: PartsReader, records: RecordPath, rows: SpanRows, tally: Tally
 ) -> list[Skipped]:
     """The records of a damaged whole document that precede its damage, read as parts."""
-    found = records(chunk.payload[: 1 << 16])
+    found = records(chunk.payload[:_HEAD])
     if found is None:
         return [damage]
     parts: list[tuple[str, Any]] = []
