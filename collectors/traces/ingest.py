@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gzip
-import io
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +16,6 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
 
@@ -27,6 +24,7 @@ from orchscan.collectors.model.records import Chunk, ChunkResult, Ingest, Notice
 from orchscan.collectors.model.spans import SCHEMA, empty_table
 from orchscan.collectors.traces.accounting import FileTally, file_reports, tally_files
 from orchscan.collectors.traces.detect import HEAD_BYTES, describe_unrecognised, detect
+from orchscan.collectors.traces.inputs import open_input, stream_end
 from orchscan.collectors.traces.registry import FORMATS, parse_chunk
 
 #: File endings picked up when a directory is walked; files named explicitly are always read.
@@ -55,15 +53,6 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
-def open_input(path: Path) -> IO[bytes]:
-    """Open a file for reading, transparently decompressing gzip (recognised by its magic)."""
-    raw = path.open("rb")
-    buffered = io.BufferedReader(raw, buffer_size=1 << 20)
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered), buffer_size=1 << 20)
-    return buffered
-
-
 def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Skipped | str]:
     """Yield the detected format name first, then the file's chunks and split-time skips."""
     try:
@@ -74,11 +63,11 @@ def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Ski
     with stream:
         try:
             head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]  # type: ignore[attr-defined]
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except OSError as error:
             yield Skipped(source, "file", f"cannot read: {error}")
             return
         if not head.strip():
-            yield Skipped(source, "file", "empty file")
+            yield stream_end(stream, source) or Skipped(source, "file", "empty file")
             return
         fmt = forced or detect(head)
         if fmt is None:
@@ -87,8 +76,11 @@ def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Ski
         yield fmt
         try:
             yield from FORMATS[fmt].split(stream, source)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except OSError as error:
             yield Skipped(source, "file", f"read failed part-way: {error}")
+        ended = stream_end(stream, source)
+        if ended is not None:
+            yield ended
 
 
 def _executor(jobs: int) -> Executor | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +57,52 @@ def test_gzip_is_recognised_by_content_not_name(land: Landscape, tmp_path: Path)
     assert_matches_landscape(result.spans.to_pylist(), land)
 
 
-def test_corrupt_gzip_is_a_skipped_file_not_a_crash(land: Landscape, tmp_path: Path) -> None:
-    good = write(tmp_path / "good.pb", encode(land.spans).SerializeToString())
-    packed = gzip.compress(protobuf_json(encode(land.spans)).encode())
-    bad = write(tmp_path / "bad.json.gz", packed[: len(packed) // 2])
-    result = ingest([good, bad], jobs=1)
+def test_corrupt_gzip_is_a_skipped_file_not_a_crash(tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.json.gz", b"\x1f\x8b\x08\x00garbage that is no deflate stream")
+    with pytest.raises(InputError, match="compressed data damaged or cut short"):
+        ingest([bad], jobs=1)
+
+
+def test_a_truncated_gzip_keeps_what_was_decompressed_before_the_cut(land: Landscape, tmp_path: Path) -> None:
+    # 400 distinct spans: the landscape's, each copy under other trace ids.
+    lines = b"".join(
+        otlp_json_lines(batches(land.spans, 1)).replace(b'"traceId":"', f'"traceId":"{copy:04x}'.encode())
+        for copy in range(40)
+    )
+    lines = b"\n".join(_shorten_ids(line) for line in lines.split(b"\n"))
+    packed = gzip.compress(lines)
+    cut = packed[: len(packed) * 6 // 10]
+    result = ingest([write(tmp_path / "cut.jsonl.gz", cut)], jobs=1)
+    readable = zlib.decompressobj(31).decompress(cut)
+    # The same spans as the uncompressed data up to the cut (the last, partial line excepted).
+    plain = ingest([write(tmp_path / "plain.jsonl", readable)], jobs=1)
+    assert len(land.spans) < result.spans.num_rows == plain.spans.num_rows < len(land.spans) * 40
+    (damage,) = [s for s in result.skipped if "compressed data" in s.reason]
+    assert damage.position == f"byte {len(readable)} (decompressed)"
+    assert (
+        "cut short" in damage.reason and "everything decompressed before the damage was read" in damage.reason
+    )
+
+
+def _shorten_ids(line: bytes) -> bytes:
+    """Trace ids back to 32 hex digits after a copy number was put in front of them."""
+    return re.sub(rb'"traceId":"([0-9a-f]{4})[0-9a-f]{4}([0-9a-f]{28})"', rb'"traceId":"\1\2"', line)
+
+
+def test_a_gzip_bomb_is_cut_at_the_inflate_ratio(
+    land: Landscape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchscan.collectors.traces import inputs
+
+    # Whitespace between JSON lines compresses a thousandfold, as a bomb does.
+    payload = otlp_json_lines(batches(land.spans, 1)) + b" " * (20 << 20)
+    packed = write(tmp_path / "bomb.jsonl.gz", payload, compress=True)
+    assert packed.stat().st_size * 500 < len(payload)
+    monkeypatch.setattr(inputs, "INFLATE_GRACE_BYTES", 1 << 20)
+    result = ingest([packed], jobs=1)
     assert result.spans.num_rows == len(land.spans)
-    ((skipped,),) = [[s for s in result.skipped if s.file == bad.as_posix()]]
-    assert skipped.position in ("file", "document")
+    (cut,) = [s for s in result.skipped if "times its compressed size" in s.reason]
+    assert "decompression bomb" in cut.reason and cut.reason.endswith("the rest of the file is not read")
 
 
 def test_file_reports_and_progress(land: Landscape, tmp_path: Path) -> None:
@@ -220,3 +260,21 @@ def test_duplicated_inputs_keep_each_span_once_and_count_the_rest(
     assert _sorted(result.spans).equals(_sorted(ingest([write(tmp_path / "once.pb", whole)], jobs=1).spans))
     assert result.skipped_total == len(spans) * (repeats - 1) + len(part)
     assert {s.reason for s in result.skipped} <= {"duplicate span id (same trace); first copy kept"}
+
+
+def test_decompression_past_the_size_limit_keeps_what_was_read_and_names_the_limit(
+    land: Landscape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchscan.collectors.traces import inputs
+
+    monkeypatch.setattr(inputs, "MAX_DECOMPRESSED_BYTES", 64 << 10)
+    monkeypatch.setattr(inputs, "_BUFFER", 4096)
+    payload = otlp_json_lines(batches(land.spans, 1) * 100)
+    path = write(tmp_path / "big.jsonl.gz", payload, compress=True)
+    result = ingest([path], jobs=1)
+    assert result.spans.num_rows == len(land.spans)
+    (cut,) = [s for s in result.skipped if "limit" in s.reason]
+    assert cut.file == path.as_posix()
+    assert (
+        cut.reason == "decompressed size exceeds the limit of 65,536 bytes: the rest of the file is not read"
+    )
