@@ -27,6 +27,8 @@ EXPECTED = {
     "hotrod/traces/jaeger-skills_n_plus_one_full_serial.manifest.json": None,
     "opentelemetry-demo/traces/jaeger-skills_error_timeout_masked.otlp.json": "otlp-json",
     "opentelemetry-demo/traces/jaeger-skills_error_timeout_masked.manifest.json": None,
+    "tempo/traces/oats-trace_by_id.tempo-v1.json": "otlp-json",
+    "tempo/traces/oats-trace_by_id.tempo-v2.json": "otlp-json",
     **{
         f"spring-petclinic/traces/{p.name}": "jaeger-json"
         for p in (FIXTURES / "spring-petclinic" / "traces").iterdir()
