@@ -152,7 +152,7 @@ def is_v1(span: Any) -> bool:
 
 def _record(span: Any, position: str) -> _Record:
     if not isinstance(span, dict):
-        raise _SpanError("span is not an object")
+        raise _SpanError("empty trace (no spans)" if span == [] else "span is not an object")
     trace_id = hex_id(span.get("traceId"), 32)
     span_id = hex_id(span.get("id"), 16)
     if trace_id is None or span_id is None:
@@ -417,10 +417,10 @@ def _spans(document: Any) -> list[tuple[str, Any]] | str:
         return "empty list: no spans"
     found: list[tuple[str, Any]] = []
     for i, item in enumerate(document):
-        if isinstance(item, list):
+        if isinstance(item, list) and item:
             found += [(f"[{i}][{j}]", span) for j, span in enumerate(item)]
         else:
-            found.append((f"[{i}]", item))
+            found.append((f"[{i}]", item))  # an empty trace is a record too: it is counted
     return found
 
 
@@ -456,7 +456,7 @@ def read_parts(parts: list[tuple[str, Any]], rows: SpanRows, source: str, tally:
     """Append the spans of a streamed document's records (spans, or traces as lists of spans)."""
     spans: list[tuple[str, Any]] = []
     for path, record in parts:
-        if isinstance(record, list):
+        if isinstance(record, list) and record:
             spans += [(f"{path}[{index}]", span) for index, span in enumerate(record)]
         else:
             spans.append((path, record))
