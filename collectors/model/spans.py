@@ -2,8 +2,9 @@
 
 Spans are columnar (Apache Arrow) because landscapes produce millions of them; a Python object
 per span would not fit in memory. Every collector normalises at the boundary: integer UTC
-nanoseconds, lower-case hex ids, and one attribute vocabulary whatever semantic-convention
-version or tracer produced the span. The column list below is the contract; bump
+nanoseconds (0 to 2^63-1, end never before start), lower-case hex ids, text within the caps of
+``collectors.traces.limits`` (names 512 characters, values 8,192), and one attribute vocabulary
+whatever semantic-convention version or tracer produced the span. The column list below is the contract; bump
 ``SCHEMA_VERSION`` whenever it changes.
 """
 
