@@ -106,6 +106,10 @@ def _too_long(array: pa.Array, cap: int) -> pa.Array | None:
     """A mask of the values longer than ``cap``, or None when there is none."""
     if not len(array) or array.null_count == len(array):
         return None
+    # Bytes bound characters from above and cost only the offsets: count characters only
+    # when some value has more bytes than the cap allows characters.
+    if (pc.max(pc.binary_length(array)).as_py() or 0) <= cap:
+        return None
     lengths = pc.utf8_length(array)
     if (pc.max(lengths).as_py() or 0) <= cap:
         return None

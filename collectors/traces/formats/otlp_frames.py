@@ -412,7 +412,7 @@ class _Splitter:
         yield Skipped(
             self.source,
             f"byte {damaged}",
-            f"{what}: {end - damaged:,} bytes skipped"
+            f"invalid OTLP protobuf ({what}): {end - damaged:,} bytes skipped"
             + (
                 f", reading resumed at the next plausible start at byte {end}"
                 if resume is not None
