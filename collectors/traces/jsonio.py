@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
+import re
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -160,6 +162,18 @@ def _split_lines(head: bytes, stream: IO[bytes], fmt: str, source: str) -> Itera
         yield Chunk(fmt, source, b"\n".join(batch), first_line)
 
 
+# A number token of 19 digits or more: the only ones that can exceed 64 bits. Searched once per
+# piece (several ms per MB); most documents hold such digits only inside strings.
+_WIDE_CANDIDATE = re.compile(rb"[:\[,]\s*-?\d{19}")
+_TAIL_WINDOW = 4096
+# Held-back tails start at a separator, so a number ending a piece is followed by one (or the end).
+_WIDE_NUMBER = re.compile(rb"(?<=[:\[,])(\s*)(-?\d{19,})(?=\s*(?:[,\]}]|\Z))")
+# What a piece may have cut: a number token with the separator before it, or a backslash run.
+_HELD_TAIL = re.compile(rb"(?:[:\[,]?\s*-?\d*|\\+)\Z")
+_ESCAPED_QUOTE = re.compile(rb'(?<!\\)(?:\\\\)*\\"')
+_INT64 = range(-(2**63), 2**63)
+
+
 class _Chained:
     """The bytes already read, then the rest of the stream, repaired to valid UTF-8 on the way.
 
@@ -174,6 +188,8 @@ class _Chained:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.consumed = 0
         self._marked = 0
+        self._carry = b""
+        self._in_string = False
         #: Bytes that may be read between two marks before ``_RecordTooLarge`` is raised.
         self.limit: int | None = None
 
@@ -185,19 +201,62 @@ class _Chained:
         """The next piece (``size`` is only honoured as 0, which parsers use to probe the type)."""
         if size == 0:
             return b""
-        if self.limit is not None and self.consumed - self._marked > self.limit:
-            raise _RecordTooLarge
-        if self._head is not None:
-            piece = self._head[self._offset : self._offset + _PIECE]
-            self._offset += len(piece)
-            if self._offset >= len(self._head):
+        while True:
+            if self.limit is not None and self.consumed - self._marked > self.limit:
+                raise _RecordTooLarge
+            if self._head is not None and self._offset < len(self._head):
+                piece = self._head[self._offset : self._offset + _PIECE]
+                self._offset += len(piece)
+            else:
                 self._head = None  # no longer held
-        else:
-            piece = self._stream.read(_PIECE)
-        self.consumed += len(piece)
-        if piece.isascii() and not self._decoder.getstate()[0]:
+                piece = self._stream.read(_PIECE)
+            self.consumed += len(piece)
+            end = not piece
+            if not (piece.isascii() and not self._decoder.getstate()[0]):
+                piece = self._decoder.decode(piece, final=end).encode()
+            out = self._wide_numbers(piece, end)
+            # An empty answer means the end to a parser: a piece held back whole is not one.
+            if out or end:
+                return out
+
+    def _wide_numbers(self, piece: bytes, final: bool) -> bytes:
+        """The piece with integers beyond 64 bits written as floats.
+
+        yajl stops at an integer it cannot hold ("integer overflow"), which would lose the rest
+        of the document; orjson, which reads small documents, takes such a number as a float,
+        and so does this. Only number tokens of 19 digits or more outside strings are touched
+        (strings are followed by counting unescaped quotes); a number, separator or backslash
+        run cut by the piece's end waits for the next piece.
+        """
+        piece = self._carry + piece
+        self._carry = b""
+        if not final:
+            # Anchored at the end, so searched only near it (a search from the start costs
+            # about 100 ms per megabyte).
+            tail = _HELD_TAIL.search(piece, max(len(piece) - _TAIL_WINDOW, 0))
+            if tail is not None and tail.start() < len(piece):
+                piece, self._carry = piece[: tail.start()], piece[tail.start() :]
+        if not _WIDE_CANDIDATE.search(piece):
+            self._in_string ^= _quotes(piece) & 1 == 1
             return piece
-        return self._decoder.decode(piece, final=not piece).encode()
+        out = []
+        pos = 0
+        for match in _WIDE_NUMBER.finditer(piece):
+            self._in_string ^= _quotes(piece[pos : match.start()]) & 1 == 1
+            out.append(piece[pos : match.start()])
+            digits = match.group(2)
+            wide = not self._in_string and int(digits) not in _INT64
+            out.append(match.group(1) + digits + b".0" if wide else match.group(0))
+            pos = match.end()
+        self._in_string ^= _quotes(piece[pos:]) & 1 == 1
+        out.append(piece[pos:])
+        return b"".join(out)
+
+
+def _quotes(text: bytes) -> int:
+    """Unescaped double quotes in ``text`` (which never ends inside a backslash run)."""
+    count = text.count(b'"')
+    return count - len(_ESCAPED_QUOTE.findall(text)) if count and b"\\" in text else count
 
 
 def _stream_document(
@@ -220,7 +279,8 @@ def _stream_document(
             yield item
             continue
         _, record, encoded = item
-        if size >= CHUNK_BYTES and (cut is None or cut(previous, record)):
+        # A format may keep records together (Zipkin: a trace's spans), but never beyond a record's limit.
+        if size >= CHUNK_BYTES and (cut is None or cut(previous, record) or size >= RECORD_BYTES):
             yield Chunk(fmt, source, b"[" + b",".join(parts) + b"]", PARTS)
             parts, size = [], 0
         parts.append(encoded)
@@ -250,7 +310,7 @@ def stream_records(
             path = label.format(index)
             encoded = _encode(path, record)
             if encoded is None:
-                yield Skipped(source, path, "record nested too deeply to be read")
+                yield Skipped(source, path, "record nested too deeply to be read (over 254 levels)")
             else:
                 yield path, record, encoded
             index += 1
@@ -268,10 +328,21 @@ def stream_records(
 
 
 def _encode(path: str, record: Any) -> bytes | None:
+    """A record as JSON the worker's orjson reads back, or None when there is no such text.
+
+    orjson refuses integers beyond 64 bits, which ijson reads exactly: those records take the
+    standard library's encoder (the reader then judges the value, e.g. a time out of range).
+    """
     try:
         return orjson.dumps([path, record])
     except orjson.JSONEncodeError:
+        pass
+    try:
+        encoded = json.dumps([path, record]).encode()
+        orjson.loads(encoded)
+    except (ValueError, RecursionError):
         return None
+    return encoded
 
 
 def _first_line(error: Exception) -> str:

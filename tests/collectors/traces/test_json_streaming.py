@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paths import FIXTURES
 from sdk_spans import Landscape, batches, encode, otlp_json, record_landscape, write
 
@@ -158,3 +160,89 @@ def test_skipped_records_of_a_streamed_document_name_their_path(
     assert [
         (s.position, s.count) for s in result.skipped if isinstance(s, Skipped) and "startTime" in s.reason
     ] == [("data[1].spans[2]", 1)]
+
+
+@pytest.mark.usefixtures("small_limits")
+def test_a_huge_integer_in_a_streamed_record_costs_only_its_span(land: Landscape, tmp_path: Path) -> None:
+    document = json.loads(_documents(land)["otlp-json"])
+    span = document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    text = json.dumps(document).replace(f'"{span["endTimeUnixNano"]}"', str(2**70), 1)
+    result = ingest([write(tmp_path / "doc.json", text)], jobs=1)
+    assert result.spans.num_rows == len(land.spans) - 1
+    (skip,) = result.skipped
+    assert skip.position == "document: resourceSpans[0].scopeSpans[0].spans[0]"
+    assert skip.reason.startswith("start/end time out of range")
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_a_record_nested_beyond_what_can_be_read_is_skipped_alone(
+    land: Landscape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    if streamed:
+        monkeypatch.setattr(jsonio, "WHOLE_DOCUMENT_BYTES", 4096)
+        monkeypatch.setattr(jsonio, "CHUNK_BYTES", 2048)
+    document = json.loads(_documents(land)["jaeger-json"])
+    document["data"][1]["spans"][0]["tags"] = "NESTED"
+    text = json.dumps(document).replace('"NESTED"', "[" * 1100 + "1" + "]" * 1100)
+    result = ingest([write(tmp_path / "doc.json", text)], jobs=1)
+    (skip,) = result.skipped
+    assert skip.position == "data[1]" and skip.reason.startswith("record nested too deeply")
+    whole = ingest([write(tmp_path / "plain.json", _documents(land)["jaeger-json"])], jobs=1)
+    assert result.spans.num_rows == whole.spans.num_rows - len(document["data"][1]["spans"])
+
+
+def test_one_flat_zipkin_trace_is_still_cut_at_the_record_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonio, "WHOLE_DOCUMENT_BYTES", 1024)
+    monkeypatch.setattr(jsonio, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(jsonio, "RECORD_BYTES", 4096)
+    spans = json.loads((LENS / "messaging-kafka.json").read_text()) * 20
+    assert len({s["traceId"] for s in spans}) == 1
+    chunks = list(
+        FORMATS["zipkin-json"].split(io.BufferedReader(io.BytesIO(json.dumps(spans).encode())), "z")
+    )
+    assert len(chunks) > 2
+    assert all(isinstance(c, Chunk) and len(c.payload) < 4096 + 2048 for c in chunks)
+
+
+_JSON_VALUES = st.recursive(
+    st.one_of(
+        st.integers(min_value=-(2**80), max_value=2**80),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=8),
+        st.sampled_from(["x:12345678901234567890,", "12345678901234567890123"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _widened(value: Any) -> Any:
+    """What a reader sees: integers beyond 64 bits as floats, as orjson reads them (a document
+    is an object or a list, so every number in it follows a separator)."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return float(value)
+    if isinstance(value, list):
+        return [_widened(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _widened(item) for key, item in value.items()}
+    return value
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    value=st.lists(_JSON_VALUES, max_size=4),
+    piece=st.integers(min_value=1, max_value=64),
+    split=st.integers(min_value=0, max_value=200),
+)
+def test_the_streamed_bytes_read_as_the_document_with_wide_integers_as_floats(
+    value: Any, piece: int, split: int
+) -> None:
+    text = json.dumps(value, ensure_ascii=False).encode()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonio, "_PIECE", piece)
+        stream = jsonio._Chained(text[:split], io.BytesIO(text[split:]))
+        out = b""
+        while part := stream.read(1024):
+            out += part
+    assert json.loads(out) == _widened(value)
