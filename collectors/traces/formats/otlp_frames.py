@@ -41,11 +41,13 @@ _READ_AHEAD = 1 << 20
 _COMPACT = 4 << 20
 
 _TAG_BYTE = bytes((_RESOURCE_SPANS_TAG,))
+# Bytes looked at to tell a framed stream from a bare request (as format detection does).
+_HEAD = 1 << 16
 
 BARE, FRAMED = "bare", "framed"
 
 
-def varint(data: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:
+def _varint(data: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:
     """The varint at ``pos`` and the position after it, or None when it runs past ``end`` or 10 bytes."""
     result = shift = 0
     while pos < end and shift < 70:
@@ -62,19 +64,19 @@ def _plausible_resource_spans(data: bytes | bytearray, start: int, end: int) -> 
     """Whether ``data[start:end]`` reads as ResourceSpans fields (it may be cut short)."""
     pos = start
     while pos < end:
-        tag = varint(data, pos, end)
+        tag = _varint(data, pos, end)
         if tag is None:
             return True  # cut short by the window
         if tag[0] & 7 != _LENGTH_DELIMITED or tag[0] >> 3 not in _RESOURCE_SPANS_FIELDS:
             return False
-        length = varint(data, tag[1], end)
+        length = _varint(data, tag[1], end)
         if length is None:
             return True
         pos = length[1] + length[0]
     return True
 
 
-def walk(data: bytes | bytearray, start: int, end: int, *, exact: bool) -> int:
+def _walk(data: bytes | bytearray, start: int, end: int, *, exact: bool) -> int:
     """Walk ResourceSpans fields from ``start``; return where the walk stopped.
 
     The walk stops at ``end``, at the first byte that is not a plausible field, or at a field
@@ -85,7 +87,7 @@ def walk(data: bytes | bytearray, start: int, end: int, *, exact: bool) -> int:
     while pos < end:
         if data[pos] != _RESOURCE_SPANS_TAG:
             return pos
-        length = varint(data, pos + 1, end)
+        length = _varint(data, pos + 1, end)
         if length is None:
             return pos
         body_end = length[1] + length[0]
@@ -99,12 +101,12 @@ def walk(data: bytes | bytearray, start: int, end: int, *, exact: bool) -> int:
 
 def framing(head: bytes) -> str | None:
     """``BARE`` or ``FRAMED`` when ``head`` starts a request of that kind, else None."""
-    if head[:1] == bytes((_RESOURCE_SPANS_TAG,)) and walk(head, 0, len(head), exact=False) == len(head):
+    if head[:1] == _TAG_BYTE and _walk(head, 0, len(head), exact=False) == len(head):
         return BARE
     if len(head) >= 5 and head[4] == _RESOURCE_SPANS_TAG:
         (size,) = PREFIX.unpack_from(head)
         end = min(len(head), 4 + size)
-        if size and walk(head, 4, end, exact=4 + size <= len(head)) == end:
+        if size and _walk(head, 4, end, exact=4 + size <= len(head)) == end:
             return FRAMED
     return None
 
@@ -114,9 +116,9 @@ class _Window:
 
     __slots__ = ("base", "data", "eof", "stream")
 
-    def __init__(self, stream: IO[bytes], head: bytes) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.data = bytearray(head)
+        self.data = bytearray()
         self.base = 0
         self.eof = False
 
@@ -150,16 +152,16 @@ def _exact_field(data: bytes | bytearray, pos: int, end: int) -> int | None:
     """End of the ResourceSpans field at ``pos`` when its inner fields end exactly with it, else None."""
     if pos >= end or data[pos] != _RESOURCE_SPANS_TAG:
         return None
-    length = varint(data, pos + 1, end)
+    length = _varint(data, pos + 1, end)
     if length is None or length[1] + length[0] > end:
         return None
     field_end = length[1] + length[0]
     inner = length[1]
     while inner < field_end:
-        tag = varint(data, inner, field_end)
+        tag = _varint(data, inner, field_end)
         if tag is None or tag[0] & 7 != _LENGTH_DELIMITED or tag[0] >> 3 not in _RESOURCE_SPANS_FIELDS:
             return None
-        size = varint(data, tag[1], field_end)
+        size = _varint(data, tag[1], field_end)
         if size is None:
             return None
         inner = size[1] + size[0]
@@ -168,8 +170,8 @@ def _exact_field(data: bytes | bytearray, pos: int, end: int) -> int | None:
 
 def split(stream: IO[bytes], source: str, fmt: str) -> Iterator[Chunk | Skipped]:
     """Cut a bare request or a framed stream into chunks of whole frames or ResourceSpans fields."""
-    window = _Window(stream, b"")
-    window.fill(1 << 16)
+    window = _Window(stream)
+    window.fill(_HEAD)
     splitter = _Splitter(window, source, fmt)
     if framing(window.get(0, window.end)) == FRAMED:
         yield from splitter.framed()
@@ -217,7 +219,7 @@ class _Splitter:
             window.fill(pos + 11)
             length = None
             if window.data[pos - window.base] == _RESOURCE_SPANS_TAG:
-                length = varint(window.data, pos - window.base + 1, len(window.data))
+                length = _varint(window.data, pos - window.base + 1, len(window.data))
             if length is None:
                 yield from self.run(run, pos)
                 pos = run = yield from self.resync(pos, self._field_at, "damaged ResourceSpans field")
@@ -285,10 +287,10 @@ class _Splitter:
                 continue
             if not window.fill(end):
                 held = len(window.data)
-                if walk(window.data, body - window.base, held, exact=False) == held:
+                if _walk(window.data, body - window.base, held, exact=False) == held:
                     # The last message is cut short. A partial field goes to the worker, which keeps
                     # its complete spans and says so; a cut between fields is said here.
-                    if walk(window.data, body - window.base, held, exact=True) == held:
+                    if _walk(window.data, body - window.base, held, exact=True) == held:
                         yield self.truncated(pos, end)
                     yield from self.run(body, window.end)
                     return
@@ -300,7 +302,7 @@ class _Splitter:
                 yield from self.frame(pos, end)
                 pos = end
                 continue
-            stop = walk(window.data, body - window.base, end - window.base, exact=True) + window.base
+            stop = _walk(window.data, body - window.base, end - window.base, exact=True) + window.base
             if stop == end:
                 yield from self.frame(pos, end)
                 pos = end
@@ -322,7 +324,7 @@ class _Splitter:
         else:
             run = field = pos + PREFIX.size
             while field < end:
-                length = varint(window.data, field - window.base + 1, end - window.base)
+                length = _varint(window.data, field - window.base + 1, end - window.base)
                 assert length is not None  # the frame walked exactly
                 field = window.base + length[1] + length[0]
                 if field - run >= CHUNK_BYTES:
@@ -356,7 +358,7 @@ class _Splitter:
             return None
         if (
             not window.fill(end)
-            or walk(window.data, pos - window.base + PREFIX.size, end - window.base, exact=True)
+            or _walk(window.data, pos - window.base + PREFIX.size, end - window.base, exact=True)
             != end - window.base
         ):
             return None
@@ -369,7 +371,7 @@ class _Splitter:
         """End of a plausible ResourceSpans field at ``pos``, followed by another or the end."""
         window = self.window
         window.fill(pos + 11)
-        length = varint(window.data, pos - window.base + 1, len(window.data)) if pos < window.end else None
+        length = _varint(window.data, pos - window.base + 1, len(window.data)) if pos < window.end else None
         if length is None or window.data[pos - window.base] != _RESOURCE_SPANS_TAG:
             return None
         end = window.base + length[1] + length[0]
