@@ -45,22 +45,30 @@ class _Inflated(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        """Decompress into ``buffer``; 0 at the end, at damage, or past a limit."""
-        if self.ended_early is not None:
-            return 0
-        try:
-            # One decompression step at a time: a larger read loses the bytes it decompressed
-            # before it met the damage.
-            data = self._inner.read1(len(buffer))
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-            self.ended_early = (
-                f"compressed data damaged or cut short ({error}): everything decompressed before "
-                "the damage was read"
-            )
-            return 0
-        count = len(data)
-        buffer[:count] = data
-        self.produced += count
+        """Decompress into ``buffer`` until it is full; 0 at the end, at damage, or past a limit.
+
+        One decompression step at a time: a single large read would lose the bytes it had
+        decompressed when it met the damage.
+        """
+        count = 0
+        while count < len(buffer) and self.ended_early is None:
+            try:
+                data = self._inner.read1(len(buffer) - count)
+            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+                self.ended_early = (
+                    f"compressed data damaged or cut short ({error}): everything decompressed "
+                    "before the damage was read"
+                )
+                break
+            if not data:
+                break
+            buffer[count : count + len(data)] = data
+            count += len(data)
+            self.produced += len(data)
+            self._check_limits()
+        return count
+
+    def _check_limits(self) -> None:
         consumed = max(self._compressed.tell(), 1)
         if self.produced > self._limit:
             self.ended_early = (
@@ -72,7 +80,6 @@ class _Inflated(io.RawIOBase):
                 f"decompresses to more than {self._ratio} times its compressed size (a decompression "
                 f"bomb?) past the first {self._grace:,} bytes: the rest of the file is not read"
             )
-        return count
 
     def close(self) -> None:
         """Close the decompressor and the file below it."""
