@@ -48,21 +48,37 @@ class JsonInputError(ValueError):
 
 
 def loads(payload: bytes) -> Any:
-    """Decode JSON, tolerating invalid UTF-8 by replacing the bad bytes.
+    """Decode JSON, tolerating invalid UTF-8 and lone surrogate escapes by replacing them.
 
-    orjson rejects invalid UTF-8 outright; span names and attributes copied from user input
-    occasionally contain it, and losing a whole file for one byte would be worse than a
-    replacement character.
+    orjson rejects both outright; span names and attributes copied from user input occasionally
+    contain them (a string cut inside an emoji), and losing a whole file for one character would
+    be worse than a replacement character.
     """
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as error:
-        if "utf-8" not in str(error).lower():
-            raise JsonInputError(str(error)) from None
-    try:
-        return orjson.loads(payload.decode("utf-8", errors="replace"))
-    except orjson.JSONDecodeError as error:
-        raise JsonInputError(str(error)) from None
+    repairs = {"utf-8": _replace_invalid_utf8, "surrogate": _replace_lone_surrogates}
+    while True:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError as error:
+            message = str(error).lower()
+            repair = next((repairs.pop(key) for key in list(repairs) if key in message), None)
+            if repair is None:
+                raise JsonInputError(str(error)) from None
+            payload = repair(payload)
+
+
+def _replace_invalid_utf8(payload: bytes) -> bytes:
+    return payload.decode("utf-8", errors="replace").encode()
+
+
+def _replace_lone_surrogates(payload: bytes) -> bytes:
+    return _LONE_SURROGATE.sub(rb"\\ufffd", payload)
+
+
+# A \u escape of a high surrogate not followed by a low one, or a low one not after a high one.
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 def is_json_lines(head: bytes) -> bool:

@@ -125,3 +125,12 @@ def test_wrong_types_become_skips_or_repairs(land: Landscape, tmp_path: Path) ->
     assert otlp_file.spans == len(land.spans) - sum(
         len(scope["spans"]) for scope in _otlp(land)["resourceSpans"][1]["scopeSpans"]
     )
+
+
+def test_a_lone_surrogate_escape_costs_one_character_not_the_document(tmp_path: Path) -> None:
+    trace = json.loads(PETCLINIC.read_text())
+    name = trace["spans"][0]["operationName"]
+    text = json.dumps(trace).replace(f'"{name}"', '"cut emoji \\ud83d here"', 1)
+    result = ingest([write(tmp_path / "surrogate.json", text)], jobs=1)
+    assert result.skipped == () and result.spans.num_rows == len(trace["spans"])
+    assert "cut emoji \ufffd here" in plain_strings(result.spans)["name"].to_pylist()
