@@ -27,6 +27,7 @@ from sdk_spans import encode, record_landscape
 
 from orchscan.collectors.model.records import Chunk, ChunkResult
 from orchscan.collectors.traces.formats import jaeger, otlp_json, otlp_proto, zipkin
+from orchscan.collectors.traces.limits import END_BEFORE_START, MALFORMED_FIELD
 
 # Values a producer can write anywhere: wrong types, huge and negative numbers, long text.
 _EDGE_NUMBERS = st.sampled_from([2**63 + 5, 2**64 - 1, 2**63 - 1, -1, -(2**63), 10**30, 1e300, -0.5, 0])
@@ -93,10 +94,17 @@ def _check_others_untouched(
     if len(mutated) == len(base):
         assert mutated[:index] + mutated[index + 1 :] == others
         assert result.skipped == ()
+        # Repairs are counted for the mutated span only, and only when it needed one (a field
+        # ignored as malformed may leave the row as it was).
+        if mutated[index] == base[index]:
+            assert {n.reason for n in result.notices} <= {MALFORMED_FIELD}
+        if END_BEFORE_START in {n.reason for n in result.notices}:
+            assert mutated[index]["end_ns"] == mutated[index]["start_ns"]
     else:
         assert mutated == others
         (skip,) = result.skipped
         assert skip.position.endswith(where) and skip.count == 1
+    assert all(n.file == "seed.json" and n.count >= 1 for n in result.notices)
 
 
 # --- OTLP/JSON -----------------------------------------------------------------------------------------
@@ -320,6 +328,11 @@ def _proto_mutation(draw: st.DrawFn) -> tuple[int, bytes]:
     return index, _wire(request, index, flip)
 
 
+def _span_at(request: ExportTraceServiceRequest, index: int) -> Any:
+    r, s, p = _PROTO_SPANS[index]
+    return request.resource_spans[r].scope_spans[s].spans[p]
+
+
 def _parse_proto(body: bytes) -> ChunkResult:
     return otlp_proto.parse(Chunk(otlp_proto.NAME, "seed.pb", len(body).to_bytes(4, "big") + body, -4))
 
@@ -342,6 +355,12 @@ def test_proto_mutated_span_is_kept_or_counted_alone(mutation: tuple[int, bytes]
     if len(rows) == len(base):
         assert rows[:index] + rows[index + 1 :] == others
         assert result.skipped == ()
+        # An end before the start is repaired and counted exactly when the span has one.
+        span = _span_at(ExportTraceServiceRequest.FromString(body), index)
+        backwards = span.end_time_unix_nano < span.start_time_unix_nano
+        assert ((END_BEFORE_START, 1) in [(n.reason, n.count) for n in result.notices]) == backwards
+        if rows[index] == base[index]:
+            assert {n.reason for n in result.notices} <= {MALFORMED_FIELD}
     else:
         assert rows == others
         assert sum(s.count for s in result.skipped) == 1
