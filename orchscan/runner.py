@@ -89,11 +89,13 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ReadAccount:
-    """What was read: the input files, each file's detected format, and what could not be used."""
+    """What was read: the input files, each file's detected format, what could not be used and
+    what the readers repaired."""
 
     files: tuple[Path, ...]
     formats: Mapping[str, str]
     skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...] = ()
 
 
 def read_partitioned(
@@ -119,7 +121,9 @@ def read_partitioned(
     partitions = store.finish()
     if partitions.spans == 0:
         raise reader.nothing_read()
-    account = ReadAccount(tuple(reader.files), dict(reader.formats), tuple(reader.skipped))
+    account = ReadAccount(
+        tuple(reader.files), dict(reader.formats), tuple(reader.skipped), tuple(reader.notices)
+    )
     return account, partitions, tuple(sorted(names))
 
 
@@ -175,7 +179,7 @@ def _report(account: ReadAccount, results: Sequence[UnitResult]) -> IngestReport
     return IngestReport(
         files=file_reports(tallies, account.files, account.formats),
         skipped=_folded_skipped([*account.skipped, *(s for r in results for s in r.skipped)]),
-        notices=_folded_notices(n for r in results for n in r.notices),
+        notices=_folded_notices([*account.notices, *(n for r in results for n in r.notices)]),
         spans=sum(t.spans for t in tallies.values()),
         traces=sum(r.traces for r in results),
         services=len(services),
