@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, Step
 from orchscan.reports.html.view_model import format_share, format_window
+from orchscan.reports.untrusted import printable
 
 #: How many findings the summary lists; the rest are counted.
 TOP_FINDINGS = 10
@@ -24,8 +25,11 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
 
 
 def escape_markdown(text: str) -> str:
-    """Backslash-escape the characters that start Markdown or HTML constructs; fold line breaks."""
-    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Backslash-escape the characters that start Markdown or HTML constructs; fold line breaks.
+
+    Control and bidi characters left after folding are written as visible escapes.
+    """
+    return _SPECIAL.sub(r"\\\1", printable(" ".join(text.split())))
 
 
 #: Said of a copy that matches its flow in steps, order and failure handling.

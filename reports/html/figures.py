@@ -22,11 +22,18 @@ def format_window(summary: InputSummary) -> str:
 
 
 def format_duration(ms: float) -> str:
-    """Milliseconds in the largest unit that keeps the number readable."""
+    """Milliseconds in the largest unit that keeps the number readable (never in e-notation)."""
     for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
         if ms >= size:
-            return f"{ms / size:.3g} {unit}"
-    return f"{ms:.3g} ms"
+            return f"{_three_digits(ms / size)} {unit}"
+    return f"{_three_digits(ms)} ms"
+
+
+def _three_digits(value: float) -> str:
+    # ``:.3g`` switches to e-notation from 1000 (and rounds 999.7 up to "1e+03").
+    if value >= 99.95:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if value >= 0.001 or value == 0 else "< 0.001"
 
 
 def format_share(share: float) -> str:
