@@ -130,3 +130,45 @@ class Thresholds:
 
 #: Every default, for :func:`orchscan.analyzer.pipeline.analyze`.
 DEFAULT_THRESHOLDS = Thresholds()
+
+
+_INF = float("inf")
+
+#: The closed range each threshold must lie in, by group and name: a value outside it (or NaN or
+#: infinity) from a config file or ``--set`` is refused rather than silently finding nothing.
+#: Shares and similarities are in [0, 1]; times, counts and scores are non-negative.
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "roles": {
+        "overlap_tolerance_ms": (0.0, _INF),
+        "min_operation_share": (0.0, 1.0),
+        "min_spread": (0.0, _INF),
+        "hub_z": (0.0, _INF),
+        "orchestrator_min_callees": (0.0, _INF),
+        "orchestrator_min_sequential": (0.0, 1.0),
+        "orchestrator_min_callees_without_writes": (0.0, _INF),
+        "hidden_min_db_calls": (0.0, _INF),
+        "hidden_min_self_time": (0.0, 1.0),
+        "composer_min_callees": (0.0, _INF),
+        "composer_max_sequential": (0.0, 1.0),
+        "composer_max_write_share": (0.0, 1.0),
+        "gateway_max_callees_per_request": (0.0, _INF),
+        "gateway_min_forward_share": (0.0, 1.0),
+        "gateway_min_fan_out": (1, _INF),
+        "choreography_min_event_share": (0.0, 1.0),
+        "infrastructure_min_share": (0.0, 1.0),
+    },
+    "flows": {
+        "min_steps": (1, _INF),
+        "overlap_tolerance_ms": (0.0, _INF),
+        "required_step_support": (0.0, 1.0),
+        "long_running_s": (0.0, _INF),
+        "duplicate_similarity": (0.0, 1.0),
+        "duplicate_min_common": (1, _INF),
+        "overloaded_db_calls": (0.0, _INF),
+        "overloaded_self_time_share": (0.0, 1.0),
+        "workflow_min_steps": (1, _INF),
+        "orphan_tolerance_ms": (0.0, _INF),
+        "max_variants": (1, _INF),
+        "example_traces": (0, _INF),
+    },
+}

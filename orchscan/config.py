@@ -8,12 +8,15 @@ A config file (TOML or YAML) has one table per threshold group, named like the C
     long_running_s = 120
 
 ``--set roles.min_dependent_calls=4`` overrides a single value. Unknown names are errors, so a
-typo never silently falls back to a default.
+typo never silently falls back to a default, and every value must be a finite number of the
+threshold's type inside its documented range (:data:`orchscan.analyzer.thresholds.RANGES`): a
+``nan`` threshold compares false with everything and would quietly find nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,10 +24,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from orchscan.analyzer.thresholds import RANGES
+from orchscan.exits import UnusableInput
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UnusableInput, ValueError):
     """A config file or override that cannot be applied."""
 
 
@@ -77,11 +83,37 @@ def build_thresholds(kind: type[T], group: str, values: Mapping[str, Any]) -> T:
     coerced: dict[str, Any] = {}
     for name, value in values.items():
         default = getattr(kind(), name)
-        try:
-            coerced[name] = type(default)(value) if not isinstance(default, bool) else _as_bool(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{group}.{name}: expected {type(default).__name__}, got {value!r}") from None
+        coerced[name] = _coerce(f"{group}.{name}", default, value, RANGES.get(group, {}).get(name))
     return kind(**coerced)
+
+
+def _coerce(name: str, default: Any, value: Any, bounds: tuple[float, float] | None) -> Any:
+    """``value`` as the type of ``default``, finite and within ``bounds``, or a ConfigError."""
+    if isinstance(default, bool):
+        try:
+            return _as_bool(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected true or false, got {value!r}") from None
+    number = _as_number(value)
+    if number is None or (isinstance(default, int) and not float(number).is_integer()):
+        raise ConfigError(f"{name}: expected {type(default).__name__}, got {value!r}")
+    if not math.isfinite(number):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+    low, high = bounds if bounds is not None else (-math.inf, math.inf)
+    if not low <= number <= high:
+        limit = f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
+        raise ConfigError(f"{name}: must be {limit}, got {value!r}")
+    return type(default)(number)
+
+
+def _as_number(value: Any) -> float | None:
+    # bool is an int subclass: `hub_z = true` is a mistake, not 1.0.
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _as_bool(value: Any) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from orchscan.analyzer.thresholds import RoleThresholds
+from orchscan.analyzer.thresholds import RANGES, FlowThresholds, RoleThresholds
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 
 
@@ -36,3 +37,41 @@ def test_unknown_names_and_bad_values_are_errors(tmp_path: Path) -> None:
         build_thresholds(RoleThresholds, "roles", {"hub_z": "high"})
     with pytest.raises(ConfigError, match=r"group\.name=value"):
         parse_overrides(["hub_z=3"])
+
+
+@pytest.mark.parametrize(
+    ("group", "kind"), [("roles", RoleThresholds), ("flows", FlowThresholds)], ids=["roles", "flows"]
+)
+def test_every_threshold_has_a_range_its_default_lies_in(group: str, kind: type) -> None:
+    ranges = RANGES[group]
+    names = {f.name for f in dataclasses.fields(kind)}
+    assert set(ranges) == names
+    defaults = kind()
+    for name, (low, high) in ranges.items():
+        assert low <= getattr(defaults, name) <= high, name
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("roles.hub_z=nan", r"roles\.hub_z: expected a finite number, got 'nan'"),
+        ("roles.hub_z=.inf", r"roles\.hub_z: expected a finite number"),
+        ("roles.hub_z=1e999", r"roles\.hub_z: expected a finite number"),
+        ("roles.hub_z=-1", r"roles\.hub_z: must be at least 0, got -1"),
+        ("roles.min_operation_share=1.5", r"min_operation_share: must be between 0 and 1, got 1\.5"),
+        ("roles.hub_z=true", r"roles\.hub_z: expected float, got True"),
+        ("flows.min_steps=2.7", r"flows\.min_steps: expected int, got 2\.7"),
+        ("flows.min_steps=0", r"flows\.min_steps: must be at least 1, got 0"),
+    ],
+)
+def test_values_outside_their_range_are_refused(pair: str, message: str) -> None:
+    values = parse_overrides([pair])
+    group, values = next(iter(values.items()))
+    kind = {"roles": RoleThresholds, "flows": FlowThresholds}[group]
+    with pytest.raises(ConfigError, match=message):
+        build_thresholds(kind, group, values)
+
+
+def test_whole_numbers_are_accepted_for_counts_and_floats() -> None:
+    assert build_thresholds(FlowThresholds, "flows", {"min_steps": 4.0}).min_steps == 4
+    assert build_thresholds(RoleThresholds, "roles", {"hub_z": 3}).hub_z == 3.0
