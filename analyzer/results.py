@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date
 
 #: Service roles, most specific first.
 ROLES = ("orchestrator", "gateway", "composer", "choreography", "service", "infrastructure", "external")
@@ -243,6 +244,50 @@ class Finding:
         return (SEVERITIES.index(self.severity), self.rule, self.service, self.flow or "")
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """One entry of a suppression file: a finding (or kind of finding) the team accepted, and why.
+
+    It matches a finding by ``fingerprint``, or by ``rule`` and ``service``. Past its ``expires``
+    date (the last day it holds) it suppresses nothing and is reported as expired. ``origin``
+    names the file and entry, so that every message can point at it.
+    """
+
+    reason: str
+    origin: str
+    fingerprint: str | None = None
+    rule: str | None = None
+    service: str | None = None
+    expires: date | None = None
+
+    def matches(self, finding: Finding) -> bool:
+        """Whether this entry is about ``finding``."""
+        if self.fingerprint is not None:
+            return finding.fingerprint == self.fingerprint
+        return finding.rule == self.rule and finding.service == self.service
+
+
+@dataclass(frozen=True)
+class SuppressedFinding:
+    """A finding kept out of the gate and the counts by a suppression, listed with its reason."""
+
+    finding: Finding
+    suppression: Suppression
+
+
+@dataclass(frozen=True)
+class Suppressions:
+    """What a suppression file did to a scan's findings.
+
+    ``suppressed`` in the findings' order; ``expired`` entries (they suppressed nothing) and
+    ``unused`` entries (they matched no finding) in file order.
+    """
+
+    suppressed: tuple[SuppressedFinding, ...] = ()
+    expired: tuple[Suppression, ...] = ()
+    unused: tuple[Suppression, ...] = ()
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class UndocumentedCall:
     """Traffic to a path no operation of the service's spec documents."""
@@ -320,7 +365,8 @@ class Analysis:
 
     ``services`` are sorted by ``(-score, name)``; ``edges`` by ``(caller, callee, kind)``;
     ``flows`` by ``(owner, entry key)``; ``findings`` by :meth:`Finding.sort_key`;
-    ``coverage`` (one record per service with a spec) by service name.
+    ``coverage`` (one record per service with a spec) by service name. ``findings`` holds the
+    active findings only; those a suppression file accepted are in ``suppressions``.
     """
 
     input: InputSummary
@@ -329,6 +375,7 @@ class Analysis:
     flows: tuple[Flow, ...] = ()
     findings: tuple[Finding, ...] = ()
     coverage: tuple[ServiceCoverage, ...] = ()
+    suppressions: Suppressions = field(default_factory=Suppressions)
 
     def service(self, name: str) -> ServiceRole | None:
         """The role record of a service, if it was seen."""

@@ -1,12 +1,22 @@
-"""The ``orchscan`` command line: thin wiring of collectors, analyzer and reports."""
+"""The ``orchscan`` command line: thin wiring of collectors, analyzer and reports.
+
+Every way out has its own exit status (:mod:`orchscan.exits`): input and usage problems are one
+line on stderr and status 2, a bug is one line naming the file that holds its traceback and
+status 3 (``--debug`` prints the traceback instead), Ctrl-C is 130 and SIGTERM 143.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -14,20 +24,78 @@ from orchscan.analyzer.results import SEVERITIES
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
 from orchscan.collectors.traces.registry import FORMATS
+from orchscan.exits import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    UnusableInput,
+)
 from orchscan.inspection import describe_ingest, render_inspection
+from orchscan.reports.untrusted import printable
 
 # ``inspect`` needs none of the analysis, reports, jinja2 or networkx (tens of megabytes of a
 # million-span ingest's peak), so ``orchscan.scanning`` is imported only when a scan runs.
 SEVERITY_CHOICES = (*SEVERITIES, "none")
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_INPUT = 2
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup (the staging folder) still runs."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+class _Orchscan(click.Group):
+    """The command group, mapping every way a command can end to its exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (UnusableInput, InputError) as error:
+            click.echo(f"orchscan: {printable(str(error))}", err=True)
+            ctx.exit(EXIT_INPUT)
+        except KeyboardInterrupt:
+            click.echo("orchscan: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Terminated:
+            click.echo("orchscan: terminated", err=True)
+            ctx.exit(EXIT_TERMINATED)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            _report_crash(error, debug=bool(ctx.params.get("debug")))
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _report_crash(error: Exception, *, debug: bool) -> None:
+    """One line for a bug, with the traceback on stderr (``--debug``) or in a file it names."""
+    text = "".join(traceback.format_exception(error))
+    summary = printable(f"{type(error).__name__}: {error}")[:500]
+    if debug:
+        click.echo(text, err=True, nl=False)
+        click.echo(f"orchscan: internal error: {summary}", err=True)
+        return
+    handle, path = tempfile.mkstemp(prefix="orchscan-crash-", suffix=".txt")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    click.echo(
+        f"orchscan: internal error: {summary}\n"
+        f"orchscan: this is a bug in orchscan; the traceback is in {path} (or rerun with --debug)",
+        err=True,
+    )
+
+
+@click.group(cls=_Orchscan, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="ORCHSCAN_DEBUG",
+    help="Print the traceback of an internal error on stderr instead of writing it to a file.",
+)
 @click.version_option(package_name="orchscan")
-def main() -> None:
+def main(debug: bool) -> None:
     """Find hidden orchestrations in distributed traces and OpenAPI specs."""
 
 
@@ -43,13 +111,9 @@ def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[object]:
 
 
 def read_traces(paths: tuple[str, ...], fmt: str | None, jobs: int | None, progress: bool) -> Ingest:
-    """Ingest trace files, turning 'nothing readable' into a clean exit with status 2."""
+    """Ingest trace files; "nothing readable" raises :class:`InputError` (exit status 2)."""
     with _progress(paths, progress) as bar:
-        try:
-            return ingest(paths, fmt=fmt, jobs=jobs, on_progress=bar.update if bar else None)  # type: ignore[attr-defined]
-        except InputError as error:
-            click.echo(f"orchscan: {error}", err=True)
-            sys.exit(EXIT_INPUT)
+        return ingest(paths, fmt=fmt, jobs=jobs, on_progress=bar.update if bar else None)  # type: ignore[attr-defined]
 
 
 trace_format_option = click.option(
@@ -132,22 +196,30 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
             "out_dir",
             default="orchscan-report",
             show_default=True,
-            type=click.Path(file_okay=False, path_type=str),
-            help="Folder for the reports.",
+            type=click.Path(path_type=str),
+            help="Folder for the reports, replaced as a whole; '-' writes the one --format chosen "
+            "to standard output.",
         ),
         click.option(
             "--format",
             "formats",
             multiple=True,
-            help="Reports to write: arazzo, json, html, markdown (repeatable or comma-separated; "
-            "default: all).",
+            help="Reports to write: arazzo, json, html, markdown, sarif, junit (repeatable or "
+            "comma-separated; default: arazzo, json, html, markdown).",
         ),
         click.option(
             "--fail-on",
             type=click.Choice(SEVERITY_CHOICES),
             default="none",
             show_default=True,
-            help="Exit with status 1 when a finding of this severity or worse exists.",
+            help="Exit with status 1 when an active finding of this severity or worse exists "
+            "(conform: a workflow-drift finding).",
+        ),
+        click.option(
+            "--suppressions",
+            type=click.Path(exists=True, dir_okay=False, path_type=str),
+            help="YAML or JSON file of accepted findings (fingerprint, or rule and service, with a "
+            "reason and an optional expiry date).",
         ),
         click.option(
             "--config",
@@ -226,7 +298,7 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
 )
 def scan(**options: object) -> None:
     """Analyse traces (and specs): roles, flows, findings, Arazzo drafts and reports in --out."""
-    sys.exit(_run(options))
+    sys.exit(_run(options, drift_only=False))
 
 
 @main.command()
@@ -241,7 +313,7 @@ def scan(**options: object) -> None:
 )
 def conform(**options: object) -> None:
     """Check documented Arazzo workflows against observed traffic (rule workflow-drift)."""
-    sys.exit(_run(options))
+    sys.exit(_run(options, drift_only=True))
 
 
 @main.command()
@@ -278,20 +350,15 @@ def diff(old: str | None, new: str | None, history_path: str | None, as_json: bo
     sys.exit(compare(old, new, history=history_path, as_json=as_json, fail_on_new=fail_on_new))
 
 
-def _run(options: dict[str, object]) -> int:
+def _run(options: dict[str, Any], *, drift_only: bool) -> int:
     from orchscan.scanning import ScanOptions, run_scan
 
-    paths: tuple[str, ...] = options.pop("paths")  # type: ignore[assignment]
+    paths: tuple[str, ...] = options.pop("paths")
     progress = bool(options.pop("progress")) and sys.stderr.isatty()
-    options["formats"] = _formats(options["formats"])  # type: ignore[arg-type]
-    try:
-        with _scan_progress(paths, progress) as bars:
-            return run_scan(paths, ScanOptions(**options), bars)  # type: ignore[arg-type]
-    except click.ClickException:
-        raise
-    except ValueError as error:
-        click.echo(f"orchscan: {error}", err=True)
-        return EXIT_INPUT
+    options["formats"] = _formats(options["formats"])
+    signal.signal(signal.SIGTERM, _terminate)
+    with _scan_progress(paths, progress) as bars:
+        return run_scan(paths, ScanOptions(**options, drift_only=drift_only), bars)
 
 
 class _ProgressBars:

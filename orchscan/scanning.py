@@ -1,38 +1,55 @@
-"""``orchscan scan`` / ``conform``: read specs, analyse, check documented workflows, write reports."""
+"""``orchscan scan`` / ``conform``: check the options and the output folder, read, analyse, report, gate.
+
+Everything the user can get wrong (formats, thresholds, the suppression file, the history file,
+the output folder) is checked before the traces are read, so a mistake costs seconds, not a
+whole analysis.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
 from orchscan.analyzer.changes.snapshot import take_snapshot
+from orchscan.analyzer.findings.conformance import RULE as DRIFT_RULE
+from orchscan.analyzer.findings.gate import Gate, gate_for
+from orchscan.analyzer.findings.suppressions import apply_suppressions
 from orchscan.analyzer.pipeline import ScanResult
-from orchscan.analyzer.results import SEVERITIES, Finding
+from orchscan.analyzer.results import SEVERITIES, Finding, Suppression
 from orchscan.analyzer.thresholds import FlowThresholds, RoleThresholds, Thresholds
 from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
 from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
-from orchscan.collectors.traces.ingest import InputError
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
+from orchscan.exits import EXIT_FINDINGS, EXIT_OK, UnusableInput
 from orchscan.reports.history.describe import describe_changes
 from orchscan.reports.history.store import HistoryError, check_history
 from orchscan.reports.history.tracking import ScanHistory, record_scan
-from orchscan.reports.output import write_artifact
-from orchscan.reports.registry import REPORTS, report_context
+from orchscan.reports.output import OutputError, OutputSet, prepare_output, write_artifact
+from orchscan.reports.registry import DEFAULT_REPORTS, OUTPUTS, REPORTS, STREAMABLE, report_context
+from orchscan.reports.untrusted import printable
 from orchscan.runner import DEFAULT_MEMORY_LIMIT, MemoryBudget, ScanProgress, scan_traces
+from orchscan.suppressions import load_suppressions, today
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+#: ``--out -``: the one chosen report goes to standard output.
+STDOUT = "-"
 
 
 @dataclass(frozen=True)
 class ScanOptions:
-    """The scan command's options, as parsed by click."""
+    """The scan command's options, as parsed by click.
+
+    ``drift_only`` is ``conform``'s: its gate counts ``workflow-drift`` findings only.
+    """
 
     openapi: tuple[str, ...]
     service_map: str | None
@@ -46,11 +63,129 @@ class ScanOptions:
     timestamp: bool
     fmt: str | None
     jobs: int | None
+    suppressions: str | None = None
     arazzo_files: tuple[str, ...] = ()
     history: str | None = None
     trace_url: str | None = None
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     work_dir: str | None = None
+    drift_only: bool = False
+
+
+def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgress | None = None) -> int:
+    """Check what the user gave, analyse the traces at ``paths``, write the reports; the exit status."""
+    formats = _formats(options)
+    thresholds = _thresholds(options)
+    entries = load_suppressions(Path(options.suppressions)) if options.suppressions else ()
+    gate = gate_for(options.fail_on, {DRIFT_RULE} if options.drift_only else None)
+    if options.history:
+        _check_history(options.history)
+    workflows = _workflows(options.arazzo_files)
+    to_stdout = options.out_dir == STDOUT
+    with _output(options.out_dir, formats) as output:
+        specs, mapping = _specs(options)
+        result = _analyse(paths, options, specs, mapping, thresholds, workflows, entries, progress)
+        history = _record(result, options.history) if options.history else None
+        context = report_context(
+            result,
+            specs,
+            thresholds=thresholds.flows,
+            generated_at=_generated_at(options),
+            history=history,
+            trace_url=options.trace_url,
+            gate=gate,
+            tool_version=_version(),
+        )
+        written: list[str] = []
+        for name in formats:
+            for relative, text in REPORTS[name](context).items():
+                if relative in written:  # a catalog brings the drafts it refers to
+                    continue
+                # Each report is written as soon as it is rendered: into the staging folder, so a
+                # reader of --out still sees the old set until commit() swaps the new one in.
+                if output is None:
+                    write_artifact(STDOUT, text)
+                else:
+                    output.write(relative, text)
+                written.append(relative)
+        if output is not None:
+            output.commit()
+    _print_summary(result, None if output is None else Path(options.out_dir), written, err=to_stdout)
+    if history:
+        _print_history(history, options.history or "", err=to_stdout)
+    tripped = gate.tripped_by(result.analysis.findings)
+    _print_gate(gate, tripped)
+    return EXIT_FINDINGS if tripped else EXIT_OK
+
+
+def _analyse(
+    paths: tuple[str, ...],
+    options: ScanOptions,
+    specs: SpecSet | None,
+    mapping: dict[str, str] | None,
+    thresholds: Thresholds,
+    workflows: list[DocumentedWorkflow],
+    entries: tuple[Suppression, ...],
+    progress: ScanProgress | None,
+) -> ScanResult:
+    """The one place the analysis runs: read, reduce, finish (drift included), then suppressions."""
+    result = scan_traces(
+        paths,
+        fmt=options.fmt,
+        budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
+        work_dir=options.work_dir,
+        specs=specs,
+        service_map=mapping,
+        workflows=workflows,
+        thresholds=thresholds,
+        progress=progress,
+    )
+    day = today(os.environ.get("SOURCE_DATE_EPOCH"))
+    return dataclasses.replace(result, analysis=apply_suppressions(result.analysis, entries, today=day))
+
+
+@contextmanager
+def _output(out_dir: str, formats: tuple[str, ...]) -> Iterator[OutputSet | None]:
+    """The output set, prepared before any analysis; None when the report goes to stdout."""
+    if out_dir == STDOUT:
+        if len(formats) != 1 or formats[0] not in STREAMABLE:
+            raise click.BadParameter(
+                "--out - writes one report to standard output: choose one of "
+                + ", ".join(STREAMABLE)
+                + " with --format",
+                param_hint="--out",
+            )
+        yield None
+        return
+    try:
+        output = prepare_output(out_dir, frozenset().union(*OUTPUTS.values()))
+    except OutputError as error:
+        raise UnusableInput(printable(str(error))) from None
+    with output:
+        try:
+            yield output
+        except OutputError as error:
+            raise UnusableInput(printable(str(error))) from None
+
+
+def _check_history(path: str) -> None:
+    """An unusable history file stops the scan before the analysis."""
+    try:
+        check_history(path)
+    except HistoryError as error:
+        raise UnusableInput(printable(str(error))) from None
+
+
+def _record(result: ScanResult, path: str) -> ScanHistory:
+    """Record the scan first, so that its reports can compare it with the scan before it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    recorded_at = datetime.fromtimestamp(int(epoch), tz=UTC) if epoch.isdigit() else datetime.now(tz=UTC)
+    try:
+        return record_scan(
+            path, take_snapshot(result.analysis), recorded_at=recorded_at, orchscan_version=_version()
+        )
+    except HistoryError as error:
+        raise UnusableInput(printable(str(error))) from None
 
 
 def _thresholds(options: ScanOptions) -> Thresholds:
@@ -66,7 +201,7 @@ def _thresholds(options: ScanOptions) -> Thresholds:
 
 
 def _formats(options: ScanOptions) -> tuple[str, ...]:
-    chosen = options.formats or tuple(REPORTS)
+    chosen = options.formats or DEFAULT_REPORTS
     unknown = sorted(set(chosen) - set(REPORTS))
     if unknown:
         raise click.BadParameter(
@@ -87,18 +222,18 @@ def _specs(options: ScanOptions) -> tuple[SpecSet | None, dict[str, str] | None]
         mapping, problems = load_mapping(options.service_map)
         specs = SpecSet(specs.specs, specs.problems + problems)
     for problem in specs.problems:
-        click.echo(f"orchscan: spec problem: {problem}", err=True)
+        click.echo(f"orchscan: spec problem: {printable(str(problem))}", err=True)
     return specs, mapping
 
 
 def _workflows(files: tuple[str, ...]) -> list[DocumentedWorkflow]:
-    """The documented workflows to check; unreadable documents are input errors."""
+    """The documented workflows to check, read before the traces; unreadable documents are input errors."""
     workflows: list[DocumentedWorkflow] = []
     for file in files:
         try:
             workflows += read_arazzo(Path(file)).workflows
         except ArazzoError as error:
-            raise ValueError(str(error)) from None
+            raise UnusableInput(printable(str(error))) from None
     return workflows
 
 
@@ -108,87 +243,27 @@ def _generated_at(options: ScanOptions) -> datetime | None:
     return datetime.now(tz=UTC) if options.timestamp else None
 
 
-def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgress | None = None) -> int:
-    """Analyse the traces at ``paths``, write the chosen reports into the output folder, return
-    the exit status."""
+def _version() -> str:
     try:
-        thresholds = _thresholds(options)
-    except ConfigError as error:
-        click.echo(f"orchscan: {error}", err=True)
-        return EXIT_INPUT
-    formats = _formats(options)
-    try:
-        if options.history:
-            check_history(options.history)  # before the analysis: an unusable file fails fast
-    except HistoryError as error:
-        click.echo(f"orchscan: {error}", err=True)
-        return EXIT_INPUT
-    specs, mapping = _specs(options)
-    workflows = _workflows(options.arazzo_files)
-    try:
-        result = scan_traces(
-            paths,
-            fmt=options.fmt,
-            budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
-            work_dir=options.work_dir,
-            specs=specs,
-            service_map=mapping,
-            workflows=workflows,
-            thresholds=thresholds,
-            progress=progress,
-        )
-    except InputError as error:
-        click.echo(f"orchscan: {error}", err=True)
-        return EXIT_INPUT
-    try:
-        history = _record(result, options.history) if options.history else None
-    except HistoryError as error:
-        click.echo(f"orchscan: {error}", err=True)
-        return EXIT_INPUT
-    out_dir = Path(options.out_dir)
-    context = report_context(
-        result,
-        specs,
-        thresholds=thresholds.flows,
-        generated_at=_generated_at(options),
-        history=history,
-        trace_url=options.trace_url,
-    )
-    written: list[str] = []
-    for name in formats:
-        for relative, text in REPORTS[name](context).items():
-            if relative not in written:  # a catalog brings the drafts it refers to
-                write_artifact(out_dir / relative, text)
-                written.append(relative)
-    _print_summary(result, out_dir, written)
-    if history:
-        _print_history(history, options.history or "")
-    return _exit_status(result.analysis.findings, options.fail_on)
+        return version("orchscan")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
-def _record(result: ScanResult, path: str) -> ScanHistory:
-    """Record the scan first, so that its reports can compare it with the scan before it."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    recorded_at = datetime.fromtimestamp(int(epoch), tz=UTC) if epoch.isdigit() else datetime.now(tz=UTC)
-    return record_scan(
-        path, take_snapshot(result.analysis), recorded_at=recorded_at, orchscan_version=version("orchscan")
-    )
-
-
-def _print_history(history: ScanHistory, path: str) -> None:
-    recorded = f"recorded scan {history.current.id} in {path}"
+def _print_history(history: ScanHistory, path: str, *, err: bool) -> None:
+    recorded = f"recorded scan {history.current.id} in {printable(path)}"
     if history.previous is None or history.diff is None:
-        click.echo(f"{recorded} (the first)")
+        click.echo(f"{recorded} (the first)", err=err)
         return
     changes = (
         "; ".join(f"{group.title.lower()} {group.tally}" for group in describe_changes(history.diff))
         if not history.diff.empty
         else "no changes"
     )
-    click.echo(f"{recorded}; since scan {history.previous.id}: {changes}")
+    click.echo(printable(f"{recorded}; since scan {history.previous.id}: {changes}"), err=err)
 
 
-def _print_summary(result: ScanResult, out_dir: Path, written: list[str]) -> None:
+def _print_summary(result: ScanResult, out_dir: Path | None, written: list[str], *, err: bool) -> None:
     analysis = result.analysis
     roles: dict[str, int] = {}
     for service in analysis.services:
@@ -197,27 +272,52 @@ def _print_summary(result: ScanResult, out_dir: Path, written: list[str]) -> Non
     for finding in analysis.findings:
         counts[finding.severity] = counts.get(finding.severity, 0) + 1
     by_role = ", ".join(f"{n} {role}" for role, n in sorted(roles.items()))
+    # "Services" are those that emitted spans, as in every report; the roles also cover peers
+    # known only from their callers' spans (an uninstrumented API, a database).
+    peers = len(analysis.services) - analysis.input.services
+    also = f" and {peers} peer(s) seen only in calls" if peers > 0 else ""
     click.echo(
         f"{analysis.input.spans:,} spans, {analysis.input.traces:,} traces, "
-        f"{len(analysis.services)} services ({by_role})"
+        f"{analysis.input.services:,} services{also}; roles: {by_role}",
+        err=err,
     )
-    orchestrators = [s for s in analysis.services if s.role == "orchestrator"]
-    for service in orchestrators:
-        kind = "hidden" if service.hidden else "explicit"
-        click.echo(f"  orchestrator: {service.name} ({kind}, score {service.score:.1f})")
+    for service in analysis.services:
+        if service.role == "orchestrator":
+            kind = "hidden" if service.hidden else "explicit"
+            click.echo(
+                f"  orchestrator: {printable(service.name)} ({kind}, score {service.score:.1f})", err=err
+            )
+    suppressed = len(analysis.suppressions.suppressed)
     click.echo(
         f"{len(analysis.flows)} flow(s); findings: "
         + (", ".join(f"{counts[s]} {s}" for s in SEVERITIES if s in counts) or "none")
+        + (f" ({suppressed} suppressed)" if suppressed else ""),
+        err=err,
     )
+    for entry in analysis.suppressions.expired:
+        click.echo(
+            f"orchscan: {entry.origin}: suppression expired on {entry.expires}; its findings count again",
+            err=True,
+        )
+    for entry in analysis.suppressions.unused:
+        click.echo(f"orchscan: {entry.origin}: suppression matched no finding", err=True)
     if analysis.input.skipped:
         total = sum(s.count for s in analysis.input.skipped)
         click.echo(f"skipped input: {total} record(s), listed in the reports", err=True)
-    for relative in written:
-        click.echo(f"wrote {(out_dir / relative).as_posix()}")
+    if out_dir is not None:
+        for relative in written:
+            click.echo(f"wrote {printable((out_dir / relative).as_posix())}", err=err)
 
 
-def _exit_status(findings: tuple[Finding, ...], fail_on: str) -> int:
-    if fail_on == "none":
-        return EXIT_OK
-    limit = SEVERITIES.index(fail_on)
-    return EXIT_FINDINGS if any(SEVERITIES.index(f.severity) <= limit for f in findings) else EXIT_OK
+def _print_gate(gate: Gate, tripped: tuple[Finding, ...]) -> None:
+    """Say which findings failed the run, so a CI log answers "why red?" without opening a report."""
+    if not tripped:
+        return
+    click.echo(f"orchscan: {len(tripped)} finding(s) at --fail-on {gate.describe()}:", err=True)
+    for finding in tripped:
+        where = printable(finding.service) + (f" ({printable(finding.flow)})" if finding.flow else "")
+        click.echo(
+            f"  {finding.severity} {finding.rule} {where}: {printable(finding.message)} "
+            f"[{finding.fingerprint}]",
+            err=True,
+        )

@@ -25,11 +25,14 @@ from orchscan.analyzer.results import (
     ServiceCoverage,
     ServiceRole,
     Step,
+    Suppression,
+    Suppressions,
     Uncompensated,
     Variant,
 )
 
-FORMAT_VERSION = "1.2"
+#: 1.3: ``suppressions`` (findings a suppression file accepted, expired and unused entries).
+FORMAT_VERSION = "1.3"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -189,6 +192,28 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _suppression(entry: Suppression) -> dict[str, Any]:
+    return {
+        "origin": entry.origin,
+        "reason": entry.reason,
+        "fingerprint": entry.fingerprint,
+        "rule": entry.rule,
+        "service": entry.service,
+        "expires": entry.expires.isoformat() if entry.expires else None,
+    }
+
+
+def _suppressions(item: Suppressions) -> dict[str, Any]:
+    return {
+        "suppressed": [
+            {"finding": _finding(s.finding), "suppression": _suppression(s.suppression)}
+            for s in item.suppressed
+        ],
+        "expired": [_suppression(e) for e in item.expired],
+        "unused": [_suppression(e) for e in item.unused],
+    }
+
+
 def _coverage(item: ServiceCoverage) -> dict[str, Any]:
     return {
         "service": item.service,
@@ -229,6 +254,7 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
         "flows": [_flow(f, arazzo_files or {}) for f in analysis.flows],
         "findings": [_finding(f) for f in analysis.findings],
         "coverage": [_coverage(c) for c in analysis.coverage],
+        "suppressions": _suppressions(analysis.suppressions),
     }
 
 

@@ -1,11 +1,34 @@
-"""Writing artefacts: one place that knows about files, stdout and partial writes."""
+"""Writing artefacts: one place that knows about files, stdout, partial writes and report sets.
+
+A scan's reports refer to each other (findings.json names its Arazzo drafts, the HTML embeds
+them), so the output folder is replaced as a whole: the new set is written into a staging
+folder beside it and swapped in at the end, and a reader sees the old set or the new one, never
+a mix. The swap happens under a lock on the parent folder, so concurrent scans into one folder
+replace each other's sets whole instead of interleaving their files. A scan that is killed
+leaves the old set and a staging folder, which the next scan into that folder removes.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import shutil
 import sys
 import tempfile
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
+
+if sys.platform != "win32":
+    import fcntl
+
+_STAGING = ".orchscan-"
+
+
+class OutputError(Exception):
+    """An output folder that cannot take the reports; found before any analysis runs."""
 
 
 def write_artifact(target: str | Path, content: str | bytes) -> None:
@@ -25,11 +48,183 @@ def write_artifact(target: str | Path, content: str | bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        # mkstemp creates owner-only files; reports are meant to be shared like any other file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class OutputSet:
+    """A set of reports written into a staging folder and swapped in as a whole by :meth:`commit`.
+
+    Use it as a context manager: leaving the block without committing (an error, Ctrl-C, a
+    SIGTERM turned into an exception) removes the staging folder and leaves the old set alone.
+    """
+
+    def __init__(self, target: Path, staging: Path, handle: int, owned: frozenset[str]) -> None:
+        self.target = target
+        self._staging = staging
+        self._handle = handle
+        self._owned = owned
+        self._open = True
+
+    def write(self, relative: str, content: str | bytes) -> None:
+        """Write one report file of the set (``relative`` to the output folder)."""
+        path = self._staging / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+
+    def commit(self) -> None:
+        """Swap the new set in for the old one, then remove the old one."""
+        with _locked(self.target.parent):
+            _check_replaceable(self.target, self._owned)
+            _remove_stale(self.target, keep=self._staging)
+            if self.target.exists():
+                _exchange(self._staging, self.target)
+                # The staging path now holds the old set.
+            else:
+                os.rename(self._staging, self.target)
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the staging folder (the old set after a commit) and release it."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            shutil.rmtree(self._staging, ignore_errors=True)
+        finally:
+            os.close(self._handle)
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.discard()
+
+
+def prepare_output(out_dir: str | Path, owned: Collection[str]) -> OutputSet:
+    """Check that ``out_dir`` can take a report set and create its staging folder beside it.
+
+    ``owned`` names the top-level files and folders a scan writes: an existing folder holding
+    anything else is refused, because the whole folder is replaced. Raises :class:`OutputError`
+    naming the folder and the problem (a file in the way, no permission, a read-only disk).
+    """
+    names = frozenset(owned)
+    target = Path(os.path.abspath(out_dir))
+    if target.is_symlink():
+        target = target.resolve()
+    if target.parent == target:
+        raise OutputError(f"{out_dir}: cannot replace the root folder; choose a folder for the reports")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder")
+    _check_replaceable(target, names)
+    _create_parent(out_dir, target.parent)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}", dir=target.parent))
+    except OSError as error:
+        raise OutputError(f"{out_dir}: cannot write in {target.parent}: {error.strerror or error}") from None
+    os.chmod(staging, 0o777 & ~_umask())
+    handle = os.open(staging, os.O_RDONLY)
+    # Held until the set is committed or discarded: it tells other scans this staging folder is live.
+    _lock(handle, blocking=True)
+    return OutputSet(target, staging, handle, names)
+
+
+def _create_parent(out_dir: str | Path, parent: Path) -> None:
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{out_dir}: {existing} is a file, not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{out_dir}: cannot create {parent}: {error.strerror or error}") from None
+
+
+def _check_replaceable(target: Path, owned: frozenset[str]) -> None:
+    if not target.is_dir():
+        return
+    try:
+        foreign = sorted(entry for entry in os.listdir(target) if entry not in owned)
+    except OSError as error:
+        raise OutputError(f"{target}: cannot read the folder: {error.strerror or error}") from None
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise OutputError(
+            f"{target}: holds files orchscan did not write ({shown}); the reports replace the whole "
+            "folder, so choose a new or empty one"
+        )
+
+
+def _remove_stale(target: Path, *, keep: Path) -> None:
+    """Remove staging folders of scans into ``target`` that died without cleaning up."""
+    prefix = f".{target.name}{_STAGING}"
+    for candidate in target.parent.iterdir():
+        if not candidate.name.startswith(prefix) or candidate == keep or not candidate.is_dir():
+            continue
+        try:
+            handle = os.open(candidate, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if _lock(handle, blocking=False):
+                shutil.rmtree(candidate, ignore_errors=True)
+        finally:
+            os.close(handle)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        _lock(handle, blocking=True)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _lock(handle: int, *, blocking: bool) -> bool:
+    """An exclusive advisory lock on an open file or folder; False if another process holds it."""
+    if sys.platform == "win32":
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Swap two folders: atomically where the kernel can (Linux renameat2), else in two renames."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = getattr(libc, "renameat2", None)
+        if renameat2 is not None:
+            result = renameat2(
+                _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+            )
+            if result == 0:
+                return
+            code = ctypes.get_errno()
+            if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise OSError(code, os.strerror(code), str(second))
+    # Between the two renames the folder is briefly absent; a reader still never sees a mix.
+    aside = first.with_name(first.name + "-old")
+    os.rename(second, aside)
+    os.rename(first, second)
+    os.rename(aside, first)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

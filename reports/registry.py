@@ -3,15 +3,17 @@
 Each reporter turns one :class:`ReportContext` into files (path relative to the output folder ->
 text, or bytes for copied specs); writing them is the caller's job, so reporters stay pure and
 testable. Two reporters may return the same file with the same content (the drafts a catalog
-refers to); it is written once.
+refers to); it is written once. :data:`OUTPUTS` names the top-level files and folders each report
+writes in the output folder: the output set replaces only folders made of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from orchscan.analyzer.findings.gate import Gate
 from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi.model import SpecSet
@@ -21,7 +23,9 @@ from orchscan.reports.history.markdown import changes_section
 from orchscan.reports.history.tracking import ScanHistory
 from orchscan.reports.html.render import render_html
 from orchscan.reports.json_report import render_json
+from orchscan.reports.junit import render_junit
 from orchscan.reports.markdown import render_markdown
+from orchscan.reports.sarif import render_sarif
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,8 @@ class ReportContext:
     HTML report shows them and findings.json links to them also when no ``arazzo`` files are
     asked for. Build it with :func:`report_context`. ``history`` is set when the scan was
     recorded into a history file (``scan --history``); ``trace_url`` is the ``--trace-url``
-    template that links example trace ids into a trace UI.
+    template that links example trace ids into a trace UI. ``gate`` is the run's ``--fail-on``
+    gate (JUnit marks its findings as failures); ``tool_version`` names orchscan's version (SARIF).
     """
 
     result: ScanResult
@@ -41,6 +46,8 @@ class ReportContext:
     generated_at: datetime | None = None
     history: ScanHistory | None = None
     trace_url: str | None = None
+    gate: Gate = field(default_factory=Gate)
+    tool_version: str = "0"
 
 
 def report_context(
@@ -51,10 +58,14 @@ def report_context(
     generated_at: datetime | None = None,
     history: ScanHistory | None = None,
     trace_url: str | None = None,
+    gate: Gate | None = None,
+    tool_version: str = "0",
 ) -> ReportContext:
     """The one context every reporter of a scan renders from, drafts included."""
     drafts = draft_workflows(result, specs, thresholds=thresholds)
-    return ReportContext(result, specs, drafts, generated_at, history, trace_url)
+    return ReportContext(
+        result, specs, drafts, generated_at, history, trace_url, gate or Gate(), tool_version
+    )
 
 
 def _arazzo(context: ReportContext) -> dict[str, str | bytes]:
@@ -93,6 +104,14 @@ def _backstage(context: ReportContext) -> dict[str, str | bytes]:
     return catalog_files(context.result.analysis, context.drafts)
 
 
+def _sarif(context: ReportContext) -> dict[str, str | bytes]:
+    return {"results.sarif": render_sarif(context.result.analysis, tool_version=context.tool_version)}
+
+
+def _junit(context: ReportContext) -> dict[str, str | bytes]:
+    return {"junit.xml": render_junit(context.result.analysis, gate=context.gate)}
+
+
 Reporter = Callable[[ReportContext], dict[str, str | bytes]]
 
 #: Report name -> reporter.
@@ -102,4 +121,24 @@ REPORTS: dict[str, Reporter] = {
     "html": _html,
     "markdown": _markdown,
     "backstage": _backstage,
+    "sarif": _sarif,
+    "junit": _junit,
 }
+
+#: Report name -> the top-level files and folders it writes in the output folder.
+OUTPUTS: dict[str, frozenset[str]] = {
+    "arazzo": frozenset({"arazzo"}),
+    "json": frozenset({"findings.json"}),
+    "html": frozenset({"report.html"}),
+    "markdown": frozenset({"summary.md"}),
+    # The catalog brings the drafts and spec copies its API definitions refer to.
+    "backstage": frozenset({"catalog-info.yaml", "arazzo"}),
+    "sarif": frozenset({"results.sarif"}),
+    "junit": frozenset({"junit.xml"}),
+}
+
+#: Reports written when --format is not given; the CI formats are asked for by name.
+DEFAULT_REPORTS = ("arazzo", "json", "html", "markdown", "backstage")
+
+#: Reports that are one file, so that ``--out -`` can write them to standard output.
+STREAMABLE = ("json", "html", "markdown", "sarif", "junit")

@@ -14,7 +14,7 @@ from paths import ROOT, SAMPLE
 
 from orchscan.cli import main
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
-from orchscan.reports.registry import REPORTS
+from orchscan.reports.registry import OUTPUTS, REPORTS
 
 EXPECTED = json.loads((SAMPLE / "expected.json").read_text())
 SCHEMA = json.loads((ROOT / "reports" / "schemas" / "findings.schema.json").read_text())
@@ -113,17 +113,7 @@ def test_every_report_format_is_wired(tmp_path: Path, name: str) -> None:
     result = scan(tmp_path / "one", "--format", name)
     assert result.exit_code == 0, result.output
     written = {p.relative_to(tmp_path / "one").parts[0] for p in (tmp_path / "one").rglob("*") if p.is_file()}
-    assert (
-        written
-        == {
-            "arazzo": {"arazzo"},
-            "json": {"findings.json"},
-            "html": {"report.html"},
-            "markdown": {"summary.md"},
-            # The catalog brings the drafts and spec copies its API definitions refer to.
-            "backstage": {"catalog-info.yaml", "arazzo"},
-        }[name]
-    )
+    assert written == OUTPUTS[name]
 
 
 def test_fail_on_sets_the_exit_status(tmp_path: Path) -> None:
