@@ -1,8 +1,12 @@
 """A short Markdown summary of a scan, for pull-request comments and chat.
 
-It carries the headline only (input, top findings, orchestrators, flows with their steps) and
-points at the HTML report for the evidence. Span-derived text is escaped so that it renders as
-text and cannot inject links, images or HTML into the comment.
+It carries the headline only (input, top findings, suppressions, orchestrators, flows with their
+steps) and points at the HTML report for the evidence. Span-derived text is escaped so that it
+renders as text and cannot inject links, images or HTML into the comment.
+
+Whatever the landscape's size the summary stays under :data:`MAX_CHARS` (a pull-request comment
+takes at most 65,536): sections are filled most important first, long texts and step lists are
+cut, and a closing line counts what was left out and where to find it.
 """
 
 from __future__ import annotations
@@ -13,23 +17,35 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, Step
+from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, ServiceRole, Step
 from orchscan.reports.html.view_model import format_share, format_window
 from orchscan.reports.untrusted import printable
 
 #: How many findings the summary lists; the rest are counted.
 TOP_FINDINGS = 10
+#: How many suppressed findings the summary lists with their reasons; the rest are counted.
+TOP_SUPPRESSED = 10
+#: The summary never exceeds this many characters (GitHub's comment limit is 65,536).
+MAX_CHARS = 60_000
+#: Span-derived texts (names, routes, messages) longer than this are cut with "…".
+MAX_TEXT = 300
+#: Steps listed per flow; the rest are counted.
+MAX_STEPS = 40
 
 _NO_DRAFTS: Mapping[str, str] = MappingProxyType({})
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
 
 
-def escape_markdown(text: str) -> str:
+def escape_markdown(text: str, limit: int = MAX_TEXT) -> str:
     """Backslash-escape the characters that start Markdown or HTML constructs; fold line breaks.
 
-    Control and bidi characters left after folding are written as visible escapes.
+    Control and bidi characters left after folding are written as visible escapes; text longer
+    than ``limit`` characters is cut with "…".
     """
-    return _SPECIAL.sub(r"\\\1", printable(" ".join(text.split())))
+    folded = " ".join(text[: limit * 4].split())
+    if len(folded) > limit:
+        folded = folded[: limit - 1] + "…"
+    return _SPECIAL.sub(r"\\\1", printable(folded))
 
 
 #: Said of a copy that matches its flow in steps, order and failure handling.
@@ -43,19 +59,62 @@ def render_markdown(
     generated_at: datetime | None = None,
     changes: Sequence[str] = (),
 ) -> str:
-    """Summarise the scan in Markdown; equal input gives equal text.
+    """Summarise the scan in Markdown, under :data:`MAX_CHARS`; equal input gives equal text.
 
     ``changes`` are the lines of a section on what changed since the previous scan, placed
-    right after the input line (:mod:`reports.history.markdown` writes them).
+    right after the input line (:mod:`reports.history.markdown` writes them, short by design).
     """
-    lines = ["# orchscan summary", ""]
+    head = ["# orchscan summary", ""]
     if generated_at:
-        lines += [f"Generated {generated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC.", ""]
-    lines += [_input_line(analysis), "", *changes]
-    lines += _findings(analysis)
-    lines += _orchestrators(analysis)
-    lines += _flows(analysis, arazzo)
-    return "\n".join(lines).rstrip() + "\n"
+        head += [f"Generated {generated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC.", ""]
+    head += [_input_line(analysis), "", *changes]
+    summary = _Summary(head)
+    summary.add("findings table", _findings(analysis))
+    summary.add("suppression list", _suppressions(analysis))
+    orchestrators = [s for s in analysis.services if s.role == "orchestrator"]
+    summary.add("orchestrators heading", ["## Orchestrators", ""])
+    if not orchestrators:
+        summary.add("orchestrators heading", ["No orchestrator stood out.", ""])
+    for service in orchestrators:
+        summary.add("orchestrators", _orchestrator(service))
+    summary.add("flows heading", ["## Flows", ""])
+    if not analysis.flows:
+        summary.add("flows heading", ["No recurring flow was found.", ""])
+    for flow in analysis.flows:
+        summary.add("flows", _flow(flow, draft=flow.id in arazzo or flow.owner in arazzo))
+    return summary.text()
+
+
+class _Summary:
+    """Lines added block by block while they fit, counting the blocks that did not."""
+
+    #: Kept free for the closing line that says what was left out.
+    RESERVE = 400
+
+    def __init__(self, head: list[str]) -> None:
+        self.lines = list(head)
+        self.size = sum(len(line) + 1 for line in head)
+        self.left_out: Counter[str] = Counter()
+
+    def add(self, kind: str, block: list[str]) -> None:
+        size = sum(len(line) + 1 for line in block)
+        # Blocks come most important first: once one is left out, so is everything after it.
+        if self.left_out or self.size + size > MAX_CHARS - self.RESERVE:
+            self.left_out[kind] += 1
+            return
+        self.lines += block
+        self.size += size
+
+    def text(self) -> str:
+        lines = self.lines
+        if self.left_out:
+            counted = ", ".join(f"{n:,} {kind}" for kind, n in sorted(self.left_out.items()))
+            lines = [
+                *lines,
+                f"*Left out to keep this summary under {MAX_CHARS:,} characters: {counted}; "
+                "report.html and findings.json have everything.*",
+            ]
+        return "\n".join(lines).rstrip() + "\n"
 
 
 def _input_line(analysis: Analysis) -> str:
@@ -92,28 +151,38 @@ def _findings(analysis: Analysis) -> list[str]:
     return [*lines, ""]
 
 
-def _orchestrators(analysis: Analysis) -> list[str]:
-    orchestrators = [s for s in analysis.services if s.role == "orchestrator"]
-    lines = ["## Orchestrators", ""]
-    if not orchestrators:
-        return [*lines, "No orchestrator stood out.", ""]
-    for service in orchestrators:
-        hidden = " (hidden: also does its own business work)" if service.hidden else ""
-        reason = f": {escape_markdown(service.evidence[0])}" if service.evidence else ""
+def _suppressions(analysis: Analysis) -> list[str]:
+    """Accepted findings with their reasons, and entries that expired or matched nothing."""
+    suppressions = analysis.suppressions
+    if not (suppressions.suppressed or suppressions.expired or suppressions.unused):
+        return []
+    lines = [f"## Suppressed findings ({len(suppressions.suppressed):,})", ""]
+    for item in suppressions.suppressed[:TOP_SUPPRESSED]:
+        finding, entry = item.finding, item.suppression
+        until = f" (until {entry.expires})" if entry.expires else ""
         lines.append(
-            f"- **{escape_markdown(service.name)}**{hidden}, score {service.score:.2f}, "
-            f"fan-out {service.fan_out}{reason}"
+            f"- {finding.severity} {escape_markdown(finding.rule)} at {escape_markdown(finding.service)}: "
+            f"{escape_markdown(finding.message, 120)} — *{escape_markdown(entry.reason)}*{until}"
         )
+    rest = len(suppressions.suppressed) - TOP_SUPPRESSED
+    if rest > 0:
+        lines.append(f"- … and {rest:,} more in findings.json.")
+    for entry in suppressions.expired:
+        lines.append(
+            f"- **expired** on {entry.expires}, its findings count again: {escape_markdown(entry.origin)}"
+        )
+    for entry in suppressions.unused:
+        lines.append(f"- matched no finding: {escape_markdown(entry.origin)}")
     return [*lines, ""]
 
 
-def _flows(analysis: Analysis, arazzo: Mapping[str, str]) -> list[str]:
-    lines = ["## Flows", ""]
-    if not analysis.flows:
-        return [*lines, "No recurring flow was found.", ""]
-    for flow in analysis.flows:
-        lines += _flow(flow, draft=flow.id in arazzo or flow.owner in arazzo)
-    return lines
+def _orchestrator(service: ServiceRole) -> list[str]:
+    hidden = " (hidden: also does its own business work)" if service.hidden else ""
+    reason = f": {escape_markdown(service.evidence[0])}" if service.evidence else ""
+    return [
+        f"- **{escape_markdown(service.name)}**{hidden}, score {service.score:.2f}, "
+        f"fan-out {service.fan_out}{reason}"
+    ]
 
 
 def _flow(flow: Flow, *, draft: bool) -> list[str]:
@@ -125,7 +194,10 @@ def _flow(flow: Flow, *, draft: bool) -> list[str]:
         + ("; Arazzo draft in the report." if draft else "."),
         "",
     ]
-    lines += [f"{step.index}. {_step(step)}" for step in sorted(flow.steps, key=lambda s: s.index)]
+    steps = sorted(flow.steps, key=lambda s: s.index)
+    lines += [f"{step.index}. {_step(step)}" for step in steps[:MAX_STEPS]]
+    if len(steps) > MAX_STEPS:
+        lines.append(f"{steps[MAX_STEPS].index}. … and {len(steps) - MAX_STEPS:,} more steps")
     notes: list[str] = []
     for compensation in flow.failure.compensations:
         notes.append(

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from collections import Counter
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
 from analysis_factories import PAYLOADS, hostile_analysis, large_analysis, shop_analysis
 from markdown_it import MarkdownIt
 
-from orchscan.reports.markdown import TOP_FINDINGS, escape_markdown, render_markdown
+from orchscan.analyzer.findings.suppressions import apply_suppressions
+from orchscan.analyzer.results import Suppression
+from orchscan.reports.markdown import (
+    MAX_CHARS,
+    MAX_STEPS,
+    MAX_TEXT,
+    TOP_FINDINGS,
+    escape_markdown,
+    render_markdown,
+)
+from orchscan.reports.untrusted import UNSAFE
 
 
 def rendered_tags(markdown: str) -> list[str]:
@@ -98,3 +110,82 @@ def test_escape_markdown_neutralises_markup_and_line_breaks() -> None:
     for payload in PAYLOADS:
         assert "<" not in escape_markdown(payload).replace("\\<", "")
     assert escape_markdown("a|b\n# c [x](javascript:y) `z`") == "a\\|b \\# c \\[x\\](javascript:y) \\`z\\`"
+
+
+def test_summary_stays_under_the_limit_at_any_size_and_says_what_it_left_out() -> None:
+    analysis = large_analysis(3000)
+    text = render_markdown(analysis)
+    assert len(text) < MAX_CHARS
+    last = text.rstrip().splitlines()[-1]
+    listed = text.count("\n### ")
+    assert 0 < listed < len(analysis.flows)
+    assert last == (
+        f"*Left out to keep this summary under {MAX_CHARS:,} characters: {len(analysis.flows) - listed:,} "
+        "flows; report.html and findings.json have everything.*"
+    )
+    assert "Left out" not in render_markdown(large_analysis())
+
+
+def test_huge_span_texts_are_cut() -> None:
+    analysis = shop_analysis()
+    giant = "a" * 1_000_000
+    flow = analysis.flows[0]
+    step = dataclasses.replace(
+        flow.steps[0], operation=dataclasses.replace(flow.steps[0].operation, key=giant)
+    )
+    many = tuple(dataclasses.replace(step, index=i) for i in range(1, 500))
+    analysis = dataclasses.replace(
+        analysis,
+        services=tuple(dataclasses.replace(s, name=giant) for s in analysis.services),
+        flows=(dataclasses.replace(flow, steps=many),),
+    )
+    text = render_markdown(analysis)
+    assert len(text) < MAX_CHARS
+    assert "a" * MAX_TEXT not in text and "a" * (MAX_TEXT - 1) + "…" in text
+    assert f"{MAX_STEPS + 1}. … and {len(many) - MAX_STEPS} more steps" in text
+
+
+def test_terminal_controls_and_bidi_characters_are_made_visible() -> None:
+    analysis = shop_analysis()
+    evil = "pay\x1b[31mment\u202egnp.exe\x07"
+    analysis = dataclasses.replace(
+        analysis, services=tuple(dataclasses.replace(s, name=evil) for s in analysis.services)
+    )
+    text = render_markdown(analysis)
+    assert not UNSAFE.search(text.replace("\n", ""))
+    assert "pay\\\\x1b\\[31mment\\\\u202egnp.exe\\\\x07" in text
+
+
+def test_a_window_of_years_is_written_in_days_without_e_notation() -> None:
+    analysis = shop_analysis()
+    start = 1_600_000_000 * 10**9
+    summary = dataclasses.replace(analysis.input, start_ns=start, end_ns=start + 3670 * 86_400 * 10**9)
+    text = render_markdown(dataclasses.replace(analysis, input=summary))
+    assert "(3,670 d)" in text and "e+" not in text
+
+
+def test_suppressed_findings_are_listed_with_their_reason_and_expired_entries_reported() -> None:
+    analysis = shop_analysis()
+    accepted = analysis.findings[0]
+    entry = Suppression(
+        reason="Known <b>legacy</b> debt",
+        origin="s.yaml: suppressions[0]",
+        fingerprint=accepted.fingerprint,
+        expires=date(2030, 1, 31),
+    )
+    gone = Suppression(
+        reason="old",
+        origin="s.yaml: suppressions[1]",
+        rule="unbounded-wait",
+        service="x",
+        expires=date(2020, 1, 1),
+    )
+    unused = Suppression(reason="typo", origin="s.yaml: suppressions[2]", rule="unbounded-wait", service="y")
+    done = apply_suppressions(analysis, [entry, gone, unused], today=date(2024, 6, 1))
+    text = render_markdown(done)
+    counts = Counter(f.severity for f in done.findings)
+    assert f"## Findings ({counts['high']} high" in text
+    assert "## Suppressed findings (1)" in text
+    assert "Known \\<b\\>legacy\\</b\\> debt* (until 2030-01-31)" in text
+    assert "- **expired** on 2020-01-01, its findings count again: s.yaml: suppressions\\[1\\]" in text
+    assert "- matched no finding: s.yaml: suppressions\\[2\\]" in text
