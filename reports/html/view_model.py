@@ -130,6 +130,19 @@ class FindingView:
 
 
 @dataclass(frozen=True)
+class SuppressedView:
+    """A finding a suppression file accepted, with the team's reason (listed, never dropped)."""
+
+    severity: str
+    rule: str
+    service: str
+    message: str
+    reason: str
+    expires: str
+    origin: str
+
+
+@dataclass(frozen=True)
 class LegendEntry:
     """A role's colour (and, in Graphviz's drawing, shape) as drawn in the graph."""
 
@@ -193,6 +206,8 @@ class ReportView:
     page_rows: int
     flow_rows: int
     score_help: str
+    suppressed: tuple[SuppressedView, ...] = ()
+    suppression_notes: tuple[str, ...] = ()
 
 
 def build_view(
@@ -228,6 +243,25 @@ def build_view(
         page_rows=PAGE_ROWS,
         flow_rows=FLOW_ROWS,
         score_help=SCORE_HELP,
+        suppressed=tuple(
+            SuppressedView(
+                item.finding.severity,
+                item.finding.rule,
+                item.finding.service,
+                item.finding.message,
+                item.suppression.reason,
+                str(item.suppression.expires or ""),
+                item.suppression.origin,
+            )
+            for item in analysis.suppressions.suppressed
+        ),
+        suppression_notes=(
+            *(
+                f"{e.origin}: expired on {e.expires}; its findings count again"
+                for e in analysis.suppressions.expired
+            ),
+            *(f"{e.origin}: matched no finding" for e in analysis.suppressions.unused),
+        ),
     )
 
 
