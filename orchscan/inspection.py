@@ -11,6 +11,7 @@ import orjson
 
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.model.spans import SCHEMA_VERSION, total_services, total_traces
+from orchscan.reports.untrusted import printable
 
 
 def _relative(file: str, base: Path) -> str:
@@ -95,4 +96,5 @@ def render_inspection(description: dict[str, Any], *, as_json: bool) -> str:
             lines.append(f"  {s['file']} @ {s['position']}: {s['reason']}{count}")
     for n in description["notices"]:
         lines.append(f"notice: {n['file']}: {n['reason']} ({n['count']} spans)")
-    return "\n".join(lines) + "\n"
+    # File names, service names and reasons quote span data: never let it drive the terminal.
+    return "\n".join(printable(line) for line in lines) + "\n"

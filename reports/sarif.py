@@ -19,8 +19,8 @@ from orchscan.reports.rules import RULES, describe_rule
 from orchscan.reports.untrusted import printable
 
 SARIF_VERSION = "2.1.0"
-#: The OASIS standard's schema (SARIF 2.1.0 with errata 01).
-SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+#: The ``$id`` of the OASIS SARIF TC's 2.1.0 schema, which the tests validate every log against.
+SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
 
 #: Severity -> SARIF result level.
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -99,7 +99,6 @@ def _result(finding: Finding, index: dict[str, int], suppression: Suppression | 
 def _suppression(entry: Suppression) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kind": "external",
-        "status": "accepted",
         "justification": printable(entry.reason),
         "properties": {"origin": entry.origin},
     }

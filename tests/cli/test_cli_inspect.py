@@ -47,3 +47,26 @@ def test_api_descriptions_passed_as_traces_are_named_as_such(fixtures: Path, tmp
         "inventory.json": "an OpenAPI document, not traces (pass it with --openapi)",
         "flow.arazzo.yaml": "an Arazzo document, not traces (pass it with --arazzo)",
     }
+
+
+def test_span_text_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """A service named with ANSI and bidi controls is printed as visible escapes (JSON keeps it exact)."""
+    evil = "pay\x1b[2J\x1b[31mments\u202egnp"
+    span = {
+        "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "id": "00f067aa0ba902b7",
+        "name": "GET /x",
+        "kind": "SERVER",
+        "timestamp": 1_700_000_000_000_000,
+        "duration": 1000,
+        "localEndpoint": {"serviceName": evil},
+    }
+    path = tmp_path / "evil\x1b[0m.json"
+    path.write_text(json.dumps([span]))
+    text = CliRunner().invoke(main, ["inspect", "-j", "1", str(path)])
+    assert text.exit_code == 0, text.output
+    assert "\x1b" not in text.output and "\u202e" not in text.output
+    assert "services: pay\\x1b[2J\\x1b[31mments\\u202egnp" in text.output
+    assert "evil\\x1b[0m.json" in text.output
+    as_json = CliRunner().invoke(main, ["inspect", "--json", "-j", "1", str(path)])
+    assert json.loads(as_json.output)["files"][0]["services"] == [evil]

@@ -123,8 +123,20 @@ def test_suppressions_are_honoured_by_the_gate_and_listed_by_every_report(
     accepted = _suppressions(tmp_path, document)
     out = tmp_path / "out"
     formats = "json,markdown,html,sarif,junit"
-    result = scan("scan", TRACES, "--openapi", SPECS, "--out", str(out), "--format", formats,
-                  "--fail-on", "high", "--suppressions", str(accepted))  # fmt: skip
+    result = scan(
+        "scan",
+        TRACES,
+        "--openapi",
+        SPECS,
+        "--out",
+        str(out),
+        "--format",
+        formats,
+        "--fail-on",
+        "high",
+        "--suppressions",
+        str(accepted),
+    )
     # The expired entry no longer holds: orders' uncompensated failure trips the gate again.
     assert result.returncode == EXIT_FINDINGS
     listed = [line for line in result.stderr.splitlines() if line.startswith("  high ")]
@@ -156,8 +168,21 @@ def test_suppressions_are_honoured_by_the_gate_and_listed_by_every_report(
     html = (out / "report.html").read_text()
     assert "Suppressed findings" in html and "Shipping dedupes on order id (SHOP-12)" in html
 
-    later = scan("scan", TRACES, "--openapi", SPECS, "--out", str(out), "--format", "json",
-                 "--fail-on", "high", "--suppressions", str(accepted), epoch="1767225600")  # fmt: skip
+    later = scan(
+        "scan",
+        TRACES,
+        "--openapi",
+        SPECS,
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        "--fail-on",
+        "high",
+        "--suppressions",
+        str(accepted),
+        epoch="1767225600",
+    )
     # On 2026-01-01 the partner entry has expired too.
     assert later.returncode == EXIT_FINDINGS
     assert sum(line.startswith("  high ") for line in later.stderr.splitlines()) == 2
