@@ -1,22 +1,28 @@
 # Two entry points that work on a fresh clone: `make demo` and `make test`.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-OUT    ?= out/demo
+# `make demo` installs only what a scan needs; `make test` adds the development extras.
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime
+STAMP   := $(VENV)/.installed
+OUT     ?= out/demo
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	@command -v dot >/dev/null || echo "note: Graphviz's dot was not found, so the report draws the graph in tiers by role (install graphviz for its layered drawing; see README)"
 	$(BIN)/orchscan scan sample_traces/traces --openapi sample_traces/openapi --out $(OUT)
-	@echo "open $(OUT)/report.html"
+	@echo "open $(OUT)/report.html (the command is $(BIN)/orchscan, or run 'source $(VENV)/bin/activate')"
 
 test: $(STAMP)
 	$(BIN)/lint-imports

@@ -159,21 +159,23 @@ def test_output_problems_are_reported_before_reading_the_traces(tmp_path: Path) 
 
 
 def test_a_read_only_parent_is_refused_before_reading(tmp_path: Path) -> None:
-    shared = Path(os.environ.get("TMPDIR", "/tmp")) / f"orchscan-ro-{os.getpid()}"
-    locked = shared / "locked"
-    locked.mkdir(parents=True)
-    try:
-        shared.chmod(0o755)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"title": "not a trace"}')
+    command = [sys.executable, "-m", "orchscan", "scan", str(junk), "--out", str(locked / "out")]
+    if os.geteuid() == 0:
+        # Permissions do not stop root: make the folder a read-only file system in a private mount namespace.
+        script = f'mount --bind {locked} {locked} && mount -o remount,ro,bind {locked} && exec "$@"'
+        command = ["unshare", "--mount", "sh", "-c", script, "sh", *command]
+        reason = "Read-only file system"
+    else:
         locked.chmod(0o555)
-        junk = shared / "junk.json"
-        junk.write_text('{"title": "not a trace"}')
-        junk.chmod(0o644)
-        # As root permissions do not apply: run the scan as an unprivileged user instead.
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-        message = _refused(shared, locked / "out", *prefix)
-        assert f"{locked}/out: cannot write in {locked}: Permission denied" in message
+        reason = "Permission denied"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     finally:
         locked.chmod(0o755)
-        for path in sorted(shared.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        shared.rmdir()
+    assert result.returncode == EXIT_INPUT, result.stderr
+    assert f"{locked}/out: cannot write in {locked}: {reason}" in result.stderr
+    assert "unrecognised" not in result.stderr and list(locked.iterdir()) == []

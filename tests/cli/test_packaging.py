@@ -50,6 +50,20 @@ def test_wheel_ships_package_data(wheel: Path) -> None:
     assert top_level == {"orchscan"}
 
 
+def test_wheel_declares_and_ships_its_licence(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    licences = [n for n in archive.namelist() if ".dist-info/" in n and n.rsplit("/", 1)[1] == "LICENSE"]
+    assert len(licences) == 1
+    assert archive.read(licences[0]) == (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License\n                           Version 2.0" in archive.read(licences[0])
+    metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    lines = archive.read(metadata).decode().splitlines()
+    assert "License: Apache-2.0" in lines
+    assert "Classifier: License :: OSI Approved :: Apache Software License" in lines
+    # The service graph is laid out by running Graphviz's `dot`; the `graphviz` wrapper is not used.
+    assert not [line for line in lines if line.startswith("Requires-Dist: graphviz")]
+
+
 def test_scan_renders_every_report_from_the_unpacked_wheel(wheel: Path, tmp_path: Path) -> None:
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)

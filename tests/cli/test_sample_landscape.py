@@ -7,6 +7,7 @@ sample_traces/README.md); these tests read them back with orchscan's collectors.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,15 @@ def test_committed_file_matches_manifest(entry: dict[str, Any]) -> None:
     table = read(entry)
     per_service = table.group_by("service").aggregate([("span_id", "count")]).to_pylist()
     assert {row["service"]: row["span_id_count"] for row in per_service} == MANIFEST["services"]
+
+
+def test_the_readme_gives_the_counts_a_scan_reads(otlp: pa.Table) -> None:
+    readme = (SAMPLE / "README.md").read_text()
+    match = re.search(r"\(([\d ]+) spans in ([\d ]+) traces\)", readme)
+    assert match is not None
+    spans, traces = (int(group.replace(" ", "")) for group in match.groups())
+    assert spans == otlp.num_rows == MANIFEST["files"][0]["spans"]
+    assert traces == len(set(otlp["trace_id"].to_pylist())) == MANIFEST["files"][0]["traces"]
 
 
 def _identity(table: pa.Table) -> set[tuple[str, str, str | None, str]]:

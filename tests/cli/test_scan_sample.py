@@ -168,3 +168,18 @@ def test_conform_refuses_an_unreadable_document_with_its_name(tmp_path: Path) ->
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert "broken.arazzo.yaml" in result.output
+
+
+def test_the_terminal_counts_services_as_the_reports_do(tmp_path: Path) -> None:
+    """Services are those that emitted spans, everywhere; peers known only from calls are named apart."""
+    result = scan(tmp_path / "o", "--format", "json,markdown")
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "o" / "findings.json").read_text())
+    services = document["input"]["services"]
+    peers = len(document["services"]) - services
+    assert services == len(EXPECTED["roles"]) - 1 and peers == 2  # approvals is not instrumented; sqlite
+    first = result.stdout.splitlines()[0]
+    assert f", {services} services and {peers} peer(s) seen only in calls; roles: " in first
+    roles = [int(part.split()[0]) for part in first.split("; roles: ")[1].split(", ")]
+    assert sum(roles) == len(document["services"])
+    assert f"{services} services" in (tmp_path / "o" / "summary.md").read_text()
