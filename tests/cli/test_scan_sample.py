@@ -183,3 +183,14 @@ def test_the_terminal_counts_services_as_the_reports_do(tmp_path: Path) -> None:
     roles = [int(part.split()[0]) for part in first.split("; roles: ")[1].split(", ")]
     assert sum(roles) == len(document["services"])
     assert f"{services} services" in (tmp_path / "o" / "summary.md").read_text()
+
+
+def test_written_files_are_named_as_the_user_gave_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["scan", str(SAMPLE / "traces"), "--out", "rel/out", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote rel/out/findings.json" in result.stdout.splitlines()
