@@ -20,7 +20,9 @@ from orchscan.reports.untrusted import printable
 
 SARIF_VERSION = "2.1.0"
 #: The ``$id`` of the OASIS SARIF TC's 2.1.0 schema, which the tests validate every log against.
-SARIF_SCHEMA = "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+SARIF_SCHEMA = (
+    "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
+)
 
 #: Severity -> SARIF result level.
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
