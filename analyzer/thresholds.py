@@ -170,5 +170,7 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "orphan_tolerance_ms": (0.0, _INF),
         "max_variants": (1, _INF),
         "example_traces": (0, _INF),
+        "evidence_min_requests": (1, _INF),
+        "evidence_min_steps": (1, _INF),
     },
 }

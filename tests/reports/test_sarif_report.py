@@ -22,7 +22,6 @@ from orchscan.analyzer.results import Analysis, Suppression
 from orchscan.cli import main
 from orchscan.reports.rules import RULES
 from orchscan.reports.sarif import FINGERPRINT_KEY, LEVELS, SARIF_SCHEMA, render_sarif
-from orchscan.reports.untrusted import UNSAFE
 
 SCHEMA = json.loads((FIXTURES / "sarif" / "sarif-schema-2.1.0.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
@@ -121,9 +120,7 @@ def test_hostile_span_text_is_printable_and_the_log_still_valid() -> None:
     findings = tuple(dataclasses.replace(f, message="a\x1b[2Jb\u202ec") for f in evil.findings)
     evil = dataclasses.replace(evil, findings=findings)
     for result in sarif(evil)["runs"][0]["results"]:
-        assert result["message"]["text"] == "a\\x1b[2Jb\\u202ec" and not UNSAFE.search(
-            result["message"]["text"]
-        )
+        assert result["message"]["text"] == "a\\x1b[2Jb\\u202ec"
 
 
 def test_a_large_landscape_is_valid_and_deterministic() -> None:
