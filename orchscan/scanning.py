@@ -158,14 +158,10 @@ def _output(out_dir: str, formats: tuple[str, ...]) -> Iterator[OutputSet | None
         yield None
         return
     try:
-        output = prepare_output(out_dir, frozenset().union(*OUTPUTS.values()))
+        with prepare_output(out_dir, frozenset().union(*OUTPUTS.values())) as output:
+            yield output
     except OutputError as error:
         raise UnusableInput(printable(str(error))) from None
-    with output:
-        try:
-            yield output
-        except OutputError as error:
-            raise UnusableInput(printable(str(error))) from None
 
 
 def _check_history(path: str) -> None:

@@ -5,7 +5,9 @@ them), so the output folder is replaced as a whole: the new set is written into 
 folder beside it and swapped in at the end, and a reader sees the old set or the new one, never
 a mix. The swap happens under a lock on the parent folder, so concurrent scans into one folder
 replace each other's sets whole instead of interleaving their files. A scan that is killed
-leaves the old set and a staging folder, which the next scan into that folder removes.
+leaves the old set and a staging folder, which the next scan into that folder removes; SIGINT
+and SIGTERM wait while a staging folder is being created or removed, so an interrupted scan
+never leaks one.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import ctypes
 import errno
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from types import FrameType
 
 if sys.platform != "win32":
     import fcntl
@@ -58,8 +62,8 @@ def write_artifact(target: str | Path, content: str | bytes) -> None:
 class OutputSet:
     """A set of reports written into a staging folder and swapped in as a whole by :meth:`commit`.
 
-    Use it as a context manager: leaving the block without committing (an error, Ctrl-C, a
-    SIGTERM turned into an exception) removes the staging folder and leaves the old set alone.
+    Made by :func:`prepare_output`, which removes the staging folder (the old set after a commit)
+    when its block ends, however it ends: the old set stays as it was unless committed.
     """
 
     def __init__(self, target: Path, staging: Path, handle: int, owned: frozenset[str]) -> None:
@@ -76,7 +80,7 @@ class OutputSet:
         path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
 
     def commit(self) -> None:
-        """Swap the new set in for the old one, then remove the old one."""
+        """Swap the new set in for the old one; the old one is removed when the block ends."""
         with _locked(self.target.parent):
             _check_replaceable(self.target, self._owned)
             _remove_stale(self.target, keep=self._staging)
@@ -85,33 +89,25 @@ class OutputSet:
                 # The staging path now holds the old set.
             else:
                 os.rename(self._staging, self.target)
-        self.discard()
 
     def discard(self) -> None:
-        """Remove the staging folder (the old set after a commit) and release it."""
+        """Remove the staging folder and release it."""
         if not self._open:
             return
-        self._open = False
-        try:
+        with _signals_held():
+            self._open = False
             shutil.rmtree(self._staging, ignore_errors=True)
-        finally:
             os.close(self._handle)
 
-    def __enter__(self) -> OutputSet:
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.discard()
-
-
-def prepare_output(out_dir: str | Path, owned: Collection[str]) -> OutputSet:
-    """Check that ``out_dir`` can take a report set and create its staging folder beside it.
+@contextmanager
+def prepare_output(out_dir: str | Path, owned: Collection[str]) -> Iterator[OutputSet]:
+    """Check that ``out_dir`` can take a report set and make its staging folder beside it.
 
     ``owned`` names the top-level files and folders a scan writes: an existing folder holding
     anything else is refused, because the whole folder is replaced. Raises :class:`OutputError`
-    naming the folder and the problem (a file in the way, no permission, a read-only disk).
+    naming the folder and the problem (a file in the way, no permission, a read-only disk)
+    before anything is created.
     """
     names = frozenset(owned)
     target = Path(os.path.abspath(out_dir))
@@ -123,15 +119,25 @@ def prepare_output(out_dir: str | Path, owned: Collection[str]) -> OutputSet:
         raise OutputError(f"{out_dir}: exists and is not a folder")
     _check_replaceable(target, names)
     _create_parent(out_dir, target.parent)
+    output: OutputSet | None = None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}", dir=target.parent))
-    except OSError as error:
-        raise OutputError(f"{out_dir}: cannot write in {target.parent}: {error.strerror or error}") from None
-    os.chmod(staging, 0o777 & ~_umask())
-    handle = os.open(staging, os.O_RDONLY)
-    # Held until the set is committed or discarded: it tells other scans this staging folder is live.
-    _lock(handle, blocking=True)
-    return OutputSet(target, staging, handle, names)
+        # Held from mkdtemp until the set exists, so that an interrupted scan cannot leak the folder.
+        with _signals_held():
+            try:
+                staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}", dir=target.parent))
+            except OSError as error:
+                raise OutputError(
+                    f"{out_dir}: cannot write in {target.parent}: {error.strerror or error}"
+                ) from None
+            os.chmod(staging, 0o777 & ~_umask())
+            handle = os.open(staging, os.O_RDONLY)
+            # Held until the set is discarded: it tells other scans this staging folder is live.
+            _lock(handle, blocking=True)
+            output = OutputSet(target, staging, handle, names)
+        yield output
+    finally:
+        if output is not None:
+            output.discard()
 
 
 def _create_parent(out_dir: str | Path, parent: Path) -> None:
@@ -176,6 +182,33 @@ def _remove_stale(target: Path, *, keep: Path) -> None:
                 shutil.rmtree(candidate, ignore_errors=True)
         finally:
             os.close(handle)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them.
+
+    Python runs signal handlers in the main thread, whichever thread the kernel picked, so the
+    handlers are swapped for ones that only take note (a signal mask would not cover the
+    threads Arrow and NumPy start).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, note) for signum in held}
+    try:
+        yield
+    finally:
+        for held_signal, handler in previous.items():
+            signal.signal(held_signal, handler)
+        for noted in dict.fromkeys(pending):
+            signal.raise_signal(noted)
 
 
 @contextmanager
