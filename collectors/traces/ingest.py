@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -88,7 +89,13 @@ def _executor(jobs: int) -> Executor | None:
         return None
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_default_signals)
+
+
+def _default_signals() -> None:
+    """Parsers end quietly on Ctrl-C or SIGTERM: the parent reports the interruption, once."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class InputReader:

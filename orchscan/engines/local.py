@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -173,6 +174,9 @@ def _work(
     connection: Connection, units: Sequence[Sequence[Partition]], task: ReduceTask, held: _Held
 ) -> None:
     """A worker's loop: reduce the units it is sent, then answer the selection."""
+    # Ctrl-C and SIGTERM end a worker quietly: the parent reports the interruption and stops the rest.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         while True:
             kind, payload = connection.recv()

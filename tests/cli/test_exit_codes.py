@@ -18,7 +18,7 @@ CRASH = (
     "import sys, orchscan.scanning as scanning\n"
     "def broken(*args, **kwargs):\n"
     "    raise RuntimeError('\\x1b[2Jboom')\n"
-    "scanning.analyze = broken\n"
+    "scanning.scan_traces = broken\n"
     "from orchscan.cli import main\n"
     "sys.argv = ['orchscan', *sys.argv[1:]]\n"
     "main()\n"

@@ -180,3 +180,32 @@ def test_a_read_only_parent_is_refused_before_reading(tmp_path: Path) -> None:
     assert result.returncode == EXIT_INPUT, result.stderr
     assert f"{locked}/out: cannot write in {locked}: {reason}" in result.stderr
     assert "unrecognised" not in result.stderr and list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_to_the_whole_process_group_ends_the_workers_quietly(
+    tmp_path: Path, sent: signal.Signals, status: int
+) -> None:
+    """Ctrl-C in a terminal reaches the parsing and reducing workers too: one line, not a traceback each."""
+    out = tmp_path / "out"
+    rendition = str(SAMPLE / "renditions" / "shop.otlp.jsonl.gz")
+    # While parsing, then while reducing partitions in the workers.
+    for delay in (0.5, 2.0, 3.0):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchscan", "scan", rendition, "--openapi", SPECS, "--out", str(out),
+             "-j", "2", "--memory-limit", "64M"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        _wait_for_staging(tmp_path, process)
+        time.sleep(delay)
+        os.killpg(process.pid, sent)
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode == EXIT_OK:
+            continue  # finished first on a fast machine
+        assert process.returncode == status, stderr
+        assert stderr.strip().splitlines()[-1].startswith("orchscan: ") and "Traceback" not in stderr
+        assert staging(tmp_path) == [] and not out.exists()
