@@ -125,7 +125,7 @@ def plan_landscape(
             candidates=candidate_flows(figures, owners, thresholds.flows.min_steps),
             orphan_services=frozenset().union(*(light.orphan_services for light in lights)),
             root_keys=frozenset().union(*(light.root_keys for light in lights)),
-            tolerance_ms=thresholds.flows.overlap_tolerance_ms,
+            tolerance_ms=thresholds.calls.overlap_tolerance_ms,
         ),
     )
 
@@ -141,11 +141,13 @@ def finish_analysis(
 ) -> ScanResult:
     """Mine flows from the selected records, check documented workflows, raise every finding."""
     operations = specs.operations
+    tolerance = thresholds.calls.overlap_tolerance_ms
     candidates = number_requests([part.steps for part in selected])
     figures = flow_figures(candidates.requests)
     steps = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
     flows = _document_entries(
-        analyze_flows(steps, specs=operations or None, thresholds=thresholds.flows), operations
+        analyze_flows(steps, specs=operations or None, thresholds=thresholds.flows, tolerance_ms=tolerance),
+        operations,
     )
     context = TraceContextEvidence.merge([part.context for part in selected])
     findings = (
@@ -156,6 +158,7 @@ def finish_analysis(
             roles=landscape.roles,
             specs=operations or None,
             thresholds=thresholds.flows,
+            tolerance_ms=tolerance,
         )
         + find_spec_findings(landscape.coverage)
         + check_conformance(workflows, flows)

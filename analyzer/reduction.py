@@ -108,7 +108,7 @@ def reduce_partition(
     steps = step_inputs(tables, table, matches=matches.table if matches else None)
     context = TraceContextEvidence.of(tables)
     light = PartitionLight(
-        behaviour=measure_behaviour(tables, thresholds=thresholds.roles),
+        behaviour=measure_behaviour(tables, tolerance_ms=thresholds.calls.overlap_tolerance_ms),
         edges=EdgePartial.of(tables.calls),
         coverage=measure_coverage(table, matches, operations) if matches and operations else None,
         statuses=_success_statuses(tables),

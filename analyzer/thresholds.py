@@ -12,12 +12,21 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class RoleThresholds:
-    """Thresholds for behaviour measurement, hub ranking and role classification."""
+class CallThresholds:
+    """How calls are timed against each other, the same for role classification and flow mining."""
 
-    #: Two calls overlap when one starts at least this long before the other ends. Absorbs
-    #: clock skew and the few hundred microseconds between one call's end and the next's start.
+    #: Two calls overlap when one starts at least this long before the other ends; by less, they
+    #: run one after the other. Absorbs clock skew (a caller's timing may come from the callee's
+    #: clock) and the few hundred microseconds between one call's end and the next's start.
     overlap_tolerance_ms: float = 1.0
+
+
+DEFAULT_CALL_THRESHOLDS = CallThresholds()
+
+
+@dataclass(frozen=True)
+class RoleThresholds:
+    """Thresholds for hub ranking and role classification."""
 
     #: An entry operation is judged on its own when it carries at least this share of the
     #: service's requests (rare operations such as health checks say little about the role).
@@ -75,8 +84,6 @@ class FlowThresholds:
 
     ``min_steps``: a request of a service not named as an owner is mined when it makes at least
     this many downstream calls (after collapsing retries and repeats), i.e. it coordinates.
-    ``overlap_tolerance_ms``: two calls overlapping by less than this are still sequential; it
-    absorbs clock skew when a caller's timing comes from the callee's clock.
     ``required_step_support``: a step missing from more than ``1 - this`` of the successful
     requests is optional.
     ``long_running_s``: a flow whose median duration, or whose median longest wait between
@@ -102,7 +109,6 @@ class FlowThresholds:
     """
 
     min_steps: int = 3
-    overlap_tolerance_ms: float = 1.0
     required_step_support: float = 0.9
     long_running_s: float = 60.0
     duplicate_similarity: float = 0.6
@@ -124,6 +130,7 @@ DEFAULT_FLOW_THRESHOLDS = FlowThresholds()
 class Thresholds:
     """Every named threshold of the analysis, by stage."""
 
+    calls: CallThresholds = field(default_factory=CallThresholds)
     roles: RoleThresholds = field(default_factory=RoleThresholds)
     flows: FlowThresholds = field(default_factory=FlowThresholds)
 
@@ -138,8 +145,8 @@ _INF = float("inf")
 #: infinity) from a config file or ``--set`` is refused rather than silently finding nothing.
 #: Shares and similarities are in [0, 1]; times, counts and scores are non-negative.
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "calls": {"overlap_tolerance_ms": (0.0, _INF)},
     "roles": {
-        "overlap_tolerance_ms": (0.0, _INF),
         "min_operation_share": (0.0, 1.0),
         "min_spread": (0.0, _INF),
         "hub_z": (0.0, _INF),
@@ -159,7 +166,6 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
     },
     "flows": {
         "min_steps": (1, _INF),
-        "overlap_tolerance_ms": (0.0, _INF),
         "required_step_support": (0.0, 1.0),
         "long_running_s": (0.0, _INF),
         "duplicate_similarity": (0.0, 1.0),

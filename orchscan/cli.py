@@ -174,7 +174,7 @@ def _size(_: click.Context, __: click.Parameter, value: str) -> int:
 def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``scan`` and ``conform``."""
     options = [
-        click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str)),
+        click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str)),
         click.option(
             "--openapi",
             "openapi",
@@ -272,6 +272,20 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
             "folder and are reduced in units that fit it.",
         ),
         click.option(
+            "--keep-records",
+            type=click.Path(file_okay=False, path_type=str),
+            default=None,
+            help="Also write the request records every partition was reduced to into this new "
+            "folder (Parquet; see docs/records.md), for later scans with --records.",
+        ),
+        click.option(
+            "--records",
+            type=click.Path(exists=True, file_okay=False, path_type=str),
+            default=None,
+            help="Build the landscape and reports from records kept by an earlier scan "
+            "(--keep-records) instead of reading trace files.",
+        ),
+        click.option(
             "--work-dir",
             type=click.Path(file_okay=False, path_type=str),
             default=None,
@@ -354,6 +368,8 @@ def _run(options: dict[str, Any], *, drift_only: bool) -> int:
     from orchscan.scanning import ScanOptions, run_scan
 
     paths: tuple[str, ...] = options.pop("paths")
+    if bool(paths) == bool(options["records"]):
+        raise click.UsageError("give trace files to read, or --records DIR, not both")
     progress = bool(options.pop("progress")) and sys.stderr.isatty()
     options["formats"] = _formats(options["formats"])
     signal.signal(signal.SIGTERM, _terminate)

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +34,16 @@ from orchscan.collectors.traces.accounting import file_reports, merge_tallies
 from orchscan.collectors.traces.ingest import InputReader
 from orchscan.collectors.traces.partition import Partition, Partitions, PartitionStore, partition_count
 from orchscan.engines.local import local_engine
-from orchscan.engines.units import ReduceTask, UnitResult
+from orchscan.engines.units import Engine, ReduceTask, UnitResult
+from orchscan.records import (
+    RecordsEngine,
+    RecordsFolder,
+    RecordsManifest,
+    check_thresholds,
+    reduction_thresholds,
+    write_manifest,
+    write_unit,
+)
 
 #: The default memory budget of a scan (``--memory-limit``).
 DEFAULT_MEMORY_LIMIT = 1 << 30
@@ -153,15 +163,49 @@ def run_analysis(
     thresholds: Thresholds,
     budget: MemoryBudget,
     work_dir: Path,
+    keep_records: Path | None = None,
     on_progress: Progress | None = None,
 ) -> ScanResult:
-    """Reduce the units of partitions in the local engine and finish the landscape."""
+    """Reduce the units of partitions in the local engine and finish the landscape.
+
+    With ``keep_records`` every unit is also written there as records (see :mod:`orchscan.records`).
+    """
     context = SpecContext.of(specs, services, service_map)
-    task = ReduceTask(context.operations, thresholds, budget.heavy_bytes, work_dir)
+    keep = partial(write_unit, keep_records) if keep_records is not None else None
+    task = ReduceTask(context.operations, thresholds, budget.heavy_bytes, work_dir, keep)
     with local_engine(units, task, jobs=budget.jobs) as engine:
-        results = engine.reduce(on_progress)
-        landscape = plan_landscape([r.light for r in results], specs=context, thresholds=thresholds)
-        selected = engine.select(landscape.selection)
+        result = finish_landscape(
+            engine, account, context, workflows=workflows, thresholds=thresholds, on_progress=on_progress
+        )
+    if keep_records is not None:
+        write_manifest(
+            keep_records,
+            RecordsManifest(
+                units=len(units),
+                services=tuple(services),
+                files=tuple(path.as_posix() for path in account.files),
+                formats=account.formats,
+                skipped=account.skipped,
+                notices=account.notices,
+                thresholds=reduction_thresholds(thresholds),
+            ),
+        )
+    return result
+
+
+def finish_landscape(
+    engine: Engine,
+    account: ReadAccount,
+    context: SpecContext,
+    *,
+    workflows: Sequence[DocumentedWorkflow],
+    thresholds: Thresholds,
+    on_progress: Progress | None = None,
+) -> ScanResult:
+    """Reduce in ``engine``, plan the landscape, gather the selection and finish the analysis."""
+    results = engine.reduce(on_progress)
+    landscape = plan_landscape([r.light for r in results], specs=context, thresholds=thresholds)
+    selected = engine.select(landscape.selection)
     return finish_analysis(
         landscape,
         selected,
@@ -169,6 +213,33 @@ def run_analysis(
         specs=context,
         workflows=workflows,
         thresholds=thresholds,
+    )
+
+
+def scan_records(
+    folder: Path,
+    *,
+    specs: SpecSet | None,
+    service_map: Mapping[str, str] | None,
+    workflows: Sequence[DocumentedWorkflow],
+    thresholds: Thresholds,
+    on_progress: Progress | None = None,
+) -> ScanResult:
+    """The analysis from stored records alone (``scan --records``), without reading spans."""
+    records = RecordsFolder(folder)
+    check_thresholds(records.manifest, thresholds)
+    manifest = records.manifest
+    account = ReadAccount(
+        tuple(Path(file) for file in manifest.files), manifest.formats, manifest.skipped, manifest.notices
+    )
+    context = SpecContext.of(specs, manifest.services, service_map)
+    return finish_landscape(
+        RecordsEngine(records),
+        account,
+        context,
+        workflows=workflows,
+        thresholds=thresholds,
+        on_progress=on_progress,
     )
 
 
@@ -225,9 +296,11 @@ def scan_traces(
     service_map: Mapping[str, str] | None,
     workflows: Sequence[DocumentedWorkflow],
     thresholds: Thresholds,
+    keep_records: Path | None = None,
     progress: ScanProgress | None = None,
 ) -> ScanResult:
-    """The whole analysis of the trace files at ``paths`` (see the module docstring)."""
+    """The whole analysis of the trace files at ``paths`` (see the module docstring); with
+    ``keep_records``, every reduced unit is kept there as records."""
     with work_folder(work_dir) as folder:
         account, partitions, services = read_partitioned(
             paths,
@@ -250,6 +323,7 @@ def scan_traces(
             thresholds=thresholds,
             budget=budget,
             work_dir=folder,
+            keep_records=keep_records,
             on_progress=progress.reduced if progress else None,
         )
 

@@ -24,20 +24,21 @@ from orchscan.analyzer.findings.gate import Gate, gate_for
 from orchscan.analyzer.findings.suppressions import apply_suppressions
 from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.results import SEVERITIES, Finding, Suppression
-from orchscan.analyzer.thresholds import FlowThresholds, RoleThresholds, Thresholds
+from orchscan.analyzer.thresholds import CallThresholds, FlowThresholds, RoleThresholds, Thresholds
 from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
 from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 from orchscan.exits import EXIT_FINDINGS, EXIT_OK, UnusableInput
+from orchscan.records import RecordsError
 from orchscan.reports.history.describe import describe_changes
 from orchscan.reports.history.store import HistoryError, check_history
 from orchscan.reports.history.tracking import ScanHistory, record_scan
 from orchscan.reports.output import OutputError, OutputSet, prepare_output, write_artifact
 from orchscan.reports.registry import DEFAULT_REPORTS, OUTPUTS, REPORTS, STREAMABLE, report_context
 from orchscan.reports.untrusted import printable
-from orchscan.runner import DEFAULT_MEMORY_LIMIT, MemoryBudget, ScanProgress, scan_traces
+from orchscan.runner import DEFAULT_MEMORY_LIMIT, MemoryBudget, ScanProgress, scan_records, scan_traces
 from orchscan.suppressions import load_suppressions, today
 
 #: ``--out -``: the one chosen report goes to standard output.
@@ -69,6 +70,8 @@ class ScanOptions:
     trace_url: str | None = None
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     work_dir: str | None = None
+    keep_records: str | None = None
+    records: str | None = None
     drift_only: bool = False
 
 
@@ -80,6 +83,8 @@ def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgres
     gate = gate_for(options.fail_on, {DRIFT_RULE} if options.drift_only else None)
     if options.history:
         _check_history(options.history)
+    if options.keep_records:
+        _check_records_folder(Path(options.keep_records))
     workflows = _workflows(options.arazzo_files)
     to_stdout = options.out_dir == STDOUT
     with _output(options.out_dir, formats) as output:
@@ -128,18 +133,33 @@ def _analyse(
     entries: tuple[Suppression, ...],
     progress: ScanProgress | None,
 ) -> ScanResult:
-    """The one place the analysis runs: read, reduce, finish (drift included), then suppressions."""
-    result = scan_traces(
-        paths,
-        fmt=options.fmt,
-        budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
-        work_dir=options.work_dir,
-        specs=specs,
-        service_map=mapping,
-        workflows=workflows,
-        thresholds=thresholds,
-        progress=progress,
-    )
+    """The one place the analysis runs: read the traces (or ``--records``), reduce, finish (drift
+    included), then suppressions."""
+    if options.records is not None:
+        try:
+            result = scan_records(
+                Path(options.records),
+                specs=specs,
+                service_map=mapping,
+                workflows=workflows,
+                thresholds=thresholds,
+                on_progress=progress.reduced if progress else None,
+            )
+        except RecordsError as error:
+            raise UnusableInput(printable(str(error))) from None
+    else:
+        result = scan_traces(
+            paths,
+            fmt=options.fmt,
+            budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
+            work_dir=options.work_dir,
+            specs=specs,
+            service_map=mapping,
+            workflows=workflows,
+            thresholds=thresholds,
+            keep_records=Path(options.keep_records) if options.keep_records else None,
+            progress=progress,
+        )
     day = today(os.environ.get("SOURCE_DATE_EPOCH"))
     return dataclasses.replace(result, analysis=apply_suppressions(result.analysis, entries, today=day))
 
@@ -162,6 +182,14 @@ def _output(out_dir: str, formats: tuple[str, ...]) -> Iterator[OutputSet | None
             yield output
     except OutputError as error:
         raise UnusableInput(printable(str(error))) from None
+
+
+def _check_records_folder(folder: Path) -> None:
+    """Records go into a new or empty folder: never mixed with another scan's."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UnusableInput(
+            printable(f"{folder}: not empty; --keep-records writes into a new or empty folder")
+        )
 
 
 def _check_history(path: str) -> None:
@@ -187,10 +215,11 @@ def _record(result: ScanResult, path: str) -> ScanHistory:
 def _thresholds(options: ScanOptions) -> Thresholds:
     file_values = load_config_file(Path(options.config_file)) if options.config_file else {}
     values = merge(file_values, parse_overrides(options.overrides))
-    unknown = sorted(set(values) - {"roles", "flows"})
+    unknown = sorted(set(values) - {"calls", "roles", "flows"})
     if unknown:
-        raise ConfigError(f"unknown threshold group(s): {', '.join(unknown)}; known: flows, roles")
+        raise ConfigError(f"unknown threshold group(s): {', '.join(unknown)}; known: calls, flows, roles")
     return Thresholds(
+        calls=build_thresholds(CallThresholds, "calls", values.get("calls", {})),
         roles=build_thresholds(RoleThresholds, "roles", values.get("roles", {})),
         flows=build_thresholds(FlowThresholds, "flows", values.get("flows", {})),
     )

@@ -25,8 +25,10 @@ from orchscan.analyzer.reduction import reduce_partition
 from orchscan.analyzer.requests.calls import CallTables, build_call_tables
 from orchscan.analyzer.results import Edge, Flow, ServiceRole
 from orchscan.analyzer.thresholds import (
+    DEFAULT_CALL_THRESHOLDS,
     DEFAULT_FLOW_THRESHOLDS,
     DEFAULT_ROLE_THRESHOLDS,
+    CallThresholds,
     FlowThresholds,
     RoleThresholds,
     Thresholds,
@@ -35,18 +37,18 @@ from orchscan.collectors.openapi.model import Operation
 
 
 def behaviour_of(
-    table: pa.Table | CallTables, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+    table: pa.Table | CallTables, *, tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms
 ) -> tuple[ServiceBehaviour, ...]:
     """Every service's behaviour in one table (or its call tables)."""
     tables = table if isinstance(table, CallTables) else build_call_tables(table)
-    return summarise_behaviour(measure_behaviour(tables, thresholds=thresholds))
+    return summarise_behaviour(measure_behaviour(tables, tolerance_ms=tolerance_ms))
 
 
 def roles_of(
     table: pa.Table | CallTables, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
 ) -> tuple[ServiceRole, ...]:
     """Every service's role in one table, sorted by ``(-score, name)``."""
-    return classify_behaviours(behaviour_of(table, thresholds), thresholds=thresholds)
+    return classify_behaviours(behaviour_of(table), thresholds=thresholds)
 
 
 def edges_of(table: pa.Table | CallTables) -> tuple[Edge, ...]:
@@ -61,14 +63,14 @@ def mined_steps(
     owners: Iterable[str] = (),
     operations: Mapping[str, Sequence[Operation]] | None = None,
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+    tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> StepCalls:
     """The requests (and marked calls) of the flows worth mining in one table."""
-    light, heavy = reduce_partition(table, operations=operations, thresholds=Thresholds(flows=thresholds))
+    limits = Thresholds(calls=CallThresholds(tolerance_ms), flows=thresholds)
+    light, heavy = reduce_partition(table, operations=operations, thresholds=limits)
     named = frozenset(owners)
     candidates = candidate_flows(light.calls, named, thresholds.min_steps)
-    marked = number_requests(
-        [mark_steps(heavy.steps, candidates, tolerance_ms=thresholds.overlap_tolerance_ms)]
-    )
+    marked = number_requests([mark_steps(heavy.steps, candidates, tolerance_ms=tolerance_ms)])
     return select_steps(marked, wanted_flows(flow_figures(marked.requests), named, thresholds.min_steps))
 
 
@@ -78,10 +80,13 @@ def mined_flows(
     owners: Iterable[str] = (),
     specs: SpecIndex | None = None,
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+    tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> tuple[tuple[Flow, ...], StepCalls]:
     """The flows of one table (with ``owners`` as orchestrators) and the steps they were mined from."""
-    steps = mined_steps(table, owners=owners, operations=specs, thresholds=thresholds)
-    return analyze_flows(steps, specs=specs, thresholds=thresholds), steps
+    steps = mined_steps(
+        table, owners=owners, operations=specs, thresholds=thresholds, tolerance_ms=tolerance_ms
+    )
+    return analyze_flows(steps, specs=specs, thresholds=thresholds, tolerance_ms=tolerance_ms), steps
 
 
 def context_of(table: pa.Table) -> TraceContextEvidence:

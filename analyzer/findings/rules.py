@@ -20,7 +20,7 @@ from orchscan.analyzer.flows.handoffs import SpecIndex, match_operation
 from orchscan.analyzer.flows.steps import StepCalls
 from orchscan.analyzer.requests.calls import SYNC, CallTables
 from orchscan.analyzer.results import Finding, Flow, ServiceRole, Step, Uncompensated
-from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
+from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS, DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
 RULES = (
@@ -43,6 +43,7 @@ def find_findings(
     roles: Sequence[ServiceRole] = (),
     specs: SpecIndex | None = None,
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+    tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> tuple[Finding, ...]:
     """Run every pitfall rule; findings sorted most severe first."""
     found = [
@@ -52,7 +53,7 @@ def find_findings(
         *missing_idempotency(flows, steps, specs=specs),
         *uncompensated_failure(flows),
         *missing_trace_context(context, thresholds=thresholds),
-        *unbounded_wait(flows, steps, thresholds=thresholds),
+        *unbounded_wait(flows, steps, thresholds=thresholds, tolerance_ms=tolerance_ms),
         *workflow_description(flows, thresholds=thresholds),
     ]
     return tuple(sorted(found, key=Finding.sort_key))
@@ -404,7 +405,7 @@ def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThres
     matched = matched[matched["end_ns"] <= matched["host_end"] + tolerance]
     out = []
     for service, group in matched.groupby("service", sort=True):
-        callees = sorted({name for names in group["callees"] if isinstance(names, tuple) for name in names})
+        callees = sorted({str(name) for names in group["callees"].dropna() for name in names})
         entries = sorted(set(group["operation"].astype(str)))
         out.append(
             Finding(
@@ -503,11 +504,15 @@ def _orphan_callees(evidence: TraceContextEvidence, thresholds: FlowThresholds) 
 
 
 def unbounded_wait(
-    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
+    flows: Sequence[Flow],
+    steps: StepCalls,
+    *,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+    tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> list[Finding]:
     """A step that takes, or waits, minutes with no observed upper bound (no timeout ever fired)."""
     limit_ns = thresholds.long_running_s * 1e9
-    tolerance = int(thresholds.overlap_tolerance_ms * _MS)
+    tolerance = int(tolerance_ms * _MS)
     calls = with_step_indices(steps, flows)
     calls = calls.assign(timeout=is_timeout(calls, tolerance))
     # A step repeated in a loop (polling) waits from its first call to its last one.

@@ -21,7 +21,7 @@ from orchscan.analyzer.flows.failures import find_failure_logics
 from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls
 from orchscan.analyzer.results import Flow, OperationRef, Step, Variant
-from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
+from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS, DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
 
@@ -31,6 +31,7 @@ def analyze_flows(
     *,
     specs: SpecIndex | None = None,
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+    tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> tuple[Flow, ...]:
     """Mine every flow of the selected requests and complete it with handoffs, failure logic and copies.
 
@@ -38,7 +39,7 @@ def analyze_flows(
     (:func:`orchscan.analyzer.flows.steps.number_requests`).
     """
     mined = mine_flows(steps, thresholds=thresholds)
-    failures = find_failure_logics(steps, mined, tolerance_ms=thresholds.overlap_tolerance_ms)
+    failures = find_failure_logics(steps, mined, tolerance_ms=tolerance_ms)
     flows = []
     for flow in mined:
         failure = failures[flow.id]

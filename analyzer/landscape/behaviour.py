@@ -35,7 +35,7 @@ from orchscan.analyzer.columnar.grouping import (
     sorted_unique,
 )
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
-from orchscan.analyzer.thresholds import DEFAULT_ROLE_THRESHOLDS, RoleThresholds
+from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS
 
 #: HTTP methods that only read, and those that change state.
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -143,7 +143,7 @@ class ServiceBehaviour:
 
 
 def measure_requests(
-    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+    tables: CallTables, *, tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms
 ) -> pd.DataFrame:
     """One row per request with the figures of :class:`Behaviour`, so aggregates stay group-bys.
 
@@ -171,7 +171,7 @@ def measure_requests(
         }
     )
     sync = (calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0)
-    tolerance = int(thresholds.overlap_tolerance_ms * 1_000_000)
+    tolerance = int(tolerance_ms * 1_000_000)
     figures = {
         **_sync_figures(calls, position, sync, tolerance, count),
         **_method_figures(calls["method"], position, sync, count),
@@ -332,13 +332,13 @@ def _top_examples(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def measure_behaviour(
-    tables: CallTables, *, thresholds: RoleThresholds = DEFAULT_ROLE_THRESHOLDS
+    tables: CallTables, *, tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms
 ) -> BehaviourPartial:
     """What the requests of one partition (whole traces) contribute to every service's behaviour."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Numpy and Arrow work releases the GIL: the link counts run beside the per-request figures.
         links = pool.submit(_links, tables)
-        per_request = measure_requests(tables, thresholds=thresholds)
+        per_request = measure_requests(tables, tolerance_ms=tolerance_ms)
         code, keys = group_codes(per_request, ["service", "operation"], dropna=False)
         operations = _operation_sums(per_request, code, keys)
         examples = _examples(per_request, code, keys)

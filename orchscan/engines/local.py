@@ -83,7 +83,7 @@ class LocalEngine:
         results: dict[int, UnitResult] = {}
         if self._jobs == 1:
             for index, unit in enumerate(self._units):
-                result, heavy = reduce_unit(unit, self._task)
+                result, heavy = reduce_unit(index, unit, self._task)
                 self._held.keep(index, heavy)
                 results[index] = result
                 if on_progress is not None:
@@ -181,7 +181,7 @@ def _work(
         while True:
             kind, payload = connection.recv()
             if kind == "reduce":
-                result, heavy = reduce_unit(units[payload], task)
+                result, heavy = reduce_unit(payload, units[payload], task)
                 held.keep(payload, heavy)
                 connection.send(("ok", [result]))
             elif kind == "select":

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from orchscan.analyzer.reduction import PartitionHeavy, PartitionLight, reduce_partition
+from orchscan.analyzer.reduction import (
+    PartitionHeavy,
+    PartitionLight,
+    SelectedRecords,
+    Selection,
+    reduce_partition,
+)
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.model.spans import total_traces
@@ -27,17 +34,36 @@ class UnitResult:
     traces: int
 
 
+#: Called with each reduced unit's index, partials and heavy records (to keep them as records).
+UnitSink = Callable[[int, UnitResult, PartitionHeavy], None]
+
+
 @dataclass(frozen=True)
 class ReduceTask:
-    """Everything a worker needs besides the units: fixed for the whole scan."""
+    """Everything a worker needs besides the units: fixed for the whole scan.
+
+    ``heavy_bytes`` is how much heavy records the engine's workers keep in memory in all before
+    they spill; ``keep``, when set, receives every reduced unit where it was reduced.
+    """
 
     operations: Mapping[str, Sequence[Operation]]
     thresholds: Thresholds
     heavy_bytes: int
     work_dir: Path
+    keep: UnitSink | None = None
 
 
-def reduce_unit(unit: Sequence[Partition], task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
+class Engine(Protocol):
+    """Reduces units somewhere, keeps their heavy records, and answers the landscape's selection."""
+
+    def reduce(self, on_progress: Callable[[int], None] | None = None) -> list[UnitResult]:
+        """Every unit's partials, in unit order; the heavy records stay with the engine."""
+
+    def select(self, selection: Selection) -> list[SelectedRecords]:
+        """What every unit's heavy records hold of the selection, in unit order."""
+
+
+def reduce_unit(index: int, unit: Sequence[Partition], task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
     """Load one unit, check its spans and reduce it: the function every engine runs per unit."""
     spans, stubs = load_unit(unit)
     checked = check_spans(spans)
@@ -45,5 +71,7 @@ def reduce_unit(unit: Sequence[Partition], task: ReduceTask) -> tuple[UnitResult
     light, heavy = reduce_partition(
         checked.table, stubs, operations=task.operations, thresholds=task.thresholds
     )
-    traces = total_traces(checked.table)
-    return UnitResult(light, checked.skipped, checked.notices, checked.tallies, traces), heavy
+    result = UnitResult(light, checked.skipped, checked.notices, checked.tallies, total_traces(checked.table))
+    if task.keep is not None:
+        task.keep(index, result, heavy)
+    return result, heavy

@@ -6,8 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from flow_factories import Landscape
 
-from orchscan.analyzer.thresholds import RANGES, FlowThresholds, RoleThresholds
+from orchscan.analyzer.pipeline import analyze
+from orchscan.analyzer.thresholds import RANGES, CallThresholds, FlowThresholds, RoleThresholds, Thresholds
+from orchscan.collectors.model.records import Ingest
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 
 
@@ -40,7 +43,9 @@ def test_unknown_names_and_bad_values_are_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("group", "kind"), [("roles", RoleThresholds), ("flows", FlowThresholds)], ids=["roles", "flows"]
+    ("group", "kind"),
+    [("calls", CallThresholds), ("roles", RoleThresholds), ("flows", FlowThresholds)],
+    ids=["calls", "roles", "flows"],
 )
 def test_every_threshold_has_a_range_its_default_lies_in(group: str, kind: type) -> None:
     ranges = RANGES[group]
@@ -75,3 +80,30 @@ def test_values_outside_their_range_are_refused(pair: str, message: str) -> None
 def test_whole_numbers_are_accepted_for_counts_and_floats() -> None:
     assert build_thresholds(FlowThresholds, "flows", {"min_steps": 4.0}).min_steps == 4
     assert build_thresholds(RoleThresholds, "roles", {"hub_z": 3}).hub_z == 3.0
+
+
+def test_one_overlap_tolerance_times_calls_for_roles_and_flows(tmp_path: Path) -> None:
+    # Each call overlaps the next by 3 ms: within a 5 ms tolerance they run one after the other,
+    # within 1 ms they overlap; role behaviour and flow blocks must agree either way.
+    land = Landscape()
+    for _ in range(4):
+        order = land.trace().request("orders", "POST /orders", ms=200)
+        for i, callee in enumerate(("inventory", "payment", "shipping")):
+            order.call(callee, f"POST /{callee}", at=10 + 40 * i, ms=43)
+    table = land.table()
+    strict = Thresholds(calls=CallThresholds(overlap_tolerance_ms=1.0))
+    loose = Thresholds(calls=CallThresholds(overlap_tolerance_ms=5.0))
+    results = {}
+    for name, thresholds in (("strict", strict), ("loose", loose)):
+        analysis = analyze(Ingest(table, (), (), ()), thresholds=thresholds).analysis
+        results[name] = analysis
+    role = {name: next(s for s in a.services if s.name == "orders") for name, a in results.items()}
+    assert role["loose"].role == "orchestrator" and role["strict"].role != "orchestrator"
+    (flow,) = results["loose"].flows
+    assert [s.parallel_group for s in flow.steps] == [None, None, None]
+    assert not results["strict"].flows  # one block of overlapping calls: nothing to coordinate
+    # The old per-stage copies are gone: asking for one is an error, not a silent no-op.
+    with pytest.raises(ConfigError, match=r"unknown roles threshold.*overlap_tolerance_ms"):
+        build_thresholds(RoleThresholds, "roles", {"overlap_tolerance_ms": 5.0})
+    with pytest.raises(ConfigError, match=r"unknown flows threshold.*overlap_tolerance_ms"):
+        build_thresholds(FlowThresholds, "flows", {"overlap_tolerance_ms": 5.0})

@@ -18,8 +18,11 @@ from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.traces.ingest import ingest
 
 
-def _flows(table: pa.Table, owners: tuple[str, ...] = (), **thresholds: Any) -> tuple[Flow, ...]:
-    flows, _ = mined_flows(table, owners=owners, thresholds=FlowThresholds(**thresholds)
+def _flows(
+    table: pa.Table, owners: tuple[str, ...] = (), *, tolerance_ms: float = 1.0, **thresholds: Any
+) -> tuple[Flow, ...]:
+    flows, _ = mined_flows(
+        table, owners=owners, thresholds=FlowThresholds(**thresholds), tolerance_ms=tolerance_ms
     )
     return flows
 
@@ -94,7 +97,7 @@ def test_calls_that_touch_within_the_tolerance_stay_sequential() -> None:
         root.call("c", "GET /c", at=25, ms=10)
     (flow,) = _flows(land.table())
     assert [s.parallel_group for s in flow.steps] == [None, None, None]
-    (strict,) = _flows(land.table(), owners=("orders",), overlap_tolerance_ms=0.0)
+    (strict,) = _flows(land.table(), owners=("orders",), tolerance_ms=0.0)
     assert strict.steps[0].parallel_group == strict.steps[1].parallel_group == 1
 
 

@@ -15,13 +15,12 @@ from orchscan.analyzer.landscape.behaviour import (
     summarise_behaviour,
 )
 from orchscan.analyzer.requests.calls import build_call_tables
-from orchscan.analyzer.thresholds import RoleThresholds
 
 THREE = [("a", "GET /a"), ("b", "POST /b"), ("c", "PUT /c")]
 
 
-def _service(land: LandscapeBuilder, name: str, **thresholds: float) -> ServiceBehaviour:
-    services = behaviour_of(build_call_tables(land.table()), thresholds=RoleThresholds(**thresholds))
+def _service(land: LandscapeBuilder, name: str, *, tolerance_ms: float = 1.0) -> ServiceBehaviour:
+    services = behaviour_of(build_call_tables(land.table()), tolerance_ms=tolerance_ms)
     return next(s for s in services if s.name == name)
 
 
@@ -76,7 +75,7 @@ def test_overlap_below_the_skew_tolerance_is_still_sequential() -> None:
     hub.call("a", "GET /a", at=1, ms=10)
     hub.call("b", "GET /b", at=10.4, ms=10)  # starts 0.6 ms before a ends
     assert _service(land, "hub").overall.sequential_share == 1.0
-    assert _service(land, "hub", overlap_tolerance_ms=0.0).overall.sequential_share == 0.0
+    assert _service(land, "hub", tolerance_ms=0.0).overall.sequential_share == 0.0
 
 
 def test_self_time_is_duration_minus_union_of_calls_clipped_to_the_request() -> None:
