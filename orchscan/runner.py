@@ -28,11 +28,12 @@ import pyarrow.compute as pc
 from orchscan.analyzer.pipeline import ScanResult, SpecContext, finish_analysis, plan_landscape
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.arazzo import DocumentedWorkflow
-from orchscan.collectors.model.records import IngestReport, Notice, Skipped
+from orchscan.collectors.model.records import IngestReport, Notice, Skipped, SourceReport
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.traces.accounting import file_reports, merge_tallies
 from orchscan.collectors.traces.ingest import InputReader
 from orchscan.collectors.traces.partition import Partition, Partitions, PartitionStore, partition_count
+from orchscan.collectors.traces.sources import TraceSource
 from orchscan.engines.local import local_engine
 from orchscan.engines.units import Engine, ReduceTask, UnitResult
 from orchscan.records import (
@@ -99,18 +100,25 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ReadAccount:
-    """What was read: the input files, each file's detected format, what could not be used and
-    what the readers repaired."""
+    """What was read: the input files, each input's detected format, what could not be used,
+    what the readers repaired, and what was fetched from each live source."""
 
     files: tuple[Path, ...]
     formats: Mapping[str, str]
     skipped: tuple[Skipped, ...]
     notices: tuple[Notice, ...] = ()
+    sources: tuple[SourceReport, ...] = ()
+
+    @property
+    def inputs(self) -> list[str]:
+        """Every input as the reports name it: the files' paths, then the live sources."""
+        return [path.as_posix() for path in self.files] + [source.source for source in self.sources]
 
 
 def read_partitioned(
     paths: Iterable[str],
     *,
+    sources: Sequence[TraceSource] = (),
     fmt: str | None,
     jobs: int,
     budget: MemoryBudget,
@@ -118,8 +126,9 @@ def read_partitioned(
     on_progress: Progress | None = None,
 ) -> tuple[ReadAccount, Partitions, tuple[str, ...]]:
     """Read every input into partitions of whole traces; also the service and peer names seen."""
-    reader = InputReader(paths, fmt=fmt, jobs=jobs, on_progress=on_progress)
+    reader = InputReader(paths, sources=sources, fmt=fmt, jobs=jobs, on_progress=on_progress)
     size = sum(_estimated_bytes(path) for path in reader.files)
+    size += sum(live.estimated_bytes() for live in reader.sources)
     store = PartitionStore(
         partition_count(size, budget.unit_spans), spill_bytes=budget.input_bytes, work_dir=work_dir
     )
@@ -132,7 +141,11 @@ def read_partitioned(
     if partitions.spans == 0:
         raise reader.nothing_read()
     account = ReadAccount(
-        tuple(reader.files), dict(reader.formats), tuple(reader.skipped), tuple(reader.notices)
+        tuple(reader.files),
+        dict(reader.formats),
+        tuple(reader.skipped),
+        tuple(reader.notices),
+        reader.source_reports(),
     )
     return account, partitions, tuple(sorted(names))
 
@@ -248,12 +261,13 @@ def _report(account: ReadAccount, results: Sequence[UnitResult]) -> IngestReport
     tallies = merge_tallies(r.tallies for r in results)
     services = set().union(*(t.services for t in tallies.values())) if tallies else set()
     return IngestReport(
-        files=file_reports(tallies, account.files, account.formats),
+        files=file_reports(tallies, account.inputs, account.formats),
         skipped=_folded_skipped([*account.skipped, *(s for r in results for s in r.skipped)]),
         notices=_folded_notices([*account.notices, *(n for r in results for n in r.notices)]),
         spans=sum(t.spans for t in tallies.values()),
         traces=sum(r.traces for r in results),
         services=len(services),
+        sources=account.sources,
     )
 
 
@@ -289,6 +303,7 @@ def work_folder(parent: str | None) -> Iterator[Path]:
 def scan_traces(
     paths: Iterable[str],
     *,
+    sources: Sequence[TraceSource] = (),
     fmt: str | None,
     budget: MemoryBudget,
     work_dir: str | None,
@@ -299,11 +314,12 @@ def scan_traces(
     keep_records: Path | None = None,
     progress: ScanProgress | None = None,
 ) -> ScanResult:
-    """The whole analysis of the trace files at ``paths`` (see the module docstring); with
-    ``keep_records``, every reduced unit is kept there as records."""
+    """The whole analysis of the files at ``paths`` and the live ``sources`` (see the module
+    docstring); with ``keep_records``, every reduced unit is kept there as records."""
     with work_folder(work_dir) as folder:
         account, partitions, services = read_partitioned(
             paths,
+            sources=sources,
             fmt=fmt,
             jobs=budget.jobs,
             budget=budget,

@@ -52,6 +52,28 @@ class FileReport:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceReport:
+    """What was fetched from one live source (a tracing backend's query API) for a time window.
+
+    ``requests`` counts every HTTP request sent, retries included; ``retries`` the repeated
+    ones; ``pages`` the search answers read; ``traces`` the distinct traces handed to the
+    readers; ``errors`` the requests that failed for good (each also a :class:`Skipped`
+    record); ``bytes`` the response bodies received, before decompression.
+    """
+
+    source: str
+    format: str
+    start_ns: int
+    end_ns: int
+    requests: int
+    retries: int
+    pages: int
+    traces: int
+    errors: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """A unit of parsing work: part of one file, small enough to hand to a worker process."""
 
@@ -74,7 +96,8 @@ class ChunkResult:
 class IngestReport:
     """The account of how the inputs were read, without the spans: per file, skipped, totals.
 
-    ``services`` counts distinct services that emitted spans.
+    ``services`` counts distinct services that emitted spans; ``sources`` says what was
+    fetched from each live source (each also has an entry in ``files``).
     """
 
     files: tuple[FileReport, ...]
@@ -83,16 +106,22 @@ class IngestReport:
     spans: int
     traces: int
     services: int
+    sources: tuple[SourceReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Ingest:
-    """Everything read from the inputs: the span table plus the account of how it was read."""
+    """Everything read from the inputs: the span table plus the account of how it was read.
+
+    ``files`` has one entry per input file and per live source; ``sources`` adds what was
+    fetched from each live source.
+    """
 
     spans: pa.Table
     files: tuple[FileReport, ...]
     skipped: tuple[Skipped, ...]
     notices: tuple[Notice, ...]
+    sources: tuple[SourceReport, ...] = ()
 
     @property
     def skipped_total(self) -> int:
@@ -108,6 +137,7 @@ class Ingest:
             spans=self.spans.num_rows,
             traces=total_traces(self.spans),
             services=total_services(self.spans),
+            sources=self.sources,
         )
 
 def merge_notices(notices: list[Notice]) -> tuple[Notice, ...]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,12 +84,12 @@ def merge_tallies(parts: Iterable[dict[str, FileTally]]) -> dict[str, FileTally]
 
 
 def file_reports(
-    tallies: dict[str, FileTally], files: Iterable[Path], formats: Mapping[str, str]
+    tallies: dict[str, FileTally], inputs: Iterable[str], formats: Mapping[str, str]
 ) -> tuple[FileReport, ...]:
-    """One report per input file, in input order; files that yielded nothing report zeros."""
+    """One report per input (a file's path, a live source's name), in input order; inputs
+    that yielded nothing report zeros."""
     reports = []
-    for path in files:
-        source = path.as_posix()
+    for source in inputs:
         found = tallies.get(source)
         reports.append(
             FileReport(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
+import io
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -21,12 +23,21 @@ from pathlib import Path
 import pyarrow as pa
 
 from orchscan.collectors.model.integrity import drop_duplicates, repair_parents
-from orchscan.collectors.model.records import Chunk, ChunkResult, Ingest, Notice, Skipped, merge_notices
+from orchscan.collectors.model.records import (
+    Chunk,
+    ChunkResult,
+    Ingest,
+    Notice,
+    Skipped,
+    SourceReport,
+    merge_notices,
+)
 from orchscan.collectors.model.spans import SCHEMA, empty_table
 from orchscan.collectors.traces.accounting import FileTally, file_reports, tally_files
 from orchscan.collectors.traces.detect import HEAD_BYTES, describe_unrecognised, detect
 from orchscan.collectors.traces.inputs import open_input, stream_end
 from orchscan.collectors.traces.registry import FORMATS, parse_chunk
+from orchscan.collectors.traces.sources import TraceSource
 
 #: File endings picked up when a directory is walked; files named explicitly are always read.
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".pb", ".binpb", ".bin", ".otlp", ".proto", ".gz")
@@ -101,20 +112,23 @@ def _default_signals() -> None:
 class InputReader:
     """Reads trace files chunk by chunk, parsed in worker processes, as span batches in input order.
 
-    What could not be used is collected on the way: ``skipped`` records, ``notices`` of values
-    repaired while parsing, and each file's detected ``formats``.
+    Live ``sources`` are read after the files, their answers through the same readers. What
+    could not be used is collected on the way: ``skipped`` records, ``notices`` of values
+    repaired while parsing, and each input's detected ``formats``.
     """
 
     def __init__(
         self,
         paths: Iterable[str | os.PathLike[str]],
         *,
+        sources: Sequence[TraceSource] = (),
         fmt: str | None = None,
         jobs: int | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> None:
         self.files = expand_paths(paths)
-        if not self.files:
+        self.sources = tuple(sources)
+        if not self.files and not self.sources:
             raise InputError("no input files found")
         self.skipped: list[Skipped] = []
         self.notices: list[Notice] = []
@@ -139,16 +153,32 @@ class InputReader:
                         yield shared.complete(result.batch, source)
                 if self._on_progress is not None:
                     self._on_progress(_size(path))
+            for live in self.sources:
+                self.formats[live.name] = live.format
+                for result in _parse_source(live, executor, self._jobs, self.skipped):
+                    self.skipped.extend(result.skipped)
+                    self.notices.extend(result.notices)
+                    if result.batch.num_rows:
+                        yield shared.complete(result.batch, live.name)
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
 
+    @property
+    def inputs(self) -> list[str]:
+        """Every input as the reports name it: the files' paths, then the live sources."""
+        return [path.as_posix() for path in self.files] + [live.name for live in self.sources]
+
+    def source_reports(self) -> tuple[SourceReport, ...]:
+        """What was fetched from each live source; complete once :meth:`batches` is exhausted."""
+        return tuple(live.report() for live in self.sources)
+
     def nothing_read(self) -> InputError:
         """The error for inputs that yielded no span at all, with the first reasons."""
         reasons = "; ".join(f"{s.file}: {s.reason}" for s in self.skipped[:5])
-        return InputError(
-            f"no spans could be read from {len(self.files)} file(s)" + (f" ({reasons})" if reasons else "")
-        )
+        live = f" and {len(self.sources)} live source(s)" if self.sources else ""
+        read = f"{len(self.files)} file(s){live}"
+        return InputError(f"no spans could be read from {read}" + (f" ({reasons})" if reasons else ""))
 
 
 @dataclass(frozen=True)
@@ -175,17 +205,19 @@ def check_spans(table: pa.Table) -> CheckedSpans:
 def ingest(
     paths: Iterable[str | os.PathLike[str]],
     *,
+    sources: Sequence[TraceSource] = (),
     fmt: str | None = None,
     jobs: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Ingest:
     """Read every input into one span table, with per-file reports and skipped records.
 
-    ``fmt`` forces a format (a key of ``FORMATS``) instead of detection; ``jobs`` is the number
-    of worker processes (default: all cores); ``on_progress`` receives bytes of input read.
-    Raises :class:`InputError` when no file yields a single span.
+    ``sources`` are live sources, read after the files through the same readers; ``fmt``
+    forces a format (a key of ``FORMATS``) on files instead of detection; ``jobs`` is the
+    number of worker processes (default: all cores); ``on_progress`` receives bytes of file
+    input read. Raises :class:`InputError` when no input yields a single span.
     """
-    reader = InputReader(paths, fmt=fmt, jobs=jobs, on_progress=on_progress)
+    reader = InputReader(paths, sources=sources, fmt=fmt, jobs=jobs, on_progress=on_progress)
     batches = list(reader.batches())
     table = pa.Table.from_batches(batches, schema=SCHEMA) if batches else empty_table()
     if table.num_rows == 0:
@@ -194,9 +226,10 @@ def ingest(
     checked = check_spans(table)
     return Ingest(
         spans=checked.table,
-        files=file_reports(checked.tallies, reader.files, reader.formats),
+        files=file_reports(checked.tallies, reader.inputs, reader.formats),
         skipped=tuple(sorted(reader.skipped + list(checked.skipped))),
         notices=merge_notices(reader.notices + list(checked.notices)),
+        sources=reader.source_reports(),
     )
 
 
@@ -310,6 +343,42 @@ def _parse_file(
                 yield pending.pop(0).result()
     for future in pending:
         yield future.result()
+
+
+def _parse_source(
+    live: TraceSource, executor: Executor | None, jobs: int, skipped: list[Skipped]
+) -> Iterator[ChunkResult]:
+    """Parse a live source's answers with their formats' readers, as :func:`_parse_file` parses a file.
+
+    A reader's skip positions are within one answer, so each gets the request it answered prefixed.
+    """
+    pending: list[tuple[str, Future[ChunkResult]]] = []
+    for item in live.payloads():
+        if isinstance(item, Skipped):
+            skipped.append(item)
+            continue
+        for chunk in FORMATS[item.format].split(io.BytesIO(item.data), live.name):
+            if isinstance(chunk, Skipped):
+                skipped.append(_within(chunk, item.where))
+            elif executor is None:
+                yield _located(_parse_lean(chunk), item.where)
+            else:
+                pending.append((item.where, executor.submit(_parse_lean, chunk)))
+                if len(pending) >= 2 * jobs:
+                    where, future = pending.pop(0)
+                    yield _located(future.result(), where)
+    for where, future in pending:
+        yield _located(future.result(), where)
+
+
+def _within(record: Skipped, where: str) -> Skipped:
+    return dataclasses.replace(record, position=f"{where}: {record.position}")
+
+
+def _located(result: ChunkResult, where: str) -> ChunkResult:
+    if not result.skipped:
+        return result
+    return dataclasses.replace(result, skipped=tuple(_within(record, where) for record in result.skipped))
 
 
 __all__ = [
