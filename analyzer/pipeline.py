@@ -51,6 +51,7 @@ from orchscan.analyzer.results import (
     Finding,
     Flow,
     InputFile,
+    InputSource,
     InputSummary,
     ServiceCoverage,
     ServiceRole,
@@ -247,4 +248,5 @@ def _summary(report: IngestReport, specs: SpecContext, match_rate: float | None)
         notices=tuple(notices),
         specs=tuple(spec.source for spec in specs.specs.specs) if specs.specs is not None else (),
         openapi_match_rate=match_rate,
+        sources=tuple(InputSource(**dataclasses.asdict(s)) for s in report.sources),
     )

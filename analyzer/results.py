@@ -340,6 +340,26 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class InputSource:
+    """One live source: the time window it was read for and what fetching it took.
+
+    ``requests`` counts retries too; ``errors`` the requests that failed for good (each also a
+    skipped input); ``bytes`` the response bodies as received.
+    """
+
+    source: str
+    format: str
+    start_ns: int
+    end_ns: int
+    requests: int
+    retries: int
+    pages: int
+    traces: int
+    errors: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class InputSummary:
     """What the scan read. Paths are as given on the command line (relative stays relative).
 
@@ -357,6 +377,7 @@ class InputSummary:
     notices: tuple[str, ...] = ()
     specs: tuple[str, ...] = ()
     openapi_match_rate: float | None = None
+    sources: tuple[InputSource, ...] = ()
 
 
 @dataclass(frozen=True)

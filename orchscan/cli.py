@@ -32,6 +32,15 @@ from orchscan.exits import (
     UnusableInput,
 )
 from orchscan.inspection import describe_ingest, render_inspection
+from orchscan.live import (
+    INPUTS_HELP,
+    LiveOptions,
+    TraceInput,
+    describe_fetch,
+    live_options,
+    open_inputs,
+    pop_live_options,
+)
 from orchscan.reports.untrusted import printable
 
 # ``inspect`` needs none of the analysis, reports, jinja2 or networkx (tens of megabytes of a
@@ -102,7 +111,7 @@ def main(debug: bool) -> None:
 @contextmanager
 def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[object]:
     """A byte-based progress bar on stderr, only when stderr is a terminal."""
-    if not enabled or not sys.stderr.isatty():
+    if not enabled or not paths or not sys.stderr.isatty():
         yield None
         return
     total = sum(p.stat().st_size for p in expand_paths(paths) if p.exists())
@@ -110,10 +119,17 @@ def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[object]:
         yield bar
 
 
-def read_traces(paths: tuple[str, ...], fmt: str | None, jobs: int | None, progress: bool) -> Ingest:
-    """Ingest trace files; "nothing readable" raises :class:`InputError` (exit status 2)."""
+def read_traces(
+    inputs: tuple[str, ...], live: LiveOptions, fmt: str | None, jobs: int | None, progress: bool
+) -> Ingest:
+    """Ingest trace files and live sources; "nothing readable" raises :class:`InputError` (exit status 2)."""
+    paths, sources = open_inputs(inputs, live)
     with _progress(paths, progress) as bar:
-        return ingest(paths, fmt=fmt, jobs=jobs, on_progress=bar.update if bar else None)  # type: ignore[attr-defined]
+        on_progress = bar.update if bar else None  # type: ignore[attr-defined]
+        result = ingest(paths, sources=sources, fmt=fmt, jobs=jobs, on_progress=on_progress)
+    for report in result.sources:
+        click.echo(f"orchscan: {printable(describe_fetch(report))}", err=True)
+    return result
 
 
 trace_format_option = click.option(
@@ -132,15 +148,18 @@ jobs_option = click.option(
 )
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
+@main.command(epilog=INPUTS_HELP)
+@click.argument("paths", metavar="INPUTS...", nargs=-1, required=True, type=TraceInput())
 @trace_format_option
 @jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON document.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
-def inspect(paths: tuple[str, ...], fmt: str | None, jobs: int | None, as_json: bool, progress: bool) -> None:
-    """Read trace files and report formats, spans, traces, services, time ranges and skipped records."""
-    result = read_traces(paths, fmt, jobs, progress)
+@live_options
+def inspect(
+    paths: tuple[str, ...], fmt: str | None, jobs: int | None, as_json: bool, progress: bool, **live: object
+) -> None:
+    """Read traces and report formats, spans, traces, services, time ranges and skipped records."""
+    result = read_traces(paths, pop_live_options(live), fmt, jobs, progress)
     description = describe_ingest(result, base=Path(os.getcwd()))
     click.echo(render_inspection(description, as_json=as_json), nl=False)
 
@@ -174,7 +193,7 @@ def _size(_: click.Context, __: click.Parameter, value: str) -> int:
 def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``scan`` and ``conform``."""
     options = [
-        click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str)),
+        click.argument("paths", metavar="[INPUTS...]", nargs=-1, type=TraceInput()),
         click.option(
             "--openapi",
             "openapi",
@@ -298,10 +317,10 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     ]
     for option in reversed(options):
         function = option(function)
-    return function
+    return live_options(function)
 
 
-@main.command()
+@main.command(epilog=INPUTS_HELP)
 @_scan_options
 @click.option(
     "--arazzo",
@@ -315,7 +334,7 @@ def scan(**options: object) -> None:
     sys.exit(_run(options, drift_only=False))
 
 
-@main.command()
+@main.command(epilog=INPUTS_HELP)
 @_scan_options
 @click.option(
     "--arazzo",
@@ -367,14 +386,15 @@ def diff(old: str | None, new: str | None, history_path: str | None, as_json: bo
 def _run(options: dict[str, Any], *, drift_only: bool) -> int:
     from orchscan.scanning import ScanOptions, run_scan
 
-    paths: tuple[str, ...] = options.pop("paths")
-    if bool(paths) == bool(options["records"]):
-        raise click.UsageError("give trace files to read, or --records DIR, not both")
+    inputs: tuple[str, ...] = options.pop("paths")
+    if bool(inputs) == bool(options["records"]):
+        raise click.UsageError("give trace files or live sources to read, or --records DIR, not both")
     progress = bool(options.pop("progress")) and sys.stderr.isatty()
+    paths, sources = open_inputs(inputs, pop_live_options(options))
     options["formats"] = _formats(options["formats"])
     signal.signal(signal.SIGTERM, _terminate)
     with _scan_progress(paths, progress) as bars:
-        return run_scan(paths, ScanOptions(**options, drift_only=drift_only), bars)
+        return run_scan(paths, ScanOptions(**options, drift_only=drift_only), bars, sources=sources)
 
 
 class _ProgressBars:

@@ -15,6 +15,8 @@ from orchscan.reports.untrusted import printable
 
 
 def _relative(file: str, base: Path) -> str:
+    if "://" in file:  # a live source's URL, not a path
+        return file
     try:
         return Path(os.path.relpath(file, base)).as_posix()
     except ValueError:
@@ -62,6 +64,21 @@ def describe_ingest(result: Ingest, *, base: Path) -> dict[str, Any]:
         "notices": [
             {"file": _relative(n.file, base), "reason": n.reason, "count": n.count} for n in result.notices
         ],
+        "sources": [
+            {
+                "source": s.source,
+                "format": s.format,
+                "window_start": _iso(s.start_ns),
+                "window_end": _iso(s.end_ns),
+                "requests": s.requests,
+                "retries": s.retries,
+                "pages": s.pages,
+                "traces": s.traces,
+                "errors": s.errors,
+                "bytes": s.bytes,
+            }
+            for s in result.sources
+        ],
     }
 
 
@@ -70,8 +87,16 @@ def render_inspection(description: dict[str, Any], *, as_json: bool) -> str:
     if as_json:
         return orjson.dumps(description, option=orjson.OPT_INDENT_2).decode() + "\n"
     lines = []
+    fetched = {s["source"]: s for s in description["sources"]}
     for f in description["files"]:
         lines.append(f"{f['file']}")
+        if f["file"] in fetched:
+            s = fetched[f["file"]]
+            lines.append(f"  window: {s['window_start']} .. {s['window_end']}")
+            lines.append(
+                f"  fetched: {s['traces']:,} traces in {s['pages']:,} page(s), {s['requests']:,} requests "
+                f"({s['retries']:,} retries, {s['errors']:,} failed), {s['bytes']:,} bytes"
+            )
         if f["format"] == "unrecognised":
             lines.append("  format: unrecognised")
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,12 +29,14 @@ from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_ara
 from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
+from orchscan.collectors.traces.sources import TraceSource
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 from orchscan.exits import EXIT_FINDINGS, EXIT_OK, UnusableInput
 from orchscan.records import RecordsError
 from orchscan.reports.history.describe import describe_changes
 from orchscan.reports.history.store import HistoryError, check_history
 from orchscan.reports.history.tracking import ScanHistory, record_scan
+from orchscan.reports.html.figures import describe_fetch
 from orchscan.reports.output import OutputError, OutputSet, prepare_output, write_artifact
 from orchscan.reports.registry import DEFAULT_REPORTS, OUTPUTS, REPORTS, STREAMABLE, report_context
 from orchscan.reports.untrusted import printable
@@ -75,8 +77,15 @@ class ScanOptions:
     drift_only: bool = False
 
 
-def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgress | None = None) -> int:
-    """Check what the user gave, analyse the traces at ``paths``, write the reports; the exit status."""
+def run_scan(
+    paths: tuple[str, ...],
+    options: ScanOptions,
+    progress: ScanProgress | None = None,
+    *,
+    sources: Sequence[TraceSource] = (),
+) -> int:
+    """Check what the user gave, analyse the traces at ``paths`` and from the live ``sources``,
+    write the reports; the exit status."""
     formats = _formats(options)
     thresholds = _thresholds(options)
     entries = load_suppressions(Path(options.suppressions)) if options.suppressions else ()
@@ -89,7 +98,10 @@ def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgres
     to_stdout = options.out_dir == STDOUT
     with _output(options.out_dir, formats) as output:
         specs, mapping = _specs(options)
-        result = _analyse(paths, options, specs, mapping, thresholds, workflows, entries, progress)
+        result = _analyse(paths, sources, options, specs, mapping, thresholds, workflows, entries, progress)
+        for fetched in result.analysis.input.sources:
+            account = f"{describe_fetch(fetched)}, {fetched.bytes:,} bytes"
+            click.echo(f"orchscan: fetched {printable(fetched.source)}: {account}", err=True)
         history = _record(result, options.history) if options.history else None
         context = report_context(
             result,
@@ -125,6 +137,7 @@ def run_scan(paths: tuple[str, ...], options: ScanOptions, progress: ScanProgres
 
 def _analyse(
     paths: tuple[str, ...],
+    sources: Sequence[TraceSource],
     options: ScanOptions,
     specs: SpecSet | None,
     mapping: dict[str, str] | None,
@@ -150,6 +163,7 @@ def _analyse(
     else:
         result = scan_traces(
             paths,
+            sources=sources,
             fmt=options.fmt,
             budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
             work_dir=options.work_dir,

@@ -32,7 +32,8 @@ from orchscan.analyzer.results import (
 )
 
 #: 1.3: ``suppressions`` (findings a suppression file accepted, expired and unused entries).
-FORMAT_VERSION = "1.3"
+#: 1.4: ``input.sources`` (what was fetched from each live source for its time window).
+FORMAT_VERSION = "1.4"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -248,6 +249,21 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
             "notices": list(summary.notices),
             "specs": list(summary.specs),
             "openapi_match_rate": summary.openapi_match_rate,
+            "sources": [
+                {
+                    "source": s.source,
+                    "format": s.format,
+                    "window_start_ns": s.start_ns,
+                    "window_end_ns": s.end_ns,
+                    "requests": s.requests,
+                    "retries": s.retries,
+                    "pages": s.pages,
+                    "traces": s.traces,
+                    "errors": s.errors,
+                    "bytes": s.bytes,
+                }
+                for s in summary.sources
+            ],
         },
         "services": [_service(s) for s in analysis.services],
         "edges": [_edge(e) for e in analysis.edges],

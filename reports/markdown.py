@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, ServiceRole, Step
+from orchscan.reports.html.figures import describe_fetch
 from orchscan.reports.html.view_model import format_share, format_window
 from orchscan.reports.untrusted import printable
 
@@ -126,11 +127,15 @@ def _input_line(analysis: Analysis) -> str:
         if summary.openapi_match_rate is None
         else f", OpenAPI match rate {format_share(summary.openapi_match_rate)}"
     )
+    fetched = "".join(
+        f" Fetched from {escape_markdown(s.source)}: {escape_markdown(describe_fetch(s))}."
+        for s in summary.sources
+    )
     return (
         f"**Input:** {len(summary.files):,} files ({formats}), {summary.spans:,} spans, "
         f"{summary.traces:,} traces, {summary.services:,} services, "
         f"{escape_markdown(format_window(summary))}; "
-        f"{skipped:,} skipped records{match}."
+        f"{skipped:,} skipped records{match}.{fetched}"
     )
 
 

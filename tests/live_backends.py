@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from paths import FIXTURES
 from replay import Received, Reply
@@ -69,9 +70,14 @@ class OtlpTrace:
     def load(cls, path: Path) -> OtlpTrace:
         """Read a HotROD capture (a TracesData, or Jaeger API v3's ``{"result": ...}``)."""
         document = json.loads(path.read_text())
-        data = ParseDict(_hex_to_base64(document.get("result", document)), TracesData())
+        return cls.of(ParseDict(_hex_to_base64(document.get("result", document)), TracesData()))
+
+    @classmethod
+    def of(cls, data: TracesData) -> OtlpTrace:
+        """A trace from a TracesData holding its spans (a trace whose root was lost starts earliest)."""
         spans = [(rs, span) for rs in data.resource_spans for ss in rs.scope_spans for span in ss.spans]
-        root_rs, root = next((rs, span) for rs, span in spans if not span.parent_span_id)
+        roots = [(rs, span) for rs, span in spans if not span.parent_span_id]
+        root_rs, root = min(roots or spans, key=lambda pair: pair[1].start_time_unix_nano)
         return cls(
             trace_id=spans[0][1].trace_id.hex(),
             start_ns=min(span.start_time_unix_nano for _, span in spans),
@@ -103,6 +109,19 @@ class OtlpTrace:
     def tempo_json_resource_spans(self) -> list[Any]:
         """The resource spans as Tempo's JSON writes them: base64 ids, enum names."""
         return MessageToDict(self.data)["resourceSpans"]  # type: ignore[no-any-return]
+
+
+def split_traces(requests: list[ExportTraceServiceRequest]) -> list[OtlpTrace]:
+    """The traces in export requests, each with its resources and scopes, as a store keeps them."""
+    by_trace: dict[bytes, TracesData] = {}
+    for request in requests:
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    data = by_trace.setdefault(span.trace_id, TracesData())
+                    target = data.resource_spans.add(resource=resource_spans.resource)
+                    target.scope_spans.add(scope=scope_spans.scope).spans.append(span)
+    return [OtlpTrace.of(data) for data in by_trace.values()]
 
 
 def _base64_to_hex(node: Any) -> Any:
@@ -238,7 +257,7 @@ class Tempo:
         return Reply(b"404 page not found\n", 404, "text/plain; charset=utf-8")
 
     def search(self, request: Received) -> dict[str, Any]:
-        """Traces starting within [start, end] (Unix seconds), at most ``limit``, ids without leading zeros."""
+        """Traces starting in [start, end] (Unix seconds), at most ``limit``, ids without leading zeros."""
         start, end, limit = (int(request.param(name)) for name in ("start", "end", "limit"))
         found = [t for t in self.traces.values() if start * 10**9 <= t.start_ns <= end * 10**9]
         found.sort(key=lambda t: t.start_ns)

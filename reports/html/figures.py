@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from orchscan.analyzer.results import Edge, InputSummary
+from orchscan.analyzer.results import Edge, InputSource, InputSummary
 
 
 def format_window(summary: InputSummary) -> str:
@@ -34,6 +34,14 @@ def _three_digits(value: float) -> str:
     if value >= 99.95:
         return f"{value:,.0f}"
     return f"{value:.3g}" if value >= 0.001 or value == 0 else "< 0.001"
+
+
+def describe_fetch(source: InputSource) -> str:
+    """What fetching a live source took, in one phrase."""
+    return (
+        f"{source.traces:,} traces in {source.pages:,} page(s), {source.requests:,} requests "
+        f"({source.retries:,} retries, {source.errors:,} failed)"
+    )
 
 
 def format_share(share: float) -> str:

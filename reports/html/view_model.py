@@ -27,6 +27,7 @@ from orchscan.analyzer.results import (
     ServiceRole,
 )
 from orchscan.reports.html.figures import (
+    describe_fetch,
     edge_figures,
     format_duration,
     format_share,
@@ -299,6 +300,7 @@ def _summary(analysis: Analysis) -> SummaryView:
         Pair("Time window", format_window(summary)),
         Pair("Skipped records", f"{skipped:,}"),
         Pair("OpenAPI match rate", match),
+        *(Pair(f"Fetched from {s.source}", describe_fetch(s)) for s in summary.sources),
     )
     roles = Counter(s.role for s in analysis.services)
     severities = Counter(f.severity for f in analysis.findings)

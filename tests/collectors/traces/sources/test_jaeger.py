@@ -220,10 +220,8 @@ def test_v3_regroups_a_resource_shared_by_two_traces() -> None:
     mine = next(rs for rs in first if service(rs) == "frontend")
     theirs = next(rs for rs in second if service(rs) == "frontend")
     mine["scopeSpans"][0]["spans"] += [s for scope in theirs["scopeSpans"] for s in scope["spans"]]
-    answers = iter([
-        {"result": traces[1].otlp_json()},
-        {"result": {"resourceSpans": first + [rs for rs in second if rs is not theirs]}},
-    ])  # fmt: skip
+    rest = [rs for rs in second if rs is not theirs]
+    answers = iter([{"result": traces[1].otlp_json()}, {"result": {"resourceSpans": first + rest}}])
 
     def route(request: Received) -> Reply:
         return Reply(json.dumps(next(answers)).encode())
