@@ -23,6 +23,7 @@ import click
 from orchscan.analyzer.results import SEVERITIES
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
+from orchscan.collectors.traces.receiver import TRACES_PATH, Receiver, ReceiverLimits, serve
 from orchscan.collectors.traces.registry import FORMATS
 from orchscan.exits import (
     EXIT_INPUT,
@@ -431,3 +432,105 @@ def _scan_progress(paths: tuple[str, ...], enabled: bool) -> Iterator[_ProgressB
         yield bars
     finally:
         bars.close()
+
+
+_RECEIVER = ReceiverLimits()
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, separator, port = text.rpartition(":")
+    if not separator or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"{text!r} is not HOST:PORT", param_hint="--listen")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@main.command()
+@click.option(
+    "--listen",
+    default="127.0.0.1:4318",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address to listen on; port 0 picks a free port. Other machines reach it only on a public address.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the received traces: Collector-framed protobuf files (traces-*.pb) for `orchscan scan`.",
+)
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(min=1),
+    default=_RECEIVER.max_request_bytes,
+    show_default=True,
+    help="Largest request body, as sent and once unpacked; larger ones are answered 413.",
+)
+@click.option(
+    "--max-file-bytes",
+    type=click.IntRange(min=1),
+    default=_RECEIVER.max_file_bytes,
+    show_default=True,
+    help="Start a new file once the current one is this large.",
+)
+@click.option(
+    "--max-file-age",
+    "max_file_age_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_RECEIVER.max_file_age_s,
+    show_default=True,
+    metavar="SECONDS",
+    help="Complete the current file once it is this old, so that a scan sees recent traces.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=_RECEIVER.max_in_flight,
+    show_default=True,
+    help="Requests processed at once; more are answered 503 with Retry-After.",
+)
+def receive(
+    listen: str,
+    out_dir: Path,
+    max_request_bytes: int,
+    max_file_bytes: int,
+    max_file_age_s: float,
+    max_in_flight: int,
+) -> None:
+    """Receive traces over OTLP/HTTP and write them to --out for a later `orchscan scan`.
+
+    Serves POST /v1/traces with protobuf or JSON bodies, gzip or not, answering as the OTLP
+    specification requires (partial success for rejected spans, 400, 413, 415, 503 with
+    Retry-After). Stops on SIGTERM or SIGINT (Ctrl-C) after completing the current file.
+    """
+    limits = ReceiverLimits(
+        max_request_bytes=max_request_bytes,
+        max_file_bytes=max_file_bytes,
+        max_file_age_s=max_file_age_s,
+        max_in_flight=max_in_flight,
+    )
+
+    def announce(receiver: Receiver) -> None:
+        host, port = receiver.address
+        shown = f"[{host}]" if ":" in host else host
+        for path in receiver.recovered:
+            click.echo(f"orchscan receive: completed {path.as_posix()}, left unfinished by an earlier run")
+        click.echo(f"orchscan receive: listening on http://{shown}:{port}{TRACES_PATH}, writing to {out_dir}")
+        sys.stdout.flush()
+
+    def log(message: str) -> None:
+        click.echo(f"orchscan receive: {message}", err=True)
+
+    try:
+        receiver = serve(_listen_address(listen), out_dir, limits, announce=announce, log=log)
+    except OSError as error:
+        click.echo(f"orchscan receive: cannot listen on {listen} or write {out_dir}: {error}", err=True)
+        sys.exit(EXIT_INPUT)
+    stats = receiver.stats
+    refused = ", ".join(f"{count} x HTTP {status}" for status, count in sorted(stats.refused.items()))
+    click.echo(
+        f"orchscan receive: {stats.requests:,} request(s), {stats.spans:,} span(s) written, "
+        f"{stats.rejected_spans:,} rejected" + (f"; refused: {refused}" if refused else "")
+    )
+    for path in receiver.writer.completed:
+        click.echo(f"wrote {path.as_posix()}")
