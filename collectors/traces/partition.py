@@ -84,7 +84,7 @@ class PartitionStore:
         order = np.argsort(buckets, kind="stable")
         # One take per batch, then zero-copy slices: a take per partition costs a pass over
         # every column each time.
-        ordered = batch.take(pa.array(order))
+        ordered = take_rows(batch, order)
         bounds = np.searchsorted(buckets[order], np.arange(self.count + 1))
         for index in np.flatnonzero(np.diff(bounds)).tolist():
             part = ordered.slice(bounds[index], bounds[index + 1] - bounds[index])
@@ -116,7 +116,7 @@ class PartitionStore:
         target = trace_buckets(pc.struct_field(flat, "trace_id"), self.count)
         pairs = np.unique(np.stack([target, owner], axis=1), axis=0)
         for bucket, members in _groups(pairs[:, 0]):
-            yield bucket, batch.take(pa.array(pairs[members, 1]))
+            yield bucket, take_rows(batch, pairs[members, 1])
 
     def spill(self) -> None:
         """Write every buffered batch to its partition's file; later batches are appended."""
@@ -157,6 +157,13 @@ class PartitionStore:
                 )
             )
         return Partitions(tuple(parts))
+
+
+def take_rows(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
+    """``batch.take(rows)``, column by column: the batch-wide take costs twenty times more here
+    (145 ms against 7 ms for 29,000 spans of the span table's schema)."""
+    indices = pa.array(rows)
+    return pa.RecordBatch.from_arrays([column.take(indices) for column in batch.columns], schema=batch.schema)
 
 
 def _groups(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
