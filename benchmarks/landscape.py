@@ -6,18 +6,29 @@ services in parallel; scheduled jobs publishing events consumed by two services 
 one by span link); payments calling an uninstrumented provider; and leaf lookups. Ids and times
 are vectorised with numpy, so millions of spans take seconds; :func:`write_otlp` writes any number
 of them slice by slice, so the file can be far larger than memory.
+
+:data:`MIX` draws every callee per trace, which stresses the analysis (flows with hundreds of
+distinct steps). :data:`SAGA_MIX` is the landscape as reviewers know it: each orchestrator always
+calls the same partners (sagas that compensate a declined payment, retry a shipment with an
+idempotency key), two legacy orchestrators with planted pitfalls (a failure left uncompensated,
+a write retried without a key), and a front end that records every request under one span name
+without a route (product and home pages, cart, checkout). :func:`add_noise` then does to any
+span table what collectors and clocks do to real traces: spans lost, spans delivered twice,
+hosts whose clock is off.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -37,7 +48,13 @@ POOLS = {
     "listener": 20,
     "backend": 250,
     "external": 6,
+    "legacy": 2,
+    "frontend": 2,
 }
+
+#: A slot named ``p<k>@<owner>`` is the owner's k-th partner: a backend fixed per owner service
+#: rather than drawn per trace, as a real orchestrator always calls the same services.
+PARTNER_POOL = "backend"
 
 
 @dataclass(frozen=True)
@@ -56,15 +73,49 @@ class SpanShape:
     destination: str | None = None
     peer: str | None = None
     link_to: int | None = None
+    #: The concrete URL path a client span records; ``{id}`` becomes an id unique to the trace.
+    path: str | None = None
+    status_code: int | None = None
+    error: bool = False
+    idempotency_key: bool = False
 
 
 def _call(
-    parent: int, caller: str, callee: str, method: str, route: str, at: float, ms: float
+    parent: int,
+    caller: str,
+    callee: str,
+    method: str,
+    route: str,
+    at: float,
+    ms: float,
+    *,
+    path: str | None = None,
+    status_code: int | None = None,
+    idempotency_key: bool = False,
 ) -> list[SpanShape]:
-    """Client span in the caller, server span below it in the callee (indices parent+1, parent+2)."""
+    """Client span in the caller, server span below it in the callee (indices parent+1, parent+2).
+
+    A ``status_code`` of 400 or more fails both spans; ``path`` is the concrete path the client
+    records (without one it records only the method, as :data:`MIX` does).
+    """
+    outcome = {
+        "status_code": status_code,
+        "error": status_code is not None and status_code >= 400,
+        "idempotency_key": idempotency_key,
+    }
     return [
-        SpanShape(parent, caller, "client", method, at, ms, method=method, peer=callee),
-        SpanShape(-2, callee, "server", f"{method} {route}", at + 0.2, ms - 0.4, method=method, route=route),
+        SpanShape(parent, caller, "client", method, at, ms, method=method, peer=callee, path=path, **outcome),
+        SpanShape(
+            -2,
+            callee,
+            "server",
+            f"{method} {route}",
+            at + 0.2,
+            ms - 0.4,
+            method=method,
+            route=route,
+            **outcome,
+        ),
     ]
 
 
@@ -118,6 +169,109 @@ def _lookup() -> list[SpanShape]:
     ]
 
 
+#: The steps of a saga: (method, route, concrete path) on partners p0..p4 of its owner.
+_SAGA_STEPS = (
+    ("POST", "/reservations", "/reservations"),
+    ("POST", "/payments", "/payments"),
+    ("GET", "/prices/{priceId}", "/prices/pr{id}"),
+    ("POST", "/shipments", "/shipments"),
+    ("POST", "/notifications", "/notifications"),
+)
+
+
+def _saga(owner: str = "orchestrator", outcome: str = "ok", *, at: float = 0.0) -> list[SpanShape]:
+    """An orchestrator's POST /orders: its own INSERT, then reserve, pay, price, ship, notify in turn.
+
+    ``outcome``: ``ok``; ``declined`` (the payment fails with 402 and the reservation is
+    cancelled); ``stranded`` (shipping fails with 503 and nothing is undone); ``retried`` and
+    ``retried-with-key`` (shipping answers 503 once and is retried, without or with an
+    idempotency key).
+    """
+    failed = {"declined": (1, 402), "stranded": (3, 503)}.get(outcome)
+    status = failed[1] if failed else 201
+    shape = [
+        SpanShape(
+            -1,
+            owner,
+            "server",
+            "POST /orders",
+            at,
+            300,
+            method="POST",
+            route="/orders",
+            status_code=status,
+            error=failed is not None,
+        ),
+        SpanShape(0, owner, "client", "INSERT", at + 2, 4, db="postgresql"),
+    ]
+    clock = at + 10
+    for step, (method, route, path) in enumerate(_SAGA_STEPS):
+        partner = f"p{step}@{owner}"
+        code = failed[1] if failed and failed[0] == step else None
+        retried = step == 3 and outcome.startswith("retried")
+        keyed = outcome == "retried-with-key" and step == 3
+        if retried:
+            shape += _call(
+                0, owner, partner, method, route, clock, 20, path=path, status_code=503, idempotency_key=keyed
+            )
+            clock += 30
+        shape += _call(
+            0, owner, partner, method, route, clock, 30, path=path, status_code=code, idempotency_key=keyed
+        )
+        clock += 40
+        if code is not None:
+            break
+    if outcome == "declined":
+        shape += _call(
+            0,
+            owner,
+            "p0@" + owner,
+            "DELETE",
+            "/reservations/{reservationId}",
+            clock,
+            15,
+            path="/reservations/rs{id}",
+        )
+    return shape
+
+
+def _nested(shape: list[SpanShape], parent: int, at: int) -> list[SpanShape]:
+    """``shape`` hung below span ``parent`` of an enclosing shape whose next index is ``at``."""
+    return [
+        replace(
+            span, parent=parent if span.parent == -1 else span.parent if span.parent < 0 else span.parent + at
+        )
+        for span in shape
+    ]
+
+
+def _front_end(*calls: tuple[str, str, str, str]) -> list[SpanShape]:
+    """One request to a front end that names every request alike ("HTTP request": no route, no
+    path), making ``calls`` (partner slot, method, route, path) one after another."""
+    method = "POST" if any(call[1] == "POST" for call in calls) else "GET"
+    shape = [SpanShape(-1, "frontend", "server", "HTTP request", 0, 200, method=method)]
+    for i, (slot, verb, route, path) in enumerate(calls):
+        shape += _call(0, "frontend", slot, verb, route, 5 + 40 * i, 30, path=path)
+    return shape
+
+
+def _checkout() -> list[SpanShape]:
+    """The front end's checkout: a call to an orchestrator, which runs its saga."""
+    shape = _front_end()
+    shape[0] = replace(shape[0], method="POST", ms=400)
+    shape.append(
+        SpanShape(0, "frontend", "client", "POST", 5, 320, method="POST", peer="orchestrator", path="/orders")
+    )
+    return shape + _nested(_saga(at=6), len(shape) - 1, len(shape))
+
+
+_PRODUCT = ("p0@frontend", "GET", "/products/{productId}", "/products/pd{id}")
+_CATALOGUE = ("p0@frontend", "GET", "/products", "/products")
+_RECOMMENDATIONS = ("p1@frontend", "GET", "/recommendations", "/recommendations")
+_ADS = ("p2@frontend", "GET", "/ads", "/ads")
+_CART = ("p3@frontend", "GET", "/cart", "/cart")
+_ADD_ITEM = ("p3@frontend", "POST", "/cart/items", "/cart/items")
+
 #: Request shapes and the share of traces each makes up.
 MIX: list[tuple[Callable[[], list[SpanShape]], float]] = [
     (_orchestration, 0.2),
@@ -126,6 +280,26 @@ MIX: list[tuple[Callable[[], list[SpanShape]], float]] = [
     (_events, 0.1),
     (_payment, 0.1),
     (_lookup, 0.2),
+]
+
+#: The landscape with stable flows, failure handling, planted pitfalls and a route-less front end.
+SAGA_MIX: list[tuple[Callable[[], list[SpanShape]], float]] = [
+    (lambda: _saga(), 0.14),
+    (lambda: _saga(outcome="declined"), 0.02),
+    (lambda: _saga(outcome="retried-with-key"), 0.02),
+    (lambda: _saga("legacy"), 0.035),
+    (lambda: _saga("legacy", "stranded"), 0.01),
+    (lambda: _saga("legacy", "retried"), 0.005),
+    (lambda: _front_end(_PRODUCT, _RECOMMENDATIONS, _ADS), 0.07),
+    (lambda: _front_end(_CATALOGUE, _ADS), 0.05),
+    (lambda: _front_end(_CART, _PRODUCT), 0.04),
+    (lambda: _front_end(_ADD_ITEM), 0.02),
+    (_checkout, 0.02),
+    (_gateway, 0.25),
+    (_composition, 0.1),
+    (_events, 0.1),
+    (_payment, 0.05),
+    (_lookup, 0.07),
 ]
 
 
@@ -137,13 +311,18 @@ def _resolve(shape: list[SpanShape]) -> list[SpanShape]:
     ]
 
 
-def build_table(spans: int, seed: int = 7, first_trace: int = 0) -> pa.Table:
-    """A span table of about ``spans`` rows drawn from :data:`MIX`, ids and times vectorised.
+def build_table(
+    spans: int,
+    seed: int = 7,
+    first_trace: int = 0,
+    mix: list[tuple[Callable[[], list[SpanShape]], float]] = MIX,
+) -> pa.Table:
+    """A span table of about ``spans`` rows drawn from ``mix``, ids and times vectorised.
 
     Trace numbers start at ``first_trace``, so slices built one after another never share ids.
     """
     rng = np.random.default_rng(seed)
-    shapes = [(_resolve(make()), share) for make, share in MIX]
+    shapes = [(_resolve(make()), share) for make, share in mix]
     mean = sum(len(shape) * share for shape, share in shapes)
     traces = int(spans / mean)
     pools = {kind: np.array([f"{kind}-{i:03d}" for i in range(n)], dtype=object) for kind, n in POOLS.items()}
@@ -181,10 +360,15 @@ def _expand(
     span_numbers = trace_numbers * 64 + np.tile(np.arange(k), n) + 1
     span_ids = _ids(span_numbers, 16)
     slots = sorted({span.slot for span in shape} | {span.peer for span in shape if span.peer})
-    drawn = {}
+    drawn, picked = {}, {}
     for slot in slots:
-        pool = pools[slot.rstrip("0123456789")]
-        drawn[slot] = pool[rng.integers(0, len(pool), n)]
+        if "@" not in slot:
+            pool = pools[slot.rstrip("0123456789")]
+            picked[slot] = rng.integers(0, len(pool), n)
+            drawn[slot] = pool[picked[slot]]
+    for slot in slots:
+        if "@" in slot:
+            drawn[slot] = _partners(slot, picked, pools[PARTNER_POOL])
     service = np.empty(n * k, dtype=object)
     peer = np.full(n * k, None, dtype=object)
     parent = np.full(n * k, None, dtype=object)
@@ -199,11 +383,15 @@ def _expand(
         "name",
         "http_method",
         "http_route",
+        "url_path",
+        "http_status_code",
         "db_system",
         "messaging_destination",
         "server_address",
     ):
         columns[name] = np.full(n * k, None, dtype=object)
+    status = np.full(n * k, "unset", dtype=object)
+    keyed = np.zeros(n * k, dtype=bool)
     for i, span in enumerate(shape):
         at = slice(i, n * k, k)
         service[at] = drawn[span.slot]
@@ -228,6 +416,12 @@ def _expand(
         columns["http_route"][at] = span.route
         columns["db_system"][at] = span.db
         columns["messaging_destination"][at] = span.destination
+        if span.path:
+            columns["url_path"][at] = _paths(span.path, trace_numbers[i::k])
+        columns["http_status_code"][at] = span.status_code
+        if span.error:
+            status[at] = "error"
+        keyed[at] = span.idempotency_key
     # A linked consumer starts its own trace (same number as its producer's, other high bits).
     for i, span in enumerate(shape):
         if span.link_to is not None:
@@ -240,7 +434,8 @@ def _expand(
         peer_service=peer,
         start_ns=start,
         end_ns=end,
-        status=np.full(n * k, "unset", dtype=object),
+        status=status,
+        idempotency_key=keyed,
         messaging_system=np.where(columns["messaging_destination"] != None, "kafka", None),  # noqa: E711
         links=links,
         source=np.full(n * k, "synthetic", dtype=object),
@@ -248,6 +443,58 @@ def _expand(
     return columns
 
 
+def _paths(template: str, traces: np.ndarray) -> np.ndarray | str:
+    """``template`` with ``{id}`` replaced by an identifier unique to each trace."""
+    if "{id}" not in template:
+        return template
+    head, _, tail = template.partition("{id}")
+    paths: np.ndarray = head + _ids(traces + 1, 8) + tail
+    return paths
+
+
+def _partners(slot: str, picked: dict[str, np.ndarray], pool: np.ndarray) -> np.ndarray:
+    """The backends behind partner slot ``p<k>@<owner>``: the same for every trace of one owner."""
+    number, _, owner = slot[1:].partition("@")
+    salt = zlib.crc32(owner.encode())
+    return pool[(picked[owner] * 37 + salt + 11 * int(number)) % len(pool)]
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What happens to real traces on their way to the trace store.
+
+    ``dropped``: share of spans lost (head sampling of a service, collector queues overflowing);
+    ``duplicated``: share of spans delivered twice (exporter retries); ``skewed``: share of
+    services whose host clock is off, by ``skew_ms`` one way or the other.
+    """
+
+    dropped: float = 0.0
+    duplicated: float = 0.0
+    skewed: float = 0.0
+    skew_ms: float = 0.0
+    seed: int = 11
+
+
+def add_noise(table: pa.Table, noise: Noise) -> pa.Table:
+    """``table`` with ``noise`` applied: clocks shifted first, then spans lost, then some delivered twice."""
+    rng = np.random.default_rng(noise.seed)
+    if noise.skewed and noise.skew_ms:
+        services = pc.unique(table["service"].cast(pa.string())).drop_null().sort().to_pylist()
+        chosen = [name for name in services if rng.random() < noise.skewed]
+        shift = {name: int(rng.choice((-1, 1)) * noise.skew_ms * MS) for name in chosen}
+        offsets = np.zeros(table.num_rows, dtype=np.int64)
+        service = np.asarray(table["service"].cast(pa.string()).to_pylist(), dtype=object)
+        for name, by in shift.items():
+            offsets[service == name] = by
+        for column in ("start_ns", "end_ns"):
+            moved = pa.array(table[column].to_numpy() + offsets, pa.int64())
+            table = table.set_column(table.schema.get_field_index(column), column, moved)
+    if noise.dropped:
+        table = table.filter(pa.array(rng.random(table.num_rows) >= noise.dropped))
+    if noise.duplicated:
+        again = np.flatnonzero(rng.random(table.num_rows) < noise.duplicated)
+        table = pa.concat_tables([table, table.take(pa.array(again, pa.int64()))])
+    return table
 
 
 #: Spans per generated slice: bounds the generator's memory whatever the file's size.
