@@ -50,6 +50,7 @@ from orchscan.analyzer.results import (
     Edge,
     Finding,
     Flow,
+    FragmentSummary,
     InputFile,
     InputSource,
     InputSummary,
@@ -95,6 +96,7 @@ class Landscape:
     coverage: tuple[ServiceCoverage, ...]
     statuses: Mapping[tuple[str, str], tuple[int, ...]]
     selection: Selection
+    fragments: FragmentSummary
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def plan_landscape(
             root_keys=frozenset().union(*(light.root_keys for light in lights)),
             tolerance_ms=thresholds.calls.overlap_tolerance_ms,
         ),
+        fragments=_fragments(pd.concat([light.fragments for light in lights], ignore_index=True)),
     )
 
 
@@ -167,7 +170,7 @@ def finish_analysis(
     calls = sum(c.calls for c in landscape.coverage)
     match_rate = sum(c.matched for c in landscape.coverage) / calls if calls else None
     analysis = Analysis(
-        input=_summary(report, specs, match_rate),
+        input=_summary(report, specs, match_rate, landscape.fragments),
         services=landscape.roles,
         edges=landscape.edges,
         flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key, f.id))),
@@ -226,7 +229,24 @@ def _statuses(observed: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
     return {key: tuple(sorted(codes)) for key, codes in sorted(found.items())}
 
 
-def _summary(report: IngestReport, specs: SpecContext, match_rate: float | None) -> InputSummary:
+def _fragments(counts: pd.DataFrame) -> FragmentSummary:
+    """The fragments of every partition, summed per service."""
+    per_service = counts.groupby("service", sort=True)[["attached", "kept", "calls"]].sum()
+    kept = per_service["kept"][per_service["kept"] > 0]
+    return FragmentSummary(
+        attached=int(per_service["attached"].sum()),
+        kept=int(per_service["kept"].sum()),
+        calls=int(per_service["calls"].sum()),
+        services=tuple(
+            (str(name), int(count))
+            for name, count in sorted(kept.items(), key=lambda pair: (-int(pair[1]), str(pair[0])))
+        ),
+    )
+
+
+def _summary(
+    report: IngestReport, specs: SpecContext, match_rate: float | None, fragments: FragmentSummary
+) -> InputSummary:
     starts = [f.start_ns for f in report.files if f.start_ns is not None]
     ends = [f.end_ns for f in report.files if f.end_ns is not None]
     skipped = [SkippedInput(s.file, s.position, s.reason, s.count) for s in report.skipped]
@@ -249,4 +269,5 @@ def _summary(report: IngestReport, specs: SpecContext, match_rate: float | None)
         specs=tuple(spec.source for spec in specs.specs.specs) if specs.specs is not None else (),
         openapi_match_rate=match_rate,
         sources=tuple(InputSource(**dataclasses.asdict(s)) for s in report.sources),
+        fragments=fragments,
     )

@@ -44,7 +44,9 @@ class PartitionLight:
     ``statuses``: distinct (callee, operation, status_code) of successful synchronous calls;
     ``calls``: per (owner, entry) the most synchronous calls a request made (see
     :func:`orchscan.analyzer.flows.steps.call_figures`); ``orphan_services`` and ``root_keys``
-    name what the trace-context evidence of other partitions must keep.
+    name what the trace-context evidence of other partitions must keep; ``fragments`` per
+    service the fragment roots put back into a request (``attached``), those kept apart
+    (``kept``) and the calls made below the kept ones (``calls``), summed when merged.
     """
 
     behaviour: BehaviourPartial
@@ -54,6 +56,7 @@ class PartitionLight:
     calls: pd.DataFrame
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
+    fragments: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,11 @@ def reduce_partition(
     operations per service, when specs were given.
     """
     table = plain_strings(spans)
-    tables = build_call_tables(table, None if stubs is None else plain_strings(stubs))
+    tables = build_call_tables(
+        table,
+        None if stubs is None else plain_strings(stubs),
+        fragment_tolerance_ms=thresholds.flows.fragment_tolerance_ms,
+    )
     matches = match_operations(table, operations) if operations else None
     steps = step_inputs(tables, table, matches=matches.table if matches else None)
     context = TraceContextEvidence.of(tables)
@@ -115,6 +122,7 @@ def reduce_partition(
         calls=call_figures(steps),
         orphan_services=context.orphan_services(),
         root_keys=context.root_keys(),
+        fragments=_fragment_counts(tables),
     )
     return light, PartitionHeavy(steps, context)
 
@@ -125,6 +133,23 @@ def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecor
         steps=mark_steps(heavy.steps, selection.candidates, tolerance_ms=selection.tolerance_ms),
         context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
     )
+
+
+def _fragment_counts(tables: CallTables) -> pd.DataFrame:
+    """Per service: fragment roots attached to a request, kept apart, and calls made below kept ones."""
+    fragments = tables.fragments
+    kept = fragments.loc[~fragments["attached"], ["row", "service"]]
+    calls = tables.calls["entry_row"].value_counts().reindex(kept["row"]).fillna(0)
+    frame = pd.DataFrame(
+        {
+            "service": fragments["service"].astype(object).to_numpy(),
+            "attached": fragments["attached"].to_numpy(dtype=np.int64),
+            "kept": (~fragments["attached"]).to_numpy(dtype=np.int64),
+            "calls": 0,
+        }
+    )
+    frame.loc[~fragments["attached"].to_numpy(), "calls"] = calls.to_numpy(dtype=np.int64)
+    return frame.groupby("service", sort=True, as_index=False).sum()
 
 
 def _success_statuses(tables: CallTables) -> pd.DataFrame:

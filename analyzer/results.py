@@ -360,11 +360,28 @@ class InputSource:
 
 
 @dataclass(frozen=True)
+class FragmentSummary:
+    """Spans whose parent was lost, and what the scan did with them.
+
+    ``attached``: fragment roots put back into their service's request in the same trace;
+    ``kept``: those no single request could take in, kept apart (their calls count between
+    services, but they are never requests, flows or evidence of a role); ``calls``: the calls
+    made below the kept ones; ``services``: kept fragments per service, most first.
+    """
+
+    attached: int = 0
+    kept: int = 0
+    calls: int = 0
+    services: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class InputSummary:
     """What the scan read. Paths are as given on the command line (relative stays relative).
 
     ``start_ns``/``end_ns`` bound the observed time window; ``openapi_match_rate`` is the share
-    of server spans tied to a documented operation (None without specs).
+    of server spans tied to a documented operation (None without specs); ``fragments`` says how
+    many spans had lost their parent and what was done with them.
     """
 
     files: tuple[InputFile, ...]
@@ -378,6 +395,7 @@ class InputSummary:
     specs: tuple[str, ...] = ()
     openapi_match_rate: float | None = None
     sources: tuple[InputSource, ...] = ()
+    fragments: FragmentSummary = field(default_factory=FragmentSummary)
 
 
 @dataclass(frozen=True)

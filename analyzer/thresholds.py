@@ -98,6 +98,10 @@ class FlowThresholds:
     description pays off.
     ``orphan_tolerance_ms``: slack allowed when nesting an orphan root span inside the client
     span that probably sent it.
+    ``fragment_tolerance_ms``: slack allowed when putting a fragment (a span whose parent was
+    lost) back into the request of its service that contains it in time; both come from the
+    same service's clock, so the slack only absorbs rounding (microsecond exports) and work that
+    ends just after the response.
     ``max_variants``: how many of a flow's variants, most frequent first, it lists (the rest are
     still counted in the flow's requests and woven into its steps).
     ``example_traces``: how many example trace ids a result carries.
@@ -117,6 +121,7 @@ class FlowThresholds:
     overloaded_self_time_share: float = 0.3
     workflow_min_steps: int = 3
     orphan_tolerance_ms: float = 5.0
+    fragment_tolerance_ms: float = 1.0
     max_variants: int = 50
     example_traces: int = 5
     evidence_min_requests: int = 3

@@ -55,7 +55,8 @@ class StepCalls:
 
     ``requests``: one row per mined request: ``entry_row``, ``trace_id``, ``flow_id``,
     ``owner``, ``entry``, ``method``, ``url_path``, ``start_ns``, ``end_ns`` (extended to the last
-    call), ``error``, ``status_code``, ``steps`` (distinct blocks after folding), ``sequence``,
+    call), ``error``, ``status_code``, ``holes`` (its trace lost spans: some span's parent is
+    absent), ``steps`` (distinct blocks after folding), ``sequence``,
     ``infra_calls`` (store calls: the owner's own work), ``busy_ns`` (time covered by downstream
     calls), ``max_gap_ns``,
     ``failed`` (some step failed after its retries).
@@ -113,7 +114,7 @@ class StepInputs:
 
     ``calls`` as :attr:`StepCalls.calls` without the marks (block, retry, chain, attempt,
     final_error, gap); ``requests``: ``row``, ``trace_id``, ``span_id``, ``owner``, ``entry``,
-    ``method``, ``url_path``, ``start_ns``, ``end_ns``, ``error``, ``status_code`` and
+    ``method``, ``url_path``, ``start_ns``, ``end_ns``, ``error``, ``status_code``, ``holes`` and
     ``infra_calls``. Marking waits until the landscape knows which entry operations can be
     flows (:func:`candidate_flows`): it costs more than everything else here.
     """
@@ -134,6 +135,7 @@ def step_inputs(tables: CallTables, span_table: pa.Table, *, matches: pa.Table |
     # are choreography the owner does not wait for.
     steps = _with_span_details(calls[calls["kind"] == SYNC], spans, span_table, matches)
     infra = calls.loc[calls["kind"] == INFRASTRUCTURE, "entry_row"].value_counts()
+    holes = spans.loc[spans["lost_parent"].to_numpy(dtype=bool), "trace_id"].unique()
     rows = requests["row"].to_numpy()
     frame = pd.DataFrame(
         {
@@ -148,6 +150,7 @@ def step_inputs(tables: CallTables, span_table: pa.Table, *, matches: pa.Table |
             "end_ns": requests["end_ns"].to_numpy(),
             "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
             "status_code": spans["http_status_code"].to_numpy()[rows],
+            "holes": requests["trace_id"].isin(holes).to_numpy(dtype=bool),
             "infra_calls": infra.reindex(rows).fillna(0).astype(np.int64).to_numpy(),
         }
     )

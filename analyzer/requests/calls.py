@@ -19,8 +19,10 @@ keeps traces whole.
 
 Every call is attributed to the *request* during which it was made: the nearest ancestor of the
 caller span, in the caller's service, that is a server or consumer span (or the local root of the
-caller's fragment, for background work). This is the unit later stages reason about: "per request
-of service A, which calls did it make, in which order".
+caller's spans, for background work). This is the unit later stages reason about: "per request
+of service A, which calls did it make, in which order". Spans cut off from their request by a
+lost parent are put back into it when that is unambiguous, or else kept apart as fragments
+(:mod:`orchscan.analyzer.requests.fragments`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.columnar.codes import combine, encode, representatives
+from orchscan.analyzer.requests.fragments import Fragments, adopt_fragments
+from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS
 from orchscan.collectors.model.integrity import parent_rows, span_rows
 from orchscan.collectors.model.spans import plain_strings
 
@@ -79,24 +83,31 @@ class CallTables:
     """The span table reshaped for analysis.
 
     ``spans``: the analysed span columns plus ``row`` (position), ``parent_row`` (-1 if none or
-    absent), ``entry_row`` (the request the span belongs to) and ``operation`` (see
+    absent), ``lost_parent`` (it names a parent that is absent: its trace has a hole),
+    ``entry_row`` (the request the span belongs to) and ``operation`` (see
     :func:`operation_keys`).
 
-    ``requests``: one row per request (server/consumer span, or fragment root): ``row``,
-    ``trace_id``, ``span_id``, ``service``, ``operation``, ``method``, ``start_ns``, ``end_ns``,
-    ``error``, ``caller`` (service that sent it, or null), ``root`` (no parent span at all).
+    ``requests``: one row per request (server/consumer span, or the local root of background
+    work): ``row``, ``trace_id``, ``span_id``, ``service``, ``operation``, ``method``,
+    ``start_ns``, ``end_ns``, ``error``, ``caller`` (service that sent it, or null), ``root`` (no
+    parent span at all). Fragments that stayed fragments are no requests.
 
     ``calls``: one row per call: ``trace_id``, ``caller``, ``callee``, ``kind`` (sync /
     messaging / infrastructure), ``entry_row`` (the caller's request), ``caller_row`` /
     ``callee_row`` (span rows; callee -1 when the callee emitted no span for it),
     ``operation`` (callee operation), ``method``, ``start_ns``/``end_ns`` (as the caller saw
     them when it has a client span), ``status_code``, ``error``, ``idempotency_key``,
-    ``system`` (db/messaging system for infrastructure and messaging).
+    ``system`` (db/messaging system for infrastructure and messaging). A call made below a kept
+    fragment has the fragment root as ``entry_row``, a row no request has.
+
+    ``fragments``: one row per fragment root (see :mod:`orchscan.analyzer.requests.fragments`):
+    ``row``, ``trace_id``, ``service``, ``attached`` (put back into its service's request).
     """
 
     spans: pd.DataFrame
     requests: pd.DataFrame
     calls: pd.DataFrame
+    fragments: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -274,13 +285,19 @@ def link_stubs(table: pa.Table) -> pa.Table:
     return table.filter(pc.and_(consumers, linked).fill_null(False))
 
 
-def build_call_tables(table: pa.Table, stubs: pa.Table | None = None) -> CallTables:
+def build_call_tables(
+    table: pa.Table,
+    stubs: pa.Table | None = None,
+    *,
+    fragment_tolerance_ms: float = DEFAULT_FLOW_THRESHOLDS.fragment_tolerance_ms,
+) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring).
 
     ``stubs`` are the linked consumers whose producers may be in ``table`` (see
     :func:`link_stubs`; computed from ``table`` itself when not given). They take part in link
     resolution only: they are rows after the table's own in :attr:`CallTables.spans`, but never
-    requests, parents or callers.
+    requests, parents or callers. ``fragment_tolerance_ms`` is the slack allowed when placing a
+    fragment inside a request of its service.
     """
     own_rows = table.num_rows
     stubs = link_stubs(table) if stubs is None else stubs
@@ -307,7 +324,25 @@ def build_call_tables(table: pa.Table, stubs: pa.Table | None = None) -> CallTab
         spans["parent_row"] = parent
         is_entry = kind.isin(_ENTRY_KINDS)
         is_entry[own_rows:] = False
-        entry = _entry_rows(parent, service.codes, is_entry)
+        start = spans["start_ns"].to_numpy(dtype=np.int64)
+        end = spans["end_ns"].to_numpy(dtype=np.int64)
+        trace_rank = traces.result()
+        lost = (parent < 0) & spans["parent_span_id"].notna().to_numpy()
+        lost[own_rows:] = False
+        spans["lost_parent"] = lost
+        fragments = adopt_fragments(
+            trace_rank,
+            service.codes,
+            start,
+            end,
+            lost,
+            is_entry,
+            tolerance_ns=int(fragment_tolerance_ms * 1_000_000),
+        )
+        # An adopted fragment climbs to its request as if the lost spans were still there.
+        climb = parent.copy()
+        climb[fragments.roots] = fragments.hosts
+        entry = _entry_rows(climb, service.codes, is_entry)
         spans["entry_row"] = entry
         spans["operation"] = _series(operation.codes, operation.names)
         status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -322,20 +357,20 @@ def build_call_tables(table: pa.Table, stubs: pa.Table | None = None) -> CallTab
             messaging_system=text("messaging_system"),
             parent=parent,
             entry=entry,
-            start=spans["start_ns"].to_numpy(dtype=np.int64),
-            end=spans["end_ns"].to_numpy(dtype=np.int64),
+            start=start,
+            end=end,
             status_code=status_code,
             error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
             idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
         )
-        requests = _requests(spans, columns, own_rows)
+        requests = _requests(spans, columns, own_rows, fragments.kept)
         parts = [
             _boundary_calls(columns),
             _unanswered_calls(columns),
             _linked_messages(links.result(), columns, spans),
         ]
-        calls = _calls_frame(full, columns, parts, traces.result(), pool)
-    return CallTables(spans=spans, requests=requests, calls=calls)
+        calls = _calls_frame(full, columns, parts, trace_rank, pool)
+    return CallTables(spans=spans, requests=requests, calls=calls, fragments=_fragments(spans, fragments))
 
 
 def _trace_ranks(table: pa.Table) -> np.ndarray:
@@ -344,8 +379,23 @@ def _trace_ranks(table: pa.Table) -> np.ndarray:
     return ranks
 
 
-def _requests(spans: pd.DataFrame, s: _Spans, own_rows: int) -> pd.DataFrame:
-    rows = np.flatnonzero(s.entry[:own_rows] == np.arange(own_rows))
+def _fragments(spans: pd.DataFrame, fragments: Fragments) -> pd.DataFrame:
+    """The fragment roots, each with its trace, service and whether a request took it in."""
+    rows = fragments.roots
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "trace_id": spans["trace_id"].array.take(rows),
+            "service": spans["service"].array.take(rows),
+            "attached": fragments.hosts >= 0,
+        }
+    )
+
+
+def _requests(spans: pd.DataFrame, s: _Spans, own_rows: int, kept: np.ndarray) -> pd.DataFrame:
+    own = s.entry[:own_rows] == np.arange(own_rows)
+    own[kept] = False
+    rows = np.flatnonzero(own)
     parent = s.parent[rows]
     caller = np.where(parent >= 0, s.service.codes[np.maximum(parent, 0)], -1)
     caller[caller == s.service.codes[rows]] = -1
