@@ -73,6 +73,17 @@ class RoleThresholds:
     #: and it makes no business calls of its own.
     infrastructure_min_share: float = 0.9
 
+    #: A role claim (orchestrator, composer, gateway, choreography) rests on at least this many
+    #: requests: of the entry operation that coordinates, or of the service. Below it the service
+    #: is a plain service with "too little evidence"; three requests are few enough that a small
+    #: capture (HotROD's three dispatch requests) is still judged, and more than a one-off.
+    evidence_min_requests: int = 3
+    #: A downstream service called by at least this share of an entry operation's requests that
+    #: call anything is a core callee. An entry operation known only by its span's name (no route,
+    #: path or RPC method) without a core callee hides several request types (a mixed entry) and
+    #: claims no coordination.
+    core_callee_share: float = 0.9
+
 
 #: The defaults, shared by every analyzer function's keyword argument.
 DEFAULT_ROLE_THRESHOLDS = RoleThresholds()

@@ -377,10 +377,10 @@ class ShopMix:
 
     orders: int = 3
     order_lookups: int = 3
-    checkouts: int = 2
-    routed: int = 2
-    homes: int = 2
-    restocks: int = 2
+    checkouts: int = 3
+    routed: int = 3
+    homes: int = 3
+    restocks: int = 3
 
 
 #: The role every service of :func:`build_shop` plays, and whether an orchestrator is hidden.

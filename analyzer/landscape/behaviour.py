@@ -60,6 +60,7 @@ _SUMMED = (
     "publishes",
     "duration_ns",
     "self_ns",
+    "named",
 )
 
 
@@ -74,6 +75,9 @@ class Behaviour:
     their first call. ``event_requests`` counts requests that consumed or published a message;
     ``served`` the requests that arrived from outside (server or consumer spans) rather than
     starting in the service itself (a client span or background work at the root).
+    ``named_requests`` counts requests known only by their span's name (no route, path or RPC
+    method); ``core_callee_share`` is the share of requests calling anything that call its most
+    called service (0 when none calls anything).
     """
 
     service: str
@@ -97,6 +101,13 @@ class Behaviour:
     self_time_share: float
     callees: tuple[str, ...]
     example_traces: tuple[str, ...]
+    named_requests: int = 0
+    core_callee_share: float = 0.0
+
+    @property
+    def route_less(self) -> bool:
+        """Every request is known only by its span's name: nothing says which kind of request it was."""
+        return self.requests > 0 and self.named_requests == self.requests
 
     @property
     def error_rate(self) -> float:
@@ -148,7 +159,7 @@ def measure_requests(
     """One row per request with the figures of :class:`Behaviour`, so aggregates stay group-bys.
 
     Columns: the request's ``row``, ``trace_id``, ``service``, ``operation``, ``kind``,
-    ``error`` plus ``sync_calls``, ``distinct_callees``, ``sequential_steps`` (stages holding a
+    ``error``, ``named`` plus ``sync_calls``, ``distinct_callees``, ``sequential_steps`` (stages holding a
     first call to a service, minus one), ``dependent_pairs`` (distinct callees minus one),
     ``overlapping_calls``, ``reads``, ``writes``, ``unknown_methods``, ``db_calls``,
     ``publishes``, ``duration_ns``, ``self_ns``.
@@ -167,6 +178,7 @@ def measure_requests(
             "operation": requests["operation"].array,
             "kind": requests["kind"].array,
             "error": requests["error"].to_numpy(dtype=bool),
+            "named": requests["named"].to_numpy(dtype=bool),
             "duration_ns": np.clip(end - start, 0, None),
         }
     )
@@ -476,6 +488,8 @@ def _behaviours(
             pd.MultiIndex.from_frame(typical[keys]) if len(keys) > 1 else typical[keys[0]]
         ).to_numpy()
     )
+    most = typical.groupby(keys, sort=False, dropna=False)["requests"].max()
+    core = {tuple(_key(k) for k in (key if len(keys) > 1 else (key,))): int(n) for key, n in most.items()}
     typical = typical[typical["requests"].to_numpy() >= _TYPICAL_SHARE * typical["total"].to_numpy()]
     typical = typical.assign(mean=typical["position"] / typical["requests"])
     callees = per_group(typical.sort_values([*keys, "mean", "callee"], na_position="last"), "callee")
@@ -507,6 +521,8 @@ def _behaviours(
                 self_time_share=_ratio(row["self_ns"], row["duration_ns"]),
                 callees=callees.get(key, ()),
                 example_traces=traces.get(key, ()),
+                named_requests=int(row["named"]),
+                core_callee_share=_ratio(core.get(key, 0), row["forwarding"]),
             )
         )
     return records

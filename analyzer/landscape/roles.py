@@ -21,6 +21,11 @@ handle requests), which adapts "conspicuous" to the landscape's size and habits.
   reads;
 * ``choreography``: takes part through events (consumes or publishes messages);
 * ``service``: everything else.
+
+A claim rests on evidence: the entry operation (or service) behind it must have been seen in
+``evidence_min_requests`` requests, and an entry operation that hides several request types (a
+*mixed entry*: no route, no core callee) claims no coordination; either is said in the
+evidence of the service's role.
 """
 
 from __future__ import annotations
@@ -114,6 +119,11 @@ def _z(hub: Hub, op: Behaviour) -> float:
     return (op.distinct_callees_per_request - hub.median) / hub.spread
 
 
+def is_mixed(op: Behaviour, t: RoleThresholds) -> bool:
+    """An entry operation known only by its span's name whose requests share no core callee."""
+    return op.route_less and op.forwarding_requests > 0 and op.core_callee_share < t.core_callee_share
+
+
 def _orchestrates(op: Behaviour, hub: Hub, t: RoleThresholds) -> bool:
     callees = op.distinct_callees_per_request
     return (
@@ -135,7 +145,7 @@ def _composes(op: Behaviour, t: RoleThresholds) -> bool:
 def _is_gateway(service: ServiceBehaviour, t: RoleThresholds) -> bool:
     overall = service.overall
     return (
-        overall.requests > 0
+        overall.requests >= t.evidence_min_requests
         and overall.distinct_callees_per_request <= t.gateway_max_callees_per_request
         and overall.forwarding_requests >= t.gateway_min_forward_share * overall.requests
         and len(service.callees) >= t.gateway_min_fan_out
@@ -151,7 +161,8 @@ def _is_traffic_source(service: ServiceBehaviour) -> bool:
 def _is_choreography(service: ServiceBehaviour, t: RoleThresholds) -> bool:
     overall = service.overall
     return (
-        overall.requests > 0 and overall.event_requests >= t.choreography_min_event_share * overall.requests
+        overall.event_requests >= t.evidence_min_requests
+        and overall.event_requests >= t.choreography_min_event_share * overall.requests
     )
 
 
@@ -164,23 +175,49 @@ def _classify(service: ServiceBehaviour, hub: Hub, t: RoleThresholds) -> Service
         return _role(service, hub, "infrastructure", [_store_sentence(service)], ())
     if not service.emits_spans:
         return _role(service, hub, "external", [_external_sentence(service)], ())
-    orchestrating = [op for op in by_fan_out if _orchestrates(op, hub, t)]
+    # Only operations with enough requests of one kind may carry a claim of coordination.
+    judged = [op for op in by_fan_out if op.requests >= t.evidence_min_requests and not is_mixed(op, t)]
+    caveats = _caveats(by_fan_out, hub, t)
+    orchestrating = [op for op in judged if _orchestrates(op, hub, t)]
     if orchestrating:
         hidden, work = _own_work(service, orchestrating[0], t)
         evidence = [_fan_out_sentence(op) for op in orchestrating]
-        evidence += [work, _hub_sentence(hub)]
+        evidence += [work, _hub_sentence(hub), *caveats]
         return _role(service, hub, "orchestrator", evidence, orchestrating, hidden=hidden)
     if _is_traffic_source(service):
         return _role(service, hub, "external", [_source_sentence(service)], ())
     if _is_gateway(service, t):
-        return _role(service, hub, "gateway", [_gateway_sentence(service), _hub_sentence(hub)], ())
-    composing = [op for op in by_fan_out if _composes(op, t)]
+        return _role(service, hub, "gateway", [_gateway_sentence(service), _hub_sentence(hub), *caveats], ())
+    composing = [op for op in judged if _composes(op, t)]
     if composing:
-        evidence = [_fan_out_sentence(op) for op in composing] + [_hub_sentence(hub)]
+        evidence = [_fan_out_sentence(op) for op in composing] + [_hub_sentence(hub), *caveats]
         return _role(service, hub, "composer", evidence, composing)
     if _is_choreography(service, t):
-        return _role(service, hub, "choreography", [_event_sentence(service)], ())
-    return _role(service, hub, "service", [_service_sentence(service), _hub_sentence(hub)], ())
+        return _role(service, hub, "choreography", [_event_sentence(service), *caveats], ())
+    evidence = [_service_sentence(service), _hub_sentence(hub), *caveats]
+    return _role(service, hub, "service", evidence, ())
+
+
+def _caveats(operations: Sequence[Behaviour], hub: Hub, t: RoleThresholds) -> list[str]:
+    """Why operations that look like coordination claim none: a mixed entry, or too few requests."""
+    found = []
+    for op in operations:
+        if not (_orchestrates(op, hub, t) or _composes(op, t)):
+            continue
+        if op.requests < t.evidence_min_requests:
+            found.append(
+                f"too little evidence to judge {op.operation}: it calls "
+                f"{_services(op.distinct_callees_per_request)} per request, but was seen in only "
+                f"{op.requests} request{'s' if op.requests != 1 else ''} ({t.evidence_min_requests} needed)"
+            )
+        elif is_mixed(op, t):
+            found.append(
+                f"{op.operation} is a mixed entry: its requests carry no route, path or RPC method, and "
+                f"no service is called by more than {op.core_callee_share:.0%} of those that call any, so "
+                "it hides several request types and claims no coordination (its flows are split by "
+                "their first call)"
+            )
+    return found
 
 
 def _role(

@@ -84,13 +84,15 @@ class CallTables:
 
     ``spans``: the analysed span columns plus ``row`` (position), ``parent_row`` (-1 if none or
     absent), ``lost_parent`` (it names a parent that is absent: its trace has a hole),
-    ``entry_row`` (the request the span belongs to) and ``operation`` (see
-    :func:`operation_keys`).
+    ``entry_row`` (the request the span belongs to), ``operation`` (see :func:`_operations`)
+    and ``named`` (the operation is only the span's name).
 
     ``requests``: one row per request (server/consumer span, or the local root of background
     work): ``row``, ``trace_id``, ``span_id``, ``service``, ``operation``, ``method``,
-    ``start_ns``, ``end_ns``, ``error``, ``caller`` (service that sent it, or null), ``root`` (no
-    parent span at all). Fragments that stayed fragments are no requests.
+    ``start_ns``, ``end_ns``, ``error``, ``named`` (its operation is only the span's name: no
+    route, path or RPC method says what kind of request it was), ``caller`` (service that sent
+    it, or null), ``root`` (no parent span at all). Fragments that stayed fragments are no
+    requests.
 
     ``calls``: one row per call: ``trace_id``, ``caller``, ``callee``, ``kind`` (sync /
     messaging / infrastructure), ``entry_row`` (the caller's request), ``caller_row`` /
@@ -200,12 +202,13 @@ def _series(codes: np.ndarray, names: np.ndarray) -> pd.Series:
     return pd.Series(pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string()).to_pandas())
 
 
-def _operations(table: pa.Table, method: _Text, text: Callable[[str], _Text]) -> _Text:
+def _operations(table: pa.Table, method: _Text, text: Callable[[str], _Text]) -> tuple[_Text, np.ndarray]:
     """A readable operation name per span: ``METHOD /route``, ``rpc Service/Method`` or the span name.
 
     The route template is preferred over the concrete path (which carries ids); without a
     template the concrete path is used as seen. Spelled once per distinct combination of the
-    columns involved, not once per span.
+    columns involved, not once per span. Also per combination: whether the name is only the span's
+    name (no route, path or RPC method tells the request's type).
     """
     parts = [
         method,
@@ -217,17 +220,12 @@ def _operations(table: pa.Table, method: _Text, text: Callable[[str], _Text]) ->
     combined, groups = combine([part.codes + 1 for part in parts], [len(part.names) + 1 for part in parts])
     first = representatives(combined, groups)
     verb, route, rpc_service, rpc_method, name = (part.values(first) for part in parts)
-    keys = pc.if_else(
-        pc.and_(pc.is_valid(rpc_service), pc.is_valid(rpc_method)),
-        pc.binary_join_element_wise(rpc_service, rpc_method, "/"),
-        name,
-    )
-    keys = pc.if_else(
-        pc.and_(pc.is_valid(verb), pc.is_valid(route)),
-        pc.binary_join_element_wise(verb, route, " "),
-        keys,
-    )
-    return _Text(combined, np.asarray(keys.to_pylist(), dtype=object))
+    rpc = pc.and_(pc.is_valid(rpc_service), pc.is_valid(rpc_method))
+    http = pc.and_(pc.is_valid(verb), pc.is_valid(route))
+    keys = pc.if_else(rpc, pc.binary_join_element_wise(rpc_service, rpc_method, "/"), name)
+    keys = pc.if_else(http, pc.binary_join_element_wise(verb, route, " "), keys)
+    named = pc.invert(pc.or_(rpc, http)).to_numpy(zero_copy_only=False)
+    return _Text(combined, np.asarray(keys.to_pylist(), dtype=object)), named
 
 
 def _entry_rows(parent: np.ndarray, service_code: np.ndarray, is_entry: np.ndarray) -> np.ndarray:
@@ -318,7 +316,7 @@ def build_call_tables(
         service = text("service")
         kind = text("kind")
         method = text("http_method")
-        operation = _operations(full, method, text)
+        operation, named = _operations(full, method, text)
         parent = np.concatenate([parents.result(), np.full(len(spans) - own_rows, -1, dtype=np.int64)])
         spans["row"] = np.arange(len(spans))
         spans["parent_row"] = parent
@@ -363,6 +361,7 @@ def build_call_tables(
             error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
             idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
         )
+        spans["named"] = named[operation.codes]
         requests = _requests(spans, columns, own_rows, fragments.kept)
         parts = [
             _boundary_calls(columns),
@@ -415,6 +414,7 @@ def _requests(spans: pd.DataFrame, s: _Spans, own_rows: int, kept: np.ndarray) -
             "start_ns": s.start[rows],
             "end_ns": s.end[rows],
             "error": s.error[rows],
+            "named": spans["named"].to_numpy()[rows],
             "caller": _series(caller, s.service.names).array,
             "root": spans["parent_span_id"].isna().to_numpy()[rows],
         }

@@ -57,7 +57,7 @@ def test_service_graph_folds_kinds_and_marks_uninstrumented_nodes() -> None:
     assert graph.nodes["orders"]["emits_spans"] is True
     assert graph.edges["orders", "orders-postgresql"]["kinds"] == ("infrastructure",)
     order_to_inventory = graph.edges["orders", "inventory"]
-    assert order_to_inventory["calls"] == 5  # 3 direct orders + 2 through checkout
+    assert order_to_inventory["calls"] == 6  # 3 direct orders + 3 through checkout
     assert order_to_inventory["error_rate"] == 0.0
     assert set(graph.successors("orders")) == {
         "inventory",

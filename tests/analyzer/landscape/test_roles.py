@@ -41,7 +41,7 @@ def test_hidden_orchestrator_evidence_names_callees_order_writes_and_own_work() 
     assert orders.evidence[0] == (
         "per POST /orders request it calls 4 services (inventory, payment, shipping, notification) "
         "in 4 calls, 100% of them one after another; 4 of 4 write; "
-        "2.0 own database calls per request (5 requests)"
+        "2.0 own database calls per request (6 requests)"
     )
     assert orders.evidence[1].startswith(
         "hidden orchestration: besides coordinating it does its own work (2.0"
@@ -65,19 +65,19 @@ def test_gateway_composer_choreography_infrastructure_and_external_evidence() ->
     roles = _roles(_shop())
     assert roles["gateway"].evidence[0] == (
         "per request it calls 1 service, but 5 distinct services in all "
-        "(cart, catalogue, pricing, recommendations, users); 10 of 10 requests forwarded"
+        "(cart, catalogue, pricing, recommendations, users); 15 of 15 requests forwarded"
     )
     assert "0% of them one after another; 0 of 4 write" in roles["bff"].evidence[0]
     assert roles["bff"].parallel_share == 1.0
     assert roles["procurement"].evidence[0] == (
-        "2 of 2 requests take part in events; 2 message deliveries consumed; "
+        "3 of 3 requests take part in events; 3 message deliveries consumed; "
         "1.0 messages published per request to purchase-ordered"
     )
     assert roles["legacy-mainframe"].evidence == (
-        "only called as a store, cache or broker (5 calls from inventory) and calls nobody",
+        "only called as a store, cache or broker (6 calls from inventory) and calls nobody",
     )
     assert roles["stripe"].evidence == (
-        "emitted no spans: 4 calls from payment reached it with no instrumented answer",
+        "emitted no spans: 5 calls from payment reached it with no instrumented answer",
     )
 
 
@@ -177,9 +177,10 @@ def test_renaming_services_changes_no_role(mix: ShopMix, seed: object) -> None:
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mix=mixes, copies=st.integers(2, 3))
 def test_duplicating_every_trace_changes_no_role(mix: ShopMix, copies: int) -> None:
+    # Roles follow shares, not sizes; only the least evidence a claim needs is a size (below).
     table = _shop(mix)
-    once = _roles(table)
-    repeated = _roles(with_copies(table, copies))
+    once = _roles(table, evidence_min_requests=1)
+    repeated = _roles(with_copies(table, copies), evidence_min_requests=1)
     assert {n: (r.role, r.hidden, r.score) for n, r in repeated.items()} == {
         n: (r.role, r.hidden, r.score) for n, r in once.items()
     }
@@ -195,3 +196,59 @@ def test_a_traffic_source_is_external_not_a_gateway() -> None:
     assert roles["loadgen"].role == "external"
     assert roles["loadgen"].evidence[0].startswith("a traffic source outside the landscape: its 12 requests")
     assert roles["orders"].role == "orchestrator"
+
+
+def _coordinating(land: LandscapeBuilder, service: str, operation: str, callees: list[str]) -> None:
+    """One request of ``service`` writing to ``callees`` one after another."""
+    entry = land.trace().request(service, operation, ms=200)
+    for i, callee in enumerate(callees):
+        entry.call(callee, "POST /items", at=5 + 40 * i, ms=30)
+
+
+def test_one_request_makes_no_orchestrator() -> None:
+    land = build_shop(LandscapeBuilder())
+    # An older capture mixed in: a service seen once, calling two others.
+    _coordinating(land, "booking", "POST /bookings", ["seats", "payment"])
+    roles = _roles(land.table())
+    assert roles["booking"].role == "service"
+    assert roles["booking"].evidence[-1] == (
+        "too little evidence to judge POST /bookings: it calls 2 services per request, "
+        "but was seen in only 1 request (3 needed)"
+    )
+    assert _roles(land.table(), evidence_min_requests=1)["booking"].role == "orchestrator"
+
+
+def _front_end(land: LandscapeBuilder, *calls: tuple[str, str]) -> None:
+    """A request the front end records as "HTTP request": no route, no path."""
+    entry = land.trace().request("web", "HTTP request", ms=200)
+    for i, (callee, operation) in enumerate(calls):
+        entry.call(callee, operation, at=5 + 40 * i, ms=30)
+
+
+def test_a_route_less_entry_hiding_several_request_types_claims_no_coordination() -> None:
+    land = build_shop(LandscapeBuilder())
+    for _ in range(4):
+        _front_end(
+            land,
+            ("catalogue", "GET /items"),
+            ("recommendations", "GET /recommendations"),
+            ("users", "GET /users/{id}"),
+        )
+        _front_end(land, ("cart", "GET /cart"), ("catalogue", "GET /items"))
+        _front_end(land, ("cart", "POST /cart/items"), ("pricing", "POST /quotes"))
+        _front_end(land, ("orders", "POST /orders"), ("users", "GET /users/{id}"))
+    # Taken as one operation, it would be an orchestrator: 2.25 services per request, in turn, writing.
+    assert _roles(land.table(), core_callee_share=0.0)["web"].role == "orchestrator"
+    web = _roles(land.table())["web"]
+    assert web.role == "service"
+    assert web.evidence[-1].startswith(
+        "HTTP request is a mixed entry: its requests carry no route, path or RPC method, and no service "
+        "is called by more than 50% of those that call any"
+    )
+
+
+def test_a_route_less_entry_of_one_request_type_still_coordinates() -> None:
+    land = build_shop(LandscapeBuilder())
+    for _ in range(4):
+        _front_end(land, ("cart", "POST /carts"), ("pricing", "POST /quotes"), ("orders", "POST /orders"))
+    assert _roles(land.table())["web"].role == "orchestrator"
