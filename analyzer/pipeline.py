@@ -27,6 +27,7 @@ from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
 from orchscan.analyzer.flows.handoffs import match_operation
+from orchscan.analyzer.flows.judgement import FLOW, split_mixed_entries
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import (
     candidate_flows,
@@ -148,11 +149,16 @@ def finish_analysis(
     tolerance = thresholds.calls.overlap_tolerance_ms
     candidates = number_requests([part.steps for part in selected])
     figures = flow_figures(candidates.requests)
-    steps = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
-    flows = _document_entries(
-        analyze_flows(steps, specs=operations or None, thresholds=thresholds.flows, tolerance_ms=tolerance),
+    wanted = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
+    steps, mixed = split_mixed_entries(wanted, thresholds=thresholds.flows)
+    mined = _document_entries(
+        analyze_flows(
+            steps, specs=operations or None, thresholds=thresholds.flows, tolerance_ms=tolerance, mixed=mixed
+        ),
         operations,
     )
+    # Claims rest on claimed flows only; the others are listed as observed.
+    flows = tuple(flow for flow in mined if flow.verdict == FLOW)
     context = TraceContextEvidence.merge([part.context for part in selected])
     findings = (
         find_findings(
@@ -176,6 +182,9 @@ def finish_analysis(
         flows=tuple(sorted(flows, key=lambda f: (f.owner, f.entry.key, f.id))),
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         coverage=tuple(sorted(landscape.coverage, key=lambda c: c.service)),
+        observed_flows=tuple(
+            sorted((f for f in mined if f.verdict != FLOW), key=lambda f: (f.owner, f.entry.key, f.id))
+        ),
     )
     return ScanResult(analysis, specs.bindings, operations, landscape.statuses)
 

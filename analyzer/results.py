@@ -90,13 +90,18 @@ class ServiceRole:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries observed for one step: the same call repeated after a failure within a request."""
+    """Retries observed for one step: the same call repeated after a failure within a request.
+
+    ``idempotency_key``: every attempt carried one; ``keyed_requests``: requests whose every
+    attempt did.
+    """
 
     requests_with_retries: int
     max_attempts: int
     status_codes: tuple[int, ...]
     median_delay_ms: float
     idempotency_key: bool
+    keyed_requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,12 +155,19 @@ class Compensation:
 
 @dataclass(frozen=True)
 class Uncompensated:
-    """A failure after which earlier side effects were left in place."""
+    """A failure after which earlier side effects were left in place.
+
+    ``requests`` left exactly ``left_in_place`` in place when ``failed_step`` failed;
+    ``failures`` counts every failure of that step after earlier writes (compensated or not);
+    ``holes`` how many of ``requests`` are in traces that lost spans.
+    """
 
     failed_step: int
     left_in_place: tuple[int, ...]
     requests: int
     example_traces: tuple[str, ...]
+    failures: int = 0
+    holes: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,7 +201,13 @@ class Duplicate:
 
 @dataclass(frozen=True)
 class Flow:
-    """A recurring call sequence behind one entry operation of one owner."""
+    """A recurring call sequence behind one entry operation of one owner.
+
+    ``verdict`` is ``flow`` for a flow the analysis claims, ``too-little-evidence`` or
+    ``mixed-entry`` for an entry only observed (see :mod:`orchscan.analyzer.flows.judgement`),
+    with ``caveats`` saying why; a sub-entry split from a mixed entry names it in ``split_from``.
+    ``holes`` counts the requests whose trace lost spans (some span's parent is missing).
+    """
 
     id: str
     owner: str
@@ -207,6 +225,20 @@ class Flow:
     duration_p50_ms: float = 0.0
     duration_p95_ms: float = 0.0
     duration_max_ms: float = 0.0
+    verdict: str = "flow"
+    caveats: tuple[str, ...] = ()
+    split_from: str | None = None
+    holes: int = 0
+
+
+@dataclass(frozen=True)
+class EvidenceCounts:
+    """How often a finding's problem showed: in ``affected`` of the ``cases`` where it could, and
+    how many of those a sampling hole explains (``explained``: their trace lost spans)."""
+
+    affected: int
+    cases: int
+    explained: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,8 +247,9 @@ class Finding:
 
     ``rule`` is a stable id such as ``hidden-orchestration``; ``severity`` one of
     :data:`SEVERITIES`. ``subject`` names what inside the service the finding is about (a flow, a
-    flow's step, a callee), None when it is about the service as a whole. Sorted by severity, then
-    rule, service and flow.
+    flow's step, a callee), None when it is about the service as a whole. ``counts`` says how
+    often the problem showed, for rules that count it (its severity follows them, see
+    :mod:`orchscan.analyzer.findings.severity`). Sorted by severity, then rule, service and flow.
     """
 
     rule: str
@@ -228,6 +261,7 @@ class Finding:
     recommendation: str
     example_traces: tuple[str, ...] = ()
     subject: str | None = None
+    counts: EvidenceCounts | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -403,9 +437,11 @@ class Analysis:
     """Everything a report renders.
 
     ``services`` are sorted by ``(-score, name)``; ``edges`` by ``(caller, callee, kind)``;
-    ``flows`` by ``(owner, entry key)``; ``findings`` by :meth:`Finding.sort_key`;
-    ``coverage`` (one record per service with a spec) by service name. ``findings`` holds the
-    active findings only; those a suppression file accepted are in ``suppressions``.
+    ``flows`` (the claimed ones) and ``observed_flows`` (entries mined but not claimed: too
+    little evidence, mixed entries) by ``(owner, entry key)``; ``findings`` by
+    :meth:`Finding.sort_key`; ``coverage`` (one record per service with a spec) by service name.
+    ``findings`` holds the active findings only; those a suppression file accepted are in
+    ``suppressions``.
     """
 
     input: InputSummary
@@ -415,6 +451,7 @@ class Analysis:
     findings: tuple[Finding, ...] = ()
     coverage: tuple[ServiceCoverage, ...] = ()
     suppressions: Suppressions = field(default_factory=Suppressions)
+    observed_flows: tuple[Flow, ...] = ()
 
     def service(self, name: str) -> ServiceRole | None:
         """The role record of a service, if it was seen."""

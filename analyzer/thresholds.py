@@ -121,6 +121,20 @@ class FlowThresholds:
     either is still listed as observed, but nothing is built on it (no Arazzo draft). Three
     requests are few enough that a small capture (HotROD's three dispatch requests) is still
     judged, and more than a one-off; one step is a call, not a flow to coordinate.
+    ``mixed_entry_max_main_share``: an entry known only by its span's name, none of whose steps
+    is required (see ``required_step_support``) and whose most frequent variant covers less than
+    this share of its requests, hides several request types: it is split by first call; a
+    sub-entry is judged as a flow when it holds at least ``sub_entry_min_share`` of the entry's
+    requests (rarer first calls are deviations, such as a request whose first call was lost).
+    ``severity_pattern_share`` and ``severity_outlier_share``: a finding that counts its cases
+    (failures left uncompensated, retries without a key) keeps its rule's severity when its
+    problem showed in at least the pattern share of the cases (and in at least
+    ``evidence_min_requests`` of them), one level less between the two shares, and is an outlier
+    below the outlier share while the other cases were handled: low; cases whose trace lost
+    spans are explained by sampling holes and not counted, and when no case is left the finding is
+    info. ``holes_explain_max_share``: lost spans explain a flow's cases only while at most this
+    share of the flow's requests lost spans (holes are the exception); where they are everywhere
+    (a service that never exports its spans) they explain nothing.
     """
 
     min_steps: int = 3
@@ -137,6 +151,11 @@ class FlowThresholds:
     example_traces: int = 5
     evidence_min_requests: int = 3
     evidence_min_steps: int = 2
+    mixed_entry_max_main_share: float = 0.5
+    sub_entry_min_share: float = 0.05
+    severity_pattern_share: float = 0.5
+    severity_outlier_share: float = 0.1
+    holes_explain_max_share: float = 0.5
 
 
 DEFAULT_FLOW_THRESHOLDS = FlowThresholds()

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
 from orchscan.analyzer.flows.handoffs import SpecIndex
+from orchscan.analyzer.flows.judgement import split_mixed_entries
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import (
     StepCalls,
@@ -82,11 +83,15 @@ def mined_flows(
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
     tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> tuple[tuple[Flow, ...], StepCalls]:
-    """The flows of one table (with ``owners`` as orchestrators) and the steps they were mined from."""
-    steps = mined_steps(
+    """The flows of one table (with ``owners`` as orchestrators), judged, and the steps they were mined
+    from (mixed entries split into their sub-entries)."""
+    wanted = mined_steps(
         table, owners=owners, operations=specs, thresholds=thresholds, tolerance_ms=tolerance_ms
     )
-    return analyze_flows(steps, specs=specs, thresholds=thresholds, tolerance_ms=tolerance_ms), steps
+    steps, mixed = split_mixed_entries(wanted, thresholds=thresholds)
+    return analyze_flows(
+        steps, specs=specs, thresholds=thresholds, tolerance_ms=tolerance_ms, mixed=mixed
+    ), steps
 
 
 def context_of(table: pa.Table) -> TraceContextEvidence:

@@ -5,6 +5,11 @@ stable (reports and ``--fail-on`` key on them): ``hidden-orchestration``,
 ``overloaded-orchestrator``, ``duplicated-flow``, ``missing-idempotency``,
 ``uncompensated-failure``, ``missing-trace-context``, ``unbounded-wait`` and the hint
 ``workflow-description``.
+
+Rules about flows look at claimed flows only (enough evidence, no mixed entry); rules about a
+coordinating service only at orchestrators. A rule that can count its cases says how often the
+problem showed, and its severity follows that count (:mod:`orchscan.analyzer.findings.severity`).
+One problem at one place is one finding, with its count and examples.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from orchscan.analyzer.findings.severity import weigh
 from orchscan.analyzer.flows.duplicates import group_copies
 from orchscan.analyzer.flows.failures import is_timeout, is_write, with_step_indices
 from orchscan.analyzer.flows.handoffs import SpecIndex, match_operation
 from orchscan.analyzer.flows.steps import StepCalls
 from orchscan.analyzer.requests.calls import SYNC, CallTables
-from orchscan.analyzer.results import Finding, Flow, ServiceRole, Step, Uncompensated
+from orchscan.analyzer.results import EvidenceCounts, Finding, Flow, ServiceRole, Step, Uncompensated
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS, DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
@@ -45,13 +51,13 @@ def find_findings(
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
     tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> tuple[Finding, ...]:
-    """Run every pitfall rule; findings sorted most severe first."""
+    """Run every pitfall rule over the claimed ``flows``; findings sorted most severe first."""
     found = [
         *hidden_orchestration(flows, roles),
-        *overloaded_orchestrator(flows, steps, thresholds=thresholds),
+        *overloaded_orchestrator(flows, steps, roles=roles, thresholds=thresholds),
         *duplicated_flow(flows, thresholds=thresholds),
-        *missing_idempotency(flows, steps, specs=specs),
-        *uncompensated_failure(flows),
+        *missing_idempotency(flows, steps, specs=specs, thresholds=thresholds),
+        *uncompensated_failure(flows, thresholds=thresholds),
         *missing_trace_context(context, thresholds=thresholds),
         *unbounded_wait(flows, steps, thresholds=thresholds, tolerance_ms=tolerance_ms),
         *workflow_description(flows, thresholds=thresholds),
@@ -100,9 +106,17 @@ def hidden_orchestration(flows: Sequence[Flow], roles: Sequence[ServiceRole]) ->
 
 
 def overloaded_orchestrator(
-    flows: Sequence[Flow], steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
+    flows: Sequence[Flow],
+    steps: StepCalls,
+    *,
+    roles: Sequence[ServiceRole] = (),
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
 ) -> list[Finding]:
-    """A coordinating service whose requests also do heavy work of their own (queries, computation)."""
+    """An orchestrator whose requests also do heavy work of their own (queries, computation).
+
+    One finding per orchestrator, naming every flow of it that is overloaded.
+    """
+    orchestrators = {role.name for role in roles if role.role == "orchestrator"}
     requests = steps.requests
     duration = (requests["end_ns"] - requests["start_ns"]).clip(lower=1)
     load = (
@@ -116,37 +130,44 @@ def overloaded_orchestrator(
         .groupby("flow_id")
         .agg(db=("db", "mean"), self_share=("self", "median"))
     )
-    out = []
+    overloaded: dict[str, list[tuple[Flow, float, float]]] = {}
     for flow in flows:
-        if len(flow.steps) < 2 or flow.id not in load.index:
+        if flow.owner not in orchestrators or len(flow.steps) < 2 or flow.id not in load.index:
             continue
         db, share = float(load.loc[flow.id, "db"]), float(load.loc[flow.id, "self_share"])
-        if db < thresholds.overloaded_db_calls or share < thresholds.overloaded_self_time_share:
-            continue
+        if db >= thresholds.overloaded_db_calls and share >= thresholds.overloaded_self_time_share:
+            overloaded.setdefault(flow.owner, []).append((flow, db, share))
+    out = []
+    for owner, found in sorted(overloaded.items()):
+        found.sort(key=lambda item: (-item[0].requests, item[0].id))
+        main, db, share = found[0]
         out.append(
             Finding(
                 rule="overloaded-orchestrator",
                 severity="medium",
-                service=flow.owner,
-                flow=flow.id,
+                service=owner,
+                flow=main.id,
                 message=(
-                    f"{flow.owner} coordinates {len(flow.steps)} steps in {flow.entry.key} and also makes "
+                    f"{owner} coordinates {len(main.steps)} steps in {main.entry.key} and also makes "
                     f"{db:.1f} database calls per request, spending {share:.0%} of the request outside "
                     "downstream calls"
+                    + (f" ({len(found)} of its flows are loaded so)" if len(found) > 1 else "")
                 ),
                 evidence=(
-                    f"{flow.requests} requests; mean database calls per request {db:.1f} "
-                    f"(threshold {thresholds.overloaded_db_calls:g})",
-                    f"median self-time share {share:.0%} "
-                    f"(threshold {thresholds.overloaded_self_time_share:.0%})",
+                    *(
+                        f"{flow.id}: {flow.requests} requests; mean database calls per request {db:.1f}, "
+                        f"median self-time share {share:.0%}"
+                        for flow, db, share in found
+                    ),
+                    f"thresholds: {thresholds.overloaded_db_calls:g} database calls per request and "
+                    f"{thresholds.overloaded_self_time_share:.0%} self time",
                 ),
                 recommendation=(
                     "Separate coordination from business logic: keep the flow's control in one place "
                     "and move "
                     "the data work behind its own service or step."
                 ),
-                example_traces=flow.example_traces,
-                subject=flow.id,
+                example_traces=main.example_traces,
             )
         )
     return out
@@ -195,9 +216,16 @@ def duplicated_flow(
 
 
 def missing_idempotency(
-    flows: Sequence[Flow], steps: StepCalls, *, specs: SpecIndex | None = None
+    flows: Sequence[Flow],
+    steps: StepCalls,
+    *,
+    specs: SpecIndex | None = None,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
 ) -> list[Finding]:
-    """A write step that is retried without an idempotency key: a retry may apply it twice."""
+    """A write step that is retried without an idempotency key: a retry may apply it twice.
+
+    Counted over the requests that retried the step: how many sent no key on every attempt.
+    """
     # Operations for which some caller's key was recorded: header capture works there, so a
     # missing key on other callers' attempts is real.
     keyed = set(steps.calls.loc[steps.calls["idempotency_key"], "step"])
@@ -219,17 +247,23 @@ def missing_idempotency(
             # A declared header may simply not be captured by the instrumentation; only trust its
             # absence where other callers' keys were recorded.
             captured = f"{step.operation.service} {step.operation.key}" in keyed
-            if policy.idempotency_key or (declared and not captured):
+            counts = EvidenceCounts(
+                affected=policy.requests_with_retries - policy.keyed_requests,
+                cases=policy.requests_with_retries,
+            )
+            if policy.idempotency_key or counts.affected == 0 or (declared and not captured):
                 continue
+            severity, why = weigh(counts, severity="high", thresholds=thresholds)
             out.append(
                 Finding(
                     rule="missing-idempotency",
-                    severity="high",
+                    severity=severity,
                     service=flow.owner,
                     flow=flow.id,
                     message=(
-                        f"{flow.owner} retries {_label(step)}, a write, without an idempotency key: "
-                        "a retry after a lost response can apply it twice"
+                        f"{flow.owner} retries {_label(step)}, a write, without an idempotency key in "
+                        f"{counts.affected} of {counts.cases} retrying requests: a retry after a lost "
+                        "response can apply it twice"
                     ),
                     evidence=(
                         f"{policy.requests_with_retries} requests retried it, "
@@ -239,12 +273,13 @@ def missing_idempotency(
                             if policy.status_codes
                             else ""
                         ),
-                        "no Idempotency-Key header recorded on the attempts"
+                        f"{counts.affected} of them sent no Idempotency-Key header on every attempt"
                         + (
                             f", although the API declares {declared} and other callers send it"
                             if declared
                             else ", and the API description declares none"
                         ),
+                        f"severity {severity}: {why}",
                     ),
                     recommendation=(
                         f"Send an Idempotency-Key header with {step.operation.key} and have "
@@ -252,16 +287,20 @@ def missing_idempotency(
                     ),
                     example_traces=flow.example_traces,
                     subject=f"{flow.id} > {step.operation.service} {step.operation.key}",
+                    counts=counts,
                 )
             )
     return out
 
 
-def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
+def uncompensated_failure(
+    flows: Sequence[Flow], *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
+) -> list[Finding]:
     """A failed later step leaves the side effects of earlier steps in place.
 
-    One finding per flow and failed step: requests that left different subsets of the earlier
-    steps in place are summed, and every step any of them left is named.
+    One finding per flow and failed step, counted over the failures of that step after earlier
+    writes: requests that left different subsets of the earlier steps in place are summed, every
+    step any of them left is named, and those compensated are said too.
     """
     out = []
     for flow in flows:
@@ -274,28 +313,70 @@ def uncompensated_failure(flows: Sequence[Flow]) -> list[Finding]:
             left = [by_index[i] for i in sorted({i for g in gaps for i in g.left_in_place}) if i in by_index]
             if failed is None or not left:
                 continue
-            requests = sum(g.requests for g in gaps)
+            holed = sum(g.holes for g in gaps)
+            # Holes explain a case only where they are the exception in the flow.
+            exceptional = flow.holes <= thresholds.holes_explain_max_share * flow.requests
+            counts = EvidenceCounts(
+                affected=sum(g.requests for g in gaps),
+                cases=max(g.failures for g in gaps),
+                explained=holed if exceptional else 0,
+            )
+            severity, why = weigh(counts, severity="high", thresholds=thresholds)
+            compensated = counts.cases - counts.affected
+            left_names = ", ".join(_label(s) for s in left)
             out.append(
                 Finding(
                     rule="uncompensated-failure",
-                    severity="high",
+                    severity=severity,
                     service=flow.owner,
                     flow=flow.id,
                     message=(
-                        f"When {_label(failed)} fails, {flow.owner} leaves "
-                        + ", ".join(_label(s) for s in left)
-                        + " in place: no compensating call was seen"
+                        f"When {_label(failed)} fails, {flow.owner} leaves {left_names} in place: "
+                        f"{counts.affected} of {counts.cases} such failures "
+                        f"{'was' if counts.affected == 1 else 'were'} not compensated"
                     ),
-                    evidence=(f"{requests} failed requests without compensation",),
+                    evidence=(
+                        f"{counts.affected} of {counts.cases} failures of step {failed.index} left "
+                        f"{_steps_named(left)} in place; "
+                        + (
+                            "none was compensated"
+                            if compensated == 0
+                            else f"{compensated} {'was' if compensated == 1 else 'were'} compensated"
+                        ),
+                        *(
+                            (
+                                f"{holed} of the {counts.affected} traces lost spans (a span's parent is "
+                                "missing): their compensation may have been lost with them"
+                                + (
+                                    ""
+                                    if exceptional
+                                    else f"; but {flow.holes} of the flow's {flow.requests} requests lost "
+                                    "spans, so holes explain nothing here"
+                                ),
+                            )
+                            if holed
+                            else ()
+                        ),
+                        f"severity {severity}: {why}",
+                    ),
                     recommendation=(
                         "Undo the earlier steps when a later one fails (cancel / release / refund), "
                         "or make the flow resumable; describe the compensation in the workflow."
                     ),
                     example_traces=tuple(sorted({t for g in gaps for t in g.example_traces}))[:5],
                     subject=f"{flow.id} > {failed.operation.service} {failed.operation.key}",
+                    counts=counts,
                 )
             )
     return out
+
+
+def _steps_named(steps: Sequence[Step]) -> str:
+    """``step 1`` or ``steps 1 and 2``."""
+    numbers = [str(s.index) for s in steps]
+    if len(numbers) == 1:
+        return f"step {numbers[0]}"
+    return f"steps {', '.join(numbers[:-1])} and {numbers[-1]}"
 
 
 @dataclass(frozen=True)
@@ -403,14 +484,17 @@ def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThres
     )
     matched = matched.dropna(subset=["host_start"])
     matched = matched[matched["end_ns"] <= matched["host_end"] + tolerance]
+    roots = orphans.groupby("service").size()
     out = []
     for service, group in matched.groupby("service", sort=True):
         callees = sorted({str(name) for names in group["callees"].dropna() for name in names})
         entries = sorted(set(group["operation"].astype(str)))
+        counts = EvidenceCounts(affected=len(group), cases=int(roots[service]))
+        severity, why = weigh(counts, severity="medium", thresholds=thresholds)
         out.append(
             Finding(
                 rule="missing-trace-context",
-                severity="medium",
+                severity=severity,
                 service=str(service),
                 flow=None,
                 message=(
@@ -418,9 +502,10 @@ def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThres
                     f"{', '.join(entries)} lost the trace context, so a failed transaction cannot be followed"
                 ),
                 evidence=(
-                    f"{len(group)} root client spans of {service} fall inside its own requests "
-                    f"({', '.join(entries)}) recorded in other traces",
+                    f"{counts.affected} of {counts.cases} root client spans of {service} fall inside its own "
+                    f"requests ({', '.join(entries)}) recorded in other traces",
                     f"services called without context: {', '.join(callees) if callees else 'none recorded'}",
+                    f"severity {severity}: {why}",
                 ),
                 recommendation=(
                     f"Carry the context into {service}'s worker threads or tasks (e.g. copy the context into "
@@ -430,6 +515,7 @@ def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThres
                     : thresholds.example_traces
                 ],
                 subject="outgoing calls",
+                counts=counts,
             )
         )
     return out
@@ -471,12 +557,16 @@ def _orphan_callees(evidence: TraceContextEvidence, thresholds: FlowThresholds) 
     )
     matched = matched[nested].drop_duplicates(["trace_id", "span_id"])
     unanswered = evidence.unanswered.set_index("caller")["calls"]
+    sent_to = sent.groupby(["caller", "callee"]).size()
     out = []
     for (caller, callee), group in matched.groupby(["caller", "service"], sort=True):
+        calls = sum(int(sent_to.get((caller, key), 0)) for key in group["key"].unique())
+        counts = EvidenceCounts(affected=len(group), cases=max(calls, len(group)))
+        severity, why = weigh(counts, severity="medium", thresholds=thresholds)
         out.append(
             Finding(
                 rule="missing-trace-context",
-                severity="medium",
+                severity=severity,
                 service=str(caller),
                 flow=None,
                 message=(
@@ -484,10 +574,11 @@ def _orphan_callees(evidence: TraceContextEvidence, thresholds: FlowThresholds) 
                     f"new traces, so a failed transaction cannot be followed across the two"
                 ),
                 evidence=(
-                    f"{len(group)} root server spans of {callee} nest in time inside {caller} client spans "
-                    f"to {callee} that got no child span",
+                    f"{counts.affected} root server spans of {callee} nest in time inside {caller} client "
+                    f"spans to {callee} that got no child span ({counts.cases} such calls)",
                     f"{int(unanswered.get(caller, 0))} outgoing calls of {caller} without a traced callee "
                     "in total",
+                    f"severity {severity}: {why}",
                 ),
                 recommendation=(
                     f"Propagate the W3C traceparent header from {caller} (instrument its HTTP client) "
@@ -498,6 +589,7 @@ def _orphan_callees(evidence: TraceContextEvidence, thresholds: FlowThresholds) 
                     : thresholds.example_traces
                 ],
                 subject=f"calls to {callee}",
+                counts=counts,
             )
         )
     return out
@@ -510,7 +602,10 @@ def unbounded_wait(
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
     tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
 ) -> list[Finding]:
-    """A step that takes, or waits, minutes with no observed upper bound (no timeout ever fired)."""
+    """A step that takes, or waits, minutes with no observed upper bound (no timeout ever fired).
+
+    Raised when the step's p95 hold reaches the limit; counted over the requests that reached it.
+    """
     limit_ns = thresholds.long_running_s * 1e9
     tolerance = int(tolerance_ms * _MS)
     calls = with_step_indices(steps, flows)
@@ -526,8 +621,14 @@ def unbounded_wait(
     # The flow is held at a step from the moment the previous step ended (the wait before it)
     # until its last call returned: a polling loop spreads that over a gap and many short calls.
     per_request["held"] = per_request["duration"] + per_request["gap"].fillna(0).clip(lower=0)
+    per_request["long"] = per_request["held"] >= limit_ns
     by_step = per_request.groupby(level=["flow_id", "step_index"])
-    per_step = by_step[["duration", "gap", "held"]].quantile(0.95).join(by_step["timeouts"].sum())
+    per_step = (
+        by_step[["duration", "gap", "held"]]
+        .quantile(0.95)
+        .join(by_step["timeouts"].sum())
+        .join(by_step["long"].agg(["sum", "size"]))
+    )
     long_waits = per_step[(per_step["held"] >= limit_ns) & (per_step["timeouts"] == 0)]
     waiting_flows = set(long_waits.index.get_level_values("flow_id"))
     out = []
@@ -540,10 +641,12 @@ def unbounded_wait(
             step = by_index.get(int(index))
             if step is None:
                 continue
+            counts = EvidenceCounts(affected=int(row["sum"]), cases=int(row["size"]))
+            severity, why = weigh(counts, severity="medium", thresholds=thresholds)
             out.append(
                 Finding(
                     rule="unbounded-wait",
-                    severity="medium",
+                    severity=severity,
                     service=flow.owner,
                     flow=flow.id,
                     message=(
@@ -551,10 +654,13 @@ def unbounded_wait(
                         "was ever observed: nothing bounds how long the flow may hang"
                     ),
                     evidence=(
+                        f"{counts.affected} of {counts.cases} requests that reached the step were held "
+                        f"{thresholds.long_running_s:g} s or longer",
                         f"p95 wait before the step {row['gap'] / 1e9:.1f} s, "
                         f"p95 from its first call to its last answer {row['duration'] / 1e9:.1f} s "
                         f"(threshold {thresholds.long_running_s:g} s)",
                         "no call of this step ended in a timeout",
+                        f"severity {severity}: {why}",
                     ),
                     recommendation=(
                         "Set an explicit timeout or deadline on the step and decide what the flow does "
@@ -563,6 +669,7 @@ def unbounded_wait(
                     ),
                     example_traces=flow.example_traces,
                     subject=f"{flow.id} > {step.operation.service} {step.operation.key}",
+                    counts=counts,
                 )
             )
     return out

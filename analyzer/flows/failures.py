@@ -89,7 +89,8 @@ def find_failure_logics(
     failed = steps.requests[steps.requests["failed"] & steps.requests["status_code"].notna()]
     statuses = failed.groupby("flow_id")["status_code"].unique()
     retries = _retries(calls)
-    uncompensated = _uncompensated(calls, failures, undone)
+    holes = steps.requests.set_index("entry_row")["holes"]
+    uncompensated = _uncompensated(calls, failures, undone, holes)
     timeouts = _timeouts(calls, int(tolerance_ms * _MS))
     return {
         flow.id: FailureLogic(
@@ -126,6 +127,7 @@ def _retries(calls: pd.DataFrame) -> dict[str, tuple[tuple[int, RetryPolicy], ..
                     status_codes=tuple(sorted(int(c) for c in codes)),
                     median_delay_ms=float(delay_ms[group.index.intersection(delay_ms.index)].median()),
                     idempotency_key=bool(group["idempotency_key"].all()),
+                    keyed_requests=int(group.groupby("entry_row")["idempotency_key"].all().sum()),
                 ),
             ),
         )
@@ -192,13 +194,16 @@ def _compensations(
 
 
 def _uncompensated(
-    calls: pd.DataFrame, failures: pd.DataFrame, undone: pd.DataFrame, examples: int = 5
+    calls: pd.DataFrame, failures: pd.DataFrame, undone: pd.DataFrame, holes: pd.Series, examples: int = 5
 ) -> dict[str, tuple[Uncompensated, ...]]:
+    """Per flow, failed step and set of steps left in place: the requests, with the step's failures
+    after earlier writes (``failures``) and how many of the requests lost spans (``holes``)."""
     writes = calls[is_write(calls) & ~calls["final_error"] & (calls["step_index"] > 0)]
     done = writes.merge(failures, on=["entry_row", "trace_id"], suffixes=("", "_failed"))
     done = done[done["start_ns"] < done["failed_at"]][
         ["flow_id", "entry_row", "trace_id", "step_index", "step_index_failed"]
     ].drop_duplicates()
+    failed = done.groupby(["flow_id", "step_index_failed"])["entry_row"].nunique()
     done = done.merge(
         undone.assign(undone=True),
         left_on=["entry_row", "step_index"],
@@ -213,17 +218,21 @@ def _uncompensated(
     per_request["trace_id"] = (
         left.groupby("entry_row")["trace_id"].first().reindex(per_request["entry_row"]).to_numpy()
     )
+    per_request["holes"] = holes.reindex(per_request["entry_row"]).fillna(False).to_numpy(dtype=bool)
     keys = ["flow_id", "step_index_failed", "step_index"]
     per_request = per_request.sort_values([*keys, "trace_id"], ignore_index=True)
     examples_of = join_per_group(per_request.groupby(keys).head(examples), keys, "trace_id", ",")
-    counts = per_request.groupby(keys, sort=False).size().reindex(pd.MultiIndex.from_frame(examples_of[keys]))
+    groups = pd.MultiIndex.from_frame(examples_of[keys])
+    counts = per_request.groupby(keys, sort=False).size().reindex(groups)
+    holed = per_request.groupby(keys, sort=False)["holes"].sum().reindex(groups)
     out: dict[str, tuple[Uncompensated, ...]] = {}
-    for fid, failed_step, in_place, traces, count in zip(
+    for fid, failed_step, in_place, traces, count, with_holes in zip(
         examples_of["flow_id"],
         examples_of["step_index_failed"],
         examples_of["step_index"],
         examples_of["trace_id"],
         counts,
+        holed,
         strict=True,
     ):
         gap = Uncompensated(
@@ -231,6 +240,8 @@ def _uncompensated(
             left_in_place=tuple(int(i) for i in in_place.split(",")),
             requests=int(count),
             example_traces=tuple(traces.split(",")),
+            failures=int(failed[(fid, failed_step)]),
+            holes=int(with_holes),
         )
         out[fid] = (*out.get(fid, ()), gap)
     return out

@@ -19,6 +19,7 @@ import pandas as pd
 from orchscan.analyzer.flows.duplicates import find_duplicates
 from orchscan.analyzer.flows.failures import find_failure_logics
 from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
+from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, MixedEntries, judge_flows
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls
 from orchscan.analyzer.results import Flow, OperationRef, Step, Variant
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS, DEFAULT_FLOW_THRESHOLDS, FlowThresholds
@@ -32,13 +33,16 @@ def analyze_flows(
     specs: SpecIndex | None = None,
     thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
     tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms,
+    mixed: MixedEntries = NO_MIXED_ENTRIES,
 ) -> tuple[Flow, ...]:
-    """Mine every flow of the selected requests and complete it with handoffs, failure logic and copies.
+    """Mine every flow of the selected requests, judge it, and complete it with handoffs, failure
+    logic and copies (copies among claimed flows only).
 
     ``steps`` are the requests of the flows worth mining, with their marked calls
-    (:func:`orchscan.analyzer.flows.steps.number_requests`).
+    (:func:`orchscan.analyzer.flows.steps.number_requests`), mixed entries already split
+    (``mixed``, see :func:`orchscan.analyzer.flows.judgement.split_mixed_entries`).
     """
-    mined = mine_flows(steps, thresholds=thresholds)
+    mined = judge_flows(mine_flows(steps, thresholds=thresholds), mixed, thresholds=thresholds)
     failures = find_failure_logics(steps, mined, tolerance_ms=tolerance_ms)
     flows = []
     for flow in mined:
@@ -54,7 +58,7 @@ def analyze_flows(
                 inputs=tuple(sorted({h.parameter for h in handoffs if h.from_step == 0})),
             )
         )
-    copies = find_duplicates(flows, thresholds=thresholds)
+    copies = find_duplicates([f for f in flows if f.verdict == FLOW], thresholds=thresholds)
     return tuple(dataclasses.replace(f, duplicates=copies.get(f.id, ())) for f in flows)
 
 
@@ -92,6 +96,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
                     method=_text(methods.iloc[0]) if len(methods) else None,
                 ),
                 requests=total,
+                holes=int(group["holes"].sum()),
                 support=float(flow_variants["requests"].iloc[0]) / total,
                 long_running=bool(timing.loc[fid, "long_running_s"] >= thresholds.long_running_s),
                 steps=steps_out,

@@ -56,7 +56,8 @@ class StepCalls:
     ``requests``: one row per mined request: ``entry_row``, ``trace_id``, ``flow_id``,
     ``owner``, ``entry``, ``method``, ``url_path``, ``start_ns``, ``end_ns`` (extended to the last
     call), ``error``, ``status_code``, ``holes`` (its trace lost spans: some span's parent is
-    absent), ``steps`` (distinct blocks after folding), ``sequence``,
+    absent), ``named`` (its entry is only a span name), ``steps`` (distinct blocks after
+    folding), ``sequence``,
     ``infra_calls`` (store calls: the owner's own work), ``busy_ns`` (time covered by downstream
     calls), ``max_gap_ns``,
     ``failed`` (some step failed after its retries).
@@ -114,8 +115,8 @@ class StepInputs:
 
     ``calls`` as :attr:`StepCalls.calls` without the marks (block, retry, chain, attempt,
     final_error, gap); ``requests``: ``row``, ``trace_id``, ``span_id``, ``owner``, ``entry``,
-    ``method``, ``url_path``, ``start_ns``, ``end_ns``, ``error``, ``status_code``, ``holes`` and
-    ``infra_calls``. Marking waits until the landscape knows which entry operations can be
+    ``method``, ``url_path``, ``start_ns``, ``end_ns``, ``error``, ``status_code``, ``holes``,
+    ``named`` and ``infra_calls``. Marking waits until the landscape knows which entry operations can be
     flows (:func:`candidate_flows`): it costs more than everything else here.
     """
 
@@ -151,6 +152,7 @@ def step_inputs(tables: CallTables, span_table: pa.Table, *, matches: pa.Table |
             "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
             "status_code": spans["http_status_code"].to_numpy()[rows],
             "holes": requests["trace_id"].isin(holes).to_numpy(dtype=bool),
+            "named": requests["named"].to_numpy(dtype=bool),
             "infra_calls": infra.reindex(rows).fillna(0).astype(np.int64).to_numpy(),
         }
     )
