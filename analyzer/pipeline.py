@@ -28,6 +28,7 @@ from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
 from orchscan.analyzer.flows.handoffs import match_operation
 from orchscan.analyzer.flows.judgement import FLOW, split_mixed_entries
+from orchscan.analyzer.flows.lost_callees import merge_answers
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import (
     candidate_flows,
@@ -130,6 +131,7 @@ def plan_landscape(
             orphan_services=frozenset().union(*(light.orphan_services for light in lights)),
             root_keys=frozenset().union(*(light.root_keys for light in lights)),
             tolerance_ms=thresholds.calls.overlap_tolerance_ms,
+            answers=merge_answers([light.answers for light in lights]),
         ),
         fragments=_fragments(pd.concat([light.fragments for light in lights], ignore_index=True)),
     )

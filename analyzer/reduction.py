@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
+from orchscan.analyzer.flows.lost_callees import count_answers
 from orchscan.analyzer.flows.steps import StepCalls, StepInputs, call_figures, mark_steps, step_inputs
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial, measure_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial
@@ -46,7 +47,9 @@ class PartitionLight:
     :func:`orchscan.analyzer.flows.steps.call_figures`); ``orphan_services`` and ``root_keys``
     name what the trace-context evidence of other partitions must keep; ``fragments`` per
     service the fragment roots put back into a request (``attached``), those kept apart
-    (``kept``) and the calls made below the kept ones (``calls``), summed when merged.
+    (``kept``) and the calls made below the kept ones (``calls``), summed when merged;
+    ``answers`` who answered which calls, by the client's address and operation (see
+    :mod:`orchscan.analyzer.flows.lost_callees`).
     """
 
     behaviour: BehaviourPartial
@@ -57,6 +60,7 @@ class PartitionLight:
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
     fragments: pd.DataFrame
+    answers: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,15 @@ class Selection:
 
     ``candidates``: the (owner, entry) operations that may be flows, whose requests are marked;
     ``orphan_services`` and ``root_keys``: whose served requests and unanswered calls the
-    trace-context findings match; ``tolerance_ms``: the overlap tolerance steps are marked with.
+    trace-context findings match; ``tolerance_ms``: the overlap tolerance steps are marked with;
+    ``answers``: the landscape's answers that name calls whose answer was lost.
     """
 
     candidates: frozenset[tuple[str, str]]
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
     tolerance_ms: float
+    answers: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ def reduce_partition(
         orphan_services=context.orphan_services(),
         root_keys=context.root_keys(),
         fragments=_fragment_counts(tables),
+        answers=count_answers(steps.calls),
     )
     return light, PartitionHeavy(steps, context)
 
@@ -130,7 +137,9 @@ def reduce_partition(
 def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecords:
     """The part of one partition's heavy records the landscape's decisions need, steps marked."""
     return SelectedRecords(
-        steps=mark_steps(heavy.steps, selection.candidates, tolerance_ms=selection.tolerance_ms),
+        steps=mark_steps(
+            heavy.steps, selection.candidates, tolerance_ms=selection.tolerance_ms, answers=selection.answers
+        ),
         context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
     )
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 from orchscan.analyzer.findings.rules import TraceContextEvidence
 from orchscan.analyzer.flows.handoffs import SpecIndex
 from orchscan.analyzer.flows.judgement import split_mixed_entries
+from orchscan.analyzer.flows.lost_callees import merge_answers
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import (
     StepCalls,
@@ -71,7 +72,10 @@ def mined_steps(
     light, heavy = reduce_partition(table, operations=operations, thresholds=limits)
     named = frozenset(owners)
     candidates = candidate_flows(light.calls, named, thresholds.min_steps)
-    marked = number_requests([mark_steps(heavy.steps, candidates, tolerance_ms=tolerance_ms)])
+    answers = merge_answers([light.answers])
+    marked = number_requests(
+        [mark_steps(heavy.steps, candidates, tolerance_ms=tolerance_ms, answers=answers)]
+    )
     return select_steps(marked, wanted_flows(flow_figures(marked.requests), named, thresholds.min_steps))
 
 

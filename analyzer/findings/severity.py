@@ -8,9 +8,10 @@ rule's own severity holds only for a pattern with evidence behind it, counted wi
 explained cases:
 
 * none left: sampling holes explain every case: ``info``;
-* fewer than ``flows.evidence_min_requests`` left: too little evidence for a pattern: ``low``;
+* fewer than ``flows.evidence_min_requests`` left: too little evidence for a pattern: ``low``
+  (or one level below the rule's severity, if that is less);
 * an outlier, below ``flows.severity_outlier_share`` of the cases while the rest were handled:
-  ``low``;
+  likewise;
 * a pattern, at least ``flows.severity_pattern_share`` of the cases: the rule's severity;
 * anything between: one level below it.
 """
@@ -37,12 +38,12 @@ def weigh(
             f"{seen}: every one lost spans; sampling holes explain them, so it is informational only",
         )
     if left < thresholds.evidence_min_requests:
-        return _at_most(severity, "low"), (
+        return _at_most(_lower(severity), "low"), (
             f"{seen}: too little evidence to call it a pattern "
             f"({thresholds.evidence_min_requests} cases needed)"
         )
     if counts.cases > counts.affected and share < thresholds.severity_outlier_share:
-        return _at_most(severity, "low"), (
+        return _at_most(_lower(severity), "low"), (
             f"{seen}: outliers, the rest were handled (below {thresholds.severity_outlier_share:.0%})"
         )
     if share >= thresholds.severity_pattern_share:

@@ -103,13 +103,30 @@ def split_mixed_entries(
     return _rekeyed(steps, new_entry), MixedEntries(sub_entries, unsplit)
 
 
+def shape_basis(requests: pd.DataFrame, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS) -> pd.Series:
+    """The requests a flow's shape (which steps it always takes) is judged on.
+
+    Those that went through, since a failure cuts a flow short, and kept every span, since a lost
+    span drops a step from the request (unless lost spans are everywhere in the flow,
+    ``holes_explain_max_share``, when they tell nothing). A flow without such requests is judged
+    on those that went through, and one where none did on all of them.
+    """
+    flow = requests["flow_id"]
+
+    def none_in_flow(mask: pd.Series) -> pd.Series:
+        return ~mask.groupby(flow).transform("any")
+
+    went_through = ~requests["error"] & ~requests["failed"]
+    holes_everywhere = requests["holes"].groupby(flow).transform("mean") > thresholds.holes_explain_max_share
+    basis = went_through & (~requests["holes"] | holes_everywhere)
+    basis |= none_in_flow(basis) & went_through
+    return basis | none_in_flow(basis)
+
+
 def _entry_figures(steps: StepCalls, thresholds: FlowThresholds) -> pd.DataFrame:
     """Per flow: whether its requests carry no route, how often its most common step and variant occur."""
     requests, calls = steps.requests, steps.calls
-    ok = ~requests["error"] & ~requests["failed"]
-    # Judged on requests that went through, when there are any: a failure cuts a flow short.
-    has_ok = ok.groupby(requests["flow_id"]).transform("any")
-    basis = requests[ok | ~has_ok]
+    basis = requests[shape_basis(requests, thresholds)]
     present = calls[["flow_id", "entry_row", "step"]].drop_duplicates()
     present = present[present["entry_row"].isin(basis["entry_row"])]
     most = present.groupby(["flow_id", "step"]).size().groupby(level="flow_id").max()

@@ -19,7 +19,7 @@ import pandas as pd
 from orchscan.analyzer.flows.duplicates import find_duplicates
 from orchscan.analyzer.flows.failures import find_failure_logics
 from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
-from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, MixedEntries, judge_flows
+from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, MixedEntries, judge_flows, shape_basis
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls
 from orchscan.analyzer.results import Flow, OperationRef, Step, Variant
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS, DEFAULT_FLOW_THRESHOLDS, FlowThresholds
@@ -69,7 +69,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
         return ()
     variants = requests.groupby(["flow_id", "sequence"], sort=False).size().rename("requests").reset_index()
     variants = variants.sort_values(["flow_id", "requests", "sequence"], ascending=[True, False, True])
-    stats = _step_stats(requests, calls)
+    stats = _step_stats(requests, calls, shape_basis(requests, thresholds))
     per_flow = {
         str(fid): group.droplevel("flow_id").to_dict("index") for fid, group in stats.groupby(level="flow_id")
     }
@@ -130,20 +130,19 @@ def _flatten(sequence: str) -> tuple[str, ...]:
     return tuple(step for block in sequence.split(BLOCK_SEP) if block for step in block.split(STEP_SEP))
 
 
-def _step_stats(requests: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """Per (flow, step): support overall and among requests that went through, repeats, timing."""
-    ok_rows = requests.loc[~requests["error"] & ~requests["failed"], "entry_row"]
-    flow_ok = (
-        requests.assign(ok=requests["entry_row"].isin(ok_rows)).groupby("flow_id")["ok"].agg(["sum", "size"])
-    )
+def _step_stats(requests: pd.DataFrame, calls: pd.DataFrame, basis: pd.Series) -> pd.DataFrame:
+    """Per (flow, step): support overall and among the requests its shape is judged on (``basis``,
+    see :func:`orchscan.analyzer.flows.judgement.shape_basis`), repeats, timing."""
+    judged_rows = requests.loc[basis, "entry_row"]
+    flow_sizes = requests.assign(judged=basis).groupby("flow_id")["judged"].agg(["sum", "size"])
     present = calls[["flow_id", "entry_row", "step"]].drop_duplicates()
-    present = present.assign(ok=present["entry_row"].isin(ok_rows))
-    counts = present.groupby(["flow_id", "step"]).agg(requests=("entry_row", "size"), ok=("ok", "sum"))
-    size = flow_ok.reindex(counts.index.get_level_values("flow_id"))
+    present = present.assign(judged=present["entry_row"].isin(judged_rows))
+    counts = present.groupby(["flow_id", "step"]).agg(
+        requests=("entry_row", "size"), judged=("judged", "sum")
+    )
+    size = flow_sizes.reindex(counts.index.get_level_values("flow_id"))
     counts["support"] = counts["requests"].to_numpy() / size["size"].to_numpy()
-    # Judged on requests that went through, when there are any: a failure cuts a flow short.
-    basis = np.where(size["sum"].to_numpy() > 0, size["sum"].to_numpy(), size["size"].to_numpy())
-    counts["ok_support"] = np.where(size["sum"].to_numpy() > 0, counts["ok"], counts["requests"]) / basis
+    counts["ok_support"] = counts["judged"].to_numpy() / size["sum"].to_numpy()
     first_tries = calls[~calls["retry"]]
     per_request = first_tries.groupby(["flow_id", "step", "entry_row"]).size()
     counts["repeats"] = per_request.groupby(level=["flow_id", "step"]).median().round().clip(lower=1)

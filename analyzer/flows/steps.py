@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchscan.analyzer.flows.lost_callees import name_lost_callees
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, CallTables
 
 #: Separators inside a sequence string: between steps of one block, and between blocks.
@@ -51,7 +52,8 @@ class StepCalls:
     ended), ``error`` (also set for 4xx answers and status 0, no answer), ``status_code`` (as the
     caller saw it), ``idempotency_key``, ``block``, ``block_calls`` (calls in the block),
     ``gap_ns`` (wait since the previous block ended, 0 for the first), ``retry``, ``chain``,
-    ``attempt``, ``final_error``.
+    ``attempt``, ``final_error``; from the client's side, when the caller has a client span:
+    ``address`` (``server.address:port``) and ``client_key`` (its own operation, ids folded).
 
     ``requests``: one row per mined request: ``entry_row``, ``trace_id``, ``flow_id``,
     ``owner``, ``entry``, ``method``, ``url_path``, ``start_ns``, ``end_ns`` (extended to the last
@@ -192,13 +194,23 @@ def candidate_flows(
 
 
 def mark_steps(
-    inputs: StepInputs, candidates: frozenset[tuple[str, str]], *, tolerance_ms: float
+    inputs: StepInputs,
+    candidates: frozenset[tuple[str, str]],
+    *,
+    tolerance_ms: float,
+    answers: pd.DataFrame | None = None,
 ) -> StepCalls:
-    """The requests of the candidate entry operations, their calls marked: blocks, retries, sequences."""
+    """The requests of the candidate entry operations, their calls marked: blocks, retries, sequences.
+
+    Calls whose answer was lost are named first after the landscape's ``answers`` (see
+    :mod:`orchscan.analyzer.flows.lost_callees`).
+    """
     requests = inputs.requests
     keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(candidates))
     requests = requests[keep]
     calls = inputs.calls[inputs.calls["entry_row"].isin(requests["row"])]
+    if answers is not None:
+        calls = name_lost_callees(calls, answers)
     steps = _mark(calls, tolerance_ms)
     return StepCalls(calls=steps, requests=_request_frame(requests, _sequences(steps)))
 
@@ -301,6 +313,7 @@ def _with_span_details(
     # For the flow, a refused request (402 declined, 409 conflict) failed as much as a crash did.
     # The caller's view wins: a proxy that gave up saw no answer, whatever the callee sent later.
     client = spans["kind"].to_numpy()[caller_rows] == "client"
+    address, client_key = _client_side(spans, span_table, caller_rows, client)
     seen = pd.Series(
         np.where(client, spans["http_status_code"].to_numpy()[caller_rows], np.nan), index=calls.index
     )
@@ -322,7 +335,25 @@ def _with_span_details(
         url_path=caller_path.fillna(callee_path),
         route=callee_route,
         status_message=caller_message.fillna(callee_message),
+        address=address.set_axis(calls.index),
+        client_key=client_key.set_axis(calls.index),
     )
+
+
+def _client_side(
+    spans: pd.DataFrame, span_table: pa.Table, rows: np.ndarray, client: np.ndarray
+) -> tuple[pd.Series, pd.Series]:
+    """Per call, where its client span sent it (``host:port``) and what it asked for (ids folded);
+    null where the caller has no client span."""
+    host = pa.array(spans["server_address"].to_numpy(dtype=object)[rows], pa.string(), from_pandas=True)
+    port = span_table["server_port"].take(pa.array(rows, pa.int64())).cast(pa.string())
+    address = pc.if_else(pc.is_valid(port), pc.binary_join_element_wise(host, port, ":"), host)
+    address = pc.if_else(pa.array(client, pa.bool_()), address, pa.scalar(None, pa.string()))
+    # Folded once per distinct key, as in _with_span_details.
+    codes, keys = pd.factorize(pd.Series(spans["operation"].to_numpy(dtype=object)[rows]))
+    folded = np.array([fold_identifiers(str(key)) for key in keys] + [None], dtype=object)
+    client_key = pd.Series(folded[codes], dtype=object).where(pd.Series(client))
+    return pd.Series(address.to_numpy(zero_copy_only=False), dtype=object), client_key
 
 
 def _mark(calls: pd.DataFrame, tolerance_ms: float) -> pd.DataFrame:
