@@ -106,7 +106,6 @@ def run_scan(
         context = report_context(
             result,
             specs,
-            thresholds=thresholds.flows,
             generated_at=_generated_at(options),
             history=history,
             trace_url=options.trace_url,

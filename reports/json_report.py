@@ -17,8 +17,10 @@ from orchscan.analyzer.results import (
     Compensation,
     Duplicate,
     Edge,
+    EvidenceCounts,
     Finding,
     Flow,
+    FragmentSummary,
     Handoff,
     OperationRef,
     RetryPolicy,
@@ -33,7 +35,10 @@ from orchscan.analyzer.results import (
 
 #: 1.3: ``suppressions`` (findings a suppression file accepted, expired and unused entries).
 #: 1.4: ``input.sources`` (what was fetched from each live source for its time window).
-FORMAT_VERSION = "1.4"
+#: 1.5: fragments in the input section; flows' verdict, caveats, split_from and holes;
+#: ``observed_flows``; findings' ``counts``; retries' keyed requests; uncompensated failures' step
+#: failures and holes.
+FORMAT_VERSION = "1.5"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -56,6 +61,7 @@ def _retry(policy: RetryPolicy | None) -> dict[str, Any] | None:
         "status_codes": list(policy.status_codes),
         "median_delay_ms": round(policy.median_delay_ms, 3),
         "idempotency_key": policy.idempotency_key,
+        "keyed_requests": policy.keyed_requests,
     }
 
 
@@ -98,6 +104,8 @@ def _uncompensated(item: Uncompensated) -> dict[str, Any]:
         "left_in_place": list(item.left_in_place),
         "requests": item.requests,
         "example_traces": list(item.example_traces),
+        "failures": item.failures,
+        "holes": item.holes,
     }
 
 
@@ -118,7 +126,11 @@ def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
         "id": flow.id,
         "owner": flow.owner,
         "entry": _operation(flow.entry),
+        "verdict": flow.verdict,
+        "caveats": list(flow.caveats),
+        "split_from": flow.split_from,
         "requests": flow.requests,
+        "holes": flow.holes,
         "support": round(flow.support, 4),
         "long_running": flow.long_running,
         "duration_ms": {
@@ -190,6 +202,22 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "recommendation": finding.recommendation,
         "example_traces": list(finding.example_traces),
         "subject": finding.subject,
+        "counts": _counts(finding.counts),
+    }
+
+
+def _counts(counts: EvidenceCounts | None) -> dict[str, Any] | None:
+    if counts is None:
+        return None
+    return {"affected": counts.affected, "cases": counts.cases, "explained": counts.explained}
+
+
+def _fragments(fragments: FragmentSummary) -> dict[str, Any]:
+    return {
+        "attached": fragments.attached,
+        "kept": fragments.kept,
+        "calls": fragments.calls,
+        "services": [{"service": name, "kept": kept} for name, kept in fragments.services],
     }
 
 
@@ -264,10 +292,12 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
                 }
                 for s in summary.sources
             ],
+            "fragments": _fragments(summary.fragments),
         },
         "services": [_service(s) for s in analysis.services],
         "edges": [_edge(e) for e in analysis.edges],
         "flows": [_flow(f, arazzo_files or {}) for f in analysis.flows],
+        "observed_flows": [_flow(f, {}) for f in analysis.observed_flows],
         "findings": [_finding(f) for f in analysis.findings],
         "coverage": [_coverage(c) for c in analysis.coverage],
         "suppressions": _suppressions(analysis.suppressions),

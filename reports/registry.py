@@ -15,7 +15,6 @@ from datetime import datetime
 
 from orchscan.analyzer.findings.gate import Gate
 from orchscan.analyzer.pipeline import ScanResult
-from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.reports.arazzo.draft_set import DraftSet, draft_workflows
 from orchscan.reports.backstage import catalog_files
@@ -54,7 +53,6 @@ def report_context(
     result: ScanResult,
     specs: SpecSet | None,
     *,
-    thresholds: FlowThresholds,
     generated_at: datetime | None = None,
     history: ScanHistory | None = None,
     trace_url: str | None = None,
@@ -62,7 +60,7 @@ def report_context(
     tool_version: str = "0",
 ) -> ReportContext:
     """The one context every reporter of a scan renders from, drafts included."""
-    drafts = draft_workflows(result, specs, thresholds=thresholds)
+    drafts = draft_workflows(result, specs)
     return ReportContext(
         result, specs, drafts, generated_at, history, trace_url, gate or Gate(), tool_version
     )

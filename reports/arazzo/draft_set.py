@@ -1,12 +1,13 @@
 """Every Arazzo draft of one scan, with every file the drafts reference, laid out in one folder.
 
-Drafts are written for orchestrators only, and only for flows with enough evidence
-(``flows.evidence_min_requests`` requests and ``flows.evidence_min_steps`` steps): a draft is a
-claim that a workflow exists. Everything lives below ``arazzo/`` in the output folder and every
-source description is a relative URL inside it, so the folder can be moved, zipped or committed
-on its own: the bound specs are copied into ``arazzo/openapi/``, and a service without a spec
-gets one inferred stand-in shared by every draft that calls it. File names are unique on
-case-insensitive file systems and bounded in length (``reports/names.py``).
+Drafts are written for orchestrators only, and only for the flows the analysis claims (enough
+evidence: ``flows.evidence_min_requests`` requests and ``flows.evidence_min_steps`` steps, no
+mixed entry; the others are observed flows): a draft is a claim that a workflow exists.
+Everything lives below ``arazzo/`` in the output folder and every source description is a
+relative URL inside it, so the folder can be moved, zipped or committed on its own: the bound
+specs are copied into ``arazzo/openapi/``, and a service without a spec gets one inferred
+stand-in shared by every draft that calls it. File names are unique on case-insensitive file
+systems and bounded in length (``reports/names.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from urllib.parse import unquote
 
 from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.results import Analysis, Flow
-from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.reports.arazzo.drafts import ServiceApi, build_arazzo, plan_apis
 from orchscan.reports.arazzo.inferred_openapi import build_inferred_openapi
@@ -83,25 +83,19 @@ class DraftSet:
         return {draft.owner: draft.text for draft in self.drafts}
 
 
-def select_flows(analysis: Analysis, *, thresholds: FlowThresholds) -> tuple[Flow, ...]:
-    """The flows a draft may be built on: owned by an orchestrator, with enough evidence."""
+def select_flows(analysis: Analysis) -> tuple[Flow, ...]:
+    """The flows a draft may be built on: claimed flows owned by an orchestrator."""
     roles = {service.name: service.role for service in analysis.services}
-    return tuple(
-        flow
-        for flow in analysis.flows
-        if roles.get(flow.owner) == "orchestrator"
-        and flow.requests >= thresholds.evidence_min_requests
-        and len(flow.steps) >= thresholds.evidence_min_steps
-    )
+    return tuple(flow for flow in analysis.flows if roles.get(flow.owner) == "orchestrator")
 
 
-def draft_workflows(result: ScanResult, specs: SpecSet | None, *, thresholds: FlowThresholds) -> DraftSet:
+def draft_workflows(result: ScanResult, specs: SpecSet | None) -> DraftSet:
     """The scan's drafts, stand-ins and spec copies, ready to write."""
     copies = copy_specs(specs, result.bindings, folder=SPEC_COPIES_DIR)
     documented = {
         service: ServiceApi(service, copy.path, copy.spec) for copy in copies for service in copy.services
     }
-    flows = select_flows(result.analysis, thresholds=thresholds)
+    flows = select_flows(result.analysis)
     statuses = result.success_statuses
     apis = plan_apis(flows, documented, folder=ARAZZO_DIR, success_statuses=statuses)
     supporting: dict[PurePosixPath, str | bytes] = {}

@@ -24,7 +24,6 @@ from referencing.jsonschema import DRAFT7
 from renamed_sample import HOSTILE_NAMES, renamed_sample
 
 from orchscan.analyzer.pipeline import analyze
-from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS
 from orchscan.cli import main
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 from orchscan.reports.backstage import CATALOG_FILE, catalog_files
@@ -183,7 +182,7 @@ def test_without_specs_only_the_drafted_workflows_are_apis(tmp_path: Path) -> No
 @pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
 def test_hostile_service_names_become_valid_unique_entity_names(tmp_path: Path, case: str) -> None:
     renames = HOSTILE_NAMES[case]
-    context = report_context(analyze(renamed_sample(renames)), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    context = report_context(analyze(renamed_sample(renames)), None)
     for relative, content in catalog_files(context.result.analysis, context.drafts).items():
         write_artifact(tmp_path / relative, content)
     text = (tmp_path / CATALOG_FILE).read_text(encoding="utf-8")

@@ -6,8 +6,12 @@ import json
 
 import jsonschema
 from analysis_factories import shop_analysis
+from landscape import SAGA_MIX, Noise, add_noise, build_table
 from paths import ROOT
 
+from orchscan.analyzer.pipeline import analyze
+from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.traces.ingest import check_spans
 from orchscan.reports.json_report import FORMAT_VERSION, render_json
 
 SCHEMA = json.loads((ROOT / "reports" / "schemas" / "findings.schema.json").read_text())
@@ -37,3 +41,19 @@ def test_schema_rejects_an_unknown_role() -> None:
 
 def test_output_is_deterministic() -> None:
     assert render_json(shop_analysis()) == render_json(shop_analysis())
+
+
+def test_fragments_observed_flows_and_finding_counts_validate() -> None:
+    # The saga landscape with spans lost: fragments, observed sub-entries, counted findings.
+    checked = check_spans(add_noise(build_table(20_000, seed=11, mix=SAGA_MIX), Noise(dropped=0.03)))
+    analysis = analyze(Ingest(checked.table, (), checked.skipped, checked.notices)).analysis
+    document = json.loads(render_json(analysis))
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    fragments = document["input"]["fragments"]
+    assert fragments["kept"] == sum(s["kept"] for s in fragments["services"]) > 0
+    assert {f["verdict"] for f in document["flows"]} == {"flow"}
+    assert {f["verdict"] for f in document["observed_flows"]} == {"too-little-evidence"}
+    counted = [f for f in document["findings"] if f["rule"] == "uncompensated-failure"]
+    assert counted and all(f["counts"]["affected"] <= f["counts"]["cases"] for f in counted)
+    hidden = [f for f in document["findings"] if f["rule"] == "hidden-orchestration"]
+    assert hidden and all(f["counts"] is None for f in hidden)

@@ -19,7 +19,6 @@ from paths import FIXTURES, SAMPLE
 from renamed_sample import HOSTILE_NAMES, renamed_sample, sample_ingest
 
 from orchscan.analyzer.pipeline import analyze
-from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS
 from orchscan.cli import main
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 from orchscan.reports.arazzo.draft_set import draft_workflows
@@ -143,10 +142,14 @@ def test_hotrods_three_requests_are_judged_and_the_threshold_can_withhold_them(t
     assert [(f["owner"], f["requests"], f["arazzo"]) for f in findings["flows"]] == [
         ("frontend", 3, "arazzo/frontend.arazzo.yaml")
     ]
+    # Below the threshold the flow is only observed: no claim, no draft.
     stricter = _scan(tmp_path / "b", *SCANS["hotrod"], "--set", "flows.evidence_min_requests=4")
-    assert [f["arazzo"] for f in stricter["flows"]] == [None]
+    assert stricter["flows"] == []
+    assert [(f["owner"], f["verdict"], f["arazzo"]) for f in stricter["observed_flows"]] == [
+        ("frontend", "too-little-evidence", None)
+    ]
     fewer_steps = _scan(tmp_path / "c", *SCANS["hotrod"], "--set", "flows.evidence_min_steps=99")
-    assert [f["arazzo"] for f in fewer_steps["flows"]] == [None]
+    assert fewer_steps["flows"] == [] and len(fewer_steps["observed_flows"]) == 1
 
 
 # --- orchestrators whose names collide as file names --------------------------------------
@@ -155,7 +158,7 @@ def test_hotrods_three_requests_are_judged_and_the_threshold_can_withhold_them(t
 @pytest.mark.parametrize("case", sorted(HOSTILE_NAMES))
 def test_orchestrators_whose_names_collide_as_files_keep_one_draft_each(tmp_path: Path, case: str) -> None:
     renames = HOSTILE_NAMES[case]
-    context = report_context(analyze(renamed_sample(renames)), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    context = report_context(analyze(renamed_sample(renames)), None)
     for name in ("arazzo", "json"):
         for relative, content in REPORTS[name](context).items():
             write_artifact(tmp_path / relative, content)
@@ -176,9 +179,9 @@ def test_orchestrators_whose_names_collide_as_files_keep_one_draft_each(tmp_path
 
 
 def test_a_new_owner_spelled_like_another_in_other_case_renames_no_existing_draft() -> None:
-    plain = draft_workflows(analyze(sample_ingest()), None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    plain = draft_workflows(analyze(sample_ingest()), None)
     renamed = analyze(renamed_sample({"returns": "Orders"}))
-    crowded = draft_workflows(renamed, None, thresholds=DEFAULT_FLOW_THRESHOLDS)
+    crowded = draft_workflows(renamed, None)
     before = {d.owner: d.path.as_posix() for d in plain.drafts}
     after = {d.owner: d.path.as_posix() for d in crowded.drafts}
     assert after["orders"] == before["orders"] == "arazzo/orders.arazzo.yaml"
