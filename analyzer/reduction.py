@@ -115,7 +115,7 @@ def reduce_partition(
     tables = build_call_tables(
         table,
         None if stubs is None else plain_strings(stubs),
-        fragment_tolerance_ms=thresholds.flows.fragment_tolerance_ms,
+        fragment_tolerance_ms=thresholds.calls.fragment_tolerance_ms,
     )
     matches = match_operations(table, operations) if operations else None
     steps = step_inputs(tables, table, matches=matches.table if matches else None)

@@ -19,6 +19,10 @@ class CallThresholds:
     #: run one after the other. Absorbs clock skew (a caller's timing may come from the callee's
     #: clock) and the few hundred microseconds between one call's end and the next's start.
     overlap_tolerance_ms: float = 1.0
+    #: A span whose parent was lost is put back into the request of its service that contains it
+    #: in time, give or take this. Both come from the same service's clock, so the slack only
+    #: absorbs rounding (microsecond exports) and work that ends just after the response.
+    fragment_tolerance_ms: float = 1.0
 
 
 DEFAULT_CALL_THRESHOLDS = CallThresholds()
@@ -109,10 +113,6 @@ class FlowThresholds:
     description pays off.
     ``orphan_tolerance_ms``: slack allowed when nesting an orphan root span inside the client
     span that probably sent it.
-    ``fragment_tolerance_ms``: slack allowed when putting a fragment (a span whose parent was
-    lost) back into the request of its service that contains it in time; both come from the
-    same service's clock, so the slack only absorbs rounding (microsecond exports) and work that
-    ends just after the response.
     ``max_variants``: how many of a flow's variants, most frequent first, it lists (the rest are
     still counted in the flow's requests and woven into its steps).
     ``example_traces``: how many example trace ids a result carries.
@@ -146,7 +146,6 @@ class FlowThresholds:
     overloaded_self_time_share: float = 0.3
     workflow_min_steps: int = 3
     orphan_tolerance_ms: float = 5.0
-    fragment_tolerance_ms: float = 1.0
     max_variants: int = 50
     example_traces: int = 5
     evidence_min_requests: int = 3
@@ -180,7 +179,7 @@ _INF = float("inf")
 #: infinity) from a config file or ``--set`` is refused rather than silently finding nothing.
 #: Shares and similarities are in [0, 1]; times, counts and scores are non-negative.
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "calls": {"overlap_tolerance_ms": (0.0, _INF)},
+    "calls": {"overlap_tolerance_ms": (0.0, _INF), "fragment_tolerance_ms": (0.0, _INF)},
     "roles": {
         "min_operation_share": (0.0, 1.0),
         "min_spread": (0.0, _INF),
@@ -198,6 +197,8 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "gateway_min_fan_out": (1, _INF),
         "choreography_min_event_share": (0.0, 1.0),
         "infrastructure_min_share": (0.0, 1.0),
+        "evidence_min_requests": (1, _INF),
+        "core_callee_share": (0.0, 1.0),
     },
     "flows": {
         "min_steps": (1, _INF),
@@ -213,5 +214,10 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "example_traces": (0, _INF),
         "evidence_min_requests": (1, _INF),
         "evidence_min_steps": (1, _INF),
+        "mixed_entry_max_main_share": (0.0, 1.0),
+        "sub_entry_min_share": (0.0, 1.0),
+        "severity_pattern_share": (0.0, 1.0),
+        "severity_outlier_share": (0.0, 1.0),
+        "holes_explain_max_share": (0.0, 1.0),
     },
 }

@@ -37,13 +37,14 @@ from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.accounting import FileTally
 from orchscan.engines.units import UnitResult
 
-#: Version of the records' tables and columns.
-RECORDS_VERSION = 1
+#: Version of the records' tables and columns (2: fragments and answers tables, the named
+#: requests of behaviour sums, step calls' client side, step requests' holes and names).
+RECORDS_VERSION = 2
 
 MANIFEST = "manifest.json"
 
 #: Thresholds the reduction itself applies: records reduced with other values cannot be mixed.
-REDUCTION_THRESHOLDS = ("calls.overlap_tolerance_ms",)
+REDUCTION_THRESHOLDS = ("calls.overlap_tolerance_ms", "calls.fragment_tolerance_ms")
 
 
 _TEXT, _INT, _FLOAT, _BOOL = pa.string(), pa.int64(), pa.float64(), pa.bool_()
@@ -68,6 +69,7 @@ _OPERATION_SUMS = (
     "consumed",
     "served",
     "events",
+    "named",
 )
 
 
@@ -104,6 +106,15 @@ SCHEMAS: dict[str, pa.Schema] = {
     "flow_calls": _schema(("owner", _TEXT), ("entry", _TEXT), ("most_calls", _INT)),
     "orphan_services": _schema(("service", _TEXT)),
     "root_keys": _schema(("key", _TEXT)),
+    "fragments": _schema(("service", _TEXT), ("attached", _INT), ("kept", _INT), ("calls", _INT)),
+    "answers": _schema(
+        ("address", _TEXT),
+        ("client_key", _TEXT),
+        ("callee", _TEXT),
+        ("operation", _TEXT),
+        ("route", _TEXT),
+        ("calls", _INT),
+    ),
     "coverage_tallies": _schema(("service", _TEXT), ("kind", _TEXT), ("calls", _INT), ("matched", _INT)),
     "coverage_undocumented": _schema(
         ("service", _TEXT), ("kind", _TEXT), ("method", _TEXT), ("path", _TEXT), ("calls", _INT)
@@ -141,6 +152,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("url_path", _TEXT),
         ("route", _TEXT),
         ("status_message", _TEXT),
+        ("address", _TEXT),
+        ("client_key", _TEXT),
     ),
     "step_requests": _schema(
         ("row", _INT),
@@ -154,6 +167,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("end_ns", _INT),
         ("error", _BOOL),
         ("status_code", _FLOAT),
+        ("holes", _BOOL),
+        ("named", _BOOL),
         ("infra_calls", _INT),
     ),
     "context_orphans": _schema(
@@ -200,6 +215,8 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         "flow_calls": light.calls,
         "orphan_services": pd.DataFrame({"service": sorted(light.orphan_services)}, dtype=object),
         "root_keys": pd.DataFrame({"key": sorted(light.root_keys)}, dtype=object),
+        "fragments": light.fragments,
+        "answers": light.answers,
         "skipped": pd.DataFrame(
             [asdict(s) for s in result.skipped], columns=["file", "position", "reason", "count"]
         ),
@@ -271,7 +288,10 @@ def write_manifest(folder: Path, manifest: RecordsManifest) -> None:
 
 def reduction_thresholds(thresholds: Thresholds) -> dict[str, float]:
     """The thresholds the reduction applies, by dotted name."""
-    return {"calls.overlap_tolerance_ms": thresholds.calls.overlap_tolerance_ms}
+    return {
+        "calls.overlap_tolerance_ms": thresholds.calls.overlap_tolerance_ms,
+        "calls.fragment_tolerance_ms": thresholds.calls.fragment_tolerance_ms,
+    }
 
 
 def read_manifest(folder: Path) -> RecordsManifest:
@@ -285,10 +305,16 @@ def read_manifest(folder: Path) -> RecordsManifest:
         raise RecordsError(f"{path}: unreadable: {error}") from None
     if not isinstance(document, dict) or document.get("format") != "orchscan-records":
         raise RecordsError(f"{path}: not an orchscan records manifest")
-    if document.get("version") != RECORDS_VERSION:
+    version = document.get("version")
+    if version != RECORDS_VERSION:
+        older = (
+            " (written by an older orchscan, without the columns this one needs: keep the records "
+            "again from the traces with --keep-records)"
+            if isinstance(version, int) and not isinstance(version, bool) and version < RECORDS_VERSION
+            else ""
+        )
         raise RecordsError(
-            f"{path}: records version {document.get('version')!r}; "
-            f"this orchscan reads version {RECORDS_VERSION}"
+            f"{path}: records version {version!r}{older}; this orchscan reads version {RECORDS_VERSION}"
         )
     try:
         return RecordsManifest(
@@ -353,6 +379,8 @@ class RecordsFolder:
             calls=frame("flow_calls", index),
             orphan_services=frozenset(frame("orphan_services", index)["service"]),
             root_keys=frozenset(frame("root_keys", index)["key"]),
+            fragments=frame("fragments", index),
+            answers=frame("answers", index),
         )
         files = frame("files", index)
         tallies_by_file = {

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from orchscan.analyzer.columnar.codes import combine, encode, representatives
 from orchscan.analyzer.requests.fragments import Fragments, adopt_fragments
-from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS
+from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS
 from orchscan.collectors.model.integrity import parent_rows, span_rows
 from orchscan.collectors.model.spans import plain_strings
 
@@ -287,7 +287,7 @@ def build_call_tables(
     table: pa.Table,
     stubs: pa.Table | None = None,
     *,
-    fragment_tolerance_ms: float = DEFAULT_FLOW_THRESHOLDS.fragment_tolerance_ms,
+    fragment_tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.fragment_tolerance_ms,
 ) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring).
 

@@ -91,6 +91,10 @@ def test_unusable_records_folders_are_input_errors(kept: tuple[Path, Path], tmp_
     (other / "manifest.json").write_text(json.dumps({**manifest, "version": RECORDS_VERSION + 1}))
     code, output = _scan("--records", str(other), "--out", str(tmp_path / "b"))
     assert code == 2 and f"records version {RECORDS_VERSION + 1}" in output
+    (other / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
+    code, output = _scan("--records", str(other), "--out", str(tmp_path / "older"))
+    assert code == 2 and "records version 1 (written by an older orchscan" in output
+    assert "--keep-records" in output
     (other / "manifest.json").write_text("{not json")
     code, output = _scan("--records", str(other), "--out", str(tmp_path / "c"))
     assert code == 2 and "unreadable" in output
