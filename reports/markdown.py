@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, ServiceRole, Step
 from orchscan.reports.html.figures import describe_fetch
-from orchscan.reports.html.view_model import format_share, format_window
+from orchscan.reports.html.view_model import format_counts, format_share, format_window
 from orchscan.reports.untrusted import printable
 
 #: How many findings the summary lists; the rest are counted.
@@ -83,6 +83,8 @@ def render_markdown(
         summary.add("flows heading", ["No recurring flow was found.", ""])
     for flow in analysis.flows:
         summary.add("flows", _flow(flow, draft=flow.id in arazzo or flow.owner in arazzo))
+    if analysis.observed_flows:
+        summary.add("observed flows line", _observed(analysis))
     return summary.text()
 
 
@@ -131,11 +133,19 @@ def _input_line(analysis: Analysis) -> str:
         f" Fetched from {escape_markdown(s.source)}: {escape_markdown(describe_fetch(s))}."
         for s in summary.sources
     )
+    fragments = summary.fragments
+    lost = (
+        f"; {fragments.attached + fragments.kept:,} spans had lost their parent: "
+        f"{fragments.attached:,} put back into their request, {fragments.kept:,} kept apart as "
+        "fragments (never flows)"
+        if fragments.attached or fragments.kept
+        else ""
+    )
     return (
         f"**Input:** {len(summary.files):,} files ({formats}), {summary.spans:,} spans, "
         f"{summary.traces:,} traces, {summary.services:,} services, "
         f"{escape_markdown(format_window(summary))}; "
-        f"{skipped:,} skipped records{match}.{fetched}"
+        f"{skipped:,} skipped records{match}{lost}.{fetched}"
     )
 
 
@@ -146,8 +156,10 @@ def _findings(analysis: Analysis) -> list[str]:
     tally = ", ".join(f"{counts[s]} {s}" for s in SEVERITIES if counts[s])
     lines = [f"## Findings ({tally})", "", "| Severity | Rule | Service | Finding |", "|---|---|---|---|"]
     for finding in analysis.findings[:TOP_FINDINGS]:
+        cases = format_counts(finding.counts)
+        severity = f"{finding.severity} ({cases})" if cases else finding.severity
         lines.append(
-            f"| {finding.severity} | {escape_markdown(finding.rule)} | {escape_markdown(finding.service)} | "
+            f"| {severity} | {escape_markdown(finding.rule)} | {escape_markdown(finding.service)} | "
             f"{escape_markdown(finding.message)} |"
         )
     rest = len(analysis.findings) - TOP_FINDINGS
@@ -190,6 +202,22 @@ def _orchestrator(service: ServiceRole) -> list[str]:
     ]
 
 
+def _observed(analysis: Analysis) -> list[str]:
+    """One line on the entries mined but not claimed as flows."""
+    verdicts = Counter(flow.verdict for flow in analysis.observed_flows)
+    kinds = ", ".join(
+        f"{count:,} with too little evidence"
+        if verdict == "too-little-evidence"
+        else f"{count:,} mixed {'entry' if count == 1 else 'entries'}"
+        for verdict, count in sorted(verdicts.items(), reverse=True)
+    )
+    return [
+        f"Observed but not claimed as flows: {len(analysis.observed_flows):,} entries ({kinds}); "
+        "report.html lists them with the reasons.",
+        "",
+    ]
+
+
 def _flow(flow: Flow, *, draft: bool) -> list[str]:
     kind = ", long-running" if flow.long_running else ""
     lines = [
@@ -198,6 +226,8 @@ def _flow(flow: Flow, *, draft: bool) -> list[str]:
         f"{flow.requests:,} requests, support {format_share(flow.support)}{kind}"
         + ("; Arazzo draft in the report." if draft else "."),
         "",
+        *(f"*{escape_markdown(caveat)}*" for caveat in flow.caveats),
+        *([""] if flow.caveats else []),
     ]
     steps = sorted(flow.steps, key=lambda s: s.index)
     lines += [f"{step.index}. {_step(step)}" for step in steps[:MAX_STEPS]]

@@ -25,9 +25,11 @@ from orchscan.analyzer.results import (
     Compensation,
     Duplicate,
     Edge,
+    EvidenceCounts,
     FailureLogic,
     Finding,
     Flow,
+    FragmentSummary,
     Handoff,
     InputFile,
     InputSummary,
@@ -71,7 +73,7 @@ PAYLOADS = (
 )
 
 #: Fields that carry orchscan's own vocabulary rather than span data.
-_VOCABULARY_FIELDS = frozenset(("role", "kind", "severity", "rule", "location", "format"))
+_VOCABULARY_FIELDS = frozenset(("role", "kind", "severity", "rule", "location", "format", "verdict"))
 
 _TRACES = tuple(
     f"{i:032x}" for i in range(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x4BF92F3577B34DA6A3CE929D0E0E4736 + 40)
@@ -108,6 +110,9 @@ def _summary(services: int, spans: int, traces: int) -> InputSummary:
         notices=("3 spans have no service.name; attributed to 'unknown_service'",),
         specs=("specs/payment.yaml", "specs/inventory.yaml", "specs/shipping.yaml"),
         openapi_match_rate=0.875,
+        fragments=FragmentSummary(
+            attached=41, kept=6, calls=9, services=(("checkout", 4), ("web-gateway", 2))
+        ),
     )
 
 
@@ -477,6 +482,7 @@ def _shop_findings() -> tuple[Finding, ...]:
             ("61 requests failed at step 6", "no call to inventory or payment followed"),
             "Add compensations for steps 2 and 5, or make step 6 retryable with an idempotency key.",
             _traces(7, 2),
+            counts=EvidenceCounts(affected=61, cases=64, explained=2),
         ),
         Finding(
             "missing-idempotency",
@@ -539,6 +545,47 @@ def shop_analysis() -> Analysis:
             sorted((_checkout_flow(), _saga_flow(), _product_flow()), key=lambda f: (f.owner, f.entry.key))
         ),
         findings=_shop_findings(),
+        observed_flows=_observed_flows(),
+    )
+
+
+def _observed_flows() -> tuple[Flow, ...]:
+    """An entry seen too rarely to be a flow, and a mixed entry no request type of which is one."""
+    void = (Step(1, _op("payment", "POST", "/payments/{id}/void"), None, False, 1.0, p50_ms=11.0),)
+    mixed = (
+        Step(1, _op("catalog", "GET", "/products/{id}"), None, True, 0.4, p50_ms=9.0),
+        Step(2, _op("cart", "GET", "/cart"), None, True, 0.3, p50_ms=7.0),
+    )
+    return (
+        Flow(
+            id="checkout:POST /orders/{id}/void",
+            owner="checkout",
+            entry=_op("checkout", "POST", "/orders/{id}/void"),
+            requests=1,
+            support=1.0,
+            long_running=False,
+            steps=void,
+            verdict="too-little-evidence",
+            caveats=(
+                "too little evidence: 1 request with 1 step; a flow needs at least 3 requests and 2 steps",
+            ),
+        ),
+        Flow(
+            id="web:HTTP request",
+            owner="web",
+            entry=OperationRef("web", "HTTP request"),
+            requests=5,
+            support=0.2,
+            long_running=False,
+            steps=mixed,
+            verdict="mixed-entry",
+            caveats=(
+                "mixed entry: its requests carry no route, path or RPC method, no step is in more than 40% "
+                "of them (a core step is in 90%) and its most frequent variant covers 20%, so it hides "
+                "several request types",
+                "no single request type has the 3 requests a flow needs",
+            ),
+        ),
     )
 
 

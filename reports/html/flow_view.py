@@ -75,6 +75,38 @@ class FlowView:
     example_traces: tuple[TraceRef, ...]
     arazzo: str | None
     findings: tuple[Finding, ...]
+    caveats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObservedRow:
+    """An entry mined but not claimed as a flow, one table row: why not, and what was seen."""
+
+    owner: str
+    entry: str
+    verdict: str
+    requests: str
+    steps: str
+    caveats: tuple[str, ...]
+
+
+#: How a verdict reads in the report.
+VERDICTS = {"too-little-evidence": "too little evidence", "mixed-entry": "mixed entry"}
+
+
+def observed_rows(analysis: Analysis) -> tuple[ObservedRow, ...]:
+    """The observed flows, in the analysis' order (owner, entry)."""
+    return tuple(
+        ObservedRow(
+            owner=flow.owner,
+            entry=flow.entry.key,
+            verdict=VERDICTS.get(flow.verdict, flow.verdict),
+            requests=f"{flow.requests:,}",
+            steps=f"{len(flow.steps):,}",
+            caveats=flow.caveats,
+        )
+        for flow in analysis.observed_flows
+    )
 
 
 @dataclass(frozen=True)
@@ -165,7 +197,7 @@ def _flow(
 ) -> FlowView:
     durations = (flow.duration_p50_ms, flow.duration_p95_ms, flow.duration_max_ms)
     facts = (
-        Pair("Requests", f"{flow.requests:,}"),
+        Pair("Requests", f"{flow.requests:,}" + (f" ({flow.holes:,} lost spans)" if flow.holes else "")),
         Pair("Support", format_share(flow.support)),
         Pair("Duration p50 / p95 / max", " / ".join(format_duration(d) for d in durations)),
         Pair("Long-running", "yes" if flow.long_running else "no"),
@@ -230,6 +262,7 @@ def _flow(
         example_traces=trace_refs(flow.example_traces, trace_url),
         arazzo=arazzo.get(flow.id),
         findings=mine,
+        caveats=flow.caveats,
     )
 
 

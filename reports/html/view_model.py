@@ -22,7 +22,9 @@ from orchscan.analyzer.results import (
     ROLES,
     SEVERITIES,
     Analysis,
+    EvidenceCounts,
     Finding,
+    FragmentSummary,
     ServiceCoverage,
     ServiceRole,
 )
@@ -34,7 +36,14 @@ from orchscan.reports.html.figures import (
     format_window,
     window_minutes,
 )
-from orchscan.reports.html.flow_view import FLOW_ROWS, OwnerSection, Pair, build_sections
+from orchscan.reports.html.flow_view import (
+    FLOW_ROWS,
+    ObservedRow,
+    OwnerSection,
+    Pair,
+    build_sections,
+    observed_rows,
+)
 from orchscan.reports.html.graph_style import LABEL_SIZE, ROLE_STYLE, service_ids
 from orchscan.reports.html.graph_svg import MIN_LABEL_PX, ServiceGraph
 from orchscan.reports.html.routes import fold_operations
@@ -128,6 +137,7 @@ class FindingView:
     evidence: ListCell
     recommendation: str
     example_traces: tuple[TraceRef, ...]
+    cases: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,7 @@ class ReportView:
     score_help: str
     suppressed: tuple[SuppressedView, ...] = ()
     suppression_notes: tuple[str, ...] = ()
+    observed: tuple[ObservedRow, ...] = ()
 
 
 def build_view(
@@ -237,6 +248,7 @@ def build_view(
         orchestrators=tuple(row for row in services if row.role == "orchestrator"),
         graph=_graph(analysis, graph),
         sections=build_sections(analysis, owners, section_anchor, flow_anchor, arazzo, trace_url),
+        observed=observed_rows(analysis),
         findings=findings,
         rules=tuple(sorted({f.rule for f in analysis.findings})),
         severities=tuple(s for s in SEVERITIES if any(f.severity == s for f in analysis.findings)),
@@ -299,6 +311,7 @@ def _summary(analysis: Analysis) -> SummaryView:
         Pair("Services", f"{summary.services:,}"),
         Pair("Time window", format_window(summary)),
         Pair("Skipped records", f"{skipped:,}"),
+        Pair("Fragments", _fragments(summary.fragments)),
         Pair("OpenAPI match rate", match),
         *(Pair(f"Fetched from {s.source}", describe_fetch(s)) for s in summary.sources),
     )
@@ -313,6 +326,16 @@ def _summary(analysis: Analysis) -> SummaryView:
         specs=summary.specs,
         roles=tuple(Pair(r, str(roles[r])) for r in ROLES if roles[r]),
         severities=tuple(Pair(s, str(severities[s])) for s in SEVERITIES if severities[s]),
+    )
+
+
+def _fragments(fragments: FragmentSummary) -> str:
+    """What was done with the spans whose parent was lost, in one line."""
+    if not fragments.attached and not fragments.kept:
+        return "none (no span lost its parent)"
+    return (
+        f"{fragments.attached:,} put back into their request, {fragments.kept:,} kept apart "
+        f"({fragments.calls:,} calls, counted between services, never a flow)"
     )
 
 
@@ -381,7 +404,16 @@ def _finding(
         evidence=list_cell(finding.evidence),
         recommendation=finding.recommendation,
         example_traces=trace_refs(finding.example_traces, trace_url),
+        cases=format_counts(finding.counts),
     )
+
+
+def format_counts(counts: EvidenceCounts | None) -> str:
+    """A finding's "k of n" in a few words ("" for rules that do not count their cases)."""
+    if counts is None:
+        return ""
+    explained = f", {counts.explained:,} explained by lost spans" if counts.explained else ""
+    return f"{counts.affected:,} of {counts.cases:,} cases{explained}"
 
 
 def _graph(analysis: Analysis, graph: ServiceGraph) -> GraphView:

@@ -188,3 +188,16 @@ def test_suppressed_findings_are_listed_with_their_reason_and_expired_entries_re
     assert "Known \\<b\\>legacy\\</b\\> debt* (until 2030-01-31)" in text
     assert "- **expired** on 2020-01-01, its findings count again: s.yaml: suppressions\\[1\\]" in text
     assert "- matched no finding: s.yaml: suppressions\\[2\\]" in text
+
+
+def test_summary_says_what_was_done_with_fragments_and_unclaimed_entries() -> None:
+    text = render_markdown(shop_analysis())
+    assert "47 spans had lost their parent: 41 put back into their request, 6 kept apart as fragments" in text
+    observed = "Observed but not claimed as flows: 2 entries (1 with too little evidence, 1 mixed entry)"
+    assert observed in text
+    assert "void" not in text  # listed in report.html, not here
+
+
+def test_counted_findings_say_how_many_cases_they_rest_on() -> None:
+    text = render_markdown(shop_analysis())
+    assert "| high (61 of 64 cases, 2 explained by lost spans) | uncompensated-failure |" in text

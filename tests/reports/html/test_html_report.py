@@ -398,3 +398,19 @@ def test_only_the_first_owners_and_their_first_flows_open(shop_html: str) -> Non
     flows = [a for t, a in tags.tags if t == "details" and a.get("class") == "flow"]
     assert ["open" in a for a in owners] == [i < OPEN_OWNERS for i in range(len(owners))]
     assert sum("open" in a for a in flows) == OPEN_OWNERS
+
+
+def test_fragments_and_unclaimed_entries_are_shown_with_their_reasons(shop_html: str) -> None:
+    text = unescape(re.sub(r"<[^>]+>", " ", shop_html))
+    assert "41 put back into their request, 6 kept apart" in text
+    assert "(9 calls, counted between services, never a flow)" in text
+    assert "Observed, not claimed as flows" in text
+    assert "no single request type has the 3 requests a flow needs" in text
+    assert "too little evidence: 1 request with 1 step" in text
+    # Unclaimed entries are no owners: no section of their own.
+    assert "POST /orders/{id}/void" not in shop_html.split('id="observed-flows"')[0]
+
+
+def test_counted_findings_show_how_many_cases_they_rest_on(shop_html: str) -> None:
+    text = unescape(re.sub(r"<[^>]+>", " ", shop_html))
+    assert "61 of 64 cases, 2 explained by lost spans" in text
