@@ -58,8 +58,7 @@ def _landscape() -> pa.Table:
 
 def _flows(table: pa.Table, **thresholds: Any) -> dict[str, Flow]:
     owners = ("orders", "mobile-bff", "partner-api")
-    flows, _ = mined_flows(table, owners=owners, thresholds=FlowThresholds(**thresholds)
-    )
+    flows, _ = mined_flows(table, owners=owners, thresholds=FlowThresholds(**thresholds))
     return {f.owner: f for f in flows}
 
 
