@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from landscape import SAGA_MIX, Noise, add_noise, build_table
+from landscape import _messages as otlp_messages
 from paths import ROOT, SAMPLE
 
 from orchscan.cli import main
@@ -126,3 +129,26 @@ def test_the_records_document_describes_every_table_and_column() -> None:
         for name, schema in SCHEMAS.items()
     }
     assert documented == written
+
+
+def test_records_of_a_noisy_landscape_judge_as_its_spans(tmp_path: Path) -> None:
+    """Lost spans leave fragments, lost answers and requests with holes; the records keep them all.
+
+    (The OTLP writer of the benchmark landscape carries no span status, so failures are not in it.)
+    """
+    table = add_noise(build_table(12_000, mix=SAGA_MIX), Noise(dropped=0.03, duplicated=0.01, seed=9))
+    traces = tmp_path / "noisy.binpb"
+    with traces.open("wb") as out:
+        for message in otlp_messages(table):
+            out.write(struct.pack(">I", len(message)) + message)
+    records, first, second = tmp_path / "records", tmp_path / "spans", tmp_path / "records-out"
+    options = ("--format", "json,markdown")
+    code, output = _scan(str(traces), "--out", str(first), "--keep-records", str(records), *options)
+    assert code == 0, output
+    code, output = _scan("--records", str(records), "--out", str(second), *options)
+    assert code == 0, output
+    for name in ("findings.json", "summary.md"):
+        assert (second / name).read_text() == (first / name).read_text(), name
+    document = json.loads((first / "findings.json").read_text())
+    assert document["input"]["fragments"]["kept"] > 0 and document["input"]["fragments"]["attached"] > 0
+    assert any(flow["holes"] for flow in document["flows"])
