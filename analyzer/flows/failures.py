@@ -75,6 +75,9 @@ def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:
         [(f.id, f"{s.operation.service} {s.operation.key}", s.index) for f in flows for s in f.steps],
         columns=["flow_id", "step", "step_index"],
     )
+    # A step key that recurs in a flow (A, B, A) is known by its first index: matching every
+    # occurrence would copy each of its calls once per occurrence, quadratic in the repeats.
+    index = index.drop_duplicates(["flow_id", "step"], keep="first")
     calls = steps.calls.merge(index, on=["flow_id", "step"], how="left")
     return calls.assign(step_index=calls["step_index"].fillna(0).astype(np.int64))
 

@@ -8,6 +8,7 @@ import pyarrow as pa
 from flow_factories import Landscape, Span
 from scans import mined_flows
 
+from orchscan.analyzer.flows.failures import with_step_indices
 from orchscan.analyzer.results import Flow
 from orchscan.collectors.traces.ingest import ingest
 
@@ -142,3 +143,20 @@ def test_a_proxy_that_gave_up_after_its_route_timeout(fixtures: Path) -> None:
         == "step 1 (frontend POST /api/checkout): 1 calls timed out, giving up after 15001 ms (median)"
     )
     assert by_entry["POST /api/cart"].failure.timeouts == ()
+
+
+def test_a_step_that_recurs_in_a_flow_keeps_each_call_once() -> None:
+    # A request cycling through the same three calls (A, B, C, A, B, C ...): the flow's step keys
+    # recur, and each call must still appear once with one step index, not once per recurrence
+    # (which made a trace of 100,000 such calls quadratic: minutes and gigabytes).
+    land = Landscape()
+    for _ in range(3):
+        root = land.trace().request("orders", "POST /orders", ms=2000)
+        for i in range(300):
+            root.call(("inventory", "payment", "shipping")[i % 3], "POST /x", at=1 + 6 * i, ms=5)
+    flows, steps = mined_flows(land.table(), owners=("orders",))
+    (flow,) = flows
+    assert len(flow.steps) == 300
+    indexed = with_step_indices(steps, flows)
+    assert len(indexed) == len(steps.calls) == 900
+    assert set(indexed.groupby("step")["step_index"].unique().map(tuple)) == {(1,), (2,), (3,)}
