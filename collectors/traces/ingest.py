@@ -300,9 +300,15 @@ def _parse_lean(chunk: Chunk) -> ChunkResult:
     """Parse a chunk, leaving out the source column and every all-null column.
 
     The parent rebuilds those from shared buffers (:class:`_SharedColumns`), so they need not
-    be pickled, sent and unpickled at all.
+    be pickled, sent and unpickled at all. A reader that fails on a chunk (a bug: readers skip
+    bad records themselves) loses that chunk, counted as skipped, not the scan.
     """
-    result = parse_chunk(chunk)
+    try:
+        result = parse_chunk(chunk)
+    except Exception as error:
+        reason = f"reader failed on this chunk ({type(error).__name__}: {error})"
+        nothing = pa.record_batch([], schema=pa.schema([]))
+        return ChunkResult(nothing, (Skipped(chunk.source, f"chunk at {chunk.position}", reason),))
     batch = result.batch
     keep = [
         index

@@ -29,8 +29,9 @@ from sdk_spans import (
     write,
 )
 
+from orchscan.collectors.model.records import Chunk
 from orchscan.collectors.model.spans import plain_strings
-from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
+from orchscan.collectors.traces.ingest import InputError, _parse_lean, expand_paths, ingest
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +279,13 @@ def test_decompression_past_the_size_limit_keeps_what_was_read_and_names_the_lim
     assert (
         cut.reason == "decompressed size exceeds the limit of 65,536 bytes: the rest of the file is not read"
     )
+
+
+def test_a_reader_that_fails_on_a_chunk_loses_that_chunk_not_the_scan() -> None:
+    # Readers skip bad records themselves; an exception out of one is a bug, and it must cost
+    # the chunk it happened in (counted), never the other chunks or files of the scan.
+    result = _parse_lean(Chunk("no-such-format", "traces/a.json", b"{}", 7))
+    assert result.batch.num_rows == 0
+    (skipped,) = result.skipped
+    assert (skipped.file, skipped.position) == ("traces/a.json", "chunk at 7")
+    assert skipped.reason.startswith("reader failed on this chunk (KeyError")
