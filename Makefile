@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime
 STAMP   := $(VENV)/.installed
 OUT     ?= out/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench update-gold clean
 
 $(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# After an intended change of the sample's reports: rewrite tests/gold/ (review the diff, commit it).
+update-gold: $(STAMP)
+	ORCHSCAN_UPDATE_GOLD=1 $(BIN)/pytest -q tests/cli/test_gold.py
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check collectors analyzer reports orchscan tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/scan.py --spans 1000000
 	$(BIN)/python benchmarks/ingest.py --spans 1000000
 	$(BIN)/python benchmarks/operations.py
 	$(BIN)/python benchmarks/analysis.py

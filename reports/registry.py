@@ -135,8 +135,9 @@ OUTPUTS: dict[str, frozenset[str]] = {
     "junit": frozenset({"junit.xml"}),
 }
 
-#: Reports written when --format is not given; the CI formats are asked for by name.
-DEFAULT_REPORTS = ("arazzo", "json", "html", "markdown", "backstage")
+#: Reports written when --format is not given; the CI formats and the catalog export (which
+#: copies every spec) are asked for by name.
+DEFAULT_REPORTS = ("arazzo", "json", "html", "markdown")
 
 #: Reports that are one file, so that ``--out -`` can write them to standard output.
 STREAMABLE = ("json", "html", "markdown", "sarif", "junit")
