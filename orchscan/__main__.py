@@ -1,5 +1,5 @@
 """Allow ``python -m orchscan``."""
 
-from orchscan.cli import main
+from orchscan.entry import main
 
 main()

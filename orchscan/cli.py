@@ -8,18 +8,17 @@ status 3 (``--debug`` prints the traceback instead), Ctrl-C is 130 and SIGTERM 1
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
+from orchscan import interrupts
 from orchscan.analyzer.results import SEVERITIES
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
@@ -49,34 +48,41 @@ from orchscan.reports.untrusted import printable
 SEVERITY_CHOICES = (*SEVERITIES, "none")
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is so that cleanup (the staging folder) still runs."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
-
-
 class _Orchscan(click.Group):
     """The command group, mapping every way a command can end to its exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        interrupts.install()
         try:
-            return super().invoke(ctx)
-        except (UnusableInput, InputError) as error:
-            click.echo(f"orchscan: {printable(str(error))}", err=True)
-            ctx.exit(EXIT_INPUT)
+            try:
+                return super().invoke(ctx)
+            except (UnusableInput, InputError) as error:
+                click.echo(f"orchscan: {printable(str(error))}", err=True)
+                ctx.exit(EXIT_INPUT)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as error:
+                # A worker's end seen before this process's own handler ran is the interruption.
+                status = interrupts.signalled() or _ended_by_signal(error)
+                if status is not None:
+                    _stop(ctx, status)
+                _report_crash(error, debug=bool(ctx.params.get("debug")))
+                ctx.exit(EXIT_INTERNAL)
         except KeyboardInterrupt:
-            click.echo("orchscan: interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        except Terminated:
-            click.echo("orchscan: terminated", err=True)
-            ctx.exit(EXIT_TERMINATED)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as error:
-            _report_crash(error, debug=bool(ctx.params.get("debug")))
-            ctx.exit(EXIT_INTERNAL)
+            _stop(ctx, EXIT_INTERRUPTED)
+        except interrupts.Terminated:
+            _stop(ctx, EXIT_TERMINATED)
+
+
+def _ended_by_signal(error: Exception) -> int | None:
+    """130 or 143 when ``error`` says a worker process ended by SIGINT or SIGTERM (its ``signum``)."""
+    signum = getattr(error, "signum", None)
+    return interrupts.status_of_signal(signum) if isinstance(signum, int) else None
+
+
+def _stop(ctx: click.Context, status: int) -> None:
+    click.echo("orchscan: interrupted" if status == EXIT_INTERRUPTED else "orchscan: terminated", err=True)
+    ctx.exit(status)
 
 
 def _report_crash(error: Exception, *, debug: bool) -> None:
@@ -393,7 +399,6 @@ def _run(options: dict[str, Any], *, drift_only: bool) -> int:
     progress = bool(options.pop("progress")) and sys.stderr.isatty()
     paths, sources = open_inputs(inputs, pop_live_options(options))
     options["formats"] = _formats(options["formats"])
-    signal.signal(signal.SIGTERM, _terminate)
     with _scan_progress(paths, progress) as bars:
         return run_scan(paths, ScanOptions(**options, drift_only=drift_only), bars, sources=sources)
 

@@ -13,7 +13,8 @@ EXIT_FINDINGS = 1
 EXIT_INPUT = 2
 #: A bug in orchscan: a short message names the file holding the traceback.
 EXIT_INTERNAL = 3
-#: Interrupted by Ctrl-C (SIGINT), as shells report it (128 + 2).
+#: Interrupted by Ctrl-C (SIGINT), as shells report it (128 + 2): the command's status, after
+#: which the ``orchscan`` process ends by SIGINT itself (:mod:`orchscan.entry`).
 EXIT_INTERRUPTED = 130
 #: Stopped by SIGTERM (128 + 15); the previous report set is left as it was.
 EXIT_TERMINATED = 143

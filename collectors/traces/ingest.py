@@ -13,9 +13,8 @@ import dataclasses
 import io
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,6 +37,7 @@ from orchscan.collectors.traces.detect import HEAD_BYTES, describe_unrecognised,
 from orchscan.collectors.traces.inputs import open_input, stream_end
 from orchscan.collectors.traces.registry import FORMATS, parse_chunk
 from orchscan.collectors.traces.sources import TraceSource
+from orchscan.collectors.traces.worker_signals import QuietPool
 
 #: File endings picked up when a directory is walked; files named explicitly are always read.
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".pb", ".binpb", ".bin", ".otlp", ".proto", ".gz")
@@ -100,13 +100,7 @@ def _executor(jobs: int) -> Executor | None:
         return None
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_default_signals)
-
-
-def _default_signals() -> None:
-    """Parsers end quietly on Ctrl-C or SIGTERM: the parent reports the interruption, once."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return QuietPool(jobs, context)
 
 
 class InputReader:

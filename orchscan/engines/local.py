@@ -25,6 +25,7 @@ from pathlib import Path
 
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
 from orchscan.collectors.traces.partition import Partition
+from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
 from orchscan.engines.units import ReduceTask, UnitResult, reduce_unit
 
 
@@ -65,6 +66,8 @@ def _size(heavy: PartitionHeavy) -> int:
 
 
 Progress = Callable[[int], None]
+#: A worker process and the parent's end of its pipe.
+Worker = tuple[multiprocessing.process.BaseProcess, Connection]
 
 
 class LocalEngine:
@@ -75,7 +78,7 @@ class LocalEngine:
         self._task = task
         self._jobs = max(1, min(jobs, len(units)))
         self._held = _Held(task.heavy_bytes, task.work_dir)
-        self._workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+        self._workers: list[Worker] = []
         self._owner: dict[int, int] = {}
 
     def reduce(self, on_progress: Progress | None = None) -> list[UnitResult]:
@@ -107,9 +110,9 @@ class LocalEngine:
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's heavy records hold of the selection, in unit order."""
         selected: dict[int, SelectedRecords] = dict(self._held.selected(selection))
-        for worker, (_, connection) in enumerate(self._workers):
-            connection.send(("select", selection))
-            for index, heavy in _answer(connection, worker):
+        for worker in range(len(self._workers)):
+            _tell(worker, self._workers, ("select", selection))
+            for index, heavy in _answer(worker, self._workers):
                 selected[index] = heavy
         return [selected[i] for i in range(len(self._units))]
 
@@ -136,38 +139,64 @@ class LocalEngine:
             process = context.Process(  # type: ignore[attr-defined]
                 target=_work, args=(child, self._units, self._task, per_worker), daemon=True
             )
-            process.start()
+            with signals_blocked():
+                process.start()
             child.close()
             self._workers.append((process, parent))
 
     def _send(self, worker: int, pending: list[int], busy: dict[int, int]) -> None:
         if pending:
             index = pending.pop(0)
-            self._workers[worker][1].send(("reduce", index))
+            _tell(worker, self._workers, ("reduce", index))
             busy[worker] = index
 
     def _receive(self, busy: dict[int, int]) -> tuple[int, UnitResult]:
         ready = multiprocessing.connection.wait([self._workers[w][1] for w in busy])
         for worker in busy:
-            connection = self._workers[worker][1]
-            if connection in ready:
-                (result,) = _answer(connection, worker)
+            if self._workers[worker][1] in ready:
+                (result,) = _answer(worker, self._workers)
                 return worker, result
         raise RuntimeError("no worker answered")  # wait() returned only connections of busy workers
 
 
 class WorkerError(RuntimeError):
-    """A worker process failed; the message carries its traceback."""
+    """A worker process failed; the message carries its traceback.
+
+    ``signum`` is the signal that ended the worker, if one did: a signal to the whole process
+    group ends the workers too, and the command reports that as the interruption it is.
+    """
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
-def _answer(connection: Connection, worker: int) -> list:  # type: ignore[type-arg]
+def _tell(worker: int, workers: Sequence[Worker], message: tuple[str, object]) -> None:
+    process, connection = workers[worker]
+    try:
+        connection.send(message)
+    except OSError:
+        raise _ended(worker, process) from None
+
+
+def _answer(worker: int, workers: Sequence[Worker]) -> list:  # type: ignore[type-arg]
+    process, connection = workers[worker]
     try:
         kind, payload = connection.recv()
-    except EOFError:
-        raise WorkerError(f"worker {worker} ended unexpectedly") from None
+    except (EOFError, OSError):
+        raise _ended(worker, process) from None
     if kind == "error":
         raise WorkerError(f"worker {worker} failed:\n{payload}")
     return payload  # type: ignore[no-any-return]
+
+
+def _ended(worker: int, process: multiprocessing.process.BaseProcess) -> WorkerError:
+    """Why a worker's connection broke: the signal that ended it, if one did."""
+    process.join(timeout=1)
+    code = process.exitcode
+    if code is not None and code < 0:
+        return WorkerError(f"worker {worker} was ended by {signal.Signals(-code).name}", -code)
+    return WorkerError(f"worker {worker} ended unexpectedly")
 
 
 def _work(
@@ -175,8 +204,7 @@ def _work(
 ) -> None:
     """A worker's loop: reduce the units it is sent, then answer the selection."""
     # Ctrl-C and SIGTERM end a worker quietly: the parent reports the interruption and stops the rest.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    take_default_actions()
     try:
         while True:
             kind, payload = connection.recv()

@@ -35,7 +35,16 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         result = CliRunner().invoke(
             main,
-            ["scan", "sample_traces/traces", "--openapi", "sample_traces/openapi", "--out", str(out), "-j", "1"],
+            [
+                "scan",
+                "sample_traces/traces",
+                "--openapi",
+                "sample_traces/openapi",
+                "--out",
+                str(out),
+                "-j",
+                "1",
+            ],
             env={"SOURCE_DATE_EPOCH": "1700000000"},
         )
     finally:
@@ -59,7 +68,11 @@ def test_the_sample_reports_match_their_golden_files(scanned: Path, name: str) -
         shutil.copyfile(scanned / name, kept)
         diff = "".join(
             difflib.unified_diff(
-                expected.splitlines(keepends=True), actual.splitlines(keepends=True), str(gold), str(kept), n=2
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                str(gold),
+                str(kept),
+                n=2,
             )
         )
         pytest.fail(f"{name} differs from its golden file (make update-gold if intended):\n{diff[:6000]}")
