@@ -26,7 +26,6 @@ import pandas as pd
 from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
-from orchscan.analyzer.flows.handoffs import match_operation
 from orchscan.analyzer.flows.judgement import FLOW, split_mixed_entries
 from orchscan.analyzer.flows.lost_callees import merge_answers
 from orchscan.analyzer.flows.mining import analyze_flows
@@ -60,7 +59,12 @@ from orchscan.analyzer.results import (
     ServiceRole,
     SkippedInput,
 )
-from orchscan.analyzer.specs.operations import CoveragePartial, index_operations, summarise_coverage
+from orchscan.analyzer.specs.operations import (
+    CoveragePartial,
+    index_operations,
+    operation_of,
+    summarise_coverage,
+)
 from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from orchscan.collectors.arazzo import DocumentedWorkflow
 from orchscan.collectors.model.records import Ingest, IngestReport
@@ -219,7 +223,7 @@ def _document_entries(
     """Name each flow's entry after the owner's documented operation, when its spec has one."""
     named = []
     for flow in flows:
-        documented = match_operation(flow.entry, operations.get(flow.owner, ()))
+        documented = operation_of(flow.entry, operations.get(flow.owner, ()))
         if documented is not None and flow.entry.operation_id is None:
             entry = dataclasses.replace(
                 flow.entry,

@@ -22,10 +22,11 @@ import pandas as pd
 from orchscan.analyzer.findings.severity import weigh
 from orchscan.analyzer.flows.duplicates import group_copies
 from orchscan.analyzer.flows.failures import is_timeout, is_write, with_step_indices
-from orchscan.analyzer.flows.handoffs import SpecIndex, match_operation
+from orchscan.analyzer.flows.handoffs import SpecIndex
 from orchscan.analyzer.flows.steps import StepCalls
 from orchscan.analyzer.requests.calls import SYNC, CallTables
 from orchscan.analyzer.results import EvidenceCounts, Finding, Flow, ServiceRole, Step, Uncompensated
+from orchscan.analyzer.specs.operations import operation_of
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS, DEFAULT_FLOW_THRESHOLDS, FlowThresholds
 
 _MS = 1_000_000
@@ -241,7 +242,7 @@ def missing_idempotency(
             if policy is None or step.index not in writes or method in ("PUT", "DELETE"):
                 continue
             documented = (
-                match_operation(step.operation, specs.get(step.operation.service, ())) if specs else None
+                operation_of(step.operation, specs.get(step.operation.service, ())) if specs else None
             )
             declared = documented.idempotency_header if documented is not None else None
             # A declared header may simply not be captured by the instrumentation; only trust its

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.flows.steps import StepCalls, singular
-from orchscan.analyzer.results import Flow, Handoff, OperationRef
+from orchscan.analyzer.results import Flow, Handoff
+from orchscan.analyzer.specs.operations import operation_of
 
 if TYPE_CHECKING:
     from orchscan.collectors.openapi.model import Operation
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 #: Documented operations per service name.
 SpecIndex = Mapping[str, Sequence["Operation"]]
 
-_PARAM = re.compile(r"\{[^}]*\}")
 _ID_VALUE = re.compile(
     r"^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?=.*\d)[\w.~:-]{6,})$",
     re.IGNORECASE,
@@ -62,22 +62,6 @@ def resource_of(path: str) -> str | None:
     if not literal:
         return None
     return singular(literal[-1])
-
-
-def match_operation(ref: OperationRef, operations: Sequence[Operation]) -> Operation | None:
-    """The documented operation behind an observed one: same method, same path template or path."""
-    method, _, path = ref.key.partition(" ")
-    if not path.startswith("/"):
-        return None
-    wanted = _PARAM.sub("{}", ref.route or path)
-    for op in operations:
-        if op.method.upper() == method.upper() and _PARAM.sub("{}", op.path) == wanted:
-            return op
-    for op in operations:
-        pattern = "^" + _PARAM.sub("[^/]+", re.escape(op.path).replace(r"\{", "{").replace(r"\}", "}")) + "$"
-        if op.method.upper() == method.upper() and re.match(pattern, path):
-            return op
-    return None
 
 
 def find_handoffs(steps: StepCalls, flow: Flow, *, specs: SpecIndex | None = None) -> tuple[Handoff, ...]:
@@ -139,11 +123,11 @@ def _named(
 
 def _schema_handoffs(flow: Flow, specs: SpecIndex) -> Iterator[Handoff]:
     documented: dict[int, Operation] = {}
-    entry = match_operation(flow.entry, specs.get(flow.entry.service, ()))
+    entry = operation_of(flow.entry, specs.get(flow.entry.service, ()))
     if entry is not None:
         documented[0] = entry
     for step in flow.steps:
-        op = match_operation(step.operation, specs.get(step.operation.service, ()))
+        op = operation_of(step.operation, specs.get(step.operation.service, ()))
         if op is not None:
             documented[step.index] = op
     # Outputs available before each step: the entry's inputs, then every earlier step's results.

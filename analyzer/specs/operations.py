@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.columnar.codes import Coded, combine, encode, representatives
-from orchscan.analyzer.results import ServiceCoverage, UndocumentedCall
+from orchscan.analyzer.results import OperationRef, ServiceCoverage, UndocumentedCall
 from orchscan.collectors.openapi import Operation, Spec, SpecBindings
 
 #: Columns of ``OperationMatches.table``, row-aligned with the span table.
@@ -173,6 +174,32 @@ class _Router:
                 if found is not None:
                     return found
         return None
+
+
+def operation_of(ref: OperationRef, operations: Sequence[Operation]) -> Operation | None:
+    """The documented operation behind an observed one, decided as the spans' matching decides.
+
+    The operationId the spans' match gave wins; otherwise the method with the route template,
+    then with the concrete path, through the same router :func:`match_operations` uses (base
+    paths, literal segments before templated ones). One answer for handoffs, findings and drafts.
+    """
+    if ref.operation_id:
+        for operation in operations:
+            if operation.operation_id == ref.operation_id:
+                return operation
+    if not operations:
+        return None
+    method, _, path = ref.key.partition(" ")
+    router = _router(tuple(operations))
+    index = _match(
+        router, (ref.method or method).upper(), ref.route or "", path if path.startswith("/") else ""
+    )
+    return None if index < 0 else router.operations[index]
+
+
+@lru_cache(maxsize=256)
+def _router(operations: tuple[Operation, ...]) -> _Router:
+    return _Router(operations)
 
 
 # -- columnar helpers -------------------------------------------------------------------------

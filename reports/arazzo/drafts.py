@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from orchscan.analyzer.results import Compensation, Flow, Handoff, OperationRef, RetryPolicy, Step
+from orchscan.analyzer.specs.operations import operation_of
 from orchscan.collectors.openapi.model import Operation, Spec
 from orchscan.reports.arazzo.inferred_openapi import observed_operations
 from orchscan.reports.names import ARAZZO_NAMES, FILE_NAMES, unique_names
@@ -194,7 +195,7 @@ class _Workflow:
         self.names = names
         self.qualify = qualify
         self.statuses = statuses
-        self.entry = _match(flow.entry, owner_api.all_operations()) if owner_api else None
+        self.entry = operation_of(flow.entry, owner_api.all_operations()) if owner_api else None
         self.step_ids: set[str] = set()
         self.inputs: dict[str, dict[str, Any]] = {}
         self.required_inputs: set[str] = set()
@@ -286,7 +287,7 @@ class _Workflow:
 
     def step(self, step: Step) -> _StepDraft | None:
         api = self.apis.get(step.operation.service)
-        operation = _match(step.operation, api.all_operations()) if api else None
+        operation = operation_of(step.operation, api.all_operations()) if api else None
         if api is None or operation is None:
             return None
         source = self.names[api.service]
@@ -461,7 +462,7 @@ class _Workflow:
 
     def compensation_step(self, item: Compensation, main: Mapping[int, _StepDraft]) -> _StepDraft | None:
         api = self.apis.get(item.operation.service)
-        operation = _match(item.operation, api.all_operations()) if api else None
+        operation = operation_of(item.operation, api.all_operations()) if api else None
         if api is None or operation is None:
             return None
         undone, failed = main[item.undone_step], main[item.failed_step]
@@ -559,24 +560,6 @@ def _relative(target: PurePath, start: PurePath) -> str:
             break
         common += 1
     return "/".join([".."] * (len(start.parts) - common) + list(target.parts[common:]))
-
-
-def _match(ref: OperationRef, operations: Sequence[Operation]) -> Operation | None:
-    """The documented operation a step calls: by operationId, else by method and route template."""
-    if ref.operation_id:
-        for operation in operations:
-            if operation.operation_id == ref.operation_id:
-                return operation
-    if ref.method and ref.route:
-        for operation in operations:
-            if operation.method == ref.method.upper() and operation.path == ref.route:
-                return operation
-    if ref.method and ref.route is None and ref.key.partition(" ")[2]:
-        path = ref.key.partition(" ")[2]
-        for operation in operations:
-            if operation.method == ref.method.upper() and operation.path == path:
-                return operation
-    return None
 
 
 def _retry(policy: RetryPolicy) -> dict[str, Any]:

@@ -16,13 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paths import FIXTURES, SAMPLE
 
-from orchscan.analyzer.results import ServiceCoverage, UndocumentedCall
+from orchscan.analyzer.results import OperationRef, ServiceCoverage, UndocumentedCall
 from orchscan.analyzer.specs.operations import (
     OperationMatches,
     _fold_identifiers,
     index_operations,
     match_operations,
     measure_coverage,
+    operation_of,
     summarise_coverage,
 )
 from orchscan.collectors.model.spans import SCHEMA
@@ -180,6 +181,37 @@ def test_pets_mine_before_pets_id_and_synthesised_ids(tmp_path: Path) -> None:
     assert table["op_path"].to_pylist() == ["/pets/mine", "/pets/{id}", "/pets/{id}.json"]
     assert table["operation_id"].to_pylist() == ["get_pets_mine", "get_pets_id", "get_pets_id_json"]
     assert table["inferred"].to_pylist() == [True, True, True]
+
+
+def test_an_observed_operation_finds_the_operation_its_spans_matched(tmp_path: Path) -> None:
+    """Handoffs, findings and drafts ask operation_of; it answers as the spans' matching did."""
+    spec = tmp_path / "pets.yaml"
+    spec.write_text(
+        "openapi: 3.1.0\ninfo: {title: Pets Service}\nservers: [{url: 'https://pets.example/v1/'}]\npaths:\n"
+        "  /pets/{id}: {get: {responses: {'200': {description: ok}}}}\n"
+        "  /pets/mine: {get: {responses: {'200': {description: ok}}}}\n",
+        encoding="utf-8",
+    )
+    pets = by_service(spec, services=["pets"])["pets"]
+    petstore = PETSTORE_OPS["petstore"]
+    cases = [
+        # A concrete path, listed after the template that would also fit: the literal segment wins.
+        (OperationRef("pets", "GET /v1/pets/mine", "GET"), pets, "get_pets_mine"),
+        # The route with the server's base path and another parameter name.
+        (OperationRef("petstore", "GET /api/v3/pet/{id}", "GET", "/api/v3/pet/{id}"), petstore, "getPetById"),
+        (
+            OperationRef("petstore", "GET /pet/findByStatus", "GET", "/pet/findByStatus"),
+            petstore,
+            "findPetsByStatus",
+        ),
+        # The operationId the spans' match gave decides, whatever the key says.
+        (OperationRef("petstore", "anything", None, None, "deleteOrder"), petstore, "deleteOrder"),
+        (OperationRef("petstore", "GET /api/v3/pet/42/vaccinations", "GET"), petstore, None),
+        (OperationRef("petstore", "petstore.Find", None), petstore, None),
+    ]
+    for ref, operations, expected in cases:
+        found = operation_of(ref, operations)
+        assert (found.operation_id if found else None) == expected, ref
 
 
 def test_client_spans_reach_the_spec_of_the_service_they_call() -> None:
