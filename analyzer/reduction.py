@@ -34,7 +34,6 @@ from orchscan.analyzer.landscape.graph import EdgePartial
 from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
 from orchscan.analyzer.specs.operations import CoveragePartial, match_operations, measure_coverage
 from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from orchscan.collectors.model.spans import plain_strings
 from orchscan.collectors.openapi.model import Operation
 
 
@@ -111,19 +110,16 @@ def reduce_partition(
     :func:`orchscan.analyzer.requests.calls.link_stubs`); ``operations`` the documented
     operations per service, when specs were given.
     """
-    table = plain_strings(spans)
-    tables = build_call_tables(
-        table,
-        None if stubs is None else plain_strings(stubs),
-        fragment_tolerance_ms=thresholds.calls.fragment_tolerance_ms,
-    )
-    matches = match_operations(table, operations) if operations else None
-    steps = step_inputs(tables, table, matches=matches.table if matches else None)
+    # Coded text stays coded: the call tables and the matching work on its codes and spell out
+    # only the columns they hand on.
+    tables = build_call_tables(spans, stubs, fragment_tolerance_ms=thresholds.calls.fragment_tolerance_ms)
+    matches = match_operations(spans, operations) if operations else None
+    steps = step_inputs(tables, spans, matches=matches.table if matches else None)
     context = TraceContextEvidence.of(tables)
     light = PartitionLight(
         behaviour=measure_behaviour(tables, tolerance_ms=thresholds.calls.overlap_tolerance_ms),
         edges=EdgePartial.of(tables.calls),
-        coverage=measure_coverage(table, matches, operations) if matches and operations else None,
+        coverage=measure_coverage(spans, matches, operations) if matches and operations else None,
         statuses=_success_statuses(tables),
         calls=call_figures(steps),
         orphan_services=context.orphan_services(),
