@@ -49,15 +49,22 @@ def parallel(start: float, *durations: float, stagger: float = 0.2) -> list[tupl
     return [(start + i * stagger, ms) for i, ms in enumerate(durations)]
 
 
-def _operation_columns(operation: str) -> dict[str, Any]:
+def _operation_columns(operation: str, path: str | None = None) -> dict[str, Any]:
     """Semantic columns for ``METHOD /route``, ``pkg.Service/Method`` (gRPC) or a plain name."""
     head, _, rest = operation.partition(" ")
     if head in _HTTP_METHODS and rest.startswith("/"):
-        return {"name": operation, "http_method": head, "http_route": rest, "url_path": rest}
+        return {"name": operation, "http_method": head, "http_route": rest, "url_path": path or rest}
     if "/" in operation and " " not in operation and not operation.startswith("/"):
         service, _, method = operation.partition("/")
         return {"name": operation, "rpc_system": "grpc", "rpc_service": service, "rpc_method": method}
     return {"name": operation}
+
+
+def _failed(error: bool | None, status_code: int | None) -> bool:
+    """A span's error status: as given, else what HTTP instrumentation sets for a 5xx answer."""
+    if error is not None:
+        return error
+    return status_code is not None and status_code >= 500
 
 
 @dataclass
@@ -131,10 +138,17 @@ class TraceBuilder:
         *,
         at: float = 0.0,
         ms: float = 100.0,
-        error: bool = False,
+        error: bool | None = None,
         status_code: int | None = None,
+        path: str | None = None,
+        address: str | None = None,
     ) -> SpanHandle:
-        """The trace's root: a server span as an instrumented entry point emits it."""
+        """The trace's root: a server span as an instrumented entry point emits it.
+
+        ``path`` is the concrete URL path (default: the route itself); ``error`` defaults to a
+        5xx ``status_code``, as HTTP instrumentation sets a server span's status.
+        """
+        op = _operation_columns(operation, path)
         return self.land.add_span(
             self,
             service=service,
@@ -142,9 +156,10 @@ class TraceBuilder:
             at=at,
             ms=ms,
             parent=None,
-            error=error,
+            error=_failed(error, status_code),
             http_status_code=status_code,
-            **_operation_columns(operation),
+            server_address=address,
+            **op,
         )
 
     def consume(
@@ -200,18 +215,26 @@ class SpanHandle:
         *,
         at: float,
         ms: float,
-        error: bool = False,
+        error: bool | None = None,
         status_code: int | None = None,
+        path: str | None = None,
+        message: str | None = None,
         instrumented: bool = True,
         peer: bool = True,
         idempotency_key: bool = False,
+        skew_ms: float = 0.0,
+        server_ms: float | None = None,
     ) -> SpanHandle:
         """Call another service: client span here, server span there; returns the callee's span.
 
         Without ``instrumented`` only the client span exists (returned); ``peer`` says whether it
-        names the callee in ``peer.service`` (otherwise only ``server.address`` does).
+        names the callee in ``peer.service`` (otherwise only ``server.address`` does). ``path``
+        is the concrete URL path (default: the route), ``message`` the client span's status
+        message, ``skew_ms`` this callee's clock offset for this call and ``server_ms`` the
+        server span's own duration (default: nested just inside the client span).
         """
-        op = _operation_columns(operation)
+        op = _operation_columns(operation, path)
+        failed = _failed(error, status_code)
         client = self.land.add_span(
             self.trace,
             service=self.service,
@@ -219,7 +242,7 @@ class SpanHandle:
             at=at,
             ms=ms,
             parent=self,
-            error=error,
+            error=failed,
             name=op.get("http_method", op["name"]),
             http_method=op.get("http_method"),
             url_path=op.get("url_path"),
@@ -229,6 +252,7 @@ class SpanHandle:
             http_status_code=status_code,
             server_address=service,
             peer_service=service if peer else None,
+            status_message=message,
             idempotency_key=idempotency_key,
         )
         if not instrumented:
@@ -238,10 +262,10 @@ class SpanHandle:
             self.trace,
             service=service,
             kind="server",
-            at=at + lag,
-            ms=ms - 2 * lag,
+            at=at + lag + skew_ms,
+            ms=server_ms if server_ms is not None else ms - 2 * lag,
             parent=client,
-            error=error,
+            error=failed,
             http_status_code=status_code,
             idempotency_key=idempotency_key,
             **op,

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from flow_factories import Landscape
+from factories import LandscapeBuilder
 
 from orchscan.analyzer.pipeline import analyze
 from orchscan.analyzer.thresholds import RANGES, CallThresholds, FlowThresholds, RoleThresholds, Thresholds
@@ -85,7 +85,7 @@ def test_whole_numbers_are_accepted_for_counts_and_floats() -> None:
 def test_one_overlap_tolerance_times_calls_for_roles_and_flows(tmp_path: Path) -> None:
     # Each call overlaps the next by 3 ms: within a 5 ms tolerance they run one after the other,
     # within 1 ms they overlap; role behaviour and flow blocks must agree either way.
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         order = land.trace().request("orders", "POST /orders", ms=200)
         for i, callee in enumerate(("inventory", "payment", "shipping")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from flow_factories import Landscape, Span
+from factories import LandscapeBuilder, SpanHandle
 from scans import context_of, mined_flows
 
 from orchscan.analyzer.findings.rules import RULES, find_findings
@@ -32,12 +32,14 @@ def _rules(findings: list[Finding]) -> dict[str, list[Finding]]:
     return out
 
 
-def _order(land: Landscape, owner: str = "orders", *, queries: int = 1, status: int = 201) -> Span:
-    order = land.trace().request(owner, "POST /orders", ms=300, status=status)
+def _order(
+    land: LandscapeBuilder, owner: str = "orders", *, queries: int = 1, status: int = 201
+) -> SpanHandle:
+    order = land.trace().request(owner, "POST /orders", ms=300, status_code=status)
     for i in range(queries):
         order.query(at=200 + 10 * i, ms=8)
-    order.call("inventory", "POST /reservations", at=5, ms=20, status=201)
-    order.call("payment", "POST /payments", at=30, ms=30, status=201)
+    order.call("inventory", "POST /reservations", at=5, ms=20, status_code=201)
+    order.call("payment", "POST /payments", at=30, ms=30, status_code=201)
     return order
 
 
@@ -55,15 +57,15 @@ def _role(name: str, hidden: bool) -> ServiceRole:
     )
 
 
-def _shipping_retried(land: Landscape, *, key: bool, method: str = "POST") -> None:
+def _shipping_retried(land: LandscapeBuilder, *, key: bool, method: str = "POST") -> None:
     for _ in range(3):
         order = _order(land)
-        order.call("shipping", f"{method} /shipments", at=70, ms=10, status=503, idempotency_key=key)
-        order.call("shipping", f"{method} /shipments", at=100, ms=10, status=201, idempotency_key=key)
+        order.call("shipping", f"{method} /shipments", at=70, ms=10, status_code=503, idempotency_key=key)
+        order.call("shipping", f"{method} /shipments", at=100, ms=10, status_code=201, idempotency_key=key)
 
 
 def test_hidden_orchestration_needs_the_hidden_flag() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         _order(land).call("shipping", "POST /shipments", at=70, ms=10)
     table = land.table()
@@ -74,7 +76,7 @@ def test_hidden_orchestration_needs_the_hidden_flag() -> None:
 
 
 def test_overloaded_orchestrator_on_heavy_own_work_only() -> None:
-    heavy, light = Landscape(), Landscape()
+    heavy, light = LandscapeBuilder(), LandscapeBuilder()
     for _ in range(4):
         _order(heavy, queries=5).call("shipping", "POST /shipments", at=70, ms=10)
         _order(light, queries=1).call("shipping", "POST /shipments", at=70, ms=10)
@@ -88,7 +90,7 @@ def test_overloaded_orchestrator_on_heavy_own_work_only() -> None:
 
 
 def test_missing_idempotency_on_a_retried_write_without_key() -> None:
-    bare, keyed, put = Landscape(), Landscape(), Landscape()
+    bare, keyed, put = LandscapeBuilder(), LandscapeBuilder(), LandscapeBuilder()
     _shipping_retried(bare, key=False)
     _shipping_retried(keyed, key=True)
     _shipping_retried(put, key=False, method="PUT")
@@ -101,14 +103,14 @@ def test_missing_idempotency_on_a_retried_write_without_key() -> None:
 
 
 def test_uncompensated_failure_and_its_compensated_near_miss() -> None:
-    left, undone = Landscape(), Landscape()
+    left, undone = LandscapeBuilder(), LandscapeBuilder()
     for land in (left, undone):
         for _ in range(3):
             _order(land).call("shipping", "POST /shipments", at=70, ms=10)
     for _ in range(2):
-        _order(left, status=503).call("shipping", "POST /shipments", at=70, ms=10, status=503)
+        _order(left, status=503).call("shipping", "POST /shipments", at=70, ms=10, status_code=503)
         order = _order(undone, status=503)
-        order.call("shipping", "POST /shipments", at=70, ms=10, status=503)
+        order.call("shipping", "POST /shipments", at=70, ms=10, status_code=503)
         order.call("payment", "POST /payments/{id}/refund", path="/payments/p-000001/refund", at=90, ms=5)
         order.call("inventory", "DELETE /reservations/{id}", path="/reservations/r-000001", at=100, ms=5)
     (finding,) = _rules(_findings(left.table()))["uncompensated-failure"]
@@ -118,7 +120,7 @@ def test_uncompensated_failure_and_its_compensated_near_miss() -> None:
 
 
 def test_duplicated_flow_names_each_copy_and_its_drift() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         _order(land).call("shipping", "POST /shipments", at=70, ms=10)
     for _ in range(3):
@@ -128,7 +130,7 @@ def test_duplicated_flow_names_each_copy_and_its_drift() -> None:
     assert (finding.service, finding.flow) == ("mobile-bff", "mobile-bff:POST /orders")
     assert finding.message == "mobile-bff POST /orders is a copy of the flow behind orders POST /orders"
     # A different flow shares too little to count as a copy.
-    solo = Landscape()
+    solo = LandscapeBuilder()
     for _ in range(2):
         _order(solo).call("shipping", "POST /shipments", at=70, ms=10)
         other = solo.trace().request("mobile-bff", "GET /home", ms=100)
@@ -137,15 +139,15 @@ def test_duplicated_flow_names_each_copy_and_its_drift() -> None:
     assert "duplicated-flow" not in _rules(_findings(solo.table()))
 
 
-def _lost_context(land: Landscape, *, nested: bool) -> None:
+def _lost_context(land: LandscapeBuilder, *, nested: bool) -> None:
     """legacy's request calls users from a worker thread that lost the context: a new trace."""
     request = land.trace().request("legacy", "POST /invoices", ms=100)
     request.query(at=5, ms=5)
     orphan_trace = land.trace()
     orphan_trace.start_ns = request.trace.start_ns + (20 if nested else 500) * 1_000_000
-    worker = orphan_trace.land.span(
+    worker = orphan_trace.land.add_span(
         orphan_trace,
-        None,
+        parent=None,
         service="legacy",
         kind="client",
         name="GET",
@@ -155,9 +157,9 @@ def _lost_context(land: Landscape, *, nested: bool) -> None:
         url_path="/users/7",
         server_address="users",
     )
-    worker.land.span(
+    worker.land.add_span(
         orphan_trace,
-        worker,
+        parent=worker,
         service="users",
         kind="server",
         name="GET /users/{id}",
@@ -171,7 +173,7 @@ def _lost_context(land: Landscape, *, nested: bool) -> None:
 
 
 def test_missing_trace_context_when_outgoing_calls_start_new_traces() -> None:
-    broken, apart = Landscape(), Landscape()
+    broken, apart = LandscapeBuilder(), LandscapeBuilder()
     for _ in range(3):
         _lost_context(broken, nested=True)
         _lost_context(apart, nested=False)
@@ -183,7 +185,7 @@ def test_missing_trace_context_when_outgoing_calls_start_new_traces() -> None:
     assert "missing-trace-context" not in _rules(_findings(apart.table()))
 
 
-def _orphan_callee(land: Landscape, *, nested: bool) -> None:
+def _orphan_callee(land: LandscapeBuilder, *, nested: bool) -> None:
     request = land.trace().request("billing", "POST /invoices", ms=100)
     request.call("users", "GET /users/{id}", path="/users/7", at=10, ms=20, instrumented=False)
     orphan = land.trace()
@@ -192,7 +194,7 @@ def _orphan_callee(land: Landscape, *, nested: bool) -> None:
 
 
 def test_missing_trace_context_when_a_callee_root_nests_in_an_unanswered_call() -> None:
-    broken, apart = Landscape(), Landscape()
+    broken, apart = LandscapeBuilder(), LandscapeBuilder()
     for _ in range(2):
         _orphan_callee(broken, nested=True)
         _orphan_callee(apart, nested=False)
@@ -202,9 +204,9 @@ def test_missing_trace_context_when_a_callee_root_nests_in_an_unanswered_call() 
     assert "missing-trace-context" not in _rules(_findings(apart.table()))
 
 
-def _polling(land: Landscape, *, timeout: bool) -> None:
-    case = land.trace().request("returns", "POST /returns", ms=20, status=202)
-    case.call("approvals", "POST /approvals", at=25, ms=10, status=201)
+def _polling(land: LandscapeBuilder, *, timeout: bool) -> None:
+    case = land.trace().request("returns", "POST /returns", ms=20, status_code=202)
+    case.call("approvals", "POST /approvals", at=25, ms=10, status_code=201)
     at = 40.0
     for _ in range(9):
         case.call("approvals", "GET /approvals/{id}", path="/approvals/a-000042", at=at, ms=10)
@@ -216,15 +218,15 @@ def _polling(land: Landscape, *, timeout: bool) -> None:
             path="/approvals/a-000042",
             at=at,
             ms=30_000,
-            status=504,
+            status_code=504,
             message="Read timed out",
         )
         at += 30_000
-    case.call("payment", "POST /refunds", at=at, ms=10, status=201)
+    case.call("payment", "POST /refunds", at=at, ms=10, status_code=201)
 
 
 def test_unbounded_wait_on_a_long_polling_step_without_timeout() -> None:
-    unbounded, bounded = Landscape(), Landscape()
+    unbounded, bounded = LandscapeBuilder(), LandscapeBuilder()
     for _ in range(3):
         _polling(unbounded, timeout=False)
         _polling(bounded, timeout=True)
@@ -235,11 +237,11 @@ def test_unbounded_wait_on_a_long_polling_step_without_timeout() -> None:
 
 
 def test_workflow_description_pays_off_from_three_linked_steps() -> None:
-    chained, short = Landscape(), Landscape()
+    chained, short = LandscapeBuilder(), LandscapeBuilder()
     for i in range(3):
         for land, links in ((chained, 2), (short, 1)):
             order = land.trace().request("orders", "POST /orders", ms=300)
-            order.call("carts", "POST /carts", at=5, ms=10, status=201)
+            order.call("carts", "POST /carts", at=5, ms=10, status_code=201)
             order.call("carts", "GET /carts/{id}", path=f"/carts/c-{i:05d}", at=20, ms=10)
             second = f"/carts/c-{i:05d}/items" if links == 2 else "/carts/items"
             order.call("carts", "POST /carts/{id}/items", path=second, at=35, ms=10)

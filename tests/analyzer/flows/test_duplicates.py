@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from flow_factories import Landscape
+from factories import LandscapeBuilder
 from scans import mined_flows
 
 from orchscan.analyzer.results import Flow
@@ -20,7 +20,7 @@ _STEPS = {
 
 
 def _checkout(
-    land: Landscape,
+    land: LandscapeBuilder,
     owner: str,
     entry: str,
     order: list[str],
@@ -28,11 +28,11 @@ def _checkout(
     payment_fails: bool = False,
     release: bool = True,
 ) -> None:
-    request = land.trace().request(owner, entry, ms=300, status=402 if payment_fails else 201)
+    request = land.trace().request(owner, entry, ms=300, status_code=402 if payment_fails else 201)
     at = 5.0
     for service in order:
         failing = payment_fails and service == "payment"
-        request.call(service, _STEPS[service], at=at, ms=20, status=402 if failing else 201)
+        request.call(service, _STEPS[service], at=at, ms=20, status_code=402 if failing else 201)
         at += 25
         if failing:
             if release:
@@ -43,7 +43,7 @@ def _checkout(
 
 
 def _landscape() -> pa.Table:
-    land = Landscape()
+    land = LandscapeBuilder()
     full = ["inventory", "payment", "shipping", "notification"]
     for _ in range(6):
         _checkout(land, "orders", "POST /orders", full)
@@ -86,7 +86,7 @@ def test_a_dissimilar_flow_is_no_copy() -> None:
 
 
 def test_one_owner_is_never_its_own_duplicate() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         _checkout(land, "orders", "POST /orders", ["inventory", "payment", "shipping"])
         _checkout(land, "orders", "POST /orders/express", ["inventory", "payment", "shipping"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-from flow_factories import Landscape, Span
+from factories import LandscapeBuilder, SpanHandle
 from scans import mined_flows
 
 from orchscan.analyzer.flows.failures import with_step_indices
@@ -18,27 +18,32 @@ def _flow(table: pa.Table) -> Flow:
     return flow
 
 
-def _order(land: Landscape, *, status: int = 201) -> Span:
-    order = land.trace().request("orders", "POST /orders", ms=200, status=status)
-    order.call("inventory", "POST /reservations", at=5, ms=20, status=201)
+def _order(land: LandscapeBuilder, *, status: int = 201) -> SpanHandle:
+    order = land.trace().request("orders", "POST /orders", ms=200, status_code=status)
+    order.call("inventory", "POST /reservations", at=5, ms=20, status_code=201)
     return order
 
 
-def _happy(land: Landscape) -> None:
+def _happy(land: LandscapeBuilder) -> None:
     order = _order(land)
-    order.call("payment", "POST /payments", at=30, ms=30, status=201)
-    order.call("shipping", "POST /shipments", at=70, ms=20, status=201)
+    order.call("payment", "POST /payments", at=30, ms=30, status_code=201)
+    order.call("shipping", "POST /shipments", at=70, ms=20, status_code=201)
 
 
 def test_a_declined_payment_releases_the_reservation() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(6):
         _happy(land)
     for i in range(3):
         order = _order(land, status=402)
-        order.call("payment", "POST /payments", at=30, ms=30, status=502)
+        order.call("payment", "POST /payments", at=30, ms=30, status_code=502)
         order.call(
-            "inventory", "DELETE /reservations/{id}", path=f"/reservations/r-10{i}", at=65, ms=5, status=204
+            "inventory",
+            "DELETE /reservations/{id}",
+            path=f"/reservations/r-10{i}",
+            at=65,
+            ms=5,
+            status_code=204,
         )
     flow = _flow(land.table())
     assert [s.operation.service for s in flow.steps] == ["inventory", "payment", "shipping"]
@@ -52,13 +57,13 @@ def test_a_declined_payment_releases_the_reservation() -> None:
 
 
 def test_a_late_failure_without_compensation_leaves_earlier_writes_in_place() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(6):
         _happy(land)
     for _ in range(4):
         order = _order(land, status=503)
-        order.call("payment", "POST /payments", at=30, ms=30, status=201)
-        order.call("shipping", "POST /shipments", at=70, ms=20, status=503)
+        order.call("payment", "POST /payments", at=30, ms=30, status_code=201)
+        order.call("shipping", "POST /shipments", at=70, ms=20, status_code=503)
     flow = _flow(land.table())
     (gap,) = flow.failure.uncompensated
     assert (gap.failed_step, gap.left_in_place, gap.requests) == (3, (1, 2), 4)
@@ -68,13 +73,13 @@ def test_a_late_failure_without_compensation_leaves_earlier_writes_in_place() ->
 
 
 def test_a_compensated_step_is_not_left_in_place_but_the_other_one_is() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         _happy(land)
     for i in range(2):
         order = _order(land, status=503)
-        order.call("payment", "POST /payments", at=30, ms=30, status=201)
-        order.call("shipping", "POST /shipments", at=70, ms=20, status=503)
+        order.call("payment", "POST /payments", at=30, ms=30, status_code=201)
+        order.call("shipping", "POST /shipments", at=70, ms=20, status_code=503)
         order.call(
             "inventory", "POST /reservations/{id}/release", path=f"/reservations/r-20{i}/release", at=95, ms=5
         )
@@ -86,28 +91,28 @@ def test_a_compensated_step_is_not_left_in_place_but_the_other_one_is() -> None:
 
 
 def test_a_read_before_the_failure_is_no_side_effect() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         order = land.trace().request("orders", "POST /orders", ms=200)
         order.call("catalog", "GET /products/{id}", path="/products/17", at=5, ms=10)
         order.call("pricing", "GET /prices/{id}", path="/prices/17", at=20, ms=10)
-        order.call("payment", "POST /payments", at=40, ms=10, status=500)
+        order.call("payment", "POST /payments", at=40, ms=10, status_code=500)
     flow = _flow(land.table())
     assert flow.failure.uncompensated == ()
 
 
 def test_timeouts_from_messages_and_from_late_answers() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         _happy(land)
     for _ in range(2):
         order = _order(land, status=504)
         order.call(
-            "payment", "POST /payments", at=30, ms=2000, status=504, message="context deadline exceeded"
+            "payment", "POST /payments", at=30, ms=2000, status_code=504, message="context deadline exceeded"
         )
     order = _order(land, status=504)
     # The client gave up after 1 s, the payment service answered after 3 s.
-    order.call("payment", "POST /payments", at=30, ms=1000, status=504, server_ms=3000)
+    order.call("payment", "POST /payments", at=30, ms=1000, status_code=504, server_ms=3000)
     flow = _flow(land.table())
     (timeout,) = flow.failure.timeouts
     assert timeout.startswith("step 2 (payment POST /payments): 3 calls timed out")
@@ -115,20 +120,20 @@ def test_timeouts_from_messages_and_from_late_answers() -> None:
 
 
 def test_errors_that_are_not_timeouts_are_not_reported_as_such() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         order = _order(land, status=502)
-        order.call("payment", "POST /payments", at=30, ms=20, status=502, message="card declined")
-        order.call("shipping", "POST /shipments", at=60, ms=20, status=201)
+        order.call("payment", "POST /payments", at=30, ms=20, status_code=502, message="card declined")
+        order.call("shipping", "POST /shipments", at=60, ms=20, status_code=201)
     assert _flow(land.table()).failure.timeouts == ()
 
 
 def test_an_answered_error_whose_server_span_ends_late_is_no_timeout() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         order = _order(land, status=402)
         # The caller got its 402; the payment service's span closes later (work after the response).
-        order.call("payment", "POST /payments", at=30, ms=20, status=402, server_ms=60)
+        order.call("payment", "POST /payments", at=30, ms=20, status_code=402, server_ms=60)
     assert _flow(land.table()).failure.timeouts == ()
 
 
@@ -149,7 +154,7 @@ def test_a_step_that_recurs_in_a_flow_keeps_each_call_once() -> None:
     # A request cycling through the same three calls (A, B, C, A, B, C ...): the flow's step keys
     # recur, and each call must still appear once with one step index, not once per recurrence
     # (which made a trace of 100,000 such calls quadratic: minutes and gigabytes).
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         root = land.trace().request("orders", "POST /orders", ms=2000)
         for i in range(300):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flow_factories import Landscape
+from factories import LandscapeBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scans import mined_flows
@@ -22,12 +22,12 @@ requests = st.lists(
 )
 
 
-def _landscape(spec: list[tuple[str, list[str]]]) -> Landscape:
-    land = Landscape()
+def _landscape(spec: list[tuple[str, list[str]]]) -> LandscapeBuilder:
+    land = LandscapeBuilder()
     for owner, callees in spec:
-        request = land.trace().request(owner, f"POST /{owner}/checkout", ms=400, status=201)
+        request = land.trace().request(owner, f"POST /{owner}/checkout", ms=400, status_code=201)
         for position, callee in enumerate(callees):
-            request.call(callee, f"POST /{callee}", at=5.0 + 30 * position, ms=20, status=201)
+            request.call(callee, f"POST /{callee}", at=5.0 + 30 * position, ms=20, status_code=201)
     return land
 
 

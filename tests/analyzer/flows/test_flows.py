@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from flow_factories import Landscape
+from factories import LandscapeBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scans import mined_flows, mined_steps
@@ -31,21 +31,21 @@ def _keys(flow: Flow) -> list[str]:
     return [f"{s.operation.service} {s.operation.key}" for s in flow.steps]
 
 
-def _checkout(land: Landscape, *, loyalty: bool = False, skew_ms: float = 0.0) -> None:
+def _checkout(land: LandscapeBuilder, *, loyalty: bool = False, skew_ms: float = 0.0) -> None:
     """orders POST /orders: reserve, pay, (award points), ship; the store work is the owner's own."""
-    order = land.trace().request("orders", "POST /orders", ms=200, status=201)
+    order = land.trace().request("orders", "POST /orders", ms=200, status_code=201)
     order.query(at=1, ms=3, operation="INSERT")
-    order.call("inventory", "POST /reservations", at=5, ms=20, status=201, skew_ms=skew_ms)
-    order.call("payment", "POST /payments", at=30, ms=40, status=201, skew_ms=-skew_ms)
+    order.call("inventory", "POST /reservations", at=5, ms=20, status_code=201, skew_ms=skew_ms)
+    order.call("payment", "POST /payments", at=30, ms=40, status_code=201, skew_ms=-skew_ms)
     at = 75.0
     if loyalty:
-        order.call("loyalty", "POST /points", at=at, ms=10, status=201)
+        order.call("loyalty", "POST /points", at=at, ms=10, status_code=201)
         at += 15
-    order.call("shipping", "POST /shipments", at=at, ms=30, status=201)
+    order.call("shipping", "POST /shipments", at=at, ms=30, status_code=201)
 
 
 def test_main_flow_variants_and_optional_step() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(8):
         _checkout(land)
     for _ in range(2):
@@ -69,7 +69,7 @@ def test_main_flow_variants_and_optional_step() -> None:
 
 
 def test_parallel_calls_share_a_group_whatever_order_they_start_in_and_despite_skew() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for i in range(6):
         page = land.trace().request("storefront", "GET /page/{id}", path=f"/page/{i}", ms=100)
         first, second = ("catalog", "GET /products/{id}"), ("pricing", "GET /prices/{id}")
@@ -89,7 +89,7 @@ def test_parallel_calls_share_a_group_whatever_order_they_start_in_and_despite_s
 
 
 def test_calls_that_touch_within_the_tolerance_stay_sequential() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         root = land.trace().request("orders", "POST /orders", ms=100)
         root.call("a", "GET /a", at=0, ms=10.5)
@@ -102,17 +102,17 @@ def test_calls_that_touch_within_the_tolerance_stay_sequential() -> None:
 
 
 def test_retries_of_a_failed_step_are_folded_into_one_step() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for retried in (True, True, False, False):
-        order = land.trace().request("orders", "POST /orders", ms=300, status=201)
-        order.call("inventory", "POST /reservations", at=5, ms=20, status=201)
+        order = land.trace().request("orders", "POST /orders", ms=300, status_code=201)
+        order.call("inventory", "POST /reservations", at=5, ms=20, status_code=201)
         at = 30.0
         if retried:
-            order.call("shipping", "POST /shipments", at=at, ms=10, status=503)
-            order.call("shipping", "POST /shipments", at=at + 30, ms=10, status=503)
+            order.call("shipping", "POST /shipments", at=at, ms=10, status_code=503)
+            order.call("shipping", "POST /shipments", at=at + 30, ms=10, status_code=503)
             at += 60
-        order.call("shipping", "POST /shipments", at=at, ms=10, status=201)
-        order.call("notification", "POST /notifications", at=at + 20, ms=5, status=202)
+        order.call("shipping", "POST /shipments", at=at, ms=10, status_code=201)
+        order.call("notification", "POST /notifications", at=at + 20, ms=5, status_code=202)
     (flow,) = _flows(land.table())
     assert len(flow.variants) == 1
     assert _keys(flow) == [
@@ -129,7 +129,7 @@ def test_retries_of_a_failed_step_are_folded_into_one_step() -> None:
 
 
 def test_a_successful_repeat_is_a_loop_not_a_retry() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         root = land.trace().request("quotes", "GET /quote", ms=200)
         root.call("customer", "GET /customer", at=0, ms=10)
@@ -147,12 +147,12 @@ def test_a_successful_repeat_is_a_loop_not_a_retry() -> None:
 
 
 def test_long_running_flows_by_total_duration_or_by_a_long_wait() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         fast = land.trace().request("orders", "POST /orders", ms=100)
         for i, service in enumerate(("a", "b", "c")):
             fast.call(service, "POST /x", at=10 + 20 * i, ms=10)
-        slow = land.trace().request("returns", "POST /returns", ms=50, status=202)
+        slow = land.trace().request("returns", "POST /returns", ms=50, status_code=202)
         slow.call("approvals", "POST /approvals", at=5, ms=10)
         slow.call("approvals", "GET /approvals/{id}", path="/approvals/a-000001", at=90_000, ms=10)
         slow.call("payment", "POST /refunds", at=90_020, ms=10)
@@ -171,7 +171,7 @@ def test_long_running_flows_by_total_duration_or_by_a_long_wait() -> None:
 
 
 def test_which_services_are_mined() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(2):
         hub = land.trace().request("hub", "GET /hub", ms=100)
         for i, service in enumerate(("a", "b", "c")):
@@ -195,7 +195,7 @@ def test_which_services_are_mined() -> None:
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.booleans(), min_size=1, max_size=12), st.integers(min_value=1, max_value=5))
 def test_raising_the_step_threshold_never_adds_flows(loyalty: list[bool], min_steps: int) -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for flag in loyalty:
         _checkout(land, loyalty=flag)
         proxy = land.trace().request("proxy", "GET /p", ms=50)

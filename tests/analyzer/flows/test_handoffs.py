@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from flow_factories import Landscape
+from factories import LandscapeBuilder
 from scans import mined_flows
 
 from orchscan.analyzer.flows.handoffs import SpecIndex, normalise, resource_of
@@ -113,12 +113,12 @@ def _specs(tmp_path: Path) -> SpecIndex:
     return {spec.service_name or spec.title: spec.operations for spec in loaded.specs}
 
 
-def _orders(land: Landscape, count: int) -> None:
+def _orders(land: LandscapeBuilder, count: int) -> None:
     for i in range(count):
-        order = land.trace().request("orders", "POST /orders", ms=200, status=201)
-        order.call("inventory", "POST /reservations", at=5, ms=20, status=201)
-        order.call("payment", "POST /payments", at=30, ms=30, status=201)
-        order.call("shipping", "POST /shipments", at=70, ms=20, status=201)
+        order = land.trace().request("orders", "POST /orders", ms=200, status_code=201)
+        order.call("inventory", "POST /reservations", at=5, ms=20, status_code=201)
+        order.call("payment", "POST /payments", at=30, ms=30, status_code=201)
+        order.call("shipping", "POST /shipments", at=70, ms=20, status_code=201)
         order.call(
             "inventory", "GET /reservations/{reservationId}", path=f"/reservations/r-{i:05d}", at=95, ms=5
         )
@@ -136,7 +136,7 @@ def test_names_are_normalised_and_resources_singular() -> None:
 
 
 def test_schema_handoffs_link_responses_to_later_requests(tmp_path: Path) -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     _orders(land, 4)
     flow = _flow(land.table(), _specs(tmp_path))
     handoffs = _by_target(flow)
@@ -155,7 +155,7 @@ def test_schema_handoffs_link_responses_to_later_requests(tmp_path: Path) -> Non
 
 
 def test_trace_handoff_an_id_created_earlier_appears_in_a_later_path() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     _orders(land, 5)
     flow = _flow(land.table())
     handoff = _by_target(flow)[(4, "reservationId")]
@@ -165,7 +165,7 @@ def test_trace_handoff_an_id_created_earlier_appears_in_a_later_path() -> None:
 
 
 def test_trace_and_schema_evidence_add_up(tmp_path: Path) -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     _orders(land, 3)
     specs = dict(_specs(tmp_path))
     loaded = load_specs(
@@ -202,7 +202,7 @@ def test_trace_and_schema_evidence_add_up(tmp_path: Path) -> None:
 
 
 def test_an_id_from_the_entry_path_is_a_flow_input() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for i in range(3):
         order = land.trace().request(
             "orders", "POST /orders/{id}/checkout", path=f"/orders/{1000 + i}/checkout"
@@ -217,7 +217,7 @@ def test_an_id_from_the_entry_path_is_a_flow_input() -> None:
 
 
 def test_unrelated_ids_make_no_handoff() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for i in range(3):
         order = land.trace().request("orders", "POST /orders", ms=200)
         order.call("inventory", "POST /reservations", at=5, ms=20)
