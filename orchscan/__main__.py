@@ -2,4 +2,6 @@
 
 from orchscan.entry import main
 
-main()
+# Guarded: worker processes a local Dask cluster spawns import this module again.
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,9 @@ from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
 from orchscan.collectors.traces.receiver import TRACES_PATH, Receiver, ReceiverLimits, serve
 from orchscan.collectors.traces.registry import FORMATS
+from orchscan.collectors.traces.sources import SourceError, parse_source
+from orchscan.engines.dask.inputs import is_url
+from orchscan.engines.registry import ENGINES, LIVE_ON_DASK
 from orchscan.exits import (
     EXIT_INPUT,
     EXIT_INTERNAL,
@@ -197,10 +200,36 @@ def _size(_: click.Context, __: click.Parameter, value: str) -> int:
         raise click.BadParameter(str(error)) from None
 
 
+_SCAN_INPUTS_HELP = (
+    INPUTS_HELP
+    + " With --engine dask, INPUTS are files, folders and storage URLs (s3://, gs://, file:// ...) that"
+    " every worker reads; live sources are read by --engine local."
+)
+
+
+class _ScanInput(TraceInput):
+    """What ``scan`` and ``conform`` read: a trace file or folder, a live source, or a storage URL
+    (s3://, gs://, file:// ...) that the workers of --engine dask read."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if is_url(text) and not _is_live(text):
+            return text
+        return super().convert(value, param, ctx)
+
+
+def _is_live(text: str) -> bool:
+    """True for a live source URL, and for one that is meant as one but does not parse."""
+    try:
+        return parse_source(text) is not None
+    except SourceError:
+        return True
+
+
 def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``scan`` and ``conform``."""
     options = [
-        click.argument("paths", metavar="[INPUTS...]", nargs=-1, type=TraceInput()),
+        click.argument("paths", metavar="[INPUTS...]", nargs=-1, type=_ScanInput()),
         click.option(
             "--openapi",
             "openapi",
@@ -319,6 +348,23 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
             "the system's temporary folder).",
         ),
         click.option(
+            "--engine",
+            type=click.Choice(tuple(ENGINES)),
+            default="local",
+            show_default=True,
+            help="Where the inputs are read and partitions reduced: "
+            + "; ".join(f"{name}, {info.description}" for name, info in ENGINES.items())
+            + ".",
+        ),
+        click.option(
+            "--dask-scheduler",
+            metavar="ADDRESS",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            default=None,
+            help="The Dask scheduler of --engine dask, e.g. tcp://scheduler:8786 (default: "
+            "$DASK_SCHEDULER_ADDRESS, else a local cluster of --jobs workers).",
+        ),
+        click.option(
             "--progress/--no-progress", default=True, help="Progress bars on stderr (terminal only)."
         ),
     ]
@@ -327,7 +373,7 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
     return live_options(function)
 
 
-@main.command(epilog=INPUTS_HELP)
+@main.command(epilog=_SCAN_INPUTS_HELP)
 @_scan_options
 @click.option(
     "--arazzo",
@@ -341,7 +387,7 @@ def scan(**options: object) -> None:
     sys.exit(_run(options, drift_only=False))
 
 
-@main.command(epilog=INPUTS_HELP)
+@main.command(epilog=_SCAN_INPUTS_HELP)
 @_scan_options
 @click.option(
     "--arazzo",
@@ -396,6 +442,13 @@ def _run(options: dict[str, Any], *, drift_only: bool) -> int:
     inputs: tuple[str, ...] = options.pop("paths")
     if bool(inputs) == bool(options["records"]):
         raise click.UsageError("give trace files or live sources to read, or --records DIR, not both")
+    source = click.get_current_context().get_parameter_source("dask_scheduler")
+    if options["engine"] != "dask" and source is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--dask-scheduler needs --engine dask")
+    if options["engine"] == "dask":
+        live = [text for text in inputs if _is_live(text)]
+        if live:
+            raise click.UsageError(LIVE_ON_DASK.format(source=live[0]))
     progress = bool(options.pop("progress")) and sys.stderr.isatty()
     paths, sources = open_inputs(inputs, pop_live_options(options))
     options["formats"] = _formats(options["formats"])

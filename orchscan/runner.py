@@ -9,7 +9,10 @@ The straight line every scan follows, whatever the size of its input:
 4. merge the partials into the landscape (roles, edges, coverage, what to mine);
 5. gather what each unit's heavy records hold of that selection, and finish the analysis.
 
-Every stage stays within one memory budget (:class:`MemoryBudget`).
+Every stage stays within one memory budget (:class:`MemoryBudget`). The engine
+(:data:`orchscan.engines.registry.ENGINES`) decides where steps 1 and 3 run: on this machine, or
+on a Dask cluster whose workers read the inputs themselves (:mod:`orchscan.engines.dask`); the
+landscape and the finished analysis are always this process's, through the same functions.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,7 +37,10 @@ from orchscan.collectors.traces.accounting import file_reports, merge_tallies
 from orchscan.collectors.traces.ingest import InputReader
 from orchscan.collectors.traces.partition import Partition, Partitions, PartitionStore, partition_count
 from orchscan.collectors.traces.sources import TraceSource
+from orchscan.engines.dask.engine import dask_engine
+from orchscan.engines.dask.inputs import is_url
 from orchscan.engines.local import local_engine
+from orchscan.engines.registry import ENGINES, LIVE_ON_DASK, EngineError
 from orchscan.engines.units import Engine, ReduceTask, UnitResult
 from orchscan.records import (
     RecordsEngine,
@@ -100,10 +106,10 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ReadAccount:
-    """What was read: the input files, each input's detected format, what could not be used,
-    what the readers repaired, and what was fetched from each live source."""
+    """What was read: the input files (paths as given, or URLs), each input's detected format,
+    what could not be used, what the readers repaired, and what was fetched from each live source."""
 
-    files: tuple[Path, ...]
+    files: tuple[str, ...]
     formats: Mapping[str, str]
     skipped: tuple[Skipped, ...]
     notices: tuple[Notice, ...] = ()
@@ -112,7 +118,7 @@ class ReadAccount:
     @property
     def inputs(self) -> list[str]:
         """Every input as the reports name it: the files' paths, then the live sources."""
-        return [path.as_posix() for path in self.files] + [source.source for source in self.sources]
+        return [*self.files, *(source.source for source in self.sources)]
 
 
 def read_partitioned(
@@ -141,7 +147,7 @@ def read_partitioned(
     if partitions.spans == 0:
         raise reader.nothing_read()
     account = ReadAccount(
-        tuple(reader.files),
+        tuple(path.as_posix() for path in reader.files),
         dict(reader.formats),
         tuple(reader.skipped),
         tuple(reader.notices),
@@ -191,19 +197,26 @@ def run_analysis(
             engine, account, context, workflows=workflows, thresholds=thresholds, on_progress=on_progress
         )
     if keep_records is not None:
-        write_manifest(
-            keep_records,
-            RecordsManifest(
-                units=len(units),
-                services=tuple(services),
-                files=tuple(path.as_posix() for path in account.files),
-                formats=account.formats,
-                skipped=account.skipped,
-                notices=account.notices,
-                thresholds=reduction_thresholds(thresholds),
-            ),
-        )
+        _write_manifest(keep_records, len(units), services, account, thresholds)
     return result
+
+
+def _write_manifest(
+    folder: Path, units: int, services: Sequence[str], account: ReadAccount, thresholds: Thresholds
+) -> None:
+    """The manifest of records kept by a scan (``--keep-records``), once every unit is written."""
+    write_manifest(
+        folder,
+        RecordsManifest(
+            units=units,
+            services=tuple(services),
+            files=account.files,
+            formats=account.formats,
+            skipped=account.skipped,
+            notices=account.notices,
+            thresholds=reduction_thresholds(thresholds),
+        ),
+    )
 
 
 def finish_landscape(
@@ -242,9 +255,7 @@ def scan_records(
     records = RecordsFolder(folder)
     check_thresholds(records.manifest, thresholds)
     manifest = records.manifest
-    account = ReadAccount(
-        tuple(Path(file) for file in manifest.files), manifest.formats, manifest.skipped, manifest.notices
-    )
+    account = ReadAccount(tuple(manifest.files), manifest.formats, manifest.skipped, manifest.notices)
     context = SpecContext.of(specs, manifest.services, service_map)
     return finish_landscape(
         RecordsEngine(records),
@@ -313,9 +324,30 @@ def scan_traces(
     thresholds: Thresholds,
     keep_records: Path | None = None,
     progress: ScanProgress | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
 ) -> ScanResult:
-    """The whole analysis of the files at ``paths`` and the live ``sources`` (see the module
-    docstring); with ``keep_records``, every reduced unit is kept there as records."""
+    """The whole analysis of the files at ``paths`` and the live ``sources`` on ``engine`` (see the
+    module docstring); with ``keep_records``, every reduced unit is kept there as records.
+    ``scheduler`` is the Dask scheduler's address for the dask engine (None: a local cluster)."""
+    paths = tuple(paths)
+    if engine not in ENGINES:
+        raise EngineError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if engine == "dask":
+        if sources:
+            raise EngineError(LIVE_ON_DASK.format(source=sources[0].name))
+        finish = partial(
+            _finish_on_dask,
+            specs=specs,
+            service_map=service_map,
+            workflows=workflows,
+            thresholds=thresholds,
+            keep_records=keep_records,
+        )
+        return _scan_on_dask(paths, fmt, budget, work_dir, scheduler, finish, progress)
+    urls = [path for path in paths if is_url(path)]
+    if urls:
+        raise EngineError(f"{urls[0]}: inputs at URLs are read by the workers of --engine dask")
     with work_folder(work_dir) as folder:
         account, partitions, services = read_partitioned(
             paths,
@@ -342,6 +374,88 @@ def scan_traces(
             keep_records=keep_records,
             on_progress=progress.reduced if progress else None,
         )
+
+
+def _scan_on_dask(
+    paths: Sequence[str],
+    fmt: str | None,
+    budget: MemoryBudget,
+    work_dir: str | None,
+    scheduler: str | None,
+    finish: Callable[..., ScanResult],
+    progress: ScanProgress | None,
+) -> ScanResult:
+    """The scan with its map side on a Dask cluster: the workers read, shuffle and reduce.
+
+    ``finish`` is :func:`_finish_on_dask` with the scan's specs and thresholds. The budget holds
+    for each worker: units and read tasks are sized from the smaller of ``--memory-limit`` and the
+    smallest worker's own memory limit, shared by its threads; a local cluster's workers get
+    ``--memory-limit`` each (every one holds its own interpreter, nothing is shared by forking).
+    The shuffle files go below ``--work-dir`` when it is a URL, else to the local work folder
+    (which workers on other machines must share).
+    """
+    remote = work_dir if work_dir and is_url(work_dir) else None
+    with (
+        work_folder(None if remote else work_dir) as folder,
+        dask_engine(
+            scheduler,
+            workers=budget.jobs,
+            memory_limit=budget.limit,
+            scratch=str(folder),
+            shared=remote or str(folder),
+        ) as engine,
+    ):
+        workers = engine.workers
+        worker = MemoryBudget(min(budget.limit, workers.memory or budget.limit), workers.threads)
+        shuffled = engine.read(
+            paths,
+            fmt=fmt,
+            unit_spans=worker.unit_spans,
+            task_bytes=worker.input_bytes // workers.threads,
+            on_progress=progress.read if progress else None,
+        )
+        if progress is not None:
+            progress.reduce_start(len(shuffled.units))
+        account = ReadAccount(shuffled.inputs, shuffled.formats, shuffled.skipped, shuffled.notices)
+        result: ScanResult = finish(
+            account,
+            shuffled.services,
+            partial(engine.units, shuffled),
+            units=len(shuffled.units),
+            heavy_bytes=worker.heavy_bytes,
+            work_dir=folder,
+            on_progress=progress.reduced if progress else None,
+        )
+        return result
+
+
+def _finish_on_dask(
+    account: ReadAccount,
+    services: Sequence[str],
+    open_units: Callable[[ReduceTask], AbstractContextManager[Engine]],
+    *,
+    units: int,
+    specs: SpecSet | None,
+    service_map: Mapping[str, str] | None,
+    workflows: Sequence[DocumentedWorkflow],
+    thresholds: Thresholds,
+    keep_records: Path | None,
+    heavy_bytes: int,
+    work_dir: Path,
+    on_progress: Progress | None,
+) -> ScanResult:
+    """Bind the specs, reduce the units on the cluster and finish the landscape; with
+    ``keep_records`` (a folder every worker sees) the workers keep every unit there."""
+    context = SpecContext.of(specs, services, service_map)
+    keep = partial(write_unit, keep_records) if keep_records is not None else None
+    task = ReduceTask(context.operations, thresholds, heavy_bytes, work_dir, keep)
+    with open_units(task) as engine:
+        result = finish_landscape(
+            engine, account, context, workflows=workflows, thresholds=thresholds, on_progress=on_progress
+        )
+    if keep_records is not None:
+        _write_manifest(keep_records, units, services, account, thresholds)
+    return result
 
 
 class ScanProgress(Protocol):

@@ -31,6 +31,7 @@ from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.traces.sources import TraceSource
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
+from orchscan.engines.registry import EngineError
 from orchscan.exits import EXIT_FINDINGS, EXIT_OK, UnusableInput
 from orchscan.records import RecordsError
 from orchscan.reports.history.describe import describe_changes
@@ -75,6 +76,8 @@ class ScanOptions:
     keep_records: str | None = None
     records: str | None = None
     drift_only: bool = False
+    engine: str = "local"
+    dask_scheduler: str | None = None
 
 
 def run_scan(
@@ -160,19 +163,24 @@ def _analyse(
         except RecordsError as error:
             raise UnusableInput(printable(str(error))) from None
     else:
-        result = scan_traces(
-            paths,
-            sources=sources,
-            fmt=options.fmt,
-            budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
-            work_dir=options.work_dir,
-            specs=specs,
-            service_map=mapping,
-            workflows=workflows,
-            thresholds=thresholds,
-            keep_records=Path(options.keep_records) if options.keep_records else None,
-            progress=progress,
-        )
+        try:
+            result = scan_traces(
+                paths,
+                sources=sources,
+                fmt=options.fmt,
+                budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
+                work_dir=options.work_dir,
+                specs=specs,
+                service_map=mapping,
+                workflows=workflows,
+                thresholds=thresholds,
+                keep_records=Path(options.keep_records) if options.keep_records else None,
+                progress=progress,
+                engine=options.engine,
+                scheduler=options.dask_scheduler,
+            )
+        except EngineError as error:
+            raise UnusableInput(printable(str(error))) from None
     day = today(os.environ.get("SOURCE_DATE_EPOCH"))
     return dataclasses.replace(result, analysis=apply_suppressions(result.analysis, entries, today=day))
 

@@ -86,8 +86,8 @@ def merge_tallies(parts: Iterable[dict[str, FileTally]]) -> dict[str, FileTally]
 def file_reports(
     tallies: dict[str, FileTally], inputs: Iterable[str], formats: Mapping[str, str]
 ) -> tuple[FileReport, ...]:
-    """One report per input (a file's path, a live source's name), in input order; inputs
-    that yielded nothing report zeros."""
+    """One report per input (a file's path as given or its URL, a live source's name), in input
+    order; inputs that yielded nothing report zeros."""
     reports = []
     for source in inputs:
         found = tallies.get(source)

@@ -27,5 +27,13 @@ ENGINES: dict[str, EngineInfo] = {
 }
 
 
+#: Why a live source is refused on the dask engine: its workers read files and storage URLs, while a
+#: live source is fetched by one client, whose spans would all have to be shipped to the workers.
+LIVE_ON_DASK = (
+    "{source}: live sources are fetched by this machine; --engine dask reads files and storage URLs "
+    "(export the traces to shared storage first, or scan the source with --engine local)"
+)
+
+
 class EngineError(Exception):
     """The engine could not run the scan: unreachable, missing, or it lost its work for good."""

@@ -39,7 +39,7 @@ def _partitioned(
     for batch in ingested.spans.to_batches(max_chunksize=1009):
         store.add(batch)
     account = ReadAccount(
-        tuple(Path(f.file) for f in ingested.files),
+        tuple(f.file for f in ingested.files),
         {f.file: f.format for f in ingested.files},
         ingested.skipped,
     )

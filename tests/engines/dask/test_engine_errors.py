@@ -1,0 +1,100 @@
+"""Choosing an engine that cannot run: a clear message, exit status 2, and no report written."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import dask
+import pytest
+from click.testing import CliRunner, Result
+from dask_cluster import dask_cluster
+from paths import SAMPLE
+
+from orchscan.cli import main
+
+
+def _scan(out: Path, *options: str) -> Result:
+    return CliRunner().invoke(main, ["scan", str(SAMPLE / "traces"), "--out", str(out), *options])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_an_unreachable_scheduler_is_named(tmp_path: Path) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        result = _scan(tmp_path / "out", "--engine", "dask", "--dask-scheduler", address)
+    assert result.exit_code == 2
+    assert f"orchscan: cannot reach the Dask scheduler at {address}" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_named(tmp_path: Path) -> None:
+    with (
+        dask_cluster(tmp_path, workers=0) as cluster,
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
+    ):
+        result = _scan(tmp_path / "out", "--engine", "dask", "--dask-scheduler", cluster.address)
+    assert result.exit_code == 2
+    assert f"orchscan: the Dask scheduler at {cluster.address} has no workers (waited 2 s)" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_scheduler_address_is_read_from_the_environment(tmp_path: Path) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = CliRunner(env={"DASK_SCHEDULER_ADDRESS": address}).invoke(
+            main, ["scan", str(SAMPLE / "traces"), "--out", str(tmp_path / "out"), "--engine", "dask"]
+        )
+    assert result.exit_code == 2 and f"cannot reach the Dask scheduler at {address}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "spark"], "Invalid value for '--engine': 'spark' is not one of 'local', 'dask'"),
+        (["--dask-scheduler", "tcp://127.0.0.1:8786"], "--dask-scheduler needs --engine dask"),
+    ],
+    ids=["unknown-engine", "scheduler-without-dask"],
+)
+def test_engine_options_that_do_not_fit_are_usage_errors(
+    options: list[str], message: str, tmp_path: Path
+) -> None:
+    result = _scan(tmp_path / "out", *options)
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_at_urls_need_the_dask_engine(tmp_path: Path) -> None:
+    result = _scan(tmp_path / "out", "--engine", "local")
+    assert result.exit_code == 0
+    url = (SAMPLE / "traces").as_uri()
+    result = CliRunner().invoke(main, ["scan", url, "--out", str(tmp_path / "urls")])
+    assert result.exit_code == 2
+    assert f"orchscan: {url}: inputs at URLs are read by the workers of --engine dask" in result.output
+    assert not (tmp_path / "urls").exists()
+
+
+def test_without_dask_installed_the_engine_says_what_to_install(tmp_path: Path) -> None:
+    # A fresh interpreter in which the distributed package cannot be imported.
+    code = (
+        "import sys; sys.modules['distributed'] = None; from orchscan.cli import main; "
+        "main(['scan', sys.argv[1], '--out', sys.argv[2], '--engine', 'dask'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(SAMPLE / "traces"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "orchscan: --engine dask needs Dask: pip install 'orchscan[dask]'" in done.stderr
+    assert not (tmp_path / "out").exists()
