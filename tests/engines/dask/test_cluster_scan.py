@@ -128,3 +128,33 @@ def _holder_of_reduced_unit(cluster: DaskCluster, scan: subprocess.Popen[bytes])
         time.sleep(0.02)
     output = scan.communicate()[0].decode() if scan.poll() is not None else ""
     raise AssertionError(f"no reduced unit was seen on a worker before the selection\n{output}")
+
+
+def test_a_task_whose_worker_dies_once_too_often_fails_the_scan_clearly(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # A scheduler that gives a task up the first time a worker dies under it.
+    strict = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    with dask_cluster(tmp_path, env=strict) as strict_cluster:
+        command = [sys.executable, "-m", "orchscan", "scan", *SAMPLE_ARGS, "--out", str(out)]
+        command += ["--engine", "dask", "--dask-scheduler", strict_cluster.address]
+        scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        victim = _reducing_worker(strict_cluster, scan)
+        os.kill(strict_cluster.worker_pid(victim), signal.SIGKILL)
+        output = scan.communicate(timeout=600)[0].decode()
+    assert scan.returncode == 2, output
+    assert (
+        "orchscan: reducing the partitions: Dask gave up on a task after the workers running it died"
+        in output
+    )
+    assert "Traceback" not in output and not out.exists()
+
+
+def _reducing_worker(cluster: DaskCluster, scan: subprocess.Popen[bytes]) -> str:
+    """A worker while it reduces a unit."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and scan.poll() is None:
+        for worker, keys in cluster.client.processing().items():
+            if any(str(key).startswith("reduce-unit") for key in keys):
+                return str(worker)
+        time.sleep(0.02)
+    raise AssertionError(f"no unit was seen being reduced\n{scan.communicate()[0].decode()}")
