@@ -24,7 +24,14 @@ from orchscan.engines.dask.cluster import Workers, dask_client, gathered, shared
 from orchscan.engines.dask.inputs import InputFile, list_inputs
 from orchscan.engines.dask.pieces import Segment, group_pieces, plan_file
 from orchscan.engines.dask.shuffle import ShuffledUnit, shuffled_units
-from orchscan.engines.dask.tasks import PieceRead, read_piece, reduce_shuffled, select_unit, unit_partials
+from orchscan.engines.dask.tasks import (
+    PieceRead,
+    given,
+    read_piece,
+    reduce_shuffled,
+    select_unit,
+    unit_partials,
+)
 from orchscan.engines.units import ReduceTask, UnitResult
 
 if TYPE_CHECKING:
@@ -140,8 +147,9 @@ class DaskUnits:
 
     def reduce(self, on_progress: Progress | None = None) -> list[UnitResult]:
         """Every unit's partials, in unit order; the heavy records stay on the workers."""
-        # Sent once to every worker, not once per task: it holds every documented operation.
-        task = self._client.scatter(self._task, broadcast=True, hash=False)
+        # Sent once, not once per unit (it holds every documented operation), as a task of its
+        # own rather than scattered data: a task's result is recomputed when its worker is lost.
+        task = self._client.submit(given, self._task, key=f"reduce-task-{self._token}")
         self._reduced = [
             self._client.submit(reduce_shuffled, unit, task, key=f"reduce-unit-{self._token}-{index}")
             for index, unit in enumerate(self._units)
@@ -158,7 +166,7 @@ class DaskUnits:
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's heavy records hold of the selection, in unit order."""
-        chosen = self._client.scatter(selection, broadcast=True, hash=False)
+        chosen = self._client.submit(given, selection, key=f"selection-{self._token}")
         futures = [
             self._client.submit(select_unit, reduced, chosen, key=f"select-unit-{self._token}-{index}")
             for index, reduced in enumerate(self._reduced)

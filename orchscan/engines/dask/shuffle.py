@@ -112,13 +112,13 @@ def load_partitions(unit: ShuffledUnit) -> list[Partition]:
     """The unit's partitions, each with its batches from every piece in piece order."""
     spans: list[list[pa.RecordBatch]] = [[] for _ in unit.rows]
     stubs: list[list[pa.RecordBatch]] = [[] for _ in unit.rows]
-    for piece in unit.slices:
-        # The unit's partitions lie back to back in the file (partitions between them are empty).
-        start, stop = int(piece.bounds[0, 0]), int(piece.bounds[-1, 2])
-        data = pa.py_buffer(_read_range(piece.location, start, stop))
+    # The unit's partitions lie back to back in each file (partitions between them are empty).
+    ranges = [(piece.location, int(piece.bounds[0, 0]), int(piece.bounds[-1, 2])) for piece in unit.slices]
+    for piece, (_, start, _), data in zip(unit.slices, ranges, _read_ranges(ranges), strict=True):
+        buffer = pa.py_buffer(data)
         for number, (spans_at, stubs_at, end) in enumerate(piece.bounds.tolist()):
-            spans[number] += _batches(data, spans_at - start, stubs_at - spans_at)
-            stubs[number] += _batches(data, stubs_at - start, end - stubs_at)
+            spans[number] += _batches(buffer, spans_at - start, stubs_at - spans_at)
+            stubs[number] += _batches(buffer, stubs_at - start, end - stubs_at)
     return [
         Partition(tuple(spans[number]), tuple(stubs[number]), rows) for number, rows in enumerate(unit.rows)
     ]
@@ -141,13 +141,24 @@ def _create(location: str) -> IO[bytes]:
     return stream
 
 
-def _read_range(location: str, start: int, stop: int) -> bytes:
-    if not is_url(location):
-        with open(location, "rb") as stream:
-            stream.seek(start)
-            return stream.read(stop - start)
+def _read_ranges(ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
+    """The bytes of each (location, start, stop): a unit's slice of every piece file.
+
+    A unit reads a slice of every piece, so on object storage latency would add up piece by
+    piece: fsspec fetches the ranges of one file system together (concurrently where it can).
+    """
+    if not ranges or not is_url(ranges[0][0]):
+        found = []
+        for location, start, stop in ranges:
+            with open(location, "rb") as stream:
+                stream.seek(start)
+                found.append(stream.read(stop - start))
+        return found
     from fsspec.core import url_to_fs
 
-    fs, path = url_to_fs(location)
-    data: bytes = fs.cat_file(path, start=start, end=stop)
-    return data
+    fs, _ = url_to_fs(ranges[0][0])
+    paths = [url_to_fs(location)[1] for location, _, _ in ranges]
+    found = fs.cat_ranges(
+        paths, [start for _, start, _ in ranges], [stop for _, _, stop in ranges], on_error="raise"
+    )
+    return list(found)

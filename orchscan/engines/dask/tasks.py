@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow.compute as pc
 
@@ -30,7 +31,9 @@ from orchscan.engines.dask.shuffle import (
 )
 from orchscan.engines.units import ReduceTask, UnitResult, reduce_unit
 
-__all__ = ["plan_file", "read_piece", "reduce_shuffled", "select_unit", "unit_partials"]
+T = TypeVar("T")
+
+__all__ = ["given", "plan_file", "read_piece", "reduce_shuffled", "select_unit", "unit_partials"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ def read_piece(
                             names.update(pc.unique(result.batch.column(column)).drop_null().to_pylist())
         shuffled = write_partitions(store.finish(), piece_location(folder, index))
     return PieceRead(shuffled, formats, tuple(skipped), frozenset(names))
+
+
+def given(value: T) -> T:
+    """The value itself: what the scan hands every task once (recomputed, not lost, with a worker)."""
+    return value
 
 
 def reduce_shuffled(unit: ShuffledUnit, task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
