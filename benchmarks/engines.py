@@ -239,6 +239,7 @@ def costs(path: Path, unit_spans: int, piece_bytes: int) -> dict[str, float]:
     from orchscan.engines.dask.pieces import group_pieces, plan_file
     from orchscan.engines.dask.shuffle import shuffled_units
     from orchscan.engines.dask.tasks import read_piece
+    from orchscan.reports.registry import REPORTS, report_context
     from orchscan.runner import ReadAccount, analyse_units
 
     found: dict[str, float] = {}
@@ -262,7 +263,7 @@ def costs(path: Path, unit_spans: int, piece_bytes: int) -> dict[str, float]:
             engine._task = task
             return nullcontext(engine)
 
-        analyse_units(
+        result = analyse_units(
             account,
             services,
             open_engine,
@@ -274,6 +275,10 @@ def costs(path: Path, unit_spans: int, piece_bytes: int) -> dict[str, float]:
             work_dir=Path(folder),
         )
         found["finish the analysis (client)"] = time.process_time() - engine._mark
+        started = time.process_time()
+        context = report_context(result, None, thresholds=Thresholds().flows)
+        REPORTS["json"](context)
+        found["drafts and findings.json (client)"] = time.process_time() - started
     found["pieces"], found["units"] = len(pieces), len(units)
     return found
 
