@@ -101,9 +101,12 @@ def shared_folder(client: Client, parent: str) -> Iterator[str]:
     to every worker, removed with everything in it when the block ends."""
     from fsspec.core import url_to_fs
 
-    fs, root = url_to_fs(parent)
-    name = f"{root.rstrip('/')}/orchscan-shuffle-{uuid.uuid4().hex[:12]}"
-    fs.makedirs(name, exist_ok=False)
+    try:
+        fs, root = url_to_fs(parent)
+        name = f"{root.rstrip('/')}/orchscan-shuffle-{uuid.uuid4().hex[:12]}"
+        fs.makedirs(name, exist_ok=False)
+    except (ImportError, ValueError, OSError) as error:
+        raise EngineError(f"cannot make a work folder below {parent}: {error}") from None
     folder = fs.unstrip_protocol(name) if is_url(parent) else name
     try:
         marker = f"{folder}/visible"

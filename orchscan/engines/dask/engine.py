@@ -82,7 +82,7 @@ class DaskEngine:
         if not files:
             raise InputError("no input files found")
         total = sum(file.size for file in files)
-        spread = total // (PIECES_PER_THREAD * self.workers.total_threads)
+        spread = total // (PIECES_PER_THREAD * max(self.workers.total_threads, 1))
         piece_bytes = max(MIN_PIECE_BYTES, min(MAX_PIECE_BYTES, task_bytes, spread))
         pieces = group_pieces(self._segments(files, fmt, piece_bytes), piece_bytes)
         count = partition_count(sum(file.estimated_bytes for file in files), unit_spans)

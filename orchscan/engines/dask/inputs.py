@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from orchscan.collectors.traces.ingest import TRACE_SUFFIXES, expand_paths, open_input
+from orchscan.collectors.traces.ingest import TRACE_SUFFIXES, InputError, expand_paths, open_input
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -64,7 +64,10 @@ def _listed(url: str) -> list[InputFile]:
     """A URL's file, or the trace-looking files below it, sorted by path segments as folders are."""
     from fsspec.core import url_to_fs
 
-    fs, root = url_to_fs(url)
+    try:
+        fs, root = url_to_fs(url)
+    except (ImportError, ValueError) as error:  # an unknown protocol, or its package is missing
+        raise InputError(f"{url}: {error}") from None
     if not fs.isdir(root):
         return [InputFile(url, url, _size(fs, root))]
     found: dict[str, Any] = fs.find(root, detail=True)

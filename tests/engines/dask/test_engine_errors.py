@@ -84,17 +84,28 @@ def test_inputs_at_urls_need_the_dask_engine(tmp_path: Path) -> None:
 
 
 def test_without_dask_installed_the_engine_says_what_to_install(tmp_path: Path) -> None:
-    # A fresh interpreter in which the distributed package cannot be imported.
+    # A fresh interpreter in which neither Dask nor fsspec can be imported: the local engine
+    # still scans, the dask engine says what to install.
     code = (
-        "import sys; sys.modules['distributed'] = None; from orchscan.cli import main; "
-        "main(['scan', sys.argv[1], '--out', sys.argv[2], '--engine', 'dask'])"
+        "import sys\n"
+        "for name in ('dask', 'distributed', 'fsspec'): sys.modules[name] = None\n"
+        "from orchscan.cli import main\n"
+        "main(['scan', sys.argv[1], '--out', sys.argv[2], '--format', 'json', *sys.argv[3:]])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(SAMPLE / "traces"), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        check=False,
+    runs = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / engine
+        command = [sys.executable, "-c", code, str(SAMPLE / "traces"), str(out), "--engine", engine]
+        runs[engine] = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert runs["local"].returncode == 0 and (tmp_path / "local" / "findings.json").exists()
+    assert runs["dask"].returncode == 2
+    assert "orchscan: --engine dask needs Dask: pip install 'orchscan[dask]'" in runs["dask"].stderr
+    assert not (tmp_path / "dask").exists()
+
+
+def test_inputs_at_urls_of_an_unknown_protocol_are_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["scan", "nosuchprotocol://bucket/traces", "--engine", "dask", "--out", str(tmp_path / "out")]
     )
-    assert done.returncode == 2
-    assert "orchscan: --engine dask needs Dask: pip install 'orchscan[dask]'" in done.stderr
-    assert not (tmp_path / "out").exists()
+    assert result.exit_code == 2
+    assert "orchscan: nosuchprotocol://bucket/traces: Protocol not known: nosuchprotocol" in result.output
