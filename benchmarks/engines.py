@@ -208,7 +208,7 @@ class _InProcess:
         from orchscan.engines.dask.tasks import reduce_shuffled
 
         started = time.process_time()
-        self._reduced = [reduce_shuffled(unit, self._task) for unit in self._units]
+        self._reduced = [reduce_shuffled(i, unit, self._task) for i, unit in enumerate(self._units)]
         self._costs["reduce units (workers)"] = time.process_time() - started
         self._costs["heavy records held (workers) MB"] = sum(sizeof(r[1]) for r in self._reduced) / MB
         self._costs["partials gathered (client) MB"] = sum(sizeof(r[0]) for r in self._reduced) / MB
@@ -231,16 +231,16 @@ class _InProcess:
 
 def costs(path: Path, unit_spans: int, piece_bytes: int) -> dict[str, float]:
     """CPU seconds and bytes of every stage, the map side's tasks run in this process."""
-    from contextlib import nullcontext
-
+    from orchscan.analyzer.pipeline import SpecContext
     from orchscan.analyzer.thresholds import Thresholds
     from orchscan.collectors.traces.partition import partition_count
     from orchscan.engines.dask.inputs import list_inputs
     from orchscan.engines.dask.pieces import group_pieces, plan_file
     from orchscan.engines.dask.shuffle import shuffled_units
     from orchscan.engines.dask.tasks import read_piece
+    from orchscan.engines.units import ReduceTask
     from orchscan.reports.registry import REPORTS, report_context
-    from orchscan.runner import ReadAccount, analyse_units
+    from orchscan.runner import ReadAccount, finish_landscape
 
     found: dict[str, float] = {}
     (file,) = list_inputs([str(path)])
@@ -257,23 +257,10 @@ def costs(path: Path, unit_spans: int, piece_bytes: int) -> dict[str, float]:
         units = shuffled_units([read.shuffled for read in reads], unit_spans)
         services = sorted(set().union(*(read.names for read in reads)))
         account = ReadAccount((file.source,), {file.source: "otlp-proto"}, ())
-        engine = _InProcess(units, None, found)
-
-        def open_engine(task: Any) -> Any:
-            engine._task = task
-            return nullcontext(engine)
-
-        result = analyse_units(
-            account,
-            services,
-            open_engine,
-            specs=None,
-            service_map=None,
-            workflows=(),
-            thresholds=Thresholds(),
-            heavy_bytes=0,
-            work_dir=Path(folder),
-        )
+        context = SpecContext.of(None, services)
+        task = ReduceTask(context.operations, Thresholds(), 0, Path(folder))
+        engine = _InProcess(units, task, found)
+        result = finish_landscape(engine, account, context, workflows=(), thresholds=Thresholds())
         found["finish the analysis (client)"] = time.process_time() - engine._mark
         started = time.process_time()
         context = report_context(result, None, thresholds=Thresholds().flows)

@@ -18,6 +18,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import IO
 
 import pyarrow as pa
 
@@ -72,6 +73,12 @@ def _chunks(path: Path, source: str, forced: str | None) -> Iterator[Chunk | Ski
     except OSError as error:
         yield Skipped(source, "file", f"cannot open: {error.strerror or error}")
         return
+    yield from stream_chunks(stream, source, forced)
+
+
+def stream_chunks(stream: IO[bytes], source: str, forced: str | None) -> Iterator[Chunk | Skipped | str]:
+    """An opened input's (see :func:`open_input`) format name, then its chunks and split-time
+    skips; the stream is closed at the end."""
     with stream:
         try:
             head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]  # type: ignore[attr-defined]
@@ -390,4 +397,5 @@ __all__ = [
     "expand_paths",
     "ingest",
     "open_input",
+    "stream_chunks",
 ]

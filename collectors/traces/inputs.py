@@ -99,7 +99,20 @@ def open_input(
 
     The limits default to ``MAX_DECOMPRESSED_BYTES``, ``MAX_INFLATE_RATIO`` and ``INFLATE_GRACE_BYTES``.
     """
-    buffered = io.BufferedReader(path.open("rb"), buffer_size=_BUFFER)
+    return open_stream(path.open("rb"), max_decompressed=max_decompressed, max_ratio=max_ratio, grace=grace)
+
+
+def open_stream(
+    raw: IO[bytes],
+    *,
+    max_decompressed: int | None = None,
+    max_ratio: int | None = None,
+    grace: int | None = None,
+) -> IO[bytes]:
+    """An input already open (a file fsspec opened at a URL, say), read as :func:`open_input` reads
+    a path."""
+    # Path.open and fsspec give buffered files with readinto, which IO[bytes] does not declare.
+    buffered = io.BufferedReader(raw, buffer_size=_BUFFER)  # type: ignore[type-var]
     if buffered.peek(2)[:2] != _GZIP_MAGIC:
         return buffered
     inflated = _Inflated(

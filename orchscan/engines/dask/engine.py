@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchscan.analyzer.reduction import SelectedRecords, Selection
-from orchscan.collectors.model.records import Skipped
+from orchscan.collectors.model.records import Notice, Skipped, merge_notices
 from orchscan.collectors.traces.ingest import InputError
 from orchscan.collectors.traces.partition import partition_count
 from orchscan.engines.dask.cluster import Workers, dask_client, gathered, shared_folder, workers_of
@@ -46,12 +46,13 @@ MAX_PIECE_BYTES, MIN_PIECE_BYTES, PIECES_PER_THREAD = 64 << 20, 4 << 20, 4
 
 @dataclass(frozen=True)
 class Shuffled:
-    """What reading gave: the inputs in order, each one's format, what was skipped, the service
-    and peer names seen, and the units of partitions waiting in the shuffle files."""
+    """What reading gave: the inputs in order, each one's format, what was skipped and repaired,
+    the service and peer names seen, and the units of partitions waiting in the shuffle files."""
 
     inputs: tuple[str, ...]
     formats: dict[str, str]
     skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...]
     services: tuple[str, ...]
     units: tuple[ShuffledUnit, ...]
 
@@ -151,7 +152,7 @@ class DaskUnits:
         # own rather than scattered data: a task's result is recomputed when its worker is lost.
         task = self._client.submit(given, self._task, key=f"reduce-task-{self._token}")
         self._reduced = [
-            self._client.submit(reduce_shuffled, unit, task, key=f"reduce-unit-{self._token}-{index}")
+            self._client.submit(reduce_shuffled, index, unit, task, key=f"reduce-unit-{self._token}-{index}")
             for index, unit in enumerate(self._units)
         ]
         partials = [
@@ -196,8 +197,10 @@ def _shuffled(files: Sequence[InputFile], reads: Sequence[PieceRead], unit_spans
             f"no spans could be read from {len(files)} file(s)" + (f" ({reasons})" if reasons else "")
         )
     formats = {source: fmt for read in reads for source, fmt in read.formats.items()}
+    notices = merge_notices([notice for read in reads for notice in read.notices])
     names = sorted(set().union(*(read.names for read in reads)))
-    return Shuffled(tuple(file.source for file in files), formats, skipped, tuple(names), tuple(units))
+    inputs = tuple(file.source for file in files)
+    return Shuffled(inputs, formats, skipped, notices, tuple(names), tuple(units))
 
 
 @contextmanager

@@ -1,14 +1,14 @@
 """The scan's inputs as every worker sees them: listed on the client, opened by path or fsspec URL.
 
 A local path is opened exactly as the local engine opens it (``open_input``), so the two engines
-read the same bytes; a URL (``s3://``, ``gs://``, ``file://`` ...) goes through fsspec, with gzip
-recognised by content as well. The client names each file as the local engine would (the path as
-given, or the URL), but hands workers an absolute path: their working folder is not the client's.
+read the same bytes; a file at a URL (``s3://``, ``gs://``, ``file://`` ...) is opened by fsspec
+and then read the same way (``open_stream``: gzip recognised by content, within the same limits).
+The client names each file as the local engine would (the path as given, or the URL), but hands
+workers an absolute path: their working folder is not the client's.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 from collections.abc import Iterable
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from orchscan.collectors.traces.ingest import TRACE_SUFFIXES, InputError, expand_paths, open_input
+from orchscan.collectors.traces.ingest import TRACE_SUFFIXES, InputError, expand_paths
+from orchscan.collectors.traces.inputs import open_input, open_stream
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_GZIP_MAGIC = b"\x1f\x8b"
 _BUFFER = 1 << 20
 #: Gzip inputs are estimated at this many times their size (typical for trace exports).
 GZIP_RATIO = 8
@@ -95,10 +95,7 @@ def open_file(location: str) -> IO[bytes]:
     """The file's bytes, decompressed when they are gzip, buffered for peeking."""
     if not is_url(location):
         return open_input(Path(location))
-    buffered = io.BufferedReader(open_raw(location), buffer_size=_BUFFER)
-    if buffered.peek(2)[:2] == _GZIP_MAGIC:
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered), buffer_size=_BUFFER)
-    return buffered
+    return open_stream(open_raw(location))
 
 
 def open_range(location: str, start: int, stop: int) -> IO[bytes]:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import pyarrow.compute as pc
 
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
-from orchscan.collectors.model.records import Skipped
+from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.collectors.traces.registry import parse_chunk
 from orchscan.engines.dask.pieces import Segment, plan_file, segment_chunks
@@ -38,12 +38,14 @@ __all__ = ["given", "plan_file", "read_piece", "reduce_shuffled", "select_unit",
 
 @dataclass(frozen=True)
 class PieceRead:
-    """What reading one piece gave: its shuffle file, each file's format, what was skipped, and
-    the service and peer names its spans carry (specs are bound to them)."""
+    """What reading one piece gave: its shuffle file, each file's format, what was skipped and
+    what the readers repaired, and the service and peer names its spans carry (specs are bound
+    to them)."""
 
     shuffled: PieceFile
     formats: dict[str, str]
     skipped: tuple[Skipped, ...]
+    notices: tuple[Notice, ...]
     names: frozenset[str]
 
 
@@ -56,6 +58,7 @@ def read_piece(
     """
     formats: dict[str, str] = {}
     skipped: list[Skipped] = []
+    notices: list[Notice] = []
     names: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="orchscan-route-") as spill:
         store = PartitionStore(count, spill_bytes=spill_bytes, work_dir=Path(spill))
@@ -68,12 +71,13 @@ def read_piece(
                 else:
                     result = parse_chunk(item)
                     skipped.extend(result.skipped)
+                    notices.extend(result.notices)
                     if result.batch.num_rows:
                         store.add(result.batch)
                         for column in ("service", "peer_service"):
                             names.update(pc.unique(result.batch.column(column)).drop_null().to_pylist())
         shuffled = write_partitions(store.finish(), piece_location(folder, index))
-    return PieceRead(shuffled, formats, tuple(skipped), frozenset(names))
+    return PieceRead(shuffled, formats, tuple(skipped), tuple(notices), frozenset(names))
 
 
 def given(value: T) -> T:
@@ -81,9 +85,9 @@ def given(value: T) -> T:
     return value
 
 
-def reduce_shuffled(unit: ShuffledUnit, task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
-    """Load a unit's partitions from the shuffle files and reduce it as every engine does."""
-    return reduce_unit(load_partitions(unit), task)
+def reduce_shuffled(index: int, unit: ShuffledUnit, task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
+    """Load unit ``index``'s partitions from the shuffle files and reduce it as every engine does."""
+    return reduce_unit(index, load_partitions(unit), task)
 
 
 def unit_partials(reduced: tuple[UnitResult, PartitionHeavy]) -> UnitResult:

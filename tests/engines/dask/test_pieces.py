@@ -41,15 +41,16 @@ def framed(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     return _frames(path)
 
 
+def _framed(messages: list[bytes]) -> bytes:
+    return b"".join(struct.pack(">I", len(message)) + message for message in messages)
+
+
 def _damaged_proto(folder: Path, frames: list[bytes]) -> Path:
-    """Framed protobuf with a damaged message in the middle and a message cut short at the end."""
+    """Framed protobuf with a message damaged inside (its size still right) in the middle."""
     body = bytearray(frames[len(frames) // 2])
     body[len(body) // 2 : len(body) // 2 + 16] = b"\xff" * 16
-    messages = [*frames[: len(frames) // 2], bytes(body), *frames[len(frames) // 2 + 1 :]]
     path = folder / "damaged.binpb"
-    path.write_bytes(
-        b"".join(struct.pack(">I", len(m)) + m for m in messages) + struct.pack(">I", 1000) + b"\x0a" * 10
-    )
+    path.write_bytes(_framed([*frames[: len(frames) // 2], bytes(body), *frames[len(frames) // 2 + 1 :]]))
     return path
 
 
@@ -101,7 +102,7 @@ def test_a_file_cut_into_runs_reads_as_the_whole_file(
     local_spans, local_skipped = _local(path)
     assert len(spans) > 15_000 and spans == local_spans
     assert skipped and skipped == local_skipped
-    # The damage sits in a later run, so its positions prove the runs' positions are moved.
+    # The damage sits in a later run, so its position proves the runs' positions are moved.
     kind, number = skipped[0].position.split()[:2]
     assert int(number) > (segments[1].start if kind == "byte" else segments[1].first_line)
 
@@ -111,6 +112,20 @@ def test_json_lines_runs_start_at_their_line_numbers(framed: list[bytes], tmp_pa
     lines = path.read_bytes().split(b"\n")
     for segment in plan_file(list_inputs([str(path)])[0], None, RUN_BYTES):
         assert path.read_bytes()[segment.start :].startswith(lines[segment.first_line - 1])
+
+
+def test_damage_the_reader_resynchronises_after_leaves_the_file_whole(
+    framed: list[bytes], tmp_path: Path
+) -> None:
+    cut_short = _framed(framed) + struct.pack(">I", 1000) + b"\x0a" * 10
+    wrong_size = bytearray(_framed(framed))
+    wrong_size[len(_framed(framed[:20])) : len(_framed(framed[:20])) + 4] = struct.pack(">I", 7)
+    for name, content in (("cut-short.binpb", cut_short), ("wrong-size.binpb", bytes(wrong_size))):
+        path = tmp_path / name
+        path.write_bytes(content)
+        file = list_inputs([str(path)])[0]
+        assert plan_file(file, None, RUN_BYTES) == (Segment(file),)
+        assert _cut((Segment(file),), str(path)) == _local(path) and _local(path)[1]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from orchscan.engines.units import ReduceTask, reduce_unit
 def test_a_reduced_unit_weighs_what_its_frames_weigh(tmp_path: Path) -> None:
     spans = ingest([SAMPLE / "traces"], jobs=1).spans
     unit = [Partition(tuple(spans.to_batches()), (), spans.num_rows)]
-    light, heavy = reduced = reduce_unit(unit, ReduceTask({}, Thresholds(), 0, tmp_path))
+    light, heavy = reduced = reduce_unit(0, unit, ReduceTask({}, Thresholds(), 0, tmp_path))
     frames = [heavy.steps.calls, heavy.steps.requests, heavy.context.hosts, heavy.context.sent]
     records = sum(int(frame.memory_usage(deep=True).sum()) for frame in frames)
     assert records > 1_000_000 and sizeof(heavy) >= records
