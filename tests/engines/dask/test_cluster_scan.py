@@ -3,6 +3,7 @@ engine's findings, with the work done by the workers, also when a worker is kill
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -88,6 +89,17 @@ def test_inputs_and_shuffle_files_at_urls_give_the_local_findings(
     # Read through fsspec, every file is named by its URL; everything else is the local engine's.
     assert findings.replace("file://", "") == sample_local
     assert not list(work.iterdir())  # the shuffle files are gone
+
+
+def test_records_kept_by_the_workers_give_the_local_findings(
+    cluster: DaskCluster, sample_local: str, tmp_path: Path
+) -> None:
+    records = tmp_path / "records"
+    options = ["--engine", "dask", "--dask-scheduler", cluster.address, "--keep-records", str(records)]
+    assert _findings(tmp_path / "scan", SAMPLE_ARGS, *options) == sample_local
+    manifest = json.loads((records / "manifest.json").read_text())
+    assert len(list((records / "units").iterdir())) == manifest["units"] >= 1
+    assert _findings(tmp_path / "again", ["--records", str(records), *SAMPLE_ARGS[1:]]) == sample_local
 
 
 def test_a_generated_landscape_gives_the_local_findings_though_a_worker_is_killed_mid_scan(
