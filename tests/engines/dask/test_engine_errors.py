@@ -12,8 +12,12 @@ import pytest
 from click.testing import CliRunner, Result
 from dask_cluster import dask_cluster
 from paths import SAMPLE
+from replay import Reply, replay
 
+from orchscan.analyzer.thresholds import Thresholds
 from orchscan.cli import main
+from orchscan.engines.registry import EngineError
+from orchscan.runner import MemoryBudget, scan_traces
 
 
 def _scan(out: Path, *options: str) -> Result:
@@ -81,6 +85,51 @@ def test_inputs_at_urls_need_the_dask_engine(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"orchscan: {url}: inputs at URLs are read by the workers of --engine dask" in result.output
     assert not (tmp_path / "urls").exists()
+
+
+def test_live_sources_are_refused_by_the_dask_engine_before_anything_is_fetched(tmp_path: Path) -> None:
+    with replay(lambda request: Reply(b"{}")) as server:
+        label = f"jaeger+{server.url}?service=frontend"
+        for inputs in ([label], [str(SAMPLE / "traces"), label]):
+            result = CliRunner().invoke(
+                main, ["scan", *inputs, "--engine", "dask", "--since", "1h", "--out", str(tmp_path / "out")]
+            )
+            assert result.exit_code == 2, result.output
+            assert (
+                f"{label}: live sources are fetched by this machine; --engine dask reads files"
+                in result.output
+            )
+        assert server.received == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_runner_refuses_live_sources_on_the_dask_engine_too() -> None:
+    class Source:
+        name = "tempo+http://tempo:3200"
+
+    with pytest.raises(EngineError, match=r"^tempo\+http://tempo:3200: live sources are fetched by this"):
+        scan_traces(
+            [],
+            sources=[Source()],  # type: ignore[list-item]
+            fmt=None,
+            budget=MemoryBudget(1 << 30, 1),
+            work_dir=None,
+            specs=None,
+            service_map=None,
+            workflows=(),
+            thresholds=Thresholds(),
+            engine="dask",
+        )
+
+
+def test_storage_urls_are_inputs_and_live_sources_that_do_not_parse_stay_usage_errors(tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    result = CliRunner().invoke(main, ["scan", "jaeger+ftp://host", "--engine", "dask", "--out", out])
+    assert result.exit_code == 2 and "use jaeger+http:// or jaeger+https://" in result.output
+    result = CliRunner().invoke(main, ["inspect", "s3://bucket/traces"])
+    assert (
+        result.exit_code == 2 and "neither an existing file or folder nor a live source URL" in result.output
+    )
 
 
 def test_without_dask_installed_the_engine_says_what_to_install(tmp_path: Path) -> None:
