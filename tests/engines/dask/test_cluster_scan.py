@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 from click.testing import CliRunner
 from dask_cluster import DaskCluster, dask_cluster
@@ -91,6 +94,28 @@ def test_inputs_and_shuffle_files_at_urls_give_the_local_findings(
     assert not list(work.iterdir())  # the shuffle files are gone
 
 
+def test_without_a_scheduler_a_local_cluster_gives_the_local_findings_and_leaves_no_process(
+    sample_local: str, tmp_path: Path
+) -> None:
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    runner = CliRunner(env={"DASK_SCHEDULER_ADDRESS": None})
+    args = ["scan", *SAMPLE_ARGS, "--format", "json", "--out", str(tmp_path), "--engine", "dask", "-j", "1"]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "findings.json").read_text() == sample_local
+    # Only multiprocessing's resource tracker, which serves this interpreter until it exits, stays.
+    started = [c for c in psutil.Process().children(recursive=True) if c.pid not in before]
+    _, alive = psutil.wait_procs([c for c in started if not _resource_tracker(c)], timeout=30)
+    assert not alive
+
+
+def _resource_tracker(process: psutil.Process) -> bool:
+    try:
+        return "multiprocessing.resource_tracker" in " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_records_kept_by_the_workers_give_the_local_findings(
     cluster: DaskCluster, sample_local: str, tmp_path: Path
 ) -> None:
@@ -142,16 +167,35 @@ def _holder_of_reduced_unit(cluster: DaskCluster, scan: subprocess.Popen[bytes])
     raise AssertionError(f"no reduced unit was seen on a worker before the selection\n{output}")
 
 
-def test_a_task_whose_worker_dies_once_too_often_fails_the_scan_clearly(tmp_path: Path) -> None:
+@contextmanager
+def _allowed_failures(cluster: DaskCluster, allowed: int) -> Iterator[None]:
+    """The running scheduler gives a task up once its workers died more than ``allowed`` times
+    (``distributed.scheduler.allowed-failures``); its killed workers are back at the end."""
+
+    def allow(dask_scheduler: Any, allowed: int) -> int:
+        before: int = dask_scheduler.allowed_failures
+        dask_scheduler.allowed_failures = allowed
+        return before
+
+    before = cluster.client.run_on_scheduler(allow, allowed=allowed)
+    try:
+        yield
+    finally:
+        cluster.client.run_on_scheduler(allow, allowed=before)
+        cluster.client.wait_for_workers(2, timeout=120)
+
+
+def test_a_task_whose_worker_dies_once_too_often_fails_the_scan_clearly(
+    cluster: DaskCluster, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    # A scheduler that gives a task up the first time a worker dies under it.
-    strict = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
-    with dask_cluster(tmp_path, env=strict) as strict_cluster:
-        command = [sys.executable, "-m", "orchscan", "scan", *SAMPLE_ARGS, "--out", str(out)]
-        command += ["--engine", "dask", "--dask-scheduler", strict_cluster.address]
+    command = [sys.executable, "-m", "orchscan", "scan", *SAMPLE_ARGS, "--out", str(out)]
+    command += ["--engine", "dask", "--dask-scheduler", cluster.address]
+    # The scheduler gives a task up the first time a worker dies under it.
+    with _allowed_failures(cluster, 0):
         scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        victim = _reducing_worker(strict_cluster, scan)
-        os.kill(strict_cluster.worker_pid(victim), signal.SIGKILL)
+        victim = _reducing_worker(cluster, scan)
+        os.kill(cluster.worker_pid(victim), signal.SIGKILL)
         output = scan.communicate(timeout=600)[0].decode()
     assert scan.returncode == 2, output
     assert (
