@@ -263,7 +263,7 @@ def costs(path: Path, unit_spans: int, piece_bytes: int) -> dict[str, float]:
         result = finish_landscape(engine, account, context, workflows=(), thresholds=Thresholds())
         found["finish the analysis (client)"] = time.process_time() - engine._mark
         started = time.process_time()
-        context = report_context(result, None, thresholds=Thresholds().flows)
+        context = report_context(result, None)
         REPORTS["json"](context)
         found["drafts and findings.json (client)"] = time.process_time() - started
     found["pieces"], found["units"] = len(pieces), len(units)
