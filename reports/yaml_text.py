@@ -22,7 +22,7 @@ from yaml.events import ScalarEvent
 WIDTH = 100
 
 
-class _Dumper(yaml.SafeDumper):
+class EscapingDumper(yaml.SafeDumper):
     """A safe dumper that escapes strings holding characters a reader would not see."""
 
     def analyze_scalar(self, scalar: str) -> ScalarAnalysis:
@@ -47,18 +47,51 @@ class _Dumper(yaml.SafeDumper):
             self.allow_unicode = True
 
 
+#: libyaml's emitter, when PyYAML was built with it: about ten times faster than the Python one.
+_LIBYAML: type[yaml.SafeDumper] | None = getattr(yaml, "CSafeDumper", None)
+
+
 def render_yaml(document: Mapping[str, Any]) -> str:
     """YAML text of one document, keys in the order they were built."""
-    return yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=WIDTH)
+    document = dict(document)
+    return yaml.dump(
+        document, Dumper=_dumper_for([document]), sort_keys=False, allow_unicode=True, width=WIDTH
+    )
 
 
 def render_yaml_documents(documents: Iterable[Mapping[str, Any]]) -> str:
     """YAML text of several documents in one stream, each starting with ``---``."""
+    listed = [dict(d) for d in documents]
     return yaml.dump_all(
-        [dict(d) for d in documents],
-        Dumper=_Dumper,
+        listed,
+        Dumper=_dumper_for(listed),
         sort_keys=False,
         allow_unicode=True,
         width=WIDTH,
         explicit_start=True,
     )
+
+
+def _dumper_for(documents: list[dict[str, Any]]) -> type[yaml.SafeDumper]:
+    """libyaml's emitter where it writes the very text ours does, else ours.
+
+    The two agree on documents whose strings are all printable and inside the Basic
+    Multilingual Plane (libyaml escapes characters beyond it) and whose keys are not empty
+    (libyaml writes an empty key plainly, ours as a complex key); a test holds them to it.
+    """
+    if _LIBYAML is not None and all(_plain(document) for document in documents):
+        return _LIBYAML
+    return EscapingDumper
+
+
+def _plain(value: object) -> bool:
+    if isinstance(value, str):
+        return value.isprintable() and (value.isascii() or max(value) < "\U00010000")
+    if isinstance(value, Mapping):
+        return all(
+            (not isinstance(key, str) or key != "") and _plain(key) and _plain(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(_plain(item) for item in value)
+    return True
