@@ -63,14 +63,23 @@ class Recorder:
         self.exporter = InMemorySpanExporter()
         self._providers: dict[str, TracerProvider] = {}
 
-    def tracer(self, service: str, namespace: str | None = None, instance: str | None = None) -> trace.Tracer:
-        """A tracer whose resource carries the service's name, namespace and instance id."""
+    def tracer(
+        self,
+        service: str,
+        namespace: str | None = None,
+        instance: str | None = None,
+        k8s_namespace: str | None = None,
+    ) -> trace.Tracer:
+        """A tracer whose resource carries the service's name, namespace, instance id and
+        Kubernetes namespace."""
         if service not in self._providers:
             attributes: dict[str, str] = {"service.name": service}
             if namespace:
                 attributes["service.namespace"] = namespace
             if instance:
                 attributes["service.instance.id"] = instance
+            if k8s_namespace:
+                attributes["k8s.namespace.name"] = k8s_namespace
             provider = TracerProvider(resource=Resource.create(attributes))
             provider.add_span_processor(SimpleSpanProcessor(self.exporter))
             self._providers[service] = provider
@@ -113,8 +122,8 @@ def record_landscape() -> Landscape:
     land = Landscape()
     fe = rec.tracer("frontend", "shop", "fe-1")
     co = rec.tracer("checkout", "shop", "co-1")
-    pay = rec.tracer("payment", "shop", "pay-1")
-    acc = rec.tracer("accounting")
+    pay = rec.tracer("payment", "shop", "pay-1", k8s_namespace="payments")
+    acc = rec.tracer("accounting", k8s_namespace="finance")
     t = BASE_NS
 
     def expect(
@@ -341,6 +350,7 @@ def expected_core(span: ReadableSpan) -> dict[str, Any]:
         "service": resource.get("service.name"),
         "service_namespace": resource.get("service.namespace"),
         "service_instance": resource.get("service.instance.id"),
+        "k8s_namespace": resource.get("k8s.namespace.name"),
         "name": span.name,
         "kind": KIND_NAMES[span.kind],
         "start_ns": span.start_time,

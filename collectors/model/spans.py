@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 KINDS = ("server", "client", "producer", "consumer", "internal", "unspecified")
 STATUSES = ("unset", "ok", "error")
@@ -40,6 +40,7 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "service": (CODED, "service.name of the emitting process ('unknown' when absent)"),
     "service_namespace": (CODED, "service.namespace resource attribute"),
     "service_instance": (CODED, "service.instance.id resource attribute"),
+    "k8s_namespace": (CODED, "k8s.namespace.name resource attribute (Kubernetes namespace)"),
     "name": (CODED, "span name / operation name as emitted"),
     "kind": (CODED, "one of " + ", ".join(KINDS)),
     "start_ns": (pa.int64(), "start time, integer nanoseconds since the Unix epoch, UTC"),
@@ -143,6 +144,7 @@ class SpanRows:
         idempotency_key: bool,
         attributes: list[tuple[str, str | None]],
         source: str,
+        k8s_namespace: str | None = None,
     ) -> None:
         """Add one span; ``semantic`` holds the values of ``SEMANTIC_COLUMNS`` in order."""
         c = self._columns
@@ -152,6 +154,7 @@ class SpanRows:
         c["service"].append(service)
         c["service_namespace"].append(service_namespace)
         c["service_instance"].append(service_instance)
+        c["k8s_namespace"].append(k8s_namespace)
         c["name"].append(name)
         c["kind"].append(kind)
         c["start_ns"].append(start_ns)

@@ -167,15 +167,18 @@ def _process(span: dict[str, Any], processes: dict[str, Any]) -> dict[str, Any]:
     return process
 
 
-def _process_names(process: dict[str, Any], tally: Tally) -> tuple[str, str | None, str | None]:
-    """Service, namespace and instance of a process, cut once: they repeat on all its spans."""
+def _process_names(process: dict[str, Any], tally: Tally) -> tuple[str, str | None, str | None, str | None]:
+    """Service, namespace, instance and Kubernetes namespace of a process, cut once: they repeat
+    on all its spans."""
     process_tags = tag_dict(process.get("tags"))
     namespace = process_tags.get("service.namespace")
     instance = process_tags.get("service.instance.id")
+    k8s = process_tags.get("k8s.namespace.name")
     return (
         cap_name(stringify(process.get("serviceName") or "unknown"), tally),
         None if namespace is None else cap_name(stringify(namespace), tally),
         None if instance is None else cap_name(stringify(instance), tally),
+        None if k8s is None else cap_name(stringify(k8s), tally),
     )
 
 
@@ -198,7 +201,7 @@ def _add_span(
     found = names.get(id(process))
     if found is None:
         found = names[id(process)] = (process, _process_names(process, tally))
-    service, namespace, instance = found[1]
+    service, namespace, instance, k8s = found[1]
     tags = tag_dict(span.get("tags"))
     status, message = _status(tags, span.get("logs"))
     kind = _kind(tags)
@@ -211,6 +214,7 @@ def _add_span(
         service=service,
         service_namespace=namespace,
         service_instance=instance,
+        k8s_namespace=k8s,
         name=stringify(span.get("operationName") or ""),
         kind=kind,
         start_ns=start,

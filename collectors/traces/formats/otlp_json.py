@@ -190,11 +190,14 @@ def _add_resource_spans(
     resource = attribute_dict(raw_resource.get("attributes") if isinstance(raw_resource, dict) else None)
     # Resource values repeat on every span of the entry: cut them once, here.
     service = cap_name(_text(resource.get("service.name")) or "unknown", tally)
-    namespace, instance = (_text(resource.get(key)) for key in ("service.namespace", "service.instance.id"))
+    namespace, instance, k8s = (
+        _text(resource.get(key)) for key in ("service.namespace", "service.instance.id", "k8s.namespace.name")
+    )
     context = (
         service,
         None if namespace is None else cap_name(namespace, tally),
         None if instance is None else cap_name(instance, tally),
+        None if k8s is None else cap_name(k8s, tally),
     )
     scopes = _get(resource_span, "scopeSpans", "scope_spans")
     if scopes is None:
@@ -222,7 +225,11 @@ def _add_resource_spans(
 
 
 def _add_span(
-    span: Any, rows: SpanRows, source: str, context: tuple[str, str | None, str | None], tally: Tally
+    span: Any,
+    rows: SpanRows,
+    source: str,
+    context: tuple[str, str | None, str | None, str | None],
+    tally: Tally,
 ) -> str | None:
     if not isinstance(span, dict):
         return "span is not an object"
@@ -244,7 +251,7 @@ def _add_span(
     if raw_attributes is not None and not isinstance(raw_attributes, list):
         tally.note(MALFORMED_FIELD)
     semantic, idempotent, rest = normalize(attribute_dict(raw_attributes))
-    service, namespace, instance = context
+    service, namespace, instance, k8s = context
     rows.append(
         trace_id=trace_id,
         span_id=span_id,
@@ -252,6 +259,7 @@ def _add_span(
         service=service,
         service_namespace=namespace,
         service_instance=instance,
+        k8s_namespace=k8s,
         name=_text(span.get("name")) or "",
         kind=kind_name(span.get("kind", 0)),
         start_ns=start,

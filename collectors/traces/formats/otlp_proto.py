@@ -44,6 +44,9 @@ NAME = "otlp-proto"
 
 _PREFIX = otlp_frames.PREFIX
 
+#: Spans, service, namespace, instance, message position, Kubernetes namespace of a run of spans.
+_Group = tuple[int, str, str | None, str | None, int, str | None]
+
 
 def sniff(head: bytes) -> int:
     """Sure when ``head`` walks as a bare request or a size-prefixed one, else no."""
@@ -95,8 +98,9 @@ class _Collected:
         self.attributes: list[bytes] = []
         # Row -> its links; most spans have none.
         self.links: dict[int, list[dict[str, str]]] = {}
-        # (spans, service, namespace, instance, message position) per run of spans sharing them.
-        self.groups: list[tuple[int, str, str | None, str | None, int]] = []
+        # (spans, service, namespace, instance, message position, Kubernetes namespace) per run
+        # of spans sharing them.
+        self.groups: list[_Group] = []
         # Repairs counted while collecting (cut resource names, malformed links).
         self.tally = Tally()
 
@@ -156,10 +160,11 @@ def _parse(chunk: Chunk, message: Any) -> ChunkResult:
     )
 
 
-def _resource(attributes: Any, tally: Tally) -> tuple[str, str | None, str | None]:
-    """Service, namespace and instance of a resource, cut once: they repeat on all its spans."""
+def _resource(attributes: Any, tally: Tally) -> tuple[str, str | None, str | None, str | None]:
+    """Service, namespace, instance and Kubernetes namespace of a resource, cut once: they repeat
+    on all its spans."""
     service = "unknown"
-    namespace = instance = None
+    namespace = instance = k8s = None
     for kv in attributes:
         if kv.key == "service.name":
             service = cap_name(value_text(kv.value) or "unknown", tally)
@@ -167,7 +172,9 @@ def _resource(attributes: Any, tally: Tally) -> tuple[str, str | None, str | Non
             namespace = cap_name(str(value_text(kv.value)), tally)
         elif kv.key == "service.instance.id":
             instance = cap_name(str(value_text(kv.value)), tally)
-    return service, namespace, instance
+        elif kv.key == "k8s.namespace.name":
+            k8s = cap_name(str(value_text(kv.value)), tally)
+    return service, namespace, instance, k8s
 
 
 def _collect(request: Any, found: _Collected, position: int) -> None:
@@ -179,10 +186,10 @@ def _collect(request: Any, found: _Collected, position: int) -> None:
     # Salvaged messages are real ExportTraceServiceRequests; their attributes are re-encoded.
     lite = isinstance(request, LiteTracesData)
     for resource_spans in request.resource_spans:
-        service, namespace, instance = _resource(resource_spans.resource.attributes, found.tally)
+        service, namespace, instance, k8s = _resource(resource_spans.resource.attributes, found.tally)
         for scope_spans in resource_spans.scope_spans:
             spans = scope_spans.spans
-            groups.append((len(spans), service, namespace, instance, position))
+            groups.append((len(spans), service, namespace, instance, position, k8s))
             for span in spans:
                 trace_ids.append(span.trace_id)
                 span_ids.append(span.span_id)
@@ -219,9 +226,7 @@ def _names(numbers: list[int], names: tuple[str, ...], fallback: str) -> pa.Dict
     return pa.DictionaryArray.from_arrays(index, pa.array(names, type=pa.string()))
 
 
-def _per_group(
-    groups: list[tuple[int, str, str | None, str | None, int]], field: int, sizes: list[int]
-) -> pa.Array:
+def _per_group(groups: list[_Group], field: int, sizes: list[int]) -> pa.Array:
     """A resource attribute repeated for each span of its group."""
     return pa.array(
         np.repeat(np.array([group[field] for group in groups], dtype=object), sizes), type=pa.string()
@@ -254,6 +259,7 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
         "service": _per_group(found.groups, 1, sizes),
         "service_namespace": _per_group(found.groups, 2, sizes),
         "service_instance": _per_group(found.groups, 3, sizes),
+        "k8s_namespace": _per_group(found.groups, 5, sizes),
         "name": pa.array(found.names, type=pa.string()),
         "kind": _names(found.kinds, KIND_BY_NUMBER, "unspecified"),
         "start_ns": pa.array(starts),

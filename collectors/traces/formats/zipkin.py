@@ -74,6 +74,7 @@ _COLUMN_TAGS = (
     "otel.status_description",
     "service.namespace",
     "service.instance.id",
+    "k8s.namespace.name",
 )
 # Brave's messaging and database tag names, which the shared vocabulary does not know:
 # tag -> (OpenTelemetry key it means, system it implies).
@@ -386,6 +387,7 @@ def _append(record: _Record, rows: SpanRows, source: str, tally: Tally) -> None:
     status, message = _status(record.tags)
     namespace = record.tags.get("service.namespace")
     instance = record.tags.get("service.instance.id")
+    k8s = record.tags.get("k8s.namespace.name")
     rows.append(
         trace_id=record.trace_id,
         span_id=record.row_id,
@@ -393,6 +395,7 @@ def _append(record: _Record, rows: SpanRows, source: str, tally: Tally) -> None:
         service=record.service or "unknown",
         service_namespace=None if namespace is None else stringify(namespace),
         service_instance=None if instance is None else stringify(instance),
+        k8s_namespace=None if k8s is None else stringify(k8s),
         name=record.name,
         kind=kind,
         start_ns=start,

@@ -11,7 +11,7 @@ from orchscan.collectors.model.spans import COLUMNS, SCHEMA, SCHEMA_VERSION
 
 def test_every_column_is_documented_with_its_type() -> None:
     doc = (ROOT / "docs" / "span-table.md").read_text()
-    documented = re.findall(r"^\| `([a-z_]+)` \| `([^`]+)` \|", doc, flags=re.MULTILINE)
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \| `([^`]+)` \|", doc, flags=re.MULTILINE)
     assert [name for name, _ in documented] == list(COLUMNS)
     assert [dtype for _, dtype in documented] == [str(SCHEMA.field(name).type) for name in COLUMNS]
     assert f"schema version {SCHEMA_VERSION}" in doc

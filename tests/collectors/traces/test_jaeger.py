@@ -128,6 +128,7 @@ def hotrod_trace() -> dict[str, Any]:
                     _tag("hostname", "hotrod-1"),
                     _tag("service.namespace", "hotrod"),
                     _tag("service.instance.id", "fe-7"),
+                    _tag("k8s.namespace.name", "web"),
                 ],
             },
             "p2": {"serviceName": "customer", "tags": [_tag("ip", "10.0.0.5")]},
@@ -238,10 +239,11 @@ def test_tags_references_processes_and_status_become_columns(tmp_path: Path) -> 
 
     root = by_id["a1"]
     assert root["parent_span_id"] is None
-    assert (root["service"], root["service_namespace"], root["service_instance"]) == (
+    assert (root["service"], root["service_namespace"], root["service_instance"], root["k8s_namespace"]) == (
         "frontend",
         "hotrod",
         "fe-7",
+        "web",
     )
     assert (root["kind"], root["http_method"], root["url_path"], root["http_status_code"]) == (
         "server",

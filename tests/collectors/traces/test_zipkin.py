@@ -292,10 +292,11 @@ def test_opentelemetry_zipkin_encoding_round_trips(land: Landscape, tmp_path: Pa
         row = rows[(hex_trace_id(span), hex_span_id(span))]
         resource = span.resource.attributes
         assert row["parent_span_id"] == (format(span.parent.span_id, "016x") if span.parent else None)
-        assert (row["service"], row["service_namespace"], row["service_instance"]) == (
+        assert (row["service"], row["service_namespace"], row["service_instance"], row["k8s_namespace"]) == (
             resource.get("service.name"),
             resource.get("service.namespace"),
             resource.get("service.instance.id"),
+            resource.get("k8s.namespace.name"),
         )
         assert (row["name"], row["kind"]) == (span.name, KIND_NAMES[span.kind])
         # Zipkin keeps microseconds: start rounds, and so does the duration.
