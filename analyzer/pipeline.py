@@ -24,11 +24,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from orchscan.analyzer.findings.conformance import check_conformance
+from orchscan.analyzer.findings.events import event_findings
+from orchscan.analyzer.findings.ownership import cross_team_orchestration
 from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
+from orchscan.analyzer.flows.chains import ChainRecords
+from orchscan.analyzer.flows.events import mine_event_flows
 from orchscan.analyzer.flows.judgement import FLOW, split_mixed_entries
 from orchscan.analyzer.flows.lost_callees import merge_answers
 from orchscan.analyzer.flows.mining import analyze_flows
+from orchscan.analyzer.flows.parallelism import with_parallel_opportunities
 from orchscan.analyzer.flows.steps import (
     candidate_flows,
     flow_figures,
@@ -38,6 +43,7 @@ from orchscan.analyzer.flows.steps import (
 )
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial, summarise_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial, build_edges
+from orchscan.analyzer.landscape.ownership import NamespacePartial, assign_teams, with_teams
 from orchscan.analyzer.landscape.roles import classify_behaviours
 from orchscan.analyzer.reduction import (
     PartitionLight,
@@ -57,6 +63,7 @@ from orchscan.analyzer.results import (
     InputSummary,
     ServiceCoverage,
     ServiceRole,
+    ServiceTeam,
     SkippedInput,
 )
 from orchscan.analyzer.specs.operations import (
@@ -71,6 +78,7 @@ from orchscan.collectors.model.records import Ingest, IngestReport
 from orchscan.collectors.model.spans import service_names
 from orchscan.collectors.openapi.binding import SpecBindings, bind_specs
 from orchscan.collectors.openapi.model import Operation, SpecSet
+from orchscan.collectors.owners import OwnersFile
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,7 @@ class Landscape:
     statuses: Mapping[tuple[str, str], tuple[int, ...]]
     selection: Selection
     fragments: FragmentSummary
+    ownership: tuple[ServiceTeam, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,9 +125,14 @@ class ScanResult:
 
 
 def plan_landscape(
-    lights: Sequence[PartitionLight], *, specs: SpecContext, thresholds: Thresholds = DEFAULT_THRESHOLDS
+    lights: Sequence[PartitionLight],
+    *,
+    specs: SpecContext,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    owners_file: OwnersFile | None = None,
 ) -> Landscape:
-    """Merge the partitions' partials: roles, edges, coverage, and what to keep of the heavy records."""
+    """Merge the partitions' partials: roles, edges, coverage, teams, and what to keep of the heavy
+    records. ``owners_file`` is the ``--owners`` file, when one was given."""
     behaviour = BehaviourPartial.merge([light.behaviour for light in lights])
     roles = classify_behaviours(summarise_behaviour(behaviour), thresholds=thresholds.roles)
     owners = frozenset(role.name for role in roles if role.role == "orchestrator")
@@ -138,6 +152,11 @@ def plan_landscape(
             answers=merge_answers([light.answers for light in lights]),
         ),
         fragments=_fragments(pd.concat([light.fragments for light in lights], ignore_index=True)),
+        ownership=assign_teams(
+            (role.name for role in roles),
+            NamespacePartial.merge([light.namespaces for light in lights]),
+            owners_file,
+        ),
     )
 
 
@@ -164,11 +183,17 @@ def finish_analysis(
         operations,
     )
     # Claims rest on claimed flows only; the others are listed as observed.
-    flows = tuple(flow for flow in mined if flow.verdict == FLOW)
+    claimed = tuple(flow for flow in mined if flow.verdict == FLOW)
+    orchestrated = with_parallel_opportunities(steps, claimed, thresholds=thresholds.flows)
+    chains = ChainRecords.merge([part.chains for part in selected])
+    choreographed = mine_event_flows(chains, thresholds=thresholds.flows)
+    teams = {record.service: record.team for record in landscape.ownership}
+    orchestrated, choreographed = with_teams(orchestrated, teams), with_teams(choreographed, teams)
+    flows = orchestrated + choreographed
     context = TraceContextEvidence.merge([part.context for part in selected])
     findings = (
         find_findings(
-            flows,
+            orchestrated,
             steps,
             context,
             roles=landscape.roles,
@@ -176,8 +201,10 @@ def finish_analysis(
             thresholds=thresholds.flows,
             tolerance_ms=tolerance,
         )
+        + tuple(cross_team_orchestration(orchestrated, landscape.roles, teams, thresholds=thresholds.flows))
+        + tuple(event_findings(choreographed))
         + find_spec_findings(landscape.coverage)
-        + check_conformance(workflows, flows)
+        + check_conformance(workflows, orchestrated)
     )
     calls = sum(c.calls for c in landscape.coverage)
     match_rate = sum(c.matched for c in landscape.coverage) / calls if calls else None
@@ -191,6 +218,7 @@ def finish_analysis(
         observed_flows=tuple(
             sorted((f for f in mined if f.verdict != FLOW), key=lambda f: (f.owner, f.entry.key, f.id))
         ),
+        ownership=landscape.ownership,
     )
     return ScanResult(analysis, specs.bindings, operations, landscape.statuses)
 
@@ -202,11 +230,12 @@ def analyze(
     service_map: Mapping[str, str] | None = None,
     workflows: Sequence[DocumentedWorkflow] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    owners_file: OwnersFile | None = None,
 ) -> ScanResult:
     """The whole scan over one in-memory span table, as a single partition."""
     context = SpecContext.of(specs, service_names(ingest.spans), service_map)
     light, heavy = reduce_partition(ingest.spans, operations=context.operations, thresholds=thresholds)
-    landscape = plan_landscape([light], specs=context, thresholds=thresholds)
+    landscape = plan_landscape([light], specs=context, thresholds=thresholds, owners_file=owners_file)
     return finish_analysis(
         landscape,
         [select_records(heavy, landscape.selection)],

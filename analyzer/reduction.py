@@ -27,10 +27,12 @@ import pandas as pd
 import pyarrow as pa
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
+from orchscan.analyzer.flows.chains import ChainRecords, chain_records
 from orchscan.analyzer.flows.lost_callees import count_answers
 from orchscan.analyzer.flows.steps import StepCalls, StepInputs, call_figures, mark_steps, step_inputs
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial, measure_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial
+from orchscan.analyzer.landscape.ownership import NamespacePartial
 from orchscan.analyzer.requests.calls import SYNC, CallTables, build_call_tables
 from orchscan.analyzer.specs.operations import CoveragePartial, match_operations, measure_coverage
 from orchscan.analyzer.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -48,7 +50,8 @@ class PartitionLight:
     service the fragment roots put back into a request (``attached``), those kept apart
     (``kept``) and the calls made below the kept ones (``calls``), summed when merged;
     ``answers`` who answered which calls, by the client's address and operation (see
-    :mod:`orchscan.analyzer.flows.lost_callees`).
+    :mod:`orchscan.analyzer.flows.lost_callees`); ``namespaces`` counts the namespaces each
+    service's spans carry (its team, when no owners file names it).
     """
 
     behaviour: BehaviourPartial
@@ -60,15 +63,18 @@ class PartitionLight:
     root_keys: frozenset[str]
     fragments: pd.DataFrame
     answers: pd.DataFrame
+    namespaces: NamespacePartial
 
 
 @dataclass(frozen=True)
 class PartitionHeavy:
-    """The large part of a partition's reduction: every request with its synchronous calls, and
-    the trace-context evidence (hosts and unanswered calls included)."""
+    """The large part of a partition's reduction: every request with its synchronous calls, the
+    trace-context evidence (hosts and unanswered calls included) and the partition's part of the
+    message chains."""
 
     steps: StepInputs
     context: TraceContextEvidence
+    chains: ChainRecords
 
 
 @dataclass(frozen=True)
@@ -91,10 +97,12 @@ class Selection:
 @dataclass(frozen=True)
 class SelectedRecords:
     """What one partition's heavy records hold of a selection: candidate requests with their
-    marked steps, and the trace-context evidence that can matter."""
+    marked steps, the trace-context evidence that can matter, and the message chains' records
+    (all of them: a chain's parts are stitched across partitions only by the landscape)."""
 
     steps: StepCalls
     context: TraceContextEvidence
+    chains: ChainRecords
 
 
 def reduce_partition(
@@ -126,8 +134,9 @@ def reduce_partition(
         root_keys=context.root_keys(),
         fragments=_fragment_counts(tables),
         answers=count_answers(steps.calls),
+        namespaces=NamespacePartial.of(table),
     )
-    return light, PartitionHeavy(steps, context)
+    return light, PartitionHeavy(steps, context, chain_records(tables, steps))
 
 
 def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecords:
@@ -137,6 +146,7 @@ def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecor
             heavy.steps, selection.candidates, tolerance_ms=selection.tolerance_ms, answers=selection.answers
         ),
         context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
+        chains=heavy.chains,
     )
 
 

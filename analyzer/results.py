@@ -17,6 +17,15 @@ ROLES = ("orchestrator", "gateway", "composer", "choreography", "service", "infr
 #: Finding severities, most severe first.
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
+#: Flow kinds: one service calls the steps in turn, or services react to each other's messages.
+FLOW_KINDS = ("orchestrated", "choreographed")
+
+#: Step kinds: a synchronous call, or a message delivered to a consumer (or published unconsumed).
+STEP_KINDS = ("call", "message")
+
+#: Where a service's team was read from, strongest first.
+TEAM_SOURCES = ("owners-file", "service.namespace", "k8s.namespace.name")
+
 
 @dataclass(frozen=True, order=True)
 class OperationRef:
@@ -113,6 +122,10 @@ class Step:
     some variants; ``support`` is the share of the flow's requests that contain the step.
     ``repeats`` is the median number of times a request calls the step (a loop or fan-out over
     items, retries not counted); ``parallel_group`` is also set when those repeats overlap.
+    ``kind`` is ``call`` or ``message`` (:data:`STEP_KINDS`): a message step is the delivery of
+    ``topic`` to the consumer ``operation.service`` (or, when nobody consumed it, its publication
+    to the broker named there). ``caller`` is the service that made the call or published the
+    message; None means the flow's owner.
     """
 
     index: int
@@ -123,6 +136,9 @@ class Step:
     retries: RetryPolicy | None = None
     p50_ms: float = 0.0
     repeats: int = 1
+    kind: str = "call"
+    topic: str | None = None
+    caller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,12 +161,16 @@ class Handoff:
 
 @dataclass(frozen=True)
 class Compensation:
-    """A call after a failed step that undoes an earlier step."""
+    """A call (or, with ``topic``, a message) after a failed step that undoes an earlier step.
+
+    ``undone_step`` 0 means the flow's own entry request (its owner's work).
+    """
 
     failed_step: int
     undone_step: int
     operation: OperationRef
     requests: int
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,13 +192,18 @@ class Uncompensated:
 
 @dataclass(frozen=True)
 class FailureLogic:
-    """How the flow behaves when a step fails."""
+    """How the flow behaves when a step fails.
+
+    ``failed_steps`` pairs each step index with the number of requests (chains, for a
+    choreographed flow) that first failed there, by index.
+    """
 
     retries: tuple[tuple[int, RetryPolicy], ...] = ()
     compensations: tuple[Compensation, ...] = ()
     uncompensated: tuple[Uncompensated, ...] = ()
     timeouts: tuple[str, ...] = ()
     failure_statuses: tuple[int, ...] = ()
+    failed_steps: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,6 +225,24 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
+class ParallelOpportunity:
+    """Sequential steps of a flow that nothing observed orders, so they could run together.
+
+    ``steps`` are the step indices (ascending; a step of a parallel group stands for its group);
+    ``saving_p50_ms``/``saving_p95_ms`` are the median and 95th percentile, over the ``requests``
+    that made all of them, of how much shorter the flow's critical path would have been had they
+    overlapped (their summed durations less the longest one). ``evidence`` says why they look
+    independent.
+    """
+
+    steps: tuple[int, ...]
+    saving_p50_ms: float
+    saving_p95_ms: float
+    requests: int
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Flow:
     """A recurring call sequence behind one entry operation of one owner.
 
@@ -207,6 +250,12 @@ class Flow:
     ``mixed-entry`` for an entry only observed (see :mod:`orchscan.analyzer.flows.judgement`),
     with ``caveats`` saying why; a sub-entry split from a mixed entry names it in ``split_from``.
     ``holes`` counts the requests whose trace lost spans (some span's parent is missing).
+    ``kind`` is ``orchestrated`` (the owner calls every step) or ``choreographed`` (an event chain
+    the owner's requests start: steps are message deliveries and the consumers' own calls), see
+    :data:`FLOW_KINDS`. ``teams`` are the teams of the owner and every step's service (sorted);
+    ``team_boundaries`` the distinct pairs of different teams a step crosses between (from the
+    caller's team to the callee's, each pair sorted). ``parallel_opportunities`` are sorted by
+    their first step.
     """
 
     id: str
@@ -229,6 +278,10 @@ class Flow:
     caveats: tuple[str, ...] = ()
     split_from: str | None = None
     holes: int = 0
+    kind: str = "orchestrated"
+    parallel_opportunities: tuple[ParallelOpportunity, ...] = ()
+    teams: tuple[str, ...] = ()
+    team_boundaries: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,6 +292,17 @@ class EvidenceCounts:
     affected: int
     cases: int
     explained: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class ServiceTeam:
+    """The team that owns a service and where that was read (``source``, one of
+    :data:`TEAM_SOURCES`); ``evidence`` says how, e.g. the owners file's pattern that matched."""
+
+    service: str
+    team: str
+    source: str
+    evidence: str
 
 
 @dataclass(frozen=True)
@@ -439,9 +503,9 @@ class Analysis:
     ``services`` are sorted by ``(-score, name)``; ``edges`` by ``(caller, callee, kind)``;
     ``flows`` (the claimed ones) and ``observed_flows`` (entries mined but not claimed: too
     little evidence, mixed entries) by ``(owner, entry key)``; ``findings`` by
-    :meth:`Finding.sort_key`; ``coverage`` (one record per service with a spec) by service name.
-    ``findings`` holds the active findings only; those a suppression file accepted are in
-    ``suppressions``.
+    :meth:`Finding.sort_key`; ``coverage`` (one record per service with a spec) by service name;
+    ``ownership`` (one record per service whose team is known) by service name. ``findings``
+    holds the active findings only; those a suppression file accepted are in ``suppressions``.
     """
 
     input: InputSummary
@@ -452,7 +516,12 @@ class Analysis:
     coverage: tuple[ServiceCoverage, ...] = ()
     suppressions: Suppressions = field(default_factory=Suppressions)
     observed_flows: tuple[Flow, ...] = ()
+    ownership: tuple[ServiceTeam, ...] = ()
 
     def service(self, name: str) -> ServiceRole | None:
         """The role record of a service, if it was seen."""
         return next((s for s in self.services if s.name == name), None)
+
+    def team_of(self) -> dict[str, str]:
+        """Service name -> its team, for the services whose team is known."""
+        return {record.service: record.team for record in self.ownership}

@@ -135,6 +135,19 @@ class FlowThresholds:
     info. ``holes_explain_max_share``: lost spans explain a flow's cases only while at most this
     share of the flow's requests lost spans (holes are the exception); where they are everywhere
     (a service that never exports its spans) they explain nothing.
+    ``parallel_min_saving_ms``: consecutive steps that nothing observed orders are reported as
+    a parallelisation opportunity when running them together would shorten the median request
+    by at least this much (below it, the change is not worth a review); the opportunity also
+    needs ``evidence_min_requests`` requests that made all of its steps.
+    ``cross_team_min_teams``: a hidden orchestrator is reported for coordinating other teams
+    when the steps of its flows belong to at least this many teams besides its own ("several":
+    one other team is an ordinary dependency, two or more means the flow's control sits in one
+    team's business service while others' services do the work).
+    ``event_flow_min_steps``: an origin's message chains are mined as an event-driven flow when
+    one of them has at least this many steps (deliveries and the consumers' calls); a single
+    delivery is a notification, not a flow.
+    ``event_chain_max_hops``: how many message hops a chain is followed from its origin; deeper
+    chains (a topic that feeds itself) are cut there.
     """
 
     min_steps: int = 3
@@ -155,6 +168,10 @@ class FlowThresholds:
     severity_pattern_share: float = 0.5
     severity_outlier_share: float = 0.1
     holes_explain_max_share: float = 0.5
+    parallel_min_saving_ms: float = 1.0
+    cross_team_min_teams: int = 2
+    event_flow_min_steps: int = 2
+    event_chain_max_hops: int = 32
 
 
 DEFAULT_FLOW_THRESHOLDS = FlowThresholds()

@@ -245,6 +245,12 @@ def _scan_options(function: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--allow-remote-refs", is_flag=True, help="Fetch remote $refs in specs (off by default)."
         ),
+        click.option(
+            "--owners",
+            type=click.Path(exists=True, dir_okay=False, path_type=str),
+            help="YAML file of team: [services] (names or globs): who owns which service. Without "
+            "it, teams come from service.namespace or the Kubernetes namespace.",
+        ),
         click.option("--allow-outside-refs", is_flag=True, help="Follow $refs that leave a spec's folder."),
         click.option(
             "--out",

@@ -33,6 +33,7 @@ from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.arazzo import DocumentedWorkflow
 from orchscan.collectors.model.records import IngestReport, Notice, Skipped, SourceReport
 from orchscan.collectors.openapi.model import SpecSet
+from orchscan.collectors.owners import OwnersFile
 from orchscan.collectors.traces.accounting import file_reports, merge_tallies
 from orchscan.collectors.traces.ingest import InputReader
 from orchscan.collectors.traces.partition import Partition, Partitions, PartitionStore, partition_count
@@ -184,6 +185,7 @@ def run_analysis(
     work_dir: Path,
     keep_records: Path | None = None,
     on_progress: Progress | None = None,
+    owners_file: OwnersFile | None = None,
 ) -> ScanResult:
     """Reduce the units of partitions in the local engine and finish the landscape.
 
@@ -194,7 +196,13 @@ def run_analysis(
     task = ReduceTask(context.operations, thresholds, budget.heavy_bytes, work_dir, keep)
     with local_engine(units, task, jobs=budget.jobs) as engine:
         result = finish_landscape(
-            engine, account, context, workflows=workflows, thresholds=thresholds, on_progress=on_progress
+            engine,
+            account,
+            context,
+            workflows=workflows,
+            thresholds=thresholds,
+            on_progress=on_progress,
+            owners_file=owners_file,
         )
     if keep_records is not None:
         _write_manifest(keep_records, len(units), services, account, thresholds)
@@ -227,10 +235,13 @@ def finish_landscape(
     workflows: Sequence[DocumentedWorkflow],
     thresholds: Thresholds,
     on_progress: Progress | None = None,
+    owners_file: OwnersFile | None = None,
 ) -> ScanResult:
     """Reduce in ``engine``, plan the landscape, gather the selection and finish the analysis."""
     results = engine.reduce(on_progress)
-    landscape = plan_landscape([r.light for r in results], specs=context, thresholds=thresholds)
+    landscape = plan_landscape(
+        [r.light for r in results], specs=context, thresholds=thresholds, owners_file=owners_file
+    )
     selected = engine.select(landscape.selection)
     return finish_analysis(
         landscape,
@@ -250,6 +261,7 @@ def scan_records(
     workflows: Sequence[DocumentedWorkflow],
     thresholds: Thresholds,
     on_progress: Progress | None = None,
+    owners_file: OwnersFile | None = None,
 ) -> ScanResult:
     """The analysis from stored records alone (``scan --records``), without reading spans."""
     records = RecordsFolder(folder)
@@ -264,6 +276,7 @@ def scan_records(
         workflows=workflows,
         thresholds=thresholds,
         on_progress=on_progress,
+        owners_file=owners_file,
     )
 
 
@@ -326,6 +339,7 @@ def scan_traces(
     progress: ScanProgress | None = None,
     engine: str = "local",
     scheduler: str | None = None,
+    owners_file: OwnersFile | None = None,
 ) -> ScanResult:
     """The whole analysis of the files at ``paths`` and the live ``sources`` on ``engine`` (see the
     module docstring); with ``keep_records``, every reduced unit is kept there as records.
@@ -343,6 +357,7 @@ def scan_traces(
             workflows=workflows,
             thresholds=thresholds,
             keep_records=keep_records,
+            owners_file=owners_file,
         )
         return _scan_on_dask(paths, fmt, budget, work_dir, scheduler, finish, progress)
     urls = [path for path in paths if is_url(path)]
@@ -373,6 +388,7 @@ def scan_traces(
             work_dir=folder,
             keep_records=keep_records,
             on_progress=progress.reduced if progress else None,
+            owners_file=owners_file,
         )
 
 
@@ -443,6 +459,7 @@ def _finish_on_dask(
     heavy_bytes: int,
     work_dir: Path,
     on_progress: Progress | None,
+    owners_file: OwnersFile | None = None,
 ) -> ScanResult:
     """Bind the specs, reduce the units on the cluster and finish the landscape; with
     ``keep_records`` (a folder every worker sees) the workers keep every unit there."""
@@ -451,7 +468,13 @@ def _finish_on_dask(
     task = ReduceTask(context.operations, thresholds, heavy_bytes, work_dir, keep)
     with open_units(task) as engine:
         result = finish_landscape(
-            engine, account, context, workflows=workflows, thresholds=thresholds, on_progress=on_progress
+            engine,
+            account,
+            context,
+            workflows=workflows,
+            thresholds=thresholds,
+            on_progress=on_progress,
+            owners_file=owners_file,
         )
     if keep_records is not None:
         _write_manifest(keep_records, units, services, account, thresholds)

@@ -29,6 +29,7 @@ from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_ara
 from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
+from orchscan.collectors.owners import OwnersError, OwnersFile, load_owners
 from orchscan.collectors.traces.sources import TraceSource
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 from orchscan.engines.registry import EngineError
@@ -78,6 +79,7 @@ class ScanOptions:
     drift_only: bool = False
     engine: str = "local"
     dask_scheduler: str | None = None
+    owners: str | None = None
 
 
 def run_scan(
@@ -97,11 +99,14 @@ def run_scan(
         _check_history(options.history)
     if options.keep_records:
         _check_records_folder(Path(options.keep_records))
+    owners = _owners(options.owners) if options.owners else None
     workflows = _workflows(options.arazzo_files)
     to_stdout = options.out_dir == STDOUT
     with _output(options.out_dir, formats) as output:
         specs, mapping = _specs(options)
-        result = _analyse(paths, sources, options, specs, mapping, thresholds, workflows, entries, progress)
+        result = _analyse(
+            paths, sources, options, specs, mapping, thresholds, workflows, entries, progress, owners
+        )
         for fetched in result.analysis.input.sources:
             account = f"{describe_fetch(fetched)}, {fetched.bytes:,} bytes"
             click.echo(f"orchscan: fetched {printable(fetched.source)}: {account}", err=True)
@@ -147,6 +152,7 @@ def _analyse(
     workflows: list[DocumentedWorkflow],
     entries: tuple[Suppression, ...],
     progress: ScanProgress | None,
+    owners: OwnersFile | None = None,
 ) -> ScanResult:
     """The one place the analysis runs: read the traces (or ``--records``), reduce, finish (drift
     included), then suppressions."""
@@ -159,6 +165,7 @@ def _analyse(
                 workflows=workflows,
                 thresholds=thresholds,
                 on_progress=progress.reduced if progress else None,
+                owners_file=owners,
             )
         except RecordsError as error:
             raise UnusableInput(printable(str(error))) from None
@@ -178,6 +185,7 @@ def _analyse(
                 progress=progress,
                 engine=options.engine,
                 scheduler=options.dask_scheduler,
+                owners_file=owners,
             )
         except EngineError as error:
             raise UnusableInput(printable(str(error))) from None
@@ -218,6 +226,14 @@ def _check_history(path: str) -> None:
     try:
         check_history(path)
     except HistoryError as error:
+        raise UnusableInput(printable(str(error))) from None
+
+
+def _owners(path: str) -> OwnersFile:
+    """An unusable owners file stops the scan before the analysis."""
+    try:
+        return load_owners(path)
+    except OwnersError as error:
         raise UnusableInput(printable(str(error))) from None
 
 

@@ -71,10 +71,14 @@ def _failed(error: bool | None, status_code: int | None) -> bool:
 class LandscapeBuilder:
     """Collects spans of many traces and turns them into a span table.
 
-    ``skew_ms`` shifts every span a service emits, as a wrong clock on its hosts would.
+    ``skew_ms`` shifts every span a service emits, as a wrong clock on its hosts would;
+    ``namespaces`` and ``k8s_namespaces`` are the ``service.namespace`` and Kubernetes namespace
+    its spans carry.
     """
 
     skew_ms: Mapping[str, float] = field(default_factory=dict)
+    namespaces: Mapping[str, str] = field(default_factory=dict)
+    k8s_namespaces: Mapping[str, str] = field(default_factory=dict)
     _rows: list[dict[str, Any]] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _traces: int = 0
@@ -116,6 +120,8 @@ class LandscapeBuilder:
             "end_ns": start + round(ms * MS),
             "status": "error" if error else "unset",
             "source": "factory",
+            "service_namespace": self.namespaces.get(service),
+            "k8s_namespace": self.k8s_namespaces.get(service),
             **columns,
         }
         row.setdefault("name", kind)

@@ -39,6 +39,7 @@ RULES = (
     "missing-trace-context",
     "unbounded-wait",
     "workflow-description",
+    "cross-team-orchestration",
 )
 
 

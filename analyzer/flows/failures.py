@@ -95,6 +95,10 @@ def find_failure_logics(
     holes = steps.requests.set_index("entry_row")["holes"]
     uncompensated = _uncompensated(calls, failures, undone, holes)
     timeouts = _timeouts(calls, int(tolerance_ms * _MS))
+    first = failures.merge(calls[["entry_row", "flow_id"]].drop_duplicates(), on="entry_row")
+    failed_at: dict[str, list[tuple[int, int]]] = {}
+    for (fid, index), count in first.groupby(["flow_id", "step_index"], sort=True).size().items():
+        failed_at.setdefault(str(fid), []).append((int(index), int(count)))
     return {
         flow.id: FailureLogic(
             retries=retries.get(flow.id, ()),
@@ -102,6 +106,7 @@ def find_failure_logics(
             uncompensated=uncompensated.get(flow.id, ()),
             timeouts=timeouts.get(flow.id, ()),
             failure_statuses=tuple(sorted({int(code) for code in statuses.get(flow.id, ())})),
+            failed_steps=tuple(failed_at.get(flow.id, ())),
         )
         for flow in flows
     }

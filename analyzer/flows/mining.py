@@ -76,6 +76,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
     timing = _durations(requests)
     examples = _examples(requests, thresholds.example_traces)
     described = _operation_refs(calls)
+    extras = _step_extras(calls)
     flows = []
     for (fid, group), (_, flow_variants) in zip(
         requests.groupby("flow_id", sort=True), variants.groupby("flow_id", sort=True), strict=True
@@ -83,7 +84,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
         total = len(group)
         flow_stats = per_flow.get(fid, {})
         sequences = list(flow_variants["sequence"])
-        steps_out = _steps(sequences, flow_stats, described, thresholds)
+        steps_out = _steps(sequences, flow_stats, described, thresholds, extras)
         first = group.iloc[0]
         methods = group["method"].dropna()
         flows.append(
@@ -200,6 +201,23 @@ def _operation_refs(calls: pd.DataFrame) -> dict[str, OperationRef]:
     }
 
 
+#: Optional columns of a step table that describe steps other than the owner's own calls: the
+#: step's kind, its topic and the service that made the call (see :mod:`analyzer.flows.events`).
+_EXTRA_COLUMNS = {"step_kind": "kind", "topic": "topic", "step_caller": "caller"}
+
+
+def _step_extras(calls: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per step key, the :class:`Step` fields the optional columns hold (none for an owner's calls)."""
+    present = [column for column in _EXTRA_COLUMNS if column in calls.columns]
+    if not present:
+        return {}
+    first = calls.groupby("step", sort=True)[present].first()
+    return {
+        str(step): {_EXTRA_COLUMNS[column]: _text(row[column]) for column in present}
+        for step, row in first.iterrows()
+    }
+
+
 def _order(sequences: Sequence[str]) -> list[list[str]]:
     """Blocks of the main variant, with other variants' extra steps inserted where they occur.
 
@@ -228,6 +246,7 @@ def _steps(
     stats: Mapping[str, Mapping[str, Any]],
     described: Mapping[str, OperationRef],
     thresholds: FlowThresholds,
+    extras: Mapping[str, Mapping[str, Any]],
 ) -> tuple[Step, ...]:
     steps: list[Step] = []
     group = 0
@@ -247,6 +266,7 @@ def _steps(
                     support=float(row["support"]),
                     p50_ms=float(row["p50_ms"]),
                     repeats=int(row["repeats"]),
+                    **extras.get(step, {}),
                 )
             )
     return tuple(steps)

@@ -61,7 +61,9 @@ class _Held:
 
 
 def _size(heavy: PartitionHeavy) -> int:
+    chains = heavy.chains
     frames = [heavy.steps.calls, heavy.steps.requests, heavy.context.hosts, heavy.context.sent]
+    frames += [chains.deliveries, chains.publishes, chains.calls, chains.origins]
     return sum(int(frame.memory_usage(deep=False).sum()) for frame in frames)
 
 

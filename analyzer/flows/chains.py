@@ -1,0 +1,196 @@
+"""Message chains, per partition: who published what to whom, and what the consumers did.
+
+An event-driven flow (a saga in choreography) starts in one request that publishes a message;
+its consumers work on it, call other services and publish further messages, whose consumers do
+the same. A consumer may continue the producer's trace (parent and child) or start a trace of
+its own that names the producer by a span link, so one chain can span traces, and so partitions:
+each partition records only its own part, keyed by request, and the landscape stage stitches
+the parts (:mod:`orchscan.analyzer.flows.events`). Every record is written exactly once, by the
+partition holding its producer span (a delivery, an unconsumed publish) or its request (the
+consumer's own calls), so nothing depends on how spans were partitioned.
+
+A request is keyed by its span's ``(trace_id, span_id)``. An entry span nested inside another
+request of the same service (a messaging library's ``receive`` span around its ``process``
+span) belongs to the outer request, so the work of either counts for the one delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from orchscan.analyzer.flows.steps import StepInputs
+from orchscan.analyzer.requests.calls import MESSAGING, CallTables
+
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class ChainRecords:
+    """One partition's part of the message chains; parts merge by concatenation.
+
+    ``deliveries``: one row per message a consumer span received: the producer's request
+    (``trace_id``, ``span_id``, ``producer``), ``topic``, ``system``, ``published_ns``, and the
+    consumer's request (``consumer_trace``, ``consumer_span``, ``consumer``) with its
+    ``start_ns``, ``end_ns`` and ``error``. ``publishes``: messages nobody was seen consuming,
+    with the producer's request, ``topic``, ``system`` and ``published_ns``. ``calls``: the
+    synchronous calls made while handling a consumed message: the consumer's request
+    (``trace_id``, ``span_id``), and the step columns of
+    :class:`orchscan.analyzer.flows.steps.StepInputs`. ``origins``: every request that published
+    a message, with ``service``, ``entry``, ``method``, ``start_ns``, ``end_ns``, ``error`` and
+    ``writes`` (a write method or store calls of its own).
+    """
+
+    deliveries: pd.DataFrame
+    publishes: pd.DataFrame
+    calls: pd.DataFrame
+    origins: pd.DataFrame
+
+    @classmethod
+    def merge(cls, parts: Sequence[ChainRecords]) -> ChainRecords:
+        """The records of the union of the partitions ``parts`` came from."""
+
+        def joined(name: str) -> pd.DataFrame:
+            return pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+
+        return cls(joined("deliveries"), joined("publishes"), joined("calls"), joined("origins"))
+
+
+#: The step columns a consumer's call keeps.
+CALL_COLUMNS = (
+    "callee",
+    "operation",
+    "operation_id",
+    "method",
+    "route",
+    "url_path",
+    "start_ns",
+    "end_ns",
+    "error",
+    "status_code",
+)
+
+
+def chain_records(tables: CallTables, steps: StepInputs) -> ChainRecords:
+    """The message chains' records of one partition (see the module docstring)."""
+    spans, calls = tables.spans, tables.calls
+    outer = _outer_requests(spans)
+    trace, span_id = spans["trace_id"].to_numpy(dtype=object), spans["span_id"].to_numpy(dtype=object)
+    kind = spans["kind"].to_numpy(dtype=object)
+    destination = spans["messaging_destination"].to_numpy(dtype=object)
+    messaging = calls[calls["kind"] == MESSAGING]
+    delivered = messaging[messaging["callee_row"] >= 0]
+    producer = outer[delivered["entry_row"].to_numpy()]
+    consumer = delivered["callee_row"].to_numpy()
+    caller_rows = delivered["caller_row"].to_numpy()
+    deliveries = pd.DataFrame(
+        {
+            "trace_id": trace[producer],
+            "span_id": span_id[producer],
+            "producer": delivered["caller"].astype(object).to_numpy(),
+            "topic": pd.Series(destination[caller_rows]).fillna(pd.Series(destination[consumer])).to_numpy(),
+            "system": delivered["system"].astype(object).to_numpy(),
+            "published_ns": delivered["start_ns"].to_numpy(dtype=np.int64),
+            "consumer_trace": trace[consumer],
+            "consumer_span": span_id[consumer],
+            "consumer": delivered["callee"].astype(object).to_numpy(),
+            "start_ns": spans["start_ns"].to_numpy(dtype=np.int64)[consumer],
+            "end_ns": spans["end_ns"].to_numpy(dtype=np.int64)[consumer],
+            "error": delivered["error"].to_numpy(dtype=bool),
+        }
+    )
+    # A producer span whose message no consumer span received (directly or by a link): the
+    # unanswered call the call tables recorded to the broker.
+    answered = np.zeros(len(spans), dtype=bool)
+    answered[messaging["caller_row"].to_numpy()] = True
+    sent = calls[(calls["callee_row"] < 0) & (calls["caller_row"] >= 0)]
+    sent = sent[
+        (kind[sent["caller_row"].to_numpy()] == "producer") & ~answered[sent["caller_row"].to_numpy()]
+    ]
+    rows = sent["caller_row"].to_numpy()
+    publisher = outer[sent["entry_row"].to_numpy()]
+    publishes = pd.DataFrame(
+        {
+            "trace_id": trace[publisher],
+            "span_id": span_id[publisher],
+            "producer": sent["caller"].astype(object).to_numpy(),
+            "topic": destination[rows],
+            "system": sent["callee"].astype(object).to_numpy(),
+            "published_ns": sent["start_ns"].to_numpy(dtype=np.int64),
+        }
+    )
+    return ChainRecords(
+        deliveries=deliveries,
+        publishes=publishes,
+        calls=_consumer_calls(steps, spans, outer, trace, span_id, kind),
+        origins=_origins(steps, np.unique(np.concatenate([producer, publisher])), outer, span_id),
+    )
+
+
+def _outer_requests(spans: pd.DataFrame) -> np.ndarray:
+    """Per span row, the outermost request of its service it belongs to."""
+    count = len(spans)
+    entry = spans["entry_row"].to_numpy()
+    parent = spans["parent_row"].to_numpy()
+    service = spans["service"].to_numpy(dtype=object)
+    up: np.ndarray = entry.copy()
+    rows = np.flatnonzero((entry == np.arange(count)) & (parent >= 0))
+    nested = rows[service[parent[rows]] == service[rows]]
+    up[nested] = entry[parent[nested]]
+    # Pointer doubling, as for entry rows: each round climbs twice as far.
+    for _ in range(64):
+        climbed = up[up]
+        if np.array_equal(climbed, up):
+            break
+        up = climbed
+    return up
+
+
+def _consumer_calls(
+    steps: StepInputs,
+    spans: pd.DataFrame,
+    outer: np.ndarray,
+    trace: np.ndarray,
+    span_id: np.ndarray,
+    kind: np.ndarray,
+) -> pd.DataFrame:
+    """The synchronous calls made while handling a consumed message, keyed by the consumer's request."""
+    calls = steps.calls
+    request = outer[calls["entry_row"].to_numpy()]
+    mine = kind[request] == "consumer"
+    calls, request = calls[mine], request[mine]
+    frame = calls[list(CALL_COLUMNS)].reset_index(drop=True)
+    frame.insert(0, "span_id", span_id[request])
+    frame.insert(0, "trace_id", trace[request])
+    return _plain(frame)
+
+
+def _origins(steps: StepInputs, rows: np.ndarray, outer: np.ndarray, span_id: np.ndarray) -> pd.DataFrame:
+    """The requests that published, as the chains' possible origins."""
+    requests = steps.requests.set_index("row")
+    found = requests.reindex(rows)
+    method = found["method"].astype(object)
+    writes = method.fillna("").astype(str).str.upper().isin(_WRITE_METHODS) | (found["infra_calls"] > 0)
+    return _plain(
+        pd.DataFrame(
+            {
+                "trace_id": found["trace_id"].astype(object).to_numpy(),
+                "span_id": span_id[rows],
+                "service": found["owner"].astype(object).to_numpy(),
+                "entry": found["entry"].astype(object).to_numpy(),
+                "method": method.to_numpy(),
+                "start_ns": found["start_ns"].to_numpy(dtype=np.int64),
+                "end_ns": found["end_ns"].to_numpy(dtype=np.int64),
+                "error": found["error"].astype(bool).to_numpy(),
+                "writes": writes.astype(bool).to_numpy(),
+            }
+        )
+    )
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain Python strings, so that frames of several partitions concatenate."""
+    return frame.astype({c: object for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])})
