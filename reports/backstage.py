@@ -10,9 +10,11 @@ references to the copies beside the drafts, so the catalog moves with the output
 
 Entity names follow Backstage's rule (``[A-Za-z0-9]`` separated by ``-_.``, at most 63
 characters; unique per kind, case-insensitively): a name that does not fit is rewritten with a
-hash suffix, and the traced name is kept in the ``orchscan/service-name`` annotation. Traces say
-nothing about owners and lifecycles: both are ``unknown`` (drafted workflows ``experimental``),
-for the catalog's maintainers to fill in.
+hash suffix, and the traced name is kept in the ``orchscan/service-name`` annotation. A service's
+owner is its team (from the owners file, ``service.namespace`` or the Kubernetes namespace, named
+by Backstage's rule as a ``Group`` reference), an API's the team of the services it belongs to
+when they agree; where nothing tells, and for lifecycles, the value is ``unknown`` (drafted
+workflows ``experimental``), for the catalog's maintainers to fill in.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def catalog_files(analysis: Analysis, drafts: DraftSet) -> dict[str, str | bytes
 def render_catalog(analysis: Analysis, drafts: DraftSet) -> str:
     """The catalog descriptors of the scanned landscape, components first, each kind by name."""
     components = unique_names((s.name for s in analysis.services), ENTITY_NAMES)
+    team_of = analysis.team_of()
+    groups = unique_names(sorted(set(team_of.values())), ENTITY_NAMES)
+
+    def owner(*services: str) -> str:
+        """The services' team as a Group name when they all have the same one, else unknown."""
+        teams = {team_of.get(service) for service in services}
+        (team,) = teams if len(teams) == 1 else (None,)
+        return groups[team] if team is not None else UNKNOWN
+
     labels = {_spec_key(copy): PurePosixPath(copy.spec.source).stem for copy in drafts.specs}
     labels |= {_draft_key(draft.owner): f"{draft.owner}-workflows" for draft in drafts.drafts}
     apis = unique_labels(labels, ENTITY_NAMES)
@@ -79,6 +90,7 @@ def render_catalog(analysis: Analysis, drafts: DraftSet) -> str:
                 title=copy.spec.title,
                 description=f"OpenAPI description read from {PurePosixPath(copy.spec.source).name}",
                 lifecycle=UNKNOWN,
+                owner=owner(*copy.services) if copy.services else UNKNOWN,
                 annotations={"spec-source": copy.spec.source},
             )
         )
@@ -93,6 +105,7 @@ def render_catalog(analysis: Analysis, drafts: DraftSet) -> str:
                 title=f"{draft.owner}: orchestrated workflows (draft)",
                 description=f"Workflows {draft.owner} coordinates, drafted by orchscan from traces",
                 lifecycle=DRAFT_LIFECYCLE,
+                owner=owner(draft.owner),
                 annotations={"service-name": draft.owner},
             )
         )
@@ -107,6 +120,7 @@ def render_catalog(analysis: Analysis, drafts: DraftSet) -> str:
             depends_on=sorted(f"component:{components[c]}" for c in depends.get(service.name, ())),
             provides=sorted(provided.get(service.name, ())),
             consumes=sorted({api for c in depends.get(service.name, ()) for api in specs_of.get(c, ())}),
+            owner=owner(service.name),
         )
         for service in analysis.services
     ]
@@ -131,10 +145,11 @@ def _component(
     depends_on: list[str],
     provides: list[str],
     consumes: list[str],
+    owner: str,
 ) -> dict[str, Any]:
     kind, hidden = service.role, service.hidden
     tags = ["orchscan", kind] + (["hidden-orchestrator"] if hidden else [])
-    spec: dict[str, Any] = {"type": "service", "lifecycle": UNKNOWN, "owner": UNKNOWN}
+    spec: dict[str, Any] = {"type": "service", "lifecycle": UNKNOWN, "owner": owner}
     if provides:
         spec["providesApis"] = provides
     if consumes:
@@ -160,6 +175,7 @@ def _api(
     title: str,
     description: str,
     lifecycle: str,
+    owner: str,
     annotations: Mapping[str, str],
 ) -> dict[str, Any]:
     return {
@@ -169,7 +185,7 @@ def _api(
         "spec": {
             "type": kind,
             "lifecycle": lifecycle,
-            "owner": UNKNOWN,
+            "owner": owner,
             # Resolved by Backstage relative to this catalog file.
             "definition": {"$text": f"./{path.as_posix()}"},
         },

@@ -23,22 +23,28 @@ from orchscan.analyzer.results import (
     FragmentSummary,
     Handoff,
     OperationRef,
+    ParallelOpportunity,
     RetryPolicy,
     ServiceCoverage,
     ServiceRole,
+    ServiceTeam,
     Step,
     Suppression,
     Suppressions,
     Uncompensated,
     Variant,
 )
+from orchscan.reports.teams import Coordination, TeamSummary, crosses_teams, team_summaries
 
 #: 1.3: ``suppressions`` (findings a suppression file accepted, expired and unused entries).
 #: 1.4: ``input.sources`` (what was fetched from each live source for its time window).
 #: 1.5: fragments in the input section; flows' verdict, caveats, split_from and holes;
 #: ``observed_flows``; findings' ``counts``; retries' keyed requests; uncompensated failures' step
 #: failures and holes.
-FORMAT_VERSION = "1.5"
+#: 1.6: flows' ``kind``, ``teams``, ``team_boundaries``, ``crosses_teams`` and
+#: ``parallel_opportunities``; steps' ``kind``, ``topic`` and ``caller``; compensations' ``topic``;
+#: ``failure.failed_steps``; ``ownership`` and ``teams``.
+FORMAT_VERSION = "1.6"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -65,10 +71,14 @@ def _retry(policy: RetryPolicy | None) -> dict[str, Any] | None:
     }
 
 
-def _step(step: Step) -> dict[str, Any]:
+def _step(step: Step, owner: str) -> dict[str, Any]:
     return {
         "index": step.index,
         **_operation(step.operation),
+        # A message step is a delivery of its topic to the consumer named as its service.
+        "kind": step.kind,
+        "topic": step.topic,
+        "caller": step.caller or owner,
         "parallel_group": step.parallel_group,
         "optional": step.optional,
         "support": round(step.support, 4),
@@ -94,7 +104,17 @@ def _compensation(item: Compensation) -> dict[str, Any]:
         "failed_step": item.failed_step,
         "undone_step": item.undone_step,
         "operation": _operation(item.operation),
+        "topic": item.topic,
         "requests": item.requests,
+    }
+
+
+def _opportunity(item: ParallelOpportunity) -> dict[str, Any]:
+    return {
+        "steps": list(item.steps),
+        "saving_ms": {"p50": round(item.saving_p50_ms, 3), "p95": round(item.saving_p95_ms, 3)},
+        "requests": item.requests,
+        "evidence": list(item.evidence),
     }
 
 
@@ -124,6 +144,7 @@ def _duplicate(duplicate: Duplicate) -> dict[str, Any]:
 def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
     return {
         "id": flow.id,
+        "kind": flow.kind,
         "owner": flow.owner,
         "entry": _operation(flow.entry),
         "verdict": flow.verdict,
@@ -139,7 +160,10 @@ def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
             "max": round(flow.duration_max_ms, 3),
         },
         "inputs": list(flow.inputs),
-        "steps": [_step(step) for step in flow.steps],
+        "teams": list(flow.teams),
+        "team_boundaries": [list(pair) for pair in flow.team_boundaries],
+        "crosses_teams": crosses_teams(flow),
+        "steps": [_step(step, flow.owner) for step in flow.steps],
         "handoffs": [_handoff(h) for h in flow.handoffs],
         "failure": {
             "retries": [{"step": index, **(_retry(policy) or {})} for index, policy in flow.failure.retries],
@@ -147,7 +171,9 @@ def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
             "uncompensated": [_uncompensated(u) for u in flow.failure.uncompensated],
             "timeouts": list(flow.failure.timeouts),
             "failure_statuses": list(flow.failure.failure_statuses),
+            "failed_steps": [{"step": index, "requests": n} for index, n in flow.failure.failed_steps],
         },
+        "parallel_opportunities": [_opportunity(o) for o in flow.parallel_opportunities],
         "variants": [_variant(v) for v in flow.variants],
         "duplicates": [_duplicate(d) for d in flow.duplicates],
         "example_traces": list(flow.example_traces),
@@ -243,6 +269,33 @@ def _suppressions(item: Suppressions) -> dict[str, Any]:
     }
 
 
+def _ownership(item: ServiceTeam) -> dict[str, Any]:
+    return {"service": item.service, "team": item.team, "source": item.source, "evidence": item.evidence}
+
+
+def _coordination(item: Coordination) -> dict[str, Any]:
+    return {
+        "orchestrator": item.orchestrator,
+        "orchestrator_team": item.orchestrator_team,
+        "hidden": item.hidden,
+        "team": item.team,
+        "services": list(item.services),
+    }
+
+
+def _team(item: TeamSummary) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "services": list(item.services),
+        "sources": list(item.sources),
+        "flows": list(item.flows),
+        "cross_team_flows": list(item.cross_team_flows),
+        "part_of_flows": list(item.part_of_flows),
+        "coordinates": [_coordination(c) for c in item.coordinates],
+        "coordinated_by": [_coordination(c) for c in item.coordinated_by],
+    }
+
+
 def _coverage(item: ServiceCoverage) -> dict[str, Any]:
     return {
         "service": item.service,
@@ -301,6 +354,8 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
         "findings": [_finding(f) for f in analysis.findings],
         "coverage": [_coverage(c) for c in analysis.coverage],
         "suppressions": _suppressions(analysis.suppressions),
+        "ownership": [_ownership(o) for o in analysis.ownership],
+        "teams": [_team(t) for t in team_summaries(analysis)],
     }
 
 

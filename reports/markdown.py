@@ -1,7 +1,8 @@
 """A short Markdown summary of a scan, for pull-request comments and chat.
 
-It carries the headline only (input, top findings, suppressions, orchestrators, flows with their
-steps) and points at the HTML report for the evidence. Span-derived text is escaped so that it
+It carries the headline only (input, top findings, suppressions, orchestrators, flows side by
+side, parallelisation, teams, flows with their steps) and points at the HTML report for the
+evidence. Span-derived text is escaped so that it
 renders as text and cannot inject links, images or HTML into the comment.
 
 Whatever the landscape's size the summary stays under :data:`MAX_CHARS` (a pull-request comment
@@ -11,7 +12,6 @@ cut, and a closing line counts what was left out and where to find it.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,7 +20,10 @@ from types import MappingProxyType
 from orchscan.analyzer.results import SEVERITIES, Analysis, Flow, ServiceRole, Step
 from orchscan.reports.html.figures import describe_fetch
 from orchscan.reports.html.view_model import format_counts, format_share, format_window
-from orchscan.reports.untrusted import printable
+from orchscan.reports.markdown_architecture import architecture_sections
+from orchscan.reports.markdown_text import MAX_TEXT, escape_markdown
+
+__all__ = ["MAX_CHARS", "MAX_TEXT", "NO_DRIFT", "TOP_FINDINGS", "escape_markdown", "render_markdown"]
 
 #: How many findings the summary lists; the rest are counted.
 TOP_FINDINGS = 10
@@ -28,25 +31,10 @@ TOP_FINDINGS = 10
 TOP_SUPPRESSED = 10
 #: The summary never exceeds this many characters (GitHub's comment limit is 65,536).
 MAX_CHARS = 60_000
-#: Span-derived texts (names, routes, messages) longer than this are cut with "…".
-MAX_TEXT = 300
 #: Steps listed per flow; the rest are counted.
 MAX_STEPS = 40
 
 _NO_DRAFTS: Mapping[str, str] = MappingProxyType({})
-_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
-
-
-def escape_markdown(text: str, limit: int = MAX_TEXT) -> str:
-    """Backslash-escape the characters that start Markdown or HTML constructs; fold line breaks.
-
-    Control and bidi characters left after folding are written as visible escapes; text longer
-    than ``limit`` characters is cut with "…".
-    """
-    folded = " ".join(text[: limit * 4].split())
-    if len(folded) > limit:
-        folded = folded[: limit - 1] + "…"
-    return _SPECIAL.sub(r"\\\1", printable(folded))
 
 
 #: Said of a copy that matches its flow in steps, order and failure handling.
@@ -78,6 +66,8 @@ def render_markdown(
         summary.add("orchestrators heading", ["No orchestrator stood out.", ""])
     for service in orchestrators:
         summary.add("orchestrators", _orchestrator(service))
+    for section, block in architecture_sections(analysis):
+        summary.add(section, block)
     summary.add("flows heading", ["## Flows", ""])
     if not analysis.flows:
         summary.add("flows heading", ["No recurring flow was found.", ""])
@@ -220,11 +210,13 @@ def _observed(analysis: Analysis) -> list[str]:
 
 def _flow(flow: Flow, *, draft: bool) -> list[str]:
     kind = ", long-running" if flow.long_running else ""
+    events = flow.kind == "choreographed"
     lines = [
-        f"### {escape_markdown(flow.owner)}: {escape_markdown(flow.entry.key)}",
+        f"### {escape_markdown(flow.owner)}: {escape_markdown(flow.entry.key)}"
+        + (" (events)" if events else ""),
         "",
-        f"{flow.requests:,} requests, support {format_share(flow.support)}{kind}"
-        + ("; Arazzo draft in the report." if draft else "."),
+        f"{flow.requests:,} {'event chains' if events else 'requests'}, "
+        f"support {format_share(flow.support)}{kind}" + ("; Arazzo draft in the report." if draft else "."),
         "",
         *(f"*{escape_markdown(caveat)}*" for caveat in flow.caveats),
         *([""] if flow.caveats else []),
@@ -235,13 +227,15 @@ def _flow(flow: Flow, *, draft: bool) -> list[str]:
         lines.append(f"{steps[MAX_STEPS].index}. … and {len(steps) - MAX_STEPS:,} more steps")
     notes: list[str] = []
     for compensation in flow.failure.compensations:
+        undone = compensation.undone_step
         notes.append(
             f"- compensation: when step {compensation.failed_step} fails, "
             f"{escape_markdown(compensation.operation.service)} "
-            f"{escape_markdown(compensation.operation.key)} undoes step {compensation.undone_step}"
+            f"{escape_markdown(compensation.operation.key)} undoes "
+            + (f"step {undone}" if undone else "the origin's request")
         )
     for gap in flow.failure.uncompensated:
-        left = ", ".join(str(i) for i in gap.left_in_place)
+        left = ", ".join(str(i) if i else "0 (the origin's request)" for i in gap.left_in_place)
         notes.append(f"- **uncompensated**: when step {gap.failed_step} fails, steps {left} stay in place")
     for duplicate in flow.duplicates:
         notes.append(
@@ -256,6 +250,9 @@ def _flow(flow: Flow, *, draft: bool) -> list[str]:
 def _step(step: Step) -> str:
     text = f"{escape_markdown(step.operation.key)} → {escape_markdown(step.operation.service)}"
     notes = []
+    if step.caller is not None:
+        sent = f"message from {step.caller}" if step.kind == "message" else f"called by {step.caller}"
+        notes.append(escape_markdown(sent))
     if step.parallel_group is not None:
         notes.append(f"parallel group {step.parallel_group}")
     if step.optional:

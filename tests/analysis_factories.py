@@ -3,7 +3,8 @@
 * :func:`shop_analysis`: a web shop with an orchestrator that also does its own work (hidden), a
   gateway, a composer, choreography over a message broker, infrastructure and an external payment
   provider; flows with parallel groups, optional steps, retries, compensations, handoffs, a
-  duplicated flow with drift, and findings of every rule;
+  duplicated flow with drift, a parallelisation opportunity, an event-driven flow that fails and
+  compensates, teams from every source, and findings of every rule;
 * :func:`hostile_analysis`: the same landscape with every span-derived string replaced by an
   HTML/JS/DOT injection attempt (the report must display them as text and execute nothing);
 * :func:`large_analysis`: a seeded 300-service landscape for readability and speed checks, with
@@ -19,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from orchscan.analyzer.landscape.ownership import with_teams
 from orchscan.analyzer.results import (
     SEVERITIES,
     Analysis,
@@ -34,9 +36,11 @@ from orchscan.analyzer.results import (
     InputFile,
     InputSummary,
     OperationRef,
+    ParallelOpportunity,
     RetryPolicy,
     ServiceCoverage,
     ServiceRole,
+    ServiceTeam,
     SkippedInput,
     Step,
     Uncompensated,
@@ -56,6 +60,7 @@ RULES = (
     "missing-trace-context",
     "unbounded-wait",
     "workflow-description",
+    "cross-team-orchestration",
 )
 
 #: Injection attempts for the hostile landscape: HTML, script-context, attribute, template, DOT.
@@ -73,7 +78,9 @@ PAYLOADS = (
 )
 
 #: Fields that carry orchscan's own vocabulary rather than span data.
-_VOCABULARY_FIELDS = frozenset(("role", "kind", "severity", "rule", "location", "format", "verdict"))
+_VOCABULARY_FIELDS = frozenset(
+    ("role", "kind", "severity", "rule", "location", "format", "verdict", "source")
+)
 
 _TRACES = tuple(
     f"{i:032x}" for i in range(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x4BF92F3577B34DA6A3CE929D0E0E4736 + 40)
@@ -382,6 +389,95 @@ def _checkout_flow() -> Flow:
         duration_p50_ms=310.0,
         duration_p95_ms=1240.0,
         duration_max_ms=4800.0,
+        parallel_opportunities=(
+            ParallelOpportunity(
+                (6, 7),
+                2.0,
+                3.5,
+                3990,
+                (
+                    "step 6 (shipping POST /shipments), step 7 (kafka publish order.placed) ran one after "
+                    "another, each waiting for the previous one, in 3990 requests",
+                    "no data handoff between them",
+                    "each calls a different service (shipping, kafka): none can read what another wrote",
+                ),
+            ),
+        ),
+    )
+
+
+def _events_flow() -> Flow:
+    """The event chain checkout's orders start: order-saga and loyalty react to order.placed."""
+    placed, completed = "order.placed", "order.completed"
+    steps = (
+        Step(
+            1,
+            OperationRef("loyalty", f"consume {placed}"),
+            1,
+            False,
+            1.0,
+            p50_ms=8.0,
+            kind="message",
+            topic=placed,
+            caller="checkout",
+        ),
+        Step(
+            2,
+            OperationRef("order-saga", f"consume {placed}"),
+            1,
+            False,
+            1.0,
+            p50_ms=950.0,
+            kind="message",
+            topic=placed,
+            caller="checkout",
+        ),
+        Step(
+            3,
+            _op("inventory", "POST", "/reservations/{reservationId}/commit", "commitStock"),
+            None,
+            False,
+            0.99,
+            p50_ms=12.0,
+            caller="order-saga",
+        ),
+        Step(
+            4,
+            OperationRef("notification", f"consume {completed}"),
+            None,
+            False,
+            0.99,
+            p50_ms=30.0,
+            kind="message",
+            topic=completed,
+            caller="order-saga",
+        ),
+    )
+    key = [f"{s.caller} → {s.operation.service} {s.operation.key}" for s in steps]
+    cancelled = OperationRef("kafka", "publish order.cancelled")
+    return Flow(
+        id="checkout:POST /checkout (events)",
+        owner="checkout",
+        entry=_op("checkout", "POST", "/checkout", "placeOrder"),
+        requests=3990,
+        support=0.99,
+        long_running=False,
+        steps=steps,
+        failure=FailureLogic(
+            compensations=(Compensation(3, 0, cancelled, 9, topic="order.cancelled"),),
+            uncompensated=(Uncompensated(2, (0,), 3, _traces(30, 2)),),
+            failed_steps=((2, 3), (3, 9)),
+        ),
+        variants=(
+            Variant(tuple(key), 3978, 0.997),
+            Variant((*key[:3], "checkout → kafka publish order.cancelled"), 9, 0.002),
+            Variant(tuple(key[:2]), 3, 0.001),
+        ),
+        example_traces=_traces(24, 3),
+        duration_p50_ms=1100.0,
+        duration_p95_ms=2300.0,
+        duration_max_ms=9100.0,
+        kind="choreographed",
     )
 
 
@@ -534,18 +630,59 @@ def _shop_findings() -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=Finding.sort_key))
 
 
+def _shop_ownership() -> tuple[ServiceTeam, ...]:
+    def listed(service: str, team: str, pattern: str) -> ServiceTeam:
+        return ServiceTeam(service, team, "owners-file", f"owners.yaml: team {team} lists {pattern!r}")
+
+    def namespace(service: str, team: str, attribute: str, spans: int) -> ServiceTeam:
+        return ServiceTeam(service, team, attribute, f"{attribute} {team!r} on {spans:,} spans")
+
+    return (
+        namespace("cart", "sales", "service.namespace", 9400),
+        listed("checkout", "sales", "checkout"),
+        namespace("inventory", "logistics", "k8s.namespace.name", 8800),
+        listed("legacy-checkout", "sales", "*checkout"),
+        listed("loyalty", "marketing", "loyalty"),
+        listed("notification", "platform", "notification"),
+        listed("order-saga", "sales", "order-saga"),
+        listed("payment", "payments", "payment"),
+        namespace("shipping", "logistics", "k8s.namespace.name", 6100),
+    )
+
+
+def _cross_team_finding() -> Finding:
+    return Finding(
+        "cross-team-orchestration",
+        "medium",
+        "checkout",
+        "checkout:POST /checkout",
+        "checkout (team sales) is a business service that drives services of 2 other teams "
+        "(logistics, payments) in 1 flow(s): the flow's control sits in one team, its steps in others",
+        ("team logistics: inventory, shipping", "team payments: payment"),
+        "Give the flow an owner: describe it as a workflow all teams review.",
+        _traces(0, 2),
+        subject="other teams' services",
+    )
+
+
 def shop_analysis() -> Analysis:
     """The shop landscape: every role, flow feature and finding rule a report must show."""
     services = _shop_services()
+    ownership = _shop_ownership()
+    flows = (_checkout_flow(), _events_flow(), _saga_flow(), _product_flow())
     return Analysis(
         input=_summary(len(services), 184_233, 23_410),
         services=services,
         edges=_shop_edges(),
         flows=tuple(
-            sorted((_checkout_flow(), _saga_flow(), _product_flow()), key=lambda f: (f.owner, f.entry.key))
+            sorted(
+                with_teams(flows, {r.service: r.team for r in ownership}),
+                key=lambda f: (f.owner, f.entry.key, f.id),
+            )
         ),
-        findings=_shop_findings(),
+        findings=tuple(sorted((*_shop_findings(), _cross_team_finding()), key=Finding.sort_key)),
         observed_flows=_observed_flows(),
+        ownership=ownership,
     )
 
 

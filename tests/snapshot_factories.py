@@ -72,7 +72,11 @@ def changed_shop() -> Analysis:
         if service.name == "order-saga":
             service = dataclasses.replace(service, hidden=True)
         services.append(service)
-    flows = [_checkout(f) if f.owner == "checkout" else f for f in old.flows if f.owner != "product-page"]
+    flows = [
+        _checkout(f) if f.id == "checkout:POST /checkout" else f
+        for f in old.flows
+        if f.owner != "product-page"
+    ]
     new_finding = Finding(
         rule="uncompensated-failure",
         severity="critical",

@@ -140,7 +140,6 @@ class Ingest:
             sources=self.sources,
         )
 
-
 def merge_notices(notices: list[Notice]) -> tuple[Notice, ...]:
     """One notice per file and reason, counts summed (chunks of one file report the same repairs)."""
     counts: dict[tuple[str, str], int] = {}

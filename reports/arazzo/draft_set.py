@@ -84,9 +84,16 @@ class DraftSet:
 
 
 def select_flows(analysis: Analysis) -> tuple[Flow, ...]:
-    """The flows a draft may be built on: claimed flows owned by an orchestrator."""
+    """The flows a draft may be built on: claimed orchestrated flows owned by an orchestrator.
+
+    An event-driven flow has no one caller whose workflow Arazzo could describe.
+    """
     roles = {service.name: service.role for service in analysis.services}
-    return tuple(flow for flow in analysis.flows if roles.get(flow.owner) == "orchestrator")
+    return tuple(
+        flow
+        for flow in analysis.flows
+        if flow.kind == "orchestrated" and roles.get(flow.owner) == "orchestrator"
+    )
 
 
 def draft_workflows(result: ScanResult, specs: SpecSet | None) -> DraftSet:

@@ -252,6 +252,9 @@ class _Workflow:
             "duration-p95-ms": round(flow.duration_p95_ms, 1),
             "example-traces": list(flow.example_traces),
         }
+        opportunities = self.opportunities(main)
+        if opportunities:
+            workflow["x-orchscan-parallel-opportunities"] = opportunities
         if flow.variants:
             workflow["x-orchscan-variants"] = [
                 {"steps": list(v.steps), "requests": v.requests, "support": round(v.support, 3)}
@@ -261,6 +264,27 @@ class _Workflow:
             workflow["x-orchscan-unmodelled-steps"] = unmodelled
         workflow["x-orchscan-sources"] = sorted(self.sources)
         return workflow
+
+    def opportunities(self, main: Mapping[int, _StepDraft]) -> list[dict[str, Any]]:
+        """Steps that ran one after another with nothing observed ordering them: a hint that they
+        could run together (Arazzo has no parallel construct), with the latency it would save."""
+        found = []
+        for opportunity in self.flow.parallel_opportunities:
+            drafted = [main[index].step_id for index in opportunity.steps if index in main]
+            if len(drafted) < 2:
+                continue
+            found.append(
+                {
+                    "steps": drafted,
+                    "saving-ms": {
+                        "p50": round(opportunity.saving_p50_ms, 1),
+                        "p95": round(opportunity.saving_p95_ms, 1),
+                    },
+                    "requests": opportunity.requests,
+                    "evidence": list(opportunity.evidence),
+                }
+            )
+        return found
 
     def description(self, steps: int) -> str:
         flow = self.flow
@@ -277,6 +301,11 @@ class _Workflow:
             text += (
                 " Optional steps (x-orchscan-optional) were seen in only some requests;"
                 " the condition is unknown."
+            )
+        if flow.parallel_opportunities:
+            text += (
+                " Some steps that ran one after another could run together "
+                "(x-orchscan-parallel-opportunities, with the latency it would save)."
             )
         if flow.failure.uncompensated:
             text += (

@@ -7,10 +7,18 @@ and flow is one summary line a reviewer opens when needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from orchscan.analyzer.results import Analysis, Finding, Flow, RetryPolicy, Step
+from orchscan.analyzer.results import (
+    Analysis,
+    Compensation,
+    Finding,
+    Flow,
+    ParallelOpportunity,
+    RetryPolicy,
+    Step,
+)
 from orchscan.reports.html.figures import format_duration, format_share
 from orchscan.reports.html.sequence_svg import render_sequence
 from orchscan.reports.html.trace_links import TraceRef, trace_refs
@@ -34,9 +42,14 @@ class Pair:
 
 @dataclass(frozen=True)
 class StepView:
-    """A step as the flow table lists it."""
+    """A step as the flow table lists it; ``caller`` is who made the call or sent the message,
+    ``topic`` the message's topic (empty for a call); ``row_class`` marks optional and message rows."""
 
     index: int
+    row_class: str
+    caller: str
+    message: bool
+    topic: str
     service: str
     operation: str
     operation_id: str
@@ -48,14 +61,28 @@ class StepView:
 
 
 @dataclass(frozen=True)
+class OpportunityView:
+    """Steps that could run together, what that would save on the critical path, and why."""
+
+    steps: str
+    saving_p50: str
+    saving_p95: str
+    requests: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FlowView:
     """Everything the report says about one flow, with its drawn sequence diagram.
 
-    ``outline`` is the one line shown while the flow is collapsed.
+    ``outline`` is the one line shown while the flow is collapsed; ``choreographed`` flows are
+    event chains the owner's requests start (their steps name who sent each call or message).
     """
 
     anchor: str
     id: str
+    choreographed: bool
+    kind_label: str
     owner: str
     entry: str
     entry_operation_id: str
@@ -66,7 +93,9 @@ class FlowView:
     steps: tuple[StepView, ...]
     variants: tuple[tuple[str, str, str, tuple[str, ...]], ...]
     handoffs: tuple[tuple[str, str, str, str, str, str], ...]
+    opportunities: tuple[OpportunityView, ...]
     retries: tuple[Pair, ...]
+    failed_at: tuple[str, ...]
     compensations: tuple[str, ...]
     uncompensated: tuple[tuple[str, tuple[TraceRef, ...]], ...]
     timeouts: tuple[str, ...]
@@ -196,12 +225,19 @@ def _flow(
     trace_url: str | None,
 ) -> FlowView:
     durations = (flow.duration_p50_ms, flow.duration_p95_ms, flow.duration_max_ms)
+    choreographed = flow.kind == "choreographed"
     facts = (
-        Pair("Requests", f"{flow.requests:,}" + (f" ({flow.holes:,} lost spans)" if flow.holes else "")),
+        Pair("Kind", "event-driven (choreography)" if choreographed else "orchestrated"),
+        Pair(
+            "Event chains" if choreographed else "Requests",
+            f"{flow.requests:,}" + (f" ({flow.holes:,} lost spans)" if flow.holes else ""),
+        ),
         Pair("Support", format_share(flow.support)),
         Pair("Duration p50 / p95 / max", " / ".join(format_duration(d) for d in durations)),
         Pair("Long-running", "yes" if flow.long_running else "no"),
         Pair("Inputs", ", ".join(flow.inputs) or "—"),
+        Pair("Teams", ", ".join(flow.teams) or "unknown"),
+        Pair("Team boundaries", ", ".join(f"{a} ↔ {b}" for a, b in flow.team_boundaries) or "none"),
     )
     steps_by_index = {s.index: s for s in flow.steps}
     mine = tuple(f for f in findings if f.flow == flow.id)
@@ -210,16 +246,26 @@ def _flow(
         if index == 0:
             return "input"
         step = steps_by_index.get(index)
-        return f"{index}. {step.operation.key}" if step else str(index)
+        if step is None:
+            return str(index)
+        # An event chain's steps are done by many services: each is named with its service.
+        return f"{index}. {step.operation.service + ' ' if choreographed else ''}{step.operation.key}"
 
+    def undone(index: int) -> str:
+        return "the origin's request" if index == 0 else name(index)
+
+    counted = "chains" if choreographed else "requests"
     outline = (
-        f"{flow.requests:,} requests, {len(flow.steps)} steps, p50 {format_duration(flow.duration_p50_ms)}"
+        f"{flow.requests:,} {counted}, {len(flow.steps)} steps, p50 {format_duration(flow.duration_p50_ms)}"
         + (", long-running" if flow.long_running else "")
         + (f", {len(mine)} finding{'s' if len(mine) != 1 else ''}" if mine else "")
+        + (", could run steps together" if flow.parallel_opportunities else "")
     )
     return FlowView(
         anchor=anchor,
         id=flow.id,
+        choreographed=choreographed,
+        kind_label="Event-driven flow" if choreographed else "Flow",
         owner=flow.owner,
         entry=flow.entry.key,
         entry_operation_id=flow.entry.operation_id or "",
@@ -227,7 +273,7 @@ def _flow(
         outline=outline,
         facts=facts,
         sequence_svg=render_sequence(flow),
-        steps=tuple(_step(s) for s in sorted(flow.steps, key=lambda s: s.index)),
+        steps=tuple(_step(s, flow.owner) for s in sorted(flow.steps, key=lambda s: s.index)),
         variants=tuple(
             (f"{v.requests:,}", format_share(v.support), f"{len(v.steps)}", v.steps) for v in flow.variants
         ),
@@ -242,16 +288,21 @@ def _flow(
             )
             for h in flow.handoffs
         ),
+        opportunities=tuple(_opportunity(o, name) for o in flow.parallel_opportunities),
         retries=tuple(Pair(name(index), describe_retries(policy)) for index, policy in flow.failure.retries),
+        failed_at=tuple(
+            f"{name(index)}: {count:,} {counted} failed here first."
+            for index, count in flow.failure.failed_steps
+        ),
         compensations=tuple(
-            f"When {name(c.failed_step)} fails, {c.operation.service} {c.operation.key} undoes "
-            f"{name(c.undone_step)} ({c.requests:,} requests)."
+            f"When {name(c.failed_step)} fails, {_undo(c)} undoes {undone(c.undone_step)} "
+            f"({c.requests:,} {counted})."
             for c in flow.failure.compensations
         ),
         uncompensated=tuple(
             (
                 f"When {name(u.failed_step)} fails, "
-                f"{', '.join(name(i) for i in u.left_in_place)} stay in place ({u.requests:,} requests).",
+                f"{', '.join(undone(i) for i in u.left_in_place)} stay in place ({u.requests:,} {counted}).",
                 trace_refs(u.example_traces, trace_url),
             )
             for u in flow.failure.uncompensated
@@ -266,9 +317,31 @@ def _flow(
     )
 
 
-def _step(step: Step) -> StepView:
+def _undo(compensation: Compensation) -> str:
+    """What a compensation does: a call, or a message (named by its topic)."""
+    action = f"{compensation.operation.service} {compensation.operation.key}"
+    return f"the event {compensation.topic} ({action})" if compensation.topic else action
+
+
+def _opportunity(opportunity: ParallelOpportunity, name: Callable[[int], str]) -> OpportunityView:
+    return OpportunityView(
+        steps=", ".join(name(index) for index in opportunity.steps),
+        saving_p50=format_duration(opportunity.saving_p50_ms),
+        saving_p95=format_duration(opportunity.saving_p95_ms),
+        requests=f"{opportunity.requests:,}",
+        evidence=opportunity.evidence,
+    )
+
+
+def _step(step: Step, owner: str) -> StepView:
     return StepView(
         index=step.index,
+        row_class=" ".join(
+            name for name, on in (("optional", step.optional), ("message", step.kind == "message")) if on
+        ),
+        caller=step.caller or owner,
+        message=step.kind == "message",
+        topic=step.topic or "",
         service=step.operation.service,
         operation=step.operation.key,
         operation_id=(step.operation.operation_id or "")

@@ -30,16 +30,21 @@ class _Frame:
 
 
 def lifelines(flow: Flow) -> tuple[str, ...]:
-    """The owner first, then every service the flow calls, in order of first call."""
+    """The owner first, then every service that calls or is called, in order of first appearance."""
     names = [flow.owner]
-    for operation in [s.operation for s in flow.steps] + [c.operation for c in flow.failure.compensations]:
-        if operation.service not in names:
-            names.append(operation.service)
+    for step in sorted(flow.steps, key=lambda s: s.index):
+        for name in (step.caller or flow.owner, step.operation.service):
+            if name not in names:
+                names.append(name)
+    for compensation in flow.failure.compensations:
+        if compensation.operation.service not in names:
+            names.append(compensation.operation.service)
     return tuple(names)
 
 
 def step_label(step: Step) -> str:
-    """What an arrow says: position, operation and, when present, the retry policy."""
+    """What an arrow says: position, operation (a message's says its topic) and, when present, the
+    retry policy."""
     label = f"{step.index}. {step.operation.key}"
     if step.retries:
         label += f"  ↻ ≤{step.retries.max_attempts}×"
@@ -78,10 +83,15 @@ def render_sequence(flow: Flow) -> str:
             f'<text x="{_LEFT - 4}" y="{top + 12}">{frame.kind}</text></g>'
         )
     for row, step in enumerate(steps):
-        classes = "step" + (" optional" if step.optional else "") + (" retried" if step.retries else "")
+        classes = (
+            "step"
+            + (" optional" if step.optional else "")
+            + (" retried" if step.retries else "")
+            + (" message" if step.kind == "message" else "")
+        )
         parts.append(
             _arrow(
-                column[flow.owner],
+                column[step.caller or flow.owner],
                 column[step.operation.service],
                 _HEADER + row * _ROW + 24,
                 step_label(step),

@@ -28,6 +28,8 @@ from orchscan.analyzer.results import (
     ServiceCoverage,
     ServiceRole,
 )
+from orchscan.reports.html.cells import CELL_ITEMS, ListCell, list_cell
+from orchscan.reports.html.comparison_view import ComparisonRow, build_comparison
 from orchscan.reports.html.figures import (
     describe_fetch,
     edge_figures,
@@ -47,9 +49,10 @@ from orchscan.reports.html.flow_view import (
 from orchscan.reports.html.graph_style import LABEL_SIZE, ROLE_STYLE, service_ids
 from orchscan.reports.html.graph_svg import MIN_LABEL_PX, ServiceGraph
 from orchscan.reports.html.routes import fold_operations
+from orchscan.reports.html.teams_view import TeamsView, build_teams
 from orchscan.reports.html.trace_links import TraceRef, trace_refs
 
-__all__ = ["ReportView", "build_view", "format_share", "format_window"]
+__all__ = ["CELL_ITEMS", "ListCell", "ReportView", "build_view", "format_share", "format_window", "list_cell"]
 
 #: How many findings the summary lists (with their recommendations) before pointing at the table.
 TOP_FINDINGS = 5
@@ -57,8 +60,6 @@ TOP_FINDINGS = 5
 #: Tables longer than this many rows show this many at a time (about one screen), with their count.
 PAGE_ROWS = 25
 
-#: A list in a table cell longer than this folds behind its count.
-CELL_ITEMS = 3
 
 #: What a service's score means, wherever the report shows one.
 SCORE_HELP = (
@@ -91,14 +92,6 @@ class SummaryView:
     specs: tuple[str, ...]
     roles: tuple[Pair, ...]
     severities: tuple[Pair, ...]
-
-
-@dataclass(frozen=True)
-class ListCell:
-    """A list in a table cell: the first ``CELL_ITEMS`` items, the rest folded behind their count."""
-
-    head: tuple[str, ...]
-    rest: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -210,6 +203,9 @@ class ReportView:
     orchestrators: tuple[ServiceRow, ...]
     graph: GraphView
     sections: tuple[OwnerSection, ...]
+    comparison: tuple[ComparisonRow, ...]
+    flow_counts: str
+    teams: TeamsView
     findings: tuple[FindingView, ...]
     rules: tuple[str, ...]
     severities: tuple[str, ...]
@@ -249,6 +245,9 @@ def build_view(
         graph=_graph(analysis, graph),
         sections=build_sections(analysis, owners, section_anchor, flow_anchor, arazzo, trace_url),
         observed=observed_rows(analysis),
+        comparison=build_comparison(analysis, flow_anchor),
+        flow_counts=_flow_counts(analysis),
+        teams=build_teams(analysis, flow_anchor),
         findings=findings,
         rules=tuple(sorted({f.rule for f in analysis.findings})),
         severities=tuple(s for s in SEVERITIES if any(f.severity == s for f in analysis.findings)),
@@ -276,6 +275,11 @@ def build_view(
             *(f"{e.origin}: matched no finding" for e in analysis.suppressions.unused),
         ),
     )
+
+
+def _flow_counts(analysis: Analysis) -> str:
+    kinds = Counter(flow.kind for flow in analysis.flows)
+    return f"{kinds['orchestrated']:,} orchestrated and {kinds['choreographed']:,} event-driven flows in all."
 
 
 def group_notices(notices: Sequence[str]) -> tuple[NoticeGroup, ...]:
@@ -337,11 +341,6 @@ def _fragments(fragments: FragmentSummary) -> str:
         f"{fragments.attached:,} put back into their request, {fragments.kept:,} kept apart "
         f"({fragments.calls:,} calls, counted between services, never a flow)"
     )
-
-
-def list_cell(items: Sequence[str]) -> ListCell:
-    """A cell list showing its first ``CELL_ITEMS`` items; the others fold behind their count."""
-    return ListCell(tuple(items[:CELL_ITEMS]), tuple(items[CELL_ITEMS:]))
 
 
 def _service_row(

@@ -195,3 +195,30 @@ def test_hostile_service_names_become_valid_unique_entity_names(tmp_path: Path, 
     assert set(renames.values()) <= set(traced)
     workflows = {e["metadata"]["annotations"]["orchscan/service-name"] for e in _by(entities, "API").values()}
     assert workflows == set(renames.values())
+
+
+def test_owners_are_the_services_teams(tmp_path: Path, catalog: tuple[Path, list[dict[str, Any]]]) -> None:
+    # Without an owners file, the sample's one service.namespace names the owner of everything traced.
+    _, entities = catalog
+    components = _by(entities, "Component")
+    assert components["orders"]["spec"]["owner"] == "shop"
+    assert components["approvals"]["spec"]["owner"] == "unknown"  # never emitted a span
+    owned = _scan(
+        tmp_path / "out",
+        str(SAMPLE / "traces"),
+        "--openapi",
+        str(SAMPLE / "openapi"),
+        "--owners",
+        str(SAMPLE / "owners.yaml"),
+    )
+    _check_catalog(tmp_path / "out", owned)
+    components, apis = _by(owned, "Component"), _by(owned, "API")
+    assert {name: components[name]["spec"]["owner"] for name in ("orders", "payment", "api-gateway")} == {
+        "orders": "checkout",
+        "payment": "payments",
+        "api-gateway": "web",
+    }
+    assert (apis["orders-workflows"]["spec"]["owner"], apis["payment"]["spec"]["owner"]) == (
+        "checkout",
+        "payments",
+    )

@@ -57,3 +57,71 @@ def test_fragments_observed_flows_and_finding_counts_validate() -> None:
     assert counted and all(f["counts"]["affected"] <= f["counts"]["cases"] for f in counted)
     hidden = [f for f in document["findings"] if f["rule"] == "hidden-orchestration"]
     assert hidden and all(f["counts"] is None for f in hidden)
+
+
+def test_flows_carry_kind_teams_parallel_opportunities_and_message_steps() -> None:
+    document = json.loads(render_json(shop_analysis()))
+    flows = {f["id"]: f for f in document["flows"]}
+    checkout = flows["checkout:POST /checkout"]
+    assert checkout["kind"] == "orchestrated"
+    assert checkout["teams"] == ["logistics", "payments", "sales"]
+    assert checkout["team_boundaries"] == [["logistics", "sales"], ["payments", "sales"]]
+    assert checkout["crosses_teams"] is True
+    assert checkout["parallel_opportunities"] == [
+        {
+            "steps": [6, 7],
+            "saving_ms": {"p50": 2.0, "p95": 3.5},
+            "requests": 3990,
+            "evidence": checkout["parallel_opportunities"][0]["evidence"],
+        }
+    ]
+    assert {s["caller"] for s in checkout["steps"]} == {"checkout"}
+    assert {s["kind"] for s in checkout["steps"]} == {"call"}
+    events = flows["checkout:POST /checkout (events)"]
+    assert events["kind"] == "choreographed" and events["arazzo"] is None
+    delivery = events["steps"][1]
+    assert (delivery["kind"], delivery["topic"], delivery["service"], delivery["caller"]) == (
+        "message",
+        "order.placed",
+        "order-saga",
+        "checkout",
+    )
+    assert events["steps"][2]["caller"] == "order-saga" and events["steps"][2]["kind"] == "call"
+    assert events["failure"]["failed_steps"] == [{"step": 2, "requests": 3}, {"step": 3, "requests": 9}]
+    assert events["failure"]["compensations"][0]["topic"] == "order.cancelled"
+    assert events["failure"]["compensations"][0]["undone_step"] == 0
+
+
+def test_teams_and_ownership_are_listed_with_their_evidence() -> None:
+    document = json.loads(render_json(shop_analysis()))
+    ownership = {o["service"]: o for o in document["ownership"]}
+    assert ownership["shipping"] == {
+        "service": "shipping",
+        "team": "logistics",
+        "source": "k8s.namespace.name",
+        "evidence": "k8s.namespace.name 'logistics' on 6,100 spans",
+    }
+    teams = {t["name"]: t for t in document["teams"]}
+    sales = teams["sales"]
+    assert sales["services"] == ["cart", "checkout", "legacy-checkout", "order-saga"]
+    assert sales["sources"] == ["owners-file", "service.namespace"]
+    assert "checkout:POST /checkout" in sales["cross_team_flows"]
+    assert {(c["orchestrator"], c["team"]) for c in sales["coordinates"]} == {
+        ("checkout", "logistics"),
+        ("checkout", "payments"),
+        ("order-saga", "logistics"),
+        ("order-saga", "payments"),
+    }
+    assert {c["orchestrator"] for c in teams["payments"]["coordinated_by"]} == {"checkout", "order-saga"}
+    assert teams["payments"]["part_of_flows"] == [
+        "checkout:POST /checkout",
+        "order-saga:order.placed process",
+    ]
+
+
+def test_the_schema_refuses_an_unknown_flow_or_step_kind() -> None:
+    document = json.loads(render_json(shop_analysis()))
+    document["flows"][0]["kind"] = "improvised"
+    document["flows"][1]["steps"][0]["kind"] = "telepathy"
+    messages = " ".join(e.message for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(document))
+    assert "improvised" in messages and "telepathy" in messages

@@ -39,7 +39,7 @@ def test_summary_lists_input_findings_orchestrators_and_flow_steps() -> None:
     text = render_markdown(shop_analysis(), arazzo={"checkout:POST /checkout": "arazzo: 1.0.1\n"})
     assert "184,233 spans, 23,410 traces, 17 services" in text
     assert "38 skipped records, OpenAPI match rate 88 %" in text
-    assert "## Findings (2 high, 5 medium, 1 info)" in text
+    assert "## Findings (2 high, 6 medium, 1 info)" in text
     assert "| high | missing\\-idempotency |" not in text  # '-' is not escaped
     assert "| high | missing-idempotency | checkout |" in text
     assert "- **checkout** (hidden: also does its own business work), score 6.80, fan-out 6" in text
@@ -61,7 +61,41 @@ def test_summary_lists_input_findings_orchestrators_and_flow_steps() -> None:
         and "duplicated by **legacy-checkout**" in checkout
     )
     tags = rendered_tags(text)
-    assert tags.count("table") == 1 and tags.count("ol") == 3  # the findings, and one step list per flow
+    # The findings, flows side by side, parallelisation and teams; one step list per flow.
+    assert tags.count("table") == 4 and tags.count("ol") == 4
+
+
+def test_summary_compares_flow_kinds_and_lists_parallelism_and_teams() -> None:
+    text = render_markdown(shop_analysis())
+    events = text[text.index("### checkout: POST /checkout (events)") : text.index("### order-saga")]
+    assert "3,990 event chains, support 99 %." in events
+    assert "1. consume order.placed → loyalty (message from checkout; parallel group 1)" in events
+    assert "3. POST /reservations/{reservationId}/commit → inventory (called by order-saga)" in events
+    assert "kafka publish order.cancelled undoes the origin's request" in events
+    assert "when step 2 fails, steps 0 (the origin's request) stay in place" in events
+    kinds = text[text.index("## Orchestrated and event-driven flows") : text.index("## Parallelisation")]
+    assert "| checkout | POST /checkout | cart → inventory → shipping" in kinds
+    assert "loyalty (order.placed) → order-saga (order.placed)" in kinds
+    assert "12 chains failed; 1 compensating event; 3 chains left earlier work in place" in kinds
+    parallel = text[text.index("## Parallelisation opportunities") : text.index("## Teams")]
+    assert (
+        "| checkout: POST /checkout | 6. shipping POST /shipments, 7. kafka publish order.placed | 2 ms |"
+        in parallel
+    )
+    teams = text[text.index("## Teams") :]
+    assert "| sales | cart, checkout, legacy-checkout, order-saga | 3 | 3 |" in teams
+    assert "checkout → logistics (inventory, shipping); checkout → payments (payment)" in teams
+    assert "- checkout: POST /checkout (events), teams logistics, marketing, platform, sales" in teams
+
+
+def test_summary_without_teams_or_events_says_so() -> None:
+    analysis = shop_analysis()
+    plain = dataclasses.replace(
+        analysis, ownership=(), flows=tuple(f for f in analysis.flows if f.kind == "orchestrated")
+    )
+    text = render_markdown(plain)
+    assert "No flow continues through messaging: every flow found is orchestrated." in text
+    assert "No service's team is known" in text
 
 
 def test_summary_is_deterministic_with_an_injectable_timestamp() -> None:

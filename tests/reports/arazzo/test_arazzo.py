@@ -12,7 +12,7 @@ import yaml
 from arazzo_flows import order_flow, ref, sock_shop_apis, write_draft
 from paths import FIXTURES
 
-from orchscan.analyzer.results import Flow
+from orchscan.analyzer.results import Flow, ParallelOpportunity
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
 from orchscan.reports.arazzo.drafts import build_arazzo, plan_apis
 from orchscan.reports.yaml_text import render_yaml
@@ -132,6 +132,27 @@ def test_parallel_and_optional_steps_are_described_honestly(tmp_path: Path) -> N
     assert drafted["Delete-cart"]["x-orchscan-optional"] is True
     assert "no parallel construct" in document["workflows"][0]["description"]
     assert validate_arazzo(document) == ()
+
+
+def test_parallel_opportunities_are_hinted_in_an_extension_and_stay_valid(tmp_path: Path) -> None:
+    # Payment authorisation and the cart read share no data: they could run together.
+    opportunity = ParallelOpportunity((4, 5), 5.9, 11.5, 120, ("no data handoff between them",))
+    document, target = _draft(tmp_path, [replace(order_flow(), parallel_opportunities=(opportunity,))])
+    workflow = document["workflows"][0]
+    assert workflow["x-orchscan-parallel-opportunities"] == [
+        {
+            "steps": ["Get-cart", "paymentAuth-POST"],
+            "saving-ms": {"p50": 5.9, "p95": 11.5},
+            "requests": 120,
+            "evidence": ["no data handoff between them"],
+        }
+    ]
+    assert "could run together" in workflow["description"]
+    assert [s["stepId"] for s in workflow["steps"]][3:5] == ["Get-cart", "paymentAuth-POST"]  # order kept
+    assert validate_arazzo(document) == ()
+    assert check_references(document, base=target.parent) == ()
+    plain, _ = _draft(tmp_path / "plain")
+    assert "x-orchscan-parallel-opportunities" not in plain["workflows"][0]
 
 
 def test_required_parameters_without_a_handoff_become_workflow_inputs(tmp_path: Path) -> None:

@@ -57,9 +57,9 @@ def test_the_table_lists_every_scan_oldest_first() -> None:
         "184,233",
         "23,410",
     ]
-    assert lines[1].endswith("2 high, 5 medium, 1 info")
+    assert lines[1].endswith("2 high, 6 medium, 1 info")
     assert "2026-03-08 06:00:00 – 2026-03-09 06:00:00" in lines[2]
-    assert lines[2].endswith("1 critical, 2 high, 4 medium, 1 info")
+    assert lines[2].endswith("1 critical, 2 high, 5 medium, 1 info")
     assert render_scans((), as_json=False) == "No scans recorded.\n"
 
 
@@ -75,7 +75,7 @@ def test_the_json_lists_every_scan_with_its_window_and_findings_by_severity() ->
         "start_ns": START,
         "end_ns": START + 3_600 * 10**9,
     }
-    assert second["findings"] == {"critical": 1, "high": 2, "medium": 4, "low": 0, "info": 1}
+    assert second["findings"] == {"critical": 1, "high": 2, "medium": 5, "low": 0, "info": 1}
     assert (first["orchestrators"], second["orchestrators"]) == (3, 3)
     assert set(first) == {
         "id",
