@@ -17,7 +17,8 @@ from orchscan.reports.html.figures import format_duration
 
 @dataclass(frozen=True)
 class FlowCell:
-    """One flow in the comparison: its steps in order, timing and failure handling, in words."""
+    """One flow in the comparison: its steps in order (each ``caller → service operation`` for an
+    event-driven flow), timing and failure handling, in words."""
 
     anchor: str
     steps: tuple[str, ...]
@@ -56,9 +57,9 @@ def failure_summary(flow: Flow) -> str:
 
 
 def _cell(flow: Flow, anchor: str) -> FlowCell:
+    # Listed in an ordered list, in step order: the list numbers them.
     steps = tuple(
-        f"{s.index}. "
-        + (f"{s.caller} → " if flow.kind == "choreographed" else "")
+        (f"{s.caller} → " if flow.kind == "choreographed" else "")
         + f"{s.operation.service} {s.operation.key}"
         + (" (optional)" if s.optional else "")
         for s in sorted(flow.steps, key=lambda s: s.index)

@@ -64,10 +64,11 @@ def flow_label(flow: Flow) -> str:
 
 
 def _coordination(item: Coordination) -> str:
-    hidden = ", hidden" if item.hidden else ""
+    hidden = ", hidden orchestrator" if item.hidden else ""
     return (
-        f"{item.orchestrator} (team {item.orchestrator_team}{hidden}) drives team {item.team}'s "
+        f"{item.orchestrator} (team {item.orchestrator_team}{hidden}) drives "
         + ", ".join(item.services)
+        + f" of team {item.team}"
     )
 
 

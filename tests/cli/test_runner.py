@@ -11,6 +11,7 @@ from factories import LandscapeBuilder, ShopMix, build_shop, with_copies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paths import FIXTURES, SAMPLE
+from saga_factories import SagaMix, build_saga
 
 from orchscan.analyzer.pipeline import analyze
 from orchscan.analyzer.results import Analysis
@@ -20,6 +21,7 @@ from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.model.spans import service_names
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
+from orchscan.collectors.owners import OwnersFile, TeamPatterns
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.runner import MemoryBudget, ReadAccount, parse_size, run_analysis
@@ -34,6 +36,7 @@ def _partitioned(
     jobs: int = 1,
     spill_bytes: int = 1 << 40,
     specs: SpecSet | None = None,
+    owners_file: OwnersFile | None = None,
 ) -> Analysis:
     store = PartitionStore(count, spill_bytes=spill_bytes, work_dir=work_dir)
     for batch in ingested.spans.to_batches(max_chunksize=1009):
@@ -53,6 +56,7 @@ def _partitioned(
         thresholds=Thresholds(),
         budget=MemoryBudget(1 << 30, jobs),
         work_dir=work_dir,
+        owners_file=owners_file,
     )
     return result.analysis
 
@@ -125,6 +129,31 @@ def test_any_partitioning_gives_the_same_result(
     ingested = Ingest(table, (), (), ())
     whole = analyze(ingested).analysis
     assert _partitioned(ingested, tmp_path, count=count, unit_spans=unit_spans) == whole
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    copies=st.integers(min_value=1, max_value=2),
+    count=st.integers(min_value=1, max_value=48),
+    unit_spans=st.integers(min_value=1, max_value=300),
+)
+def test_event_chains_teams_and_parallelism_do_not_depend_on_the_partitioning(
+    copies: int, count: int, unit_spans: int, tmp_path: Path
+) -> None:
+    # A saga whose inventory hop is a trace of its own, linked to its event: its parts land in
+    # different partitions and are stitched by the landscape. Teams come from namespaces counted
+    # per partition and from an owners file.
+    land = LandscapeBuilder(
+        namespaces={"checkout": "sales", "payments": "payments"}, k8s_namespaces={"inventory": "logistics"}
+    )
+    table: pa.Table = with_copies(build_saga(build_shop(land, ShopMix(orders=3)), SagaMix()).table(), copies)
+    owners = OwnersFile("owners.yaml", (TeamPatterns("fulfilment", ("ship*", "notification")),))
+    ingested = Ingest(table, (), (), ())
+    whole = analyze(ingested, owners_file=owners).analysis
+    assert any(f.kind == "choreographed" and f.failure.uncompensated for f in whole.flows)
+    assert whole.ownership and any(f.parallel_opportunities for f in whole.flows)
+    partitioned = _partitioned(ingested, tmp_path, count=count, unit_spans=unit_spans, owners_file=owners)
+    assert partitioned == whole
 
 
 def test_the_cli_within_a_small_memory_limit_writes_the_same_findings(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_orchestrated_and_event_driven_flows_are_side_by_side(html: str) -> None
     assert section.count("<tr>") == 2  # the header and the one entry with both kinds
     assert '<a href="#flow-0">7 steps, 5 other services</a>' in section
     assert '<a href="#flow-1">4 steps, 4 other services</a>' in section
-    assert "<code>3. order-saga → inventory POST /reservations/{reservationId}/commit</code>" in section
+    assert "<li><code>order-saga → inventory POST /reservations/{reservationId}/commit</code></li>" in section
     assert (
         "Failure handling: 12 chains failed; 1 compensating event; 3 chains left earlier work in place"
         in section
@@ -60,7 +60,9 @@ def test_the_teams_section_shows_owners_boundaries_and_coordinators(html: str) -
     section = _section(html, "teams", "findings")
     assert '<strong>sales</strong><br><span class="muted">owners-file, service.namespace</span>' in section
     assert "Flows crossing more than one team boundary (3)" in section
-    assert "checkout (team sales, hidden) drives team logistics&#39;s inventory, shipping" in section
+    assert (
+        "checkout (team sales, hidden orchestrator) drives inventory, shipping of team logistics" in section
+    )
     assert "Orchestrators coordinating other teams' services (4)" in section
     # Services nobody named a team for are listed too.
     assert "Services without a known team" in section and "<code>web-gateway</code>" in section

@@ -32,33 +32,35 @@ def test_page_loads_offline_without_errors(shop: tuple[Page, str]) -> None:
     page, _ = shop
     assert page.errors == []
     assert all(url.startswith("file://") for url in page.requests), page.requests
-    for section in ("summary", "landscape", "orchestrations", "findings", "services"):
+    for section in ("summary", "landscape", "orchestrations", "flow-kinds", "teams", "findings", "services"):
         assert page.page.locator(f"section#{section}").is_visible()
     assert page.count_visible("#graph g.svc") == 17
     assert page.count_visible("#graph g.link") == 32
     assert page.page.locator("#graph-status").inner_text() == "17 of 17 services shown"
-    assert page.count_visible("svg.sequence") == 3
+    assert page.count_visible("svg.sequence") == 4
     page.screenshot("shop-report")
     page.screenshot("shop-graph", "#landscape")
     page.screenshot("shop-checkout-flow", "#flow-0")
+    page.screenshot("shop-flow-kinds", "#flow-kinds")
+    page.screenshot("shop-teams", "#teams")
 
 
 def test_severity_and_rule_filters_hide_rows(shop: tuple[Page, str]) -> None:
     page, _ = shop
     rows = "#findings-table tr.finding"
-    assert page.count_visible(rows) == 8
+    assert page.count_visible(rows) == 9
     page.page.select_option("#severity-filter", "high")
     assert page.count_visible(rows) == 2
-    assert page.page.locator("#findings-status").inner_text() == "2 of 8 findings shown"
+    assert page.page.locator("#findings-status").inner_text() == "2 of 9 findings shown"
     page.page.select_option("#severity-filter", "medium")
-    assert page.count_visible(rows) == 7
+    assert page.count_visible(rows) == 8
     page.page.select_option("#rule-filter", "duplicated-flow")
     assert page.count_visible(rows) == 1
     page.page.select_option("#severity-filter", "high")
     assert page.count_visible(rows) == 0
     page.page.select_option("#severity-filter", "")
     page.page.select_option("#rule-filter", "")
-    assert page.count_visible(rows) == 8
+    assert page.count_visible(rows) == 9
     assert page.errors == []
 
 
