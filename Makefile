@@ -21,7 +21,7 @@ $(STAMP): $(RUNTIME)
 
 demo: $(RUNTIME)
 	@command -v dot >/dev/null || echo "note: Graphviz's dot was not found, so the report draws the graph in tiers by role (install graphviz for its layered drawing; see README)"
-	$(BIN)/orchscan scan sample_traces/traces --openapi sample_traces/openapi --out $(OUT)
+	$(BIN)/orchscan scan sample_traces/traces --openapi sample_traces/openapi --owners sample_traces/owners.yaml --out $(OUT)
 	@echo "open $(OUT)/report.html (the command is $(BIN)/orchscan, or run 'source $(VENV)/bin/activate')"
 
 test: $(STAMP)

@@ -64,8 +64,13 @@ def test_every_planted_role_is_found(scanned: tuple[Path, dict[str, Any]]) -> No
     assert "mobile-bff" not in hidden and "partner-api" not in hidden
 
 
+def _flows(document: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """The document's flows of one kind by ``owner entry``."""
+    return {f"{f['owner']} {f['entry']['operation']}": f for f in document["flows"] if f["kind"] == kind}
+
+
 def test_every_expected_flow_with_its_steps(scanned: tuple[Path, dict[str, Any]]) -> None:
-    flows = {f"{f['owner']} {f['entry']['operation']}": f for f in scanned[1]["flows"]}
+    flows = _flows(scanned[1], "orchestrated")
     for expected in EXPECTED["flows"]:
         flow = flows[expected["entry"]]
         assert [f"{s['service']} {s['operation']}" for s in flow["steps"]] == expected["steps"]
@@ -86,13 +91,67 @@ def test_expected_pitfalls_found_without_high_severity_false_positives(
 def test_arazzo_drafts_validate_and_reference_real_operations(scanned: tuple[Path, dict[str, Any]]) -> None:
     out, document = scanned
     drafts = sorted((out / "arazzo").glob("*.arazzo.yaml"))
-    owners = {f["owner"] for f in document["flows"]}
+    orchestrated = [f for f in document["flows"] if f["kind"] == "orchestrated"]
+    owners = {f["owner"] for f in orchestrated}
     assert {p.name.removesuffix(".arazzo.yaml") for p in drafts} == owners
     for path in drafts:
         draft = yaml.safe_load(path.read_text())
         assert validate_arazzo(draft) == ()
         assert check_references(draft, base=path.parent) == ()
-    assert all(f["arazzo"] == f"arazzo/{f['owner']}.arazzo.yaml" for f in document["flows"])
+    assert all(f["arazzo"] == f"arazzo/{f['owner']}.arazzo.yaml" for f in orchestrated)
+    # An event-driven flow has no single caller whose workflow a draft could describe.
+    assert all(f["arazzo"] is None for f in document["flows"] if f["kind"] == "choreographed")
+
+
+def test_the_brokers_chain_is_mined_as_an_event_driven_flow(scanned: tuple[Path, dict[str, Any]]) -> None:
+    flows = _flows(scanned[1], "choreographed")
+    assert set(flows) == {e["origin"] for e in EXPECTED["event_flows"]}
+    for expected in EXPECTED["event_flows"]:
+        flow = flows[expected["origin"]]
+        assert flow["requests"] == expected["chains"]
+        assert [f"{s['caller']} → {s['service']} {s['operation']}" for s in flow["steps"]] == expected[
+            "steps"
+        ]
+        assert {s["kind"] for s in flow["steps"]} == {"message"}
+        assert {s["topic"] for s in flow["steps"]} == {c["topic"] for c in EXPECTED["choreographies"]}
+        assert (len({s["parallel_group"] for s in flow["steps"]}) == 1) is expected["parallel"]
+        assert sum(f["requests"] for f in flow["failure"]["failed_steps"]) == expected["failures"]
+
+
+def test_the_planted_parallelisation_opportunity_and_no_other(scanned: tuple[Path, dict[str, Any]]) -> None:
+    found = {
+        (
+            key,
+            tuple(
+                f"{flow['steps'][i - 1]['service']} {flow['steps'][i - 1]['operation']}" for i in o["steps"]
+            ),
+        )
+        for key, flow in _flows(scanned[1], "orchestrated").items()
+        for o in flow["parallel_opportunities"]
+    }
+    assert found == {(o["flow"], tuple(o["steps"])) for o in EXPECTED["parallel_opportunities"]}
+    returns = _flows(scanned[1], "orchestrated")["returns POST /returns"]
+    (opportunity,) = returns["parallel_opportunities"]
+    assert opportunity["requests"] == 150
+    assert 0 < opportunity["saving_ms"]["p50"] <= opportunity["saving_ms"]["p95"]
+
+
+def test_teams_from_the_owners_file_and_the_cross_team_orchestrators(tmp_path: Path) -> None:
+    expected = EXPECTED["teams"]
+    result = scan(tmp_path / "teams", "--format", "json", "--owners", str(SAMPLE / expected["owners_file"]))
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "teams" / "findings.json").read_text())
+    crossing = {f["service"]: f for f in document["findings"] if f["rule"] == "cross-team-orchestration"}
+    assert set(crossing) == set(expected["cross_team_orchestrators"])
+    coordinated: dict[str, set[str]] = {}
+    for team in document["teams"]:
+        for item in team["coordinates"]:
+            coordinated.setdefault(item["orchestrator"], set()).add(item["team"])
+    for orchestrator, teams in expected["cross_team_orchestrators"].items():
+        assert coordinated[orchestrator] == set(teams)
+    services = {o["service"] for o in document["ownership"]}
+    assert set(expected["without_team"]).isdisjoint(services)
+    assert {s["name"] for s in document["services"]} - services == set(expected["without_team"])
 
 
 def test_output_is_reproducible(tmp_path: Path, scanned: tuple[Path, dict[str, Any]]) -> None:
