@@ -78,56 +78,62 @@ def chain_records(tables: CallTables, steps: StepInputs) -> ChainRecords:
     """The message chains' records of one partition (see the module docstring)."""
     spans, calls = tables.spans, tables.calls
     outer = _outer_requests(spans)
-    trace, span_id = spans["trace_id"].to_numpy(dtype=object), spans["span_id"].to_numpy(dtype=object)
-    kind = spans["kind"].to_numpy(dtype=object)
-    destination = spans["messaging_destination"].to_numpy(dtype=object)
-    messaging = calls[calls["kind"] == MESSAGING]
-    delivered = messaging[messaging["callee_row"] >= 0]
-    producer = outer[delivered["entry_row"].to_numpy()]
-    consumer = delivered["callee_row"].to_numpy()
-    caller_rows = delivered["caller_row"].to_numpy()
+    producer_span = (spans["kind"] == "producer").to_numpy(dtype=bool)
+    consumer_span = (spans["kind"] == "consumer").to_numpy(dtype=bool)
+    # Only the few rows of messaging calls are spelled out: whole text columns of a large
+    # partition would each cost a Python string per span.
+    callee_row = calls["callee_row"].to_numpy()
+    caller_row = calls["caller_row"].to_numpy()
+    messaging = (calls["kind"] == MESSAGING).to_numpy(dtype=bool)
+    delivered = np.flatnonzero(messaging & (callee_row >= 0))
+    producer = outer[calls["entry_row"].to_numpy()[delivered]]
+    consumer = callee_row[delivered]
+    topic = _text(spans, "messaging_destination", caller_row[delivered])
     deliveries = pd.DataFrame(
         {
-            "trace_id": trace[producer],
-            "span_id": span_id[producer],
-            "producer": delivered["caller"].astype(object).to_numpy(),
-            "topic": pd.Series(destination[caller_rows]).fillna(pd.Series(destination[consumer])).to_numpy(),
-            "system": delivered["system"].astype(object).to_numpy(),
-            "published_ns": delivered["start_ns"].to_numpy(dtype=np.int64),
-            "consumer_trace": trace[consumer],
-            "consumer_span": span_id[consumer],
-            "consumer": delivered["callee"].astype(object).to_numpy(),
+            "trace_id": _text(spans, "trace_id", producer),
+            "span_id": _text(spans, "span_id", producer),
+            "producer": _text(calls, "caller", delivered),
+            "topic": np.where(pd.isna(topic), _text(spans, "messaging_destination", consumer), topic),
+            "system": _text(calls, "system", delivered),
+            "published_ns": calls["start_ns"].to_numpy(dtype=np.int64)[delivered],
+            "consumer_trace": _text(spans, "trace_id", consumer),
+            "consumer_span": _text(spans, "span_id", consumer),
+            "consumer": _text(calls, "callee", delivered),
             "start_ns": spans["start_ns"].to_numpy(dtype=np.int64)[consumer],
             "end_ns": spans["end_ns"].to_numpy(dtype=np.int64)[consumer],
-            "error": delivered["error"].to_numpy(dtype=bool),
+            "error": calls["error"].to_numpy(dtype=bool)[delivered],
         }
     )
     # A producer span whose message no consumer span received (directly or by a link): the
     # unanswered call the call tables recorded to the broker.
     answered = np.zeros(len(spans), dtype=bool)
-    answered[messaging["caller_row"].to_numpy()] = True
-    sent = calls[(calls["callee_row"] < 0) & (calls["caller_row"] >= 0)]
-    sent = sent[
-        (kind[sent["caller_row"].to_numpy()] == "producer") & ~answered[sent["caller_row"].to_numpy()]
-    ]
-    rows = sent["caller_row"].to_numpy()
-    publisher = outer[sent["entry_row"].to_numpy()]
+    answered[caller_row[messaging]] = True
+    unanswered = np.flatnonzero((callee_row < 0) & (caller_row >= 0))
+    sender = caller_row[unanswered]
+    sent = unanswered[producer_span[sender] & ~answered[sender]]
+    publisher = outer[calls["entry_row"].to_numpy()[sent]]
     publishes = pd.DataFrame(
         {
-            "trace_id": trace[publisher],
-            "span_id": span_id[publisher],
-            "producer": sent["caller"].astype(object).to_numpy(),
-            "topic": destination[rows],
-            "system": sent["callee"].astype(object).to_numpy(),
-            "published_ns": sent["start_ns"].to_numpy(dtype=np.int64),
+            "trace_id": _text(spans, "trace_id", publisher),
+            "span_id": _text(spans, "span_id", publisher),
+            "producer": _text(calls, "caller", sent),
+            "topic": _text(spans, "messaging_destination", caller_row[sent]),
+            "system": _text(calls, "callee", sent),
+            "published_ns": calls["start_ns"].to_numpy(dtype=np.int64)[sent],
         }
     )
     return ChainRecords(
         deliveries=deliveries,
         publishes=publishes,
-        calls=_consumer_calls(steps, spans, outer, trace, span_id, kind),
-        origins=_origins(steps, np.unique(np.concatenate([producer, publisher])), outer, span_id),
+        calls=_consumer_calls(steps, spans, outer, consumer_span),
+        origins=_origins(steps, np.unique(np.concatenate([producer, publisher])), spans),
     )
+
+
+def _text(frame: pd.DataFrame, column: str, rows: np.ndarray) -> np.ndarray:
+    """A text column's values at ``rows`` as Python strings (None for null)."""
+    return np.asarray(frame[column].array.take(rows).to_numpy(dtype=object, na_value=None), dtype=object)
 
 
 def _outer_requests(spans: pd.DataFrame) -> np.ndarray:
@@ -135,10 +141,11 @@ def _outer_requests(spans: pd.DataFrame) -> np.ndarray:
     count = len(spans)
     entry = spans["entry_row"].to_numpy()
     parent = spans["parent_row"].to_numpy()
-    service = spans["service"].to_numpy(dtype=object)
     up: np.ndarray = entry.copy()
     rows = np.flatnonzero((entry == np.arange(count)) & (parent >= 0))
-    nested = rows[service[parent[rows]] == service[rows]]
+    service = spans["service"].array
+    same = np.asarray(service.take(parent[rows]) == service.take(rows), dtype=bool)
+    nested = rows[same]
     up[nested] = entry[parent[nested]]
     # Pointer doubling, as for entry rows: each round climbs twice as far.
     for _ in range(64):
@@ -150,25 +157,19 @@ def _outer_requests(spans: pd.DataFrame) -> np.ndarray:
 
 
 def _consumer_calls(
-    steps: StepInputs,
-    spans: pd.DataFrame,
-    outer: np.ndarray,
-    trace: np.ndarray,
-    span_id: np.ndarray,
-    kind: np.ndarray,
+    steps: StepInputs, spans: pd.DataFrame, outer: np.ndarray, consumer_span: np.ndarray
 ) -> pd.DataFrame:
     """The synchronous calls made while handling a consumed message, keyed by the consumer's request."""
     calls = steps.calls
     request = outer[calls["entry_row"].to_numpy()]
-    mine = kind[request] == "consumer"
-    calls, request = calls[mine], request[mine]
-    frame = calls[list(CALL_COLUMNS)].reset_index(drop=True)
-    frame.insert(0, "span_id", span_id[request])
-    frame.insert(0, "trace_id", trace[request])
+    mine = np.flatnonzero(consumer_span[request])
+    frame = calls.iloc[mine][list(CALL_COLUMNS)].reset_index(drop=True)
+    frame.insert(0, "span_id", _text(spans, "span_id", request[mine]))
+    frame.insert(0, "trace_id", _text(spans, "trace_id", request[mine]))
     return _plain(frame)
 
 
-def _origins(steps: StepInputs, rows: np.ndarray, outer: np.ndarray, span_id: np.ndarray) -> pd.DataFrame:
+def _origins(steps: StepInputs, rows: np.ndarray, spans: pd.DataFrame) -> pd.DataFrame:
     """The requests that published, as the chains' possible origins."""
     requests = steps.requests.set_index("row")
     found = requests.reindex(rows)
@@ -178,7 +179,7 @@ def _origins(steps: StepInputs, rows: np.ndarray, outer: np.ndarray, span_id: np
         pd.DataFrame(
             {
                 "trace_id": found["trace_id"].astype(object).to_numpy(),
-                "span_id": span_id[rows],
+                "span_id": _text(spans, "span_id", rows),
                 "service": found["owner"].astype(object).to_numpy(),
                 "entry": found["entry"].astype(object).to_numpy(),
                 "method": method.to_numpy(),

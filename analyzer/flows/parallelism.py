@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchscan.analyzer.flows.failures import is_write, with_step_indices
+from orchscan.analyzer.flows.failures import is_write
 from orchscan.analyzer.flows.steps import StepCalls
 from orchscan.analyzer.results import Flow, ParallelOpportunity, Step
 from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
@@ -67,35 +67,53 @@ def find_parallel_opportunities(
     """Every orchestrated flow's opportunities, keyed by flow id (flows without any are left out).
 
     ``flows`` must carry their handoffs and failure logic; ``steps`` are the requests they were
-    mined from.
+    mined from. Runs are found from the flows alone; only the calls of flows that have one are
+    read, to measure them.
     """
-    orchestrated = [flow for flow in flows if flow.kind == "orchestrated"]
-    calls = with_step_indices(steps, orchestrated)
-    calls = calls[calls["step_index"] > 0]
-    writes = calls[is_write(calls)].groupby("flow_id")["step_index"].unique()
-    failed = calls[calls["final_error"]].groupby(["flow_id", "step_index"])["entry_row"].nunique()
-    spans = calls.groupby(["flow_id", "entry_row", "step_index"], sort=True).agg(
-        start=("start_ns", "min"), end=("end_ns", "max")
-    )
     found: dict[str, tuple[ParallelOpportunity, ...]] = {}
+    orchestrated = [flow for flow in flows if flow.kind == "orchestrated"]
+    writes = _writing_steps(orchestrated)
     for flow in orchestrated:
         facts = _Facts(
-            writes=frozenset(int(i) for i in writes.get(flow.id, ())),
-            failed={int(i): int(n) for (fid, i), n in failed.items() if fid == flow.id},
+            writes=writes.get(flow.id, frozenset()),
+            failed=dict(flow.failure.failed_steps),
             handoffs=frozenset((h.from_step, h.to_step) for h in flow.handoffs),
             compensations=frozenset((c.failed_step, c.undone_step) for c in flow.failure.compensations),
         )
-        mine = spans.xs(flow.id, level="flow_id") if flow.id in spans.index.get_level_values(0) else None
-        if mine is None:
+        runs = _runs(flow, facts)
+        if not runs:
             continue
+        spans = _step_spans(steps.of(flow.id).calls, flow)
         opportunities = [
             opportunity
-            for run in _runs(flow, facts)
-            if (opportunity := _measure(run, mine, facts, thresholds)) is not None
+            for run in runs
+            if (opportunity := _measure(run, spans, facts, thresholds)) is not None
         ]
         if opportunities:
             found[flow.id] = tuple(opportunities)
     return found
+
+
+def _writing_steps(flows: Sequence[Flow]) -> dict[str, frozenset[int]]:
+    """Per flow, the indices of its steps that change state in the callee."""
+    rows = [
+        (flow.id, step.index, step.operation.method, step.operation.key, "sync")
+        for flow in flows
+        for step in flow.steps
+    ]
+    frame = pd.DataFrame(rows, columns=["flow_id", "index", "method", "operation", "kind"])
+    written = frame[is_write(frame)] if len(frame) else frame
+    return {str(fid): frozenset(map(int, group["index"])) for fid, group in written.groupby("flow_id")}
+
+
+def _step_spans(calls: pd.DataFrame, flow: Flow) -> pd.DataFrame:
+    """Per (request, step index): when the step's first call started and its last call ended."""
+    index = {f"{s.operation.service} {s.operation.key}": s.index for s in flow.steps}
+    mine = calls.assign(step_index=calls["step"].map(index)).dropna(subset=["step_index"])
+    mine = mine.assign(step_index=mine["step_index"].astype(np.int64))
+    return mine.groupby(["entry_row", "step_index"], sort=True).agg(
+        start=("start_ns", "min"), end=("end_ns", "max")
+    )
 
 
 def with_parallel_opportunities(
