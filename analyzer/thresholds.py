@@ -236,5 +236,9 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "severity_pattern_share": (0.0, 1.0),
         "severity_outlier_share": (0.0, 1.0),
         "holes_explain_max_share": (0.0, 1.0),
+        "parallel_min_saving_ms": (0.0, _INF),
+        "cross_team_min_teams": (1, _INF),
+        "event_flow_min_steps": (1, _INF),
+        "event_chain_max_hops": (1, _INF),
     },
 }
