@@ -13,6 +13,14 @@ from orchscan.reports.html.figures import format_duration
 from orchscan.reports.markdown_text import escape_markdown
 from orchscan.reports.teams import crosses_teams, team_summaries
 
+#: Rows each table lists (the most telling first); the rest are counted and left to the HTML report.
+TABLE_ROWS = 15
+
+
+def _more(rest: int, what: str) -> list[str]:
+    """The closing line of a cut table or list."""
+    return ["", f"… and {rest:,} more {what} in the HTML report."] if rest > 0 else []
+
 
 def architecture_sections(analysis: Analysis) -> list[tuple[str, list[str]]]:
     """The flow-kinds, parallelisation and teams sections, in that order, each named for the
@@ -54,7 +62,9 @@ def _flow_kinds(analysis: Analysis) -> list[str]:
         "| Service | Entry | Orchestrated (calls in turn) | Event-driven (reactions to events) |",
         "|---|---|---|---|",
     ]
-    for (owner, entry), kinds in rows:
+    # The longest chains first: they are where choreography does the most.
+    rows.sort(key=lambda row: (-row[1]["choreographed"].requests, row[0]))
+    for (owner, entry), kinds in rows[:TABLE_ROWS]:
         cells = []
         for kind in ("orchestrated", "choreographed"):
             found = kinds.get(kind)
@@ -65,16 +75,20 @@ def _flow_kinds(analysis: Analysis) -> list[str]:
                 + escape_markdown(failure_summary(found))
             )
         lines.append(f"| {escape_markdown(owner)} | {escape_markdown(entry)} | {cells[0]} | {cells[1]} |")
-    return [*lines, ""]
+    return [*lines, *_more(len(rows) - TABLE_ROWS, "entries"), ""]
 
 
 def _parallel(analysis: Analysis) -> list[str]:
-    found = [(flow, o) for flow in analysis.flows for o in flow.parallel_opportunities]
+    # The largest savings first.
+    found = sorted(
+        ((flow, o) for flow in analysis.flows for o in flow.parallel_opportunities),
+        key=lambda pair: (-pair[1].saving_p50_ms, pair[0].id, pair[1].steps),
+    )
     lines = ["## Parallelisation opportunities", ""]
     if not found:
         return [*lines, "No sequential steps were found that nothing orders.", ""]
     lines += ["| Flow | Steps that could run together | Saving p50 | Saving p95 |", "|---|---|---|---|"]
-    for flow, opportunity in found:
+    for flow, opportunity in found[:TABLE_ROWS]:
         by_index = {s.index: s for s in flow.steps}
         steps = ", ".join(
             escape_markdown(f"{i}. {by_index[i].operation.service} {by_index[i].operation.key}")
@@ -85,7 +99,7 @@ def _parallel(analysis: Analysis) -> list[str]:
             f"| {escape_markdown(flow.owner)}: {escape_markdown(flow.entry.key)} | {steps} | "
             f"{format_duration(opportunity.saving_p50_ms)} | {format_duration(opportunity.saving_p95_ms)} |"
         )
-    return [*lines, ""]
+    return [*lines, *_more(len(found) - TABLE_ROWS, "opportunities"), ""]
 
 
 def _teams(analysis: Analysis) -> list[str]:
@@ -97,19 +111,23 @@ def _teams(analysis: Analysis) -> list[str]:
         "| Team | Services | Flows owned | Crossing teams | Its orchestrators drive |",
         "|---|---|---|---|---|",
     ]
-    for team in summaries:
+    # The teams whose orchestrators drive the most other teams first.
+    ranked = sorted(summaries, key=lambda t: (-len(t.coordinates), -len(t.flows), t.name))
+    for team in ranked[:TABLE_ROWS]:
         driven = "; ".join(f"{c.orchestrator} → {c.team} ({', '.join(c.services)})" for c in team.coordinates)
         lines.append(
             f"| {escape_markdown(team.name)} | {escape_markdown(', '.join(team.services))} | "
             f"{len(team.flows)} | {len(team.cross_team_flows)} | {escape_markdown(driven) or '—'} |"
         )
+    lines += _more(len(ranked) - TABLE_ROWS, "teams")
     crossing = [flow for flow in analysis.flows if crosses_teams(flow)]
     if crossing:
-        lines += ["", "Flows crossing more than one team boundary:", ""]
+        lines += ["", f"Flows crossing more than one team boundary ({len(crossing):,}):", ""]
         lines += [
             f"- {escape_markdown(flow.owner)}: {escape_markdown(flow.entry.key)}"
             + (" (events)" if flow.kind == "choreographed" else "")
             + f", teams {escape_markdown(', '.join(flow.teams))}"
-            for flow in crossing
+            for flow in crossing[:TABLE_ROWS]
         ]
+        lines += _more(len(crossing) - TABLE_ROWS, "flows")
     return [*lines, ""]

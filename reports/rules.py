@@ -62,7 +62,8 @@ RULES: dict[str, Rule] = {
             "uncompensated-failure",
             "A failed step leaves earlier writes in place.",
             "When a later step of a flow failed, earlier steps that changed state (a reservation, a "
-            "payment) were not undone in the same request and no compensation was observed. Undo them "
+            "payment) were not undone in the same request and no compensation was observed; in an "
+            "event-driven flow, no compensating event or call followed the failed step. Undo them "
             "(cancel, release, refund) or make the flow resumable, and describe the compensation.",
         ),
         _rule(
@@ -86,6 +87,14 @@ RULES: dict[str, Rule] = {
             "Steps pass data to each other: a workflow description pays off.",
             "Three or more steps of the flow hand data to each other. An explicit, reviewed workflow "
             "description (Arazzo) documents the contract between them; adopt and review the draft.",
+        ),
+        _rule(
+            "cross-team-orchestration",
+            "A hidden orchestrator drives services of several other teams.",
+            "A business service that also holds a flow's control calls services owned by several other "
+            "teams (from --owners, service.namespace or the Kubernetes namespace): the flow's control "
+            "sits in one team's code, its behaviour in others'. Give the flow an owner: a workflow all "
+            "teams review, or an orchestrator owned by the team responsible for the business process.",
         ),
         _rule(
             "undocumented-endpoint",

@@ -170,10 +170,11 @@ def test_history_lists_the_scans(scanned: Scanned) -> None:
     listing = run("history", "--json", scanned.history)
     assert listing.exit_code == 0, listing.output
     scans = json.loads(listing.stdout)["scans"]
+    # Four orchestrated flows and the event-driven flow orders' orders start (three and one later).
     assert [(s["id"], s["spans"], s["orchestrators"], s["flows"]) for s in scans] == [
-        (1, 26_107, 4, 4),
-        (2, 26_107, 4, 4),
-        (3, 24_011, 3, 3),
+        (1, 26_107, 4, 5),
+        (2, 26_107, 4, 5),
+        (3, 24_011, 3, 4),
     ]
     assert [s["findings"]["high"] for s in scans] == [3, 3, 4]
     assert {s["recorded_at"] for s in scans} == {"2026-03-02T06:00:00Z"}

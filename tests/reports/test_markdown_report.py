@@ -235,3 +235,21 @@ def test_summary_says_what_was_done_with_fragments_and_unclaimed_entries() -> No
 def test_counted_findings_say_how_many_cases_they_rest_on() -> None:
     text = render_markdown(shop_analysis())
     assert "| high (61 of 64 cases, 2 explained by lost spans) | uncompensated-failure |" in text
+
+
+def test_long_architecture_tables_list_the_most_telling_rows_and_count_the_rest() -> None:
+    analysis = shop_analysis()
+    checkout = next(f for f in analysis.flows if f.id == "checkout:POST /checkout")
+    (opportunity,) = checkout.parallel_opportunities
+    many = tuple(
+        dataclasses.replace(opportunity, saving_p50_ms=float(ms), saving_p95_ms=float(ms) * 2)
+        for ms in range(1, 21)
+    )
+    flows = tuple(
+        dataclasses.replace(f, parallel_opportunities=many) if f is checkout else f for f in analysis.flows
+    )
+    text = render_markdown(dataclasses.replace(analysis, flows=flows))
+    table = text[text.index("## Parallelisation opportunities") : text.index("## Teams")]
+    rows = [line for line in table.splitlines() if line.startswith("| checkout")]
+    assert len(rows) == 15 and "| 20 ms | 40 ms |" in rows[0] and "| 6 ms | 12 ms |" in rows[-1]
+    assert "… and 5 more opportunities in the HTML report." in table

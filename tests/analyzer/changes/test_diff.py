@@ -91,7 +91,7 @@ def test_a_service_that_disappears_takes_its_orchestrator_role_and_flows_with_it
     )
     diff = compare_scans(take_snapshot(old), take_snapshot(new))
     assert [(c.service, c.new) for c in diff.orchestrators_removed] == [("checkout", None)]
-    assert [f.id for f in diff.flows_removed] == [CHECKOUT]
+    assert [f.id for f in diff.flows_removed] == [CHECKOUT, f"{CHECKOUT} (events)"]
     assert diff.flows_added == () and diff.flows_changed == ()
     # The reverse comparison sees the same things the other way round.
     back = compare_scans(take_snapshot(new), take_snapshot(old))
