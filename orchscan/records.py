@@ -21,9 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
+from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.steps import StepInputs
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial
 from orchscan.analyzer.landscape.graph import EdgePartial
+from orchscan.analyzer.landscape.ownership import NamespacePartial
 from orchscan.analyzer.reduction import (
     PartitionHeavy,
     PartitionLight,
@@ -38,8 +40,9 @@ from orchscan.collectors.traces.accounting import FileTally
 from orchscan.engines.units import UnitResult
 
 #: Version of the records' tables and columns (2: fragments and answers tables, the named
-#: requests of behaviour sums, step calls' client side, step requests' holes and names).
-RECORDS_VERSION = 2
+#: requests of behaviour sums, step calls' client side, step requests' holes and names; 3: the
+#: namespaces partial and the message chains' tables).
+RECORDS_VERSION = 3
 
 MANIFEST = "manifest.json"
 
@@ -120,6 +123,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("service", _TEXT), ("kind", _TEXT), ("method", _TEXT), ("path", _TEXT), ("calls", _INT)
     ),
     "coverage_seen": _schema(("service", _TEXT), ("key", _TEXT)),
+    "namespaces": _schema(("service", _TEXT), ("attribute", _TEXT), ("namespace", _TEXT), ("spans", _INT)),
     "skipped": _schema(("file", _TEXT), ("position", _TEXT), ("reason", _TEXT), ("count", _INT)),
     "notices": _schema(("file", _TEXT), ("reason", _TEXT), ("count", _INT)),
     "files": _schema(
@@ -189,6 +193,53 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("caller", _TEXT), ("callee", _TEXT), ("trace_id", _TEXT), ("start_ns", _INT), ("end_ns", _INT)
     ),
     "context_unanswered": _schema(("caller", _TEXT), ("calls", _INT)),
+    "chain_deliveries": _schema(
+        ("trace_id", _TEXT),
+        ("span_id", _TEXT),
+        ("producer", _TEXT),
+        ("topic", _TEXT),
+        ("system", _TEXT),
+        ("published_ns", _INT),
+        ("consumer_trace", _TEXT),
+        ("consumer_span", _TEXT),
+        ("consumer", _TEXT),
+        ("start_ns", _INT),
+        ("end_ns", _INT),
+        ("error", _BOOL),
+    ),
+    "chain_publishes": _schema(
+        ("trace_id", _TEXT),
+        ("span_id", _TEXT),
+        ("producer", _TEXT),
+        ("topic", _TEXT),
+        ("system", _TEXT),
+        ("published_ns", _INT),
+    ),
+    "chain_calls": _schema(
+        ("trace_id", _TEXT),
+        ("span_id", _TEXT),
+        ("callee", _TEXT),
+        ("operation", _TEXT),
+        ("operation_id", _TEXT),
+        ("method", _TEXT),
+        ("route", _TEXT),
+        ("url_path", _TEXT),
+        ("start_ns", _INT),
+        ("end_ns", _INT),
+        ("error", _BOOL),
+        ("status_code", _FLOAT),
+    ),
+    "chain_origins": _schema(
+        ("trace_id", _TEXT),
+        ("span_id", _TEXT),
+        ("service", _TEXT),
+        ("entry", _TEXT),
+        ("method", _TEXT),
+        ("start_ns", _INT),
+        ("end_ns", _INT),
+        ("error", _BOOL),
+        ("writes", _BOOL),
+    ),
 }
 
 _SKIPPED = tuple(SCHEMAS["skipped"].names)
@@ -217,6 +268,7 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         "root_keys": pd.DataFrame({"key": sorted(light.root_keys)}, dtype=object),
         "fragments": light.fragments,
         "answers": light.answers,
+        "namespaces": light.namespaces.counts,
         "skipped": pd.DataFrame(
             [asdict(s) for s in result.skipped], columns=["file", "position", "reason", "count"]
         ),
@@ -235,6 +287,10 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         "context_roots": heavy.context.roots,
         "context_sent": heavy.context.sent,
         "context_unanswered": heavy.context.unanswered,
+        "chain_deliveries": heavy.chains.deliveries,
+        "chain_publishes": heavy.chains.publishes,
+        "chain_calls": heavy.chains.calls,
+        "chain_origins": heavy.chains.origins,
     }
     if light.coverage is not None:
         tables["coverage_tallies"] = light.coverage.tallies
@@ -381,6 +437,7 @@ class RecordsFolder:
             root_keys=frozenset(frame("root_keys", index)["key"]),
             fragments=frame("fragments", index),
             answers=frame("answers", index),
+            namespaces=NamespacePartial(frame("namespaces", index)),
         )
         files = frame("files", index)
         tallies_by_file = {
@@ -413,6 +470,12 @@ class RecordsFolder:
                 roots=frame("context_roots", index),
                 sent=frame("context_sent", index),
                 unanswered=frame("context_unanswered", index),
+            ),
+            chains=ChainRecords(
+                deliveries=frame("chain_deliveries", index),
+                publishes=frame("chain_publishes", index),
+                calls=frame("chain_calls", index),
+                origins=frame("chain_origins", index),
             ),
         )
 
