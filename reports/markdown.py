@@ -64,8 +64,9 @@ def render_markdown(
     summary.add("orchestrators heading", ["## Orchestrators", ""])
     if not orchestrators:
         summary.add("orchestrators heading", ["No orchestrator stood out.", ""])
-    for service in orchestrators:
-        summary.add("orchestrators", _orchestrator(service))
+    for number, service in enumerate(orchestrators, start=1):
+        # The list ends with a blank line, so the next heading does not follow its last item.
+        summary.add("orchestrators", _orchestrator(service) + ([""] if number == len(orchestrators) else []))
     for section, block in architecture_sections(analysis):
         summary.add(section, block)
     summary.add("flows heading", ["## Flows", ""])

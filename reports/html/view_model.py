@@ -48,6 +48,7 @@ from orchscan.reports.html.flow_view import (
 )
 from orchscan.reports.html.graph_style import LABEL_SIZE, ROLE_STYLE, service_ids
 from orchscan.reports.html.graph_svg import MIN_LABEL_PX, ServiceGraph
+from orchscan.reports.html.parallel_view import ParallelRow, build_parallel
 from orchscan.reports.html.routes import fold_operations
 from orchscan.reports.html.teams_view import TeamsView, build_teams
 from orchscan.reports.html.trace_links import TraceRef, trace_refs
@@ -205,6 +206,7 @@ class ReportView:
     sections: tuple[OwnerSection, ...]
     comparison: tuple[ComparisonRow, ...]
     flow_counts: str
+    parallel: tuple[ParallelRow, ...]
     teams: TeamsView
     findings: tuple[FindingView, ...]
     rules: tuple[str, ...]
@@ -247,6 +249,7 @@ def build_view(
         observed=observed_rows(analysis),
         comparison=build_comparison(analysis, flow_anchor),
         flow_counts=_flow_counts(analysis),
+        parallel=build_parallel(analysis, flow_anchor),
         teams=build_teams(analysis, flow_anchor),
         findings=findings,
         rules=tuple(sorted({f.rule for f in analysis.findings})),

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from analysis_factories import hostile_analysis, shop_analysis
 
+from orchscan.analyzer.results import ParallelOpportunity
 from orchscan.reports.html.render import render_html
 from orchscan.reports.html.sequence_svg import lifelines, render_sequence
 
@@ -44,7 +45,7 @@ def test_an_event_driven_flow_names_who_sent_each_message_and_how_it_failed(html
 
 
 def test_orchestrated_and_event_driven_flows_are_side_by_side(html: str) -> None:
-    section = _section(html, "flow-kinds", "teams")
+    section = _section(html, "flow-kinds", "parallel")
     assert section.count("<tr>") == 2  # the header and the one entry with both kinds
     assert '<a href="#flow-0">7 steps, 5 other services</a>' in section
     assert '<a href="#flow-1">4 steps, 4 other services</a>' in section
@@ -54,6 +55,29 @@ def test_orchestrated_and_event_driven_flows_are_side_by_side(html: str) -> None
         in section
     )
     assert "3 orchestrated and 1 event-driven flows in all." in section
+
+
+def test_the_parallelisation_section_ranks_every_flows_opportunities_by_their_saving() -> None:
+    analysis = shop_analysis()
+    product = next(f for f in analysis.flows if f.id == "product-page:GET /products/{id}")
+    larger = ParallelOpportunity((1, 2), 40.0, 95.0, 12, ("no data handoff between them",))
+    flows = tuple(
+        dataclasses.replace(f, parallel_opportunities=(larger,)) if f is product else f
+        for f in analysis.flows
+    )
+    section = _section(render_html(dataclasses.replace(analysis, flows=flows)), "parallel", "teams")
+    assert "<h2>Parallelisation opportunities</h2>" in section
+    assert section.count("<tr>") == 3  # the header and both flows' opportunities
+    # The largest saving first, linked to its flow.
+    assert section.index('<a href="#flow-3">product-page: GET /products/{id}</a>') < section.index(
+        '<a href="#flow-0">checkout: POST /checkout</a>'
+    )
+    assert (
+        "<li><code>6. shipping POST /shipments</code></li><li><code>7. kafka publish order.placed</code></li>"
+        in (section)
+    )
+    assert '<td class="num">40 ms</td><td class="num">95 ms</td><td class="num">12</td>' in section
+    assert "none can read what another wrote" in section
 
 
 def test_the_teams_section_shows_owners_boundaries_and_coordinators(html: str) -> None:
@@ -71,11 +95,18 @@ def test_the_teams_section_shows_owners_boundaries_and_coordinators(html: str) -
 def test_without_teams_or_events_the_sections_say_what_is_missing() -> None:
     analysis = shop_analysis()
     plain = dataclasses.replace(
-        analysis, ownership=(), flows=tuple(f for f in analysis.flows if f.kind == "orchestrated")
+        analysis,
+        ownership=(),
+        flows=tuple(
+            dataclasses.replace(f, parallel_opportunities=())
+            for f in analysis.flows
+            if f.kind == "orchestrated"
+        ),
     )
     page = render_html(plain)
     assert "No flow continues through messaging: every flow found is orchestrated." in page
     assert "No service's team is known" in page
+    assert "No sequential steps were found that nothing orders." in page
 
 
 def test_the_sequence_diagram_draws_a_message_from_its_sender() -> None:
