@@ -140,6 +140,7 @@ class Ingest:
             sources=self.sources,
         )
 
+
 def merge_notices(notices: list[Notice]) -> tuple[Notice, ...]:
     """One notice per file and reason, counts summed (chunks of one file report the same repairs)."""
     counts: dict[tuple[str, str], int] = {}
