@@ -30,7 +30,7 @@ from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
 from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.events import mine_event_flows
-from orchscan.analyzer.flows.judgement import FLOW, split_mixed_entries
+from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, judge_flows, split_mixed_entries
 from orchscan.analyzer.flows.lost_callees import merge_answers
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.parallelism import with_parallel_opportunities
@@ -186,7 +186,11 @@ def finish_analysis(
     claimed = tuple(flow for flow in mined if flow.verdict == FLOW)
     orchestrated = with_parallel_opportunities(steps, claimed, thresholds=thresholds.flows)
     chains = ChainRecords.merge([part.chains for part in selected])
-    choreographed = mine_event_flows(chains, thresholds=thresholds.flows)
+    # Event-driven flows are claims too: judged on the same evidence, never split (no mixed entry).
+    events = judge_flows(
+        mine_event_flows(chains, thresholds=thresholds.flows), NO_MIXED_ENTRIES, thresholds=thresholds.flows
+    )
+    choreographed = tuple(flow for flow in events if flow.verdict == FLOW)
     teams = {record.service: record.team for record in landscape.ownership}
     orchestrated, choreographed = with_teams(orchestrated, teams), with_teams(choreographed, teams)
     flows = orchestrated + choreographed
@@ -216,7 +220,9 @@ def finish_analysis(
         findings=tuple(sorted(findings, key=Finding.sort_key)),
         coverage=tuple(sorted(landscape.coverage, key=lambda c: c.service)),
         observed_flows=tuple(
-            sorted((f for f in mined if f.verdict != FLOW), key=lambda f: (f.owner, f.entry.key, f.id))
+            sorted(
+                (f for f in mined + events if f.verdict != FLOW), key=lambda f: (f.owner, f.entry.key, f.id)
+            )
         ),
         ownership=landscape.ownership,
     )

@@ -206,6 +206,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("start_ns", _INT),
         ("end_ns", _INT),
         ("error", _BOOL),
+        ("holes", _BOOL),
     ),
     "chain_publishes": _schema(
         ("trace_id", _TEXT),
@@ -239,6 +240,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("end_ns", _INT),
         ("error", _BOOL),
         ("writes", _BOOL),
+        ("holes", _BOOL),
     ),
 }
 

@@ -35,13 +35,14 @@ class ChainRecords:
     ``deliveries``: one row per message a consumer span received: the producer's request
     (``trace_id``, ``span_id``, ``producer``), ``topic``, ``system``, ``published_ns``, and the
     consumer's request (``consumer_trace``, ``consumer_span``, ``consumer``) with its
-    ``start_ns``, ``end_ns`` and ``error``. ``publishes``: messages nobody was seen consuming,
+    ``start_ns``, ``end_ns``, ``error`` and ``holes`` (the consumer's trace lost spans: some
+    span's parent is absent). ``publishes``: messages nobody was seen consuming,
     with the producer's request, ``topic``, ``system`` and ``published_ns``. ``calls``: the
     synchronous calls made while handling a consumed message: the consumer's request
     (``trace_id``, ``span_id``), and the step columns of
     :class:`orchscan.analyzer.flows.steps.StepInputs`. ``origins``: every request that published
-    a message, with ``service``, ``entry``, ``method``, ``start_ns``, ``end_ns``, ``error`` and
-    ``writes`` (a write method or store calls of its own).
+    a message, with ``service``, ``entry``, ``method``, ``start_ns``, ``end_ns``, ``error``,
+    ``writes`` (a write method or store calls of its own) and ``holes`` (its trace lost spans).
     """
 
     deliveries: pd.DataFrame
@@ -89,6 +90,8 @@ def chain_records(tables: CallTables, steps: StepInputs) -> ChainRecords:
     producer = outer[calls["entry_row"].to_numpy()[delivered]]
     consumer = callee_row[delivered]
     topic = _text(spans, "messaging_destination", caller_row[delivered])
+    consumer_trace = _text(spans, "trace_id", consumer)
+    lost = spans.loc[spans["lost_parent"].to_numpy(dtype=bool), "trace_id"].unique()
     deliveries = pd.DataFrame(
         {
             "trace_id": _text(spans, "trace_id", producer),
@@ -97,12 +100,13 @@ def chain_records(tables: CallTables, steps: StepInputs) -> ChainRecords:
             "topic": np.where(pd.isna(topic), _text(spans, "messaging_destination", consumer), topic),
             "system": _text(calls, "system", delivered),
             "published_ns": calls["start_ns"].to_numpy(dtype=np.int64)[delivered],
-            "consumer_trace": _text(spans, "trace_id", consumer),
+            "consumer_trace": consumer_trace,
             "consumer_span": _text(spans, "span_id", consumer),
             "consumer": _text(calls, "callee", delivered),
             "start_ns": spans["start_ns"].to_numpy(dtype=np.int64)[consumer],
             "end_ns": spans["end_ns"].to_numpy(dtype=np.int64)[consumer],
             "error": calls["error"].to_numpy(dtype=bool)[delivered],
+            "holes": pd.Series(consumer_trace, dtype=object).isin(lost).to_numpy(dtype=bool),
         }
     )
     # A producer span whose message no consumer span received (directly or by a link): the
@@ -187,6 +191,7 @@ def _origins(steps: StepInputs, rows: np.ndarray, spans: pd.DataFrame) -> pd.Dat
                 "end_ns": found["end_ns"].to_numpy(dtype=np.int64),
                 "error": found["error"].astype(bool).to_numpy(),
                 "writes": writes.astype(bool).to_numpy(),
+                "holes": found["holes"].astype(object).fillna(False).astype(bool).to_numpy(),
             }
         )
     )

@@ -117,6 +117,9 @@ def _stitch(records: ChainRecords, max_hops: int) -> _Chains:
         return _Chains(pd.DataFrame(), roots.iloc[:0])
     actions = pd.concat(parts, ignore_index=True)
     actions["step"] = actions["caller"] + " → " + actions["callee"] + " " + actions["operation"]
+    # A chain lost spans when its origin's trace or a consumer's trace did.
+    holed = delivered.loc[delivered["holes"].astype(bool), "chain"]
+    roots = roots.assign(holes=roots["holes"].astype(bool) | roots["chain"].isin(holed))
     return _Chains(actions, roots[roots["chain"].isin(actions["chain"])])
 
 
@@ -239,6 +242,7 @@ def _step_calls(chains: _Chains, min_steps: int) -> StepCalls:
             ),
             "error": roots["error"].to_numpy(dtype=bool),
             "failed": first_failures(actions).reindex(roots.index).notna().to_numpy(),
+            "holes": roots["holes"].to_numpy(dtype=bool),
             "sequence": sequences["step"].reindex(roots.index).to_numpy(),
             "steps": distinct_steps.reindex(roots.index).to_numpy(dtype=np.int64),
             "max_gap_ns": actions.groupby("chain")["wait_ns"]

@@ -128,9 +128,9 @@ def observed_rows(analysis: Analysis) -> tuple[ObservedRow, ...]:
     return tuple(
         ObservedRow(
             owner=flow.owner,
-            entry=flow.entry.key,
+            entry=flow.entry.key + (" (events)" if flow.kind == "choreographed" else ""),
             verdict=VERDICTS.get(flow.verdict, flow.verdict),
-            requests=f"{flow.requests:,}",
+            requests=f"{flow.requests:,}" + (" chains" if flow.kind == "choreographed" else ""),
             steps=f"{len(flow.steps):,}",
             caveats=flow.caveats,
         )

@@ -97,8 +97,27 @@ def test_one_delivery_is_a_notification_not_a_flow() -> None:
         order = land.trace().request("orders", "POST /orders", ms=30)
         order.publish("order-placed", at=5).consume("email", at=8, ms=5)
     assert _events(_analysis(land)) == {}
-    (flow,) = _events(_analysis(land, event_flow_min_steps=1)).values()
+    (flow,) = _events(_analysis(land, event_flow_min_steps=1, evidence_min_steps=1)).values()
     assert _keys(flow) == ["orders → email consume order-placed"]
+    # Mined with one step, it is still no claim: a flow needs flows.evidence_min_steps steps.
+    (observed,) = _analysis(land, event_flow_min_steps=1).observed_flows
+    assert (observed.kind, observed.verdict) == ("choreographed", "too-little-evidence")
+
+
+def test_chains_seen_too_rarely_are_observed_not_claimed() -> None:
+    land = LandscapeBuilder()
+    for _ in range(2):
+        order = land.trace().request("orders", "POST /orders", ms=30)
+        order.publish("order-placed", at=5).consume("billing", at=8, ms=10).publish("invoice-issued", at=12)
+    analysis = _analysis(land)
+    assert _events(analysis) == {}
+    (observed,) = analysis.observed_flows
+    assert (observed.id, observed.verdict, observed.requests) == (
+        "orders:POST /orders (events)",
+        "too-little-evidence",
+        2,
+    )
+    assert not any(f.rule == "uncompensated-failure" for f in analysis.findings)
 
 
 def test_a_message_nobody_consumed_is_a_step_published_to_the_broker() -> None:
