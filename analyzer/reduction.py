@@ -134,7 +134,7 @@ def reduce_partition(
         root_keys=context.root_keys(),
         fragments=_fragment_counts(tables),
         answers=count_answers(steps.calls),
-        namespaces=NamespacePartial.of(table),
+        namespaces=NamespacePartial.of(spans),
     )
     return light, PartitionHeavy(steps, context, chain_records(tables, steps))
 

@@ -22,9 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from orchscan.analyzer.columnar.codes import encode
 from orchscan.analyzer.results import Flow, ServiceTeam
 from orchscan.collectors.owners import OwnersFile
 
@@ -42,20 +44,28 @@ class NamespacePartial:
 
     @classmethod
     def of(cls, table: pa.Table) -> NamespacePartial:
-        """Count the namespaces each service's spans carry (``table`` with plain strings)."""
+        """Count the namespaces each service's spans carry (text columns plain or coded)."""
+        service = encode(table["service"])
         frames = []
         for column, attribute in NAMESPACE_COLUMNS.items():
-            counted = (
-                table.select(["service", column]).group_by(["service", column]).aggregate([([], "count_all")])
+            namespace = encode(table[column])
+            width = len(namespace.values)
+            # The last code of each is null: a span without a service or a namespace tells nothing.
+            known = (service.codes < len(service.values) - 1) & (namespace.codes < width - 1)
+            pairs, spans = np.unique(
+                service.codes[known] * width + namespace.codes[known], return_counts=True
             )
-            frame = counted.to_pandas().dropna(subset=[column])
             frames.append(
                 pd.DataFrame(
                     {
-                        "service": frame["service"].astype(object),
+                        "service": pd.Series(
+                            np.asarray(service.values, dtype=object)[pairs // width], dtype=object
+                        ),
                         "attribute": attribute,
-                        "namespace": frame[column].astype(object),
-                        "spans": frame["count_all"].astype("int64"),
+                        "namespace": pd.Series(
+                            np.asarray(namespace.values, dtype=object)[pairs % width], dtype=object
+                        ),
+                        "spans": spans.astype("int64"),
                     }
                 )
             )

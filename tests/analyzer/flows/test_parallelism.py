@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from flow_factories import Landscape
+from factories import LandscapeBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scans import mined_flows
@@ -16,23 +16,25 @@ from orchscan.analyzer.results import Compensation, Flow, Handoff, OperationRef
 from orchscan.analyzer.thresholds import FlowThresholds
 
 
-def _fulfil(land: Landscape, durations: tuple[float, float, float], *, fail_first: bool = False) -> None:
+def _fulfil(
+    land: LandscapeBuilder, durations: tuple[float, float, float], *, fail_first: bool = False
+) -> None:
     """fulfil POST /fulfilments: three calls one after another to three services, 2 ms apart."""
     order = land.trace().request("fulfil", "POST /fulfilments", ms=sum(durations) + 20)
     at = 2.0
     targets = (("inventory", "POST /reservations"), ("labels", "POST /labels"), ("crm", "GET /customers/c-1"))
     for (callee, operation), ms in zip(targets, durations, strict=True):
         failed = fail_first and callee == "inventory"
-        order.call(callee, operation, at=at, ms=ms, status=503 if failed else 200)
+        order.call(callee, operation, at=at, ms=ms, status_code=503 if failed else 200)
         at += ms + 2
 
 
-def _mine(land: Landscape, **thresholds: float) -> tuple[tuple[Flow, ...], StepCalls]:
+def _mine(land: LandscapeBuilder, **thresholds: float) -> tuple[tuple[Flow, ...], StepCalls]:
     return mined_flows(land.table(), owners=["fulfil"], thresholds=FlowThresholds(**thresholds))  # type: ignore[arg-type]
 
 
 def test_three_independent_steps_could_run_together_and_the_saving_is_measured_per_request() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     durations = [(30.0, 20.0, 10.0)] * 8 + [(60.0, 20.0, 10.0)] * 2
     for row in durations:
         _fulfil(land, row)
@@ -49,7 +51,7 @@ def test_three_independent_steps_could_run_together_and_the_saving_is_measured_p
 
 
 def test_the_p95_saving_follows_the_slow_requests() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for i in range(20):
         _fulfil(land, (30.0, 20.0 + (40.0 if i >= 18 else 0.0), 10.0))
     flows, steps = _mine(land)
@@ -65,7 +67,7 @@ def _flow_with(flow: Flow, **changes: object) -> Flow:
 
 @pytest.fixture(scope="module")
 def mined() -> tuple[Flow, StepCalls]:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(5):
         _fulfil(land, (30.0, 20.0, 10.0))
     (flow,), steps = _mine(land)
@@ -95,7 +97,7 @@ def test_an_optional_step_ends_a_run(mined: tuple[Flow, StepCalls]) -> None:
 
 @pytest.mark.parametrize(("polls", "expected"), [(1, [(1, 2)]), (3, [])])
 def test_a_polled_read_holds_back_what_follows(polls: int, expected: list[tuple[int, ...]]) -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         order = land.trace().request("fulfil", "POST /fulfilments", ms=200)
         at = 2.0
@@ -111,7 +113,7 @@ def test_a_polled_read_holds_back_what_follows(polls: int, expected: list[tuple[
 
 
 def test_two_steps_on_one_service_with_a_write_stay_in_order() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         order = land.trace().request("fulfil", "POST /fulfilments", ms=100)
         order.call("inventory", "POST /reservations", at=2, ms=20)
@@ -125,7 +127,7 @@ def test_two_steps_on_one_service_with_a_write_stay_in_order() -> None:
 
 
 def test_two_reads_of_one_service_may_run_together() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         order = land.trace().request("quote", "GET /quotes", ms=100)
         order.call("catalog", "GET /items/i-1", at=2, ms=20)
@@ -138,7 +140,7 @@ def test_two_reads_of_one_service_may_run_together() -> None:
 
 
 def test_a_step_that_failed_for_good_guards_the_writes_after_it() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for i in range(6):
         _fulfil(land, (30.0, 20.0, 10.0), fail_first=i == 0)
     flows, steps = _mine(land)
@@ -148,7 +150,7 @@ def test_a_step_that_failed_for_good_guards_the_writes_after_it() -> None:
 
 
 def test_steps_already_in_parallel_join_a_run_as_one_block() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(4):
         page = land.trace().request("bff", "GET /home", ms=120)
         page.call("catalog", "GET /items", at=2, ms=30)
@@ -164,7 +166,7 @@ def test_steps_already_in_parallel_join_a_run_as_one_block() -> None:
 
 
 def test_thresholds_decide_what_is_worth_reporting() -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for _ in range(3):
         _fulfil(land, (30.0, 20.0, 10.0))
     flows, steps = _mine(land)
@@ -180,7 +182,7 @@ def test_thresholds_decide_what_is_worth_reporting() -> None:
 def test_the_saving_never_exceeds_the_time_the_steps_took(
     durations: list[tuple[float, float, float]],
 ) -> None:
-    land = Landscape()
+    land = LandscapeBuilder()
     for row in durations:
         _fulfil(land, row)
     flows, steps = _mine(land, parallel_min_saving_ms=0.0)
