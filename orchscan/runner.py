@@ -191,22 +191,21 @@ def run_analysis(
 
     With ``keep_records`` every unit is also written there as records (see :mod:`orchscan.records`).
     """
-    context = SpecContext.of(specs, services, service_map)
-    keep = partial(write_unit, keep_records) if keep_records is not None else None
-    task = ReduceTask(context.operations, thresholds, budget.heavy_bytes, work_dir, keep)
-    with local_engine(units, task, jobs=budget.jobs) as engine:
-        result = finish_landscape(
-            engine,
-            account,
-            context,
-            workflows=workflows,
-            thresholds=thresholds,
-            on_progress=on_progress,
-            owners_file=owners_file,
-        )
-    if keep_records is not None:
-        _write_manifest(keep_records, len(units), services, account, thresholds)
-    return result
+    return _finish_with_engine(
+        account,
+        services,
+        lambda task: local_engine(units, task, jobs=budget.jobs),
+        units=len(units),
+        specs=specs,
+        service_map=service_map,
+        workflows=workflows,
+        thresholds=thresholds,
+        keep_records=keep_records,
+        heavy_bytes=budget.heavy_bytes,
+        work_dir=work_dir,
+        on_progress=on_progress,
+        owners_file=owners_file,
+    )
 
 
 def _write_manifest(
@@ -351,7 +350,7 @@ def scan_traces(
         if sources:
             raise EngineError(LIVE_ON_DASK.format(source=sources[0].name))
         finish = partial(
-            _finish_on_dask,
+            _finish_with_engine,
             specs=specs,
             service_map=service_map,
             workflows=workflows,
@@ -403,7 +402,7 @@ def _scan_on_dask(
 ) -> ScanResult:
     """The scan with its map side on a Dask cluster: the workers read, shuffle and reduce.
 
-    ``finish`` is :func:`_finish_on_dask` with the scan's specs and thresholds. The budget holds
+    ``finish`` is :func:`_finish_with_engine` with the scan's specs and thresholds. The budget holds
     for each worker: units and read tasks are sized from the smaller of ``--memory-limit`` and the
     smallest worker's own memory limit, shared by its threads; a local cluster's workers get
     ``--memory-limit`` each (every one holds its own interpreter, nothing is shared by forking).
@@ -445,7 +444,7 @@ def _scan_on_dask(
         return result
 
 
-def _finish_on_dask(
+def _finish_with_engine(
     account: ReadAccount,
     services: Sequence[str],
     open_units: Callable[[ReduceTask], AbstractContextManager[Engine]],
@@ -461,8 +460,8 @@ def _finish_on_dask(
     on_progress: Progress | None,
     owners_file: OwnersFile | None = None,
 ) -> ScanResult:
-    """Bind the specs, reduce the units on the cluster and finish the landscape; with
-    ``keep_records`` (a folder every worker sees) the workers keep every unit there."""
+    """Bind the specs, reduce the units in the engine ``open_units`` opens and finish the landscape;
+    with ``keep_records`` (on a cluster, a folder every worker sees) every unit is kept there."""
     context = SpecContext.of(specs, services, service_map)
     keep = partial(write_unit, keep_records) if keep_records is not None else None
     task = ReduceTask(context.operations, thresholds, heavy_bytes, work_dir, keep)
