@@ -12,9 +12,11 @@ systems and bounded in length (``reports/names.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import unquote
 
 from orchscan.analyzer.pipeline import ScanResult
@@ -46,9 +48,37 @@ class Draft:
 
     owner: str
     path: PurePosixPath
-    text: str
+    document: Mapping[str, Any] = field(repr=False, compare=False)
     flows: tuple[str, ...]
     needs: tuple[PurePosixPath, ...]
+
+    @cached_property
+    def text(self) -> str:
+        """The document's YAML, rendered when a report first asks for it: findings.json only
+        names the file, and rendering a landscape's drafts costs seconds."""
+        return render_yaml(self.document)
+
+
+class RenderedOnDemand(Mapping[PurePosixPath, str | bytes]):
+    """Files by path whose YAML documents are rendered the first time one is read, then kept."""
+
+    def __init__(
+        self, files: Mapping[PurePosixPath, str | bytes], documents: Mapping[PurePosixPath, Any]
+    ) -> None:
+        self._texts: dict[PurePosixPath, str | bytes] = dict(files)
+        self._documents = {path: doc for path, doc in documents.items() if path not in self._texts}
+
+    def __getitem__(self, path: PurePosixPath) -> str | bytes:
+        if path not in self._texts:
+            self._texts[path] = render_yaml(self._documents[path])
+        return self._texts[path]
+
+    def __iter__(self) -> Iterator[PurePosixPath]:
+        yield from self._texts
+        yield from (path for path in self._documents if path not in self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts.keys() | self._documents.keys())
 
 
 @dataclass(frozen=True)
@@ -105,14 +135,14 @@ def draft_workflows(result: ScanResult, specs: SpecSet | None) -> DraftSet:
     flows = select_flows(result.analysis)
     statuses = result.success_statuses
     apis = plan_apis(flows, documented, folder=ARAZZO_DIR, success_statuses=statuses)
-    supporting: dict[PurePosixPath, str | bytes] = {}
+    copied: dict[PurePosixPath, str | bytes] = {}
     for copy in copies:
-        supporting.update(copy.files)
-    for api in apis.values():
-        if api.spec is None:
-            supporting[PurePosixPath(api.path)] = render_yaml(
-                build_inferred_openapi(api.service, api.operations)
-            )
+        copied.update(copy.files)
+    inferred = {
+        PurePosixPath(api.path): build_inferred_openapi(api.service, api.operations)
+        for api in apis.values()
+        if api.spec is None
+    }
     copy_files = {copy.path: tuple(copy.files) for copy in copies}
     by_owner: dict[str, list[Flow]] = {}
     for flow in flows:
@@ -124,7 +154,5 @@ def draft_workflows(result: ScanResult, specs: SpecSet | None) -> DraftSet:
         document = build_arazzo(owned, apis, arazzo_path=path, success_statuses=statuses)
         sources = [ARAZZO_DIR / unquote(source["url"]) for source in document["sourceDescriptions"]]
         needs = sorted({file for source in sources for file in copy_files.get(source, (source,))})
-        drafts.append(
-            Draft(owner, path, render_yaml(document), tuple(sorted(f.id for f in owned)), tuple(needs))
-        )
-    return DraftSet(tuple(drafts), supporting, copies)
+        drafts.append(Draft(owner, path, document, tuple(sorted(f.id for f in owned)), tuple(needs)))
+    return DraftSet(tuple(drafts), RenderedOnDemand(copied, inferred), copies)

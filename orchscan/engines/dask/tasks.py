@@ -18,6 +18,7 @@ from typing import TypeVar
 import pyarrow.compute as pc
 
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
+from orchscan.collectors.memory_pool import use_scan_memory_pool
 from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.collectors.traces.registry import parse_chunk
@@ -56,6 +57,7 @@ def read_piece(
 
     Routed batches wait in memory up to ``spill_bytes``, then spill to the worker's temporary folder.
     """
+    use_scan_memory_pool()
     formats: dict[str, str] = {}
     skipped: list[Skipped] = []
     notices: list[Notice] = []
@@ -87,6 +89,7 @@ def given(value: T) -> T:
 
 def reduce_shuffled(index: int, unit: ShuffledUnit, task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
     """Load unit ``index``'s partitions from the shuffle files and reduce it as every engine does."""
+    use_scan_memory_pool()
     return reduce_unit(index, load_partitions(unit), task)
 
 

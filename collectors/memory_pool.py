@@ -1,0 +1,31 @@
+"""Which allocator Arrow's buffers come from in every process of a scan.
+
+pyarrow's wheels default to mimalloc. On a scan's pattern (batches of tens of thousands of
+rows allocated, copied by ``take`` and freed, in several processes at once) it handed pages
+back to the kernel and faulted them in again: 10-12 s of system time in a 23 s scan of a
+million spans, against under 3 s with jemalloc or the C library's allocator (benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+#: The environment variable by which Arrow lets a user pick the allocator; a choice made there wins.
+POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def use_scan_memory_pool() -> str:
+    """Make jemalloc (else the system allocator) Arrow's default pool, unless the user chose one.
+
+    Returns the backend in use. Cheap and idempotent: every process that allocates Arrow memory
+    for a scan calls it before its first batch (forked workers inherit it).
+    """
+    if POOL_VARIABLE not in os.environ:
+        try:
+            pool = pa.jemalloc_memory_pool()
+        except NotImplementedError:  # a build without jemalloc (Windows wheels)
+            pool = pa.system_memory_pool()
+        pa.set_memory_pool(pool)
+    return pa.default_memory_pool().backend_name
