@@ -28,4 +28,5 @@ def use_scan_memory_pool() -> str:
         except NotImplementedError:  # a build without jemalloc (Windows wheels)
             pool = pa.system_memory_pool()
         pa.set_memory_pool(pool)
-    return pa.default_memory_pool().backend_name
+    backend: str = pa.default_memory_pool().backend_name
+    return backend

@@ -36,13 +36,13 @@ from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.owners import OwnersFile
 from orchscan.collectors.traces.accounting import file_reports, merge_tallies
 from orchscan.collectors.traces.ingest import InputReader
-from orchscan.collectors.traces.partition import Partition, Partitions, PartitionStore, partition_count
+from orchscan.collectors.traces.partition import Partitions, PartitionStore, partition_count
 from orchscan.collectors.traces.sources import TraceSource
 from orchscan.engines.dask.engine import dask_engine
 from orchscan.engines.dask.inputs import is_url
 from orchscan.engines.local import local_engine
 from orchscan.engines.registry import ENGINES, LIVE_ON_DASK, EngineError
-from orchscan.engines.units import Engine, ReduceTask, UnitResult
+from orchscan.engines.units import Engine, ReduceTask, UnitResult, UnitsHandover
 from orchscan.records import (
     RecordsEngine,
     RecordsFolder,
@@ -69,13 +69,24 @@ MIN_UNIT_SPANS = 10_000
 class MemoryBudget:
     """How one memory limit is shared between the stages of a scan.
 
-    Routed spans wait in memory up to ``input_bytes``, then spill to disk; each of ``jobs``
-    workers reduces units of at most ``unit_spans`` spans; the heavy records workers keep
-    between reduction and selection stay in memory up to ``heavy_bytes`` in all, then spill.
+    Routed spans wait in memory up to ``route_buffer_bytes``, then go to the work folder; each
+    of ``jobs`` workers reduces units of at most ``unit_spans`` spans; the heavy records workers
+    keep between reduction and selection stay in memory up to ``heavy_bytes`` in all, then
+    spill. On a cluster, one read task holds up to ``input_bytes`` of routed spans.
+
+    The local buffer is small on purpose: the reducing workers are forked once reading ends, so
+    every routed span still in memory then would count in the parent's peak and in each
+    worker's. Writing them costs no measurable time (1M spans: read in 3.40 s with every
+    span written, 3.23 s with all 230 MB kept in memory), and the scan's largest process
+    peaked at 842 MB instead of 723 MB when they were kept.
     """
 
     limit: int
     jobs: int
+
+    @property
+    def route_buffer_bytes(self) -> int:
+        return self.limit // 20
 
     @property
     def input_bytes(self) -> int:
@@ -137,7 +148,7 @@ def read_partitioned(
     size = sum(_estimated_bytes(path) for path in reader.files)
     size += sum(live.estimated_bytes() for live in reader.sources)
     store = PartitionStore(
-        partition_count(size, budget.unit_spans), spill_bytes=budget.input_bytes, work_dir=work_dir
+        partition_count(size, budget.unit_spans), spill_bytes=budget.route_buffer_bytes, work_dir=work_dir
     )
     names: set[str] = set()
     for batch in reader.batches():
@@ -174,7 +185,7 @@ def _estimated_bytes(path: Path) -> int:
 
 def run_analysis(
     account: ReadAccount,
-    units: Sequence[Sequence[Partition]],
+    units: UnitsHandover,
     services: Sequence[str],
     *,
     specs: SpecSet | None,
@@ -195,7 +206,7 @@ def run_analysis(
         account,
         services,
         lambda task: local_engine(units, task, jobs=budget.jobs),
-        units=len(units),
+        units=units.count,
         specs=specs,
         service_map=service_map,
         workflows=workflows,
@@ -372,9 +383,10 @@ def scan_traces(
             work_dir=folder,
             on_progress=progress.read if progress else None,
         )
-        units = partitions.units(budget.unit_spans)
+        units = UnitsHandover(partitions.units(budget.unit_spans))
+        del partitions  # the engine frees the routed spans once it no longer needs them
         if progress is not None:
-            progress.reduce_start(len(units))
+            progress.reduce_start(units.count)
         return run_analysis(
             account,
             units,

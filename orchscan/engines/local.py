@@ -23,10 +23,12 @@ from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import pyarrow as pa
+
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
 from orchscan.collectors.traces.partition import Partition
 from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
-from orchscan.engines.units import ReduceTask, UnitResult, reduce_unit
+from orchscan.engines.units import ReduceTask, UnitResult, UnitsHandover, reduce_unit
 
 
 class _Held:
@@ -75,10 +77,11 @@ Worker = tuple[multiprocessing.process.BaseProcess, Connection]
 class LocalEngine:
     """Reduces units in ``jobs`` processes (see the module docstring)."""
 
-    def __init__(self, units: Sequence[Sequence[Partition]], task: ReduceTask, *, jobs: int) -> None:
-        self._units = units
+    def __init__(self, units: UnitsHandover, task: ReduceTask, *, jobs: int) -> None:
+        self._units: list[tuple[Partition, ...]] = units.take()
+        self._count = units.count
         self._task = task
-        self._jobs = max(1, min(jobs, len(units)))
+        self._jobs = max(1, min(jobs, self._count))
         self._held = _Held(task.heavy_bytes, task.work_dir)
         self._workers: list[Worker] = []
         self._owner: dict[int, int] = {}
@@ -87,15 +90,21 @@ class LocalEngine:
         """Every unit's partials, in unit order; the heavy records stay behind."""
         results: dict[int, UnitResult] = {}
         if self._jobs == 1:
-            for index, unit in enumerate(self._units):
+            for index in range(self._count):
+                unit, self._units[index] = self._units[index], ()
                 result, heavy = reduce_unit(index, unit, self._task)
+                del unit
+                _release_freed()
                 self._held.keep(index, heavy)
                 results[index] = result
                 if on_progress is not None:
                     on_progress(1)
-            return [results[i] for i in range(len(self._units))]
+            return [results[i] for i in range(self._count)]
         self._start()
-        pending = list(range(len(self._units)))
+        # The forked workers hold their own copies of the routed spans.
+        self._units.clear()
+        _release_freed()
+        pending = list(range(self._count))
         busy: dict[int, int] = {}
         for worker in range(len(self._workers)):
             self._send(worker, pending, busy)
@@ -107,7 +116,7 @@ class LocalEngine:
             if on_progress is not None:
                 on_progress(1)
             self._send(worker, pending, busy)
-        return [results[i] for i in range(len(self._units))]
+        return [results[i] for i in range(self._count)]
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's heavy records hold of the selection, in unit order."""
@@ -116,7 +125,7 @@ class LocalEngine:
             _tell(worker, self._workers, ("select", selection))
             for index, heavy in _answer(worker, self._workers):
                 selected[index] = heavy
-        return [selected[i] for i in range(len(self._units))]
+        return [selected[i] for i in range(self._count)]
 
     def close(self) -> None:
         """Stop the workers (also after an error)."""
@@ -159,6 +168,12 @@ class LocalEngine:
                 (result,) = _answer(worker, self._workers)
                 return worker, result
         raise RuntimeError("no worker answered")  # wait() returned only connections of busy workers
+
+
+def _release_freed() -> None:
+    """Hand the pages of freed Arrow buffers back to the system now, not at the allocator's
+    next purge: the landscape stage that follows would otherwise peak on top of them."""
+    pa.default_memory_pool().release_unused()
 
 
 class WorkerError(RuntimeError):
@@ -223,9 +238,7 @@ def _work(
 
 
 @contextmanager
-def local_engine(
-    units: Sequence[Sequence[Partition]], task: ReduceTask, *, jobs: int
-) -> Iterator[LocalEngine]:
+def local_engine(units: UnitsHandover, task: ReduceTask, *, jobs: int) -> Iterator[LocalEngine]:
     """A local engine whose workers are stopped when the block ends."""
     engine = LocalEngine(units, task, jobs=jobs)
     try:

@@ -53,6 +53,27 @@ class ReduceTask:
     keep: UnitSink | None = None
 
 
+class UnitsHandover:
+    """Units of partitions handed to an engine once.
+
+    The engine that takes them holds the only reference, so the routed spans they keep in memory
+    are freed as soon as it lets go of them: each unit once reduced in this process, all of them
+    once forked workers hold their own copies. The scan's peak is then the landscape's, not the
+    landscape's on top of every routed span.
+    """
+
+    def __init__(self, units: list[tuple[Partition, ...]]) -> None:
+        self._units: list[tuple[Partition, ...]] | None = units
+        self.count = len(units)
+
+    def take(self) -> list[tuple[Partition, ...]]:
+        """The units; a second take is an error."""
+        if self._units is None:
+            raise RuntimeError("the units were handed over already")
+        units, self._units = self._units, None
+        return units
+
+
 class Engine(Protocol):
     """Reduces units somewhere, keeps their heavy records, and answers the landscape's selection."""
 

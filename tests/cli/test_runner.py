@@ -24,6 +24,7 @@ from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.owners import OwnersFile, TeamPatterns
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.partition import PartitionStore
+from orchscan.engines.units import UnitsHandover
 from orchscan.runner import MemoryBudget, ReadAccount, parse_size, run_analysis
 
 
@@ -48,7 +49,7 @@ def _partitioned(
     )
     result = run_analysis(
         account,
-        store.finish().units(unit_spans),
+        UnitsHandover(store.finish().units(unit_spans)),
         service_names(ingested.spans),
         specs=specs,
         service_map=None,
