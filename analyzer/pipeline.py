@@ -162,17 +162,24 @@ def plan_landscape(
 
 def finish_analysis(
     landscape: Landscape,
-    selected: Sequence[SelectedRecords],
+    selected: list[SelectedRecords],
     report: IngestReport,
     *,
     specs: SpecContext,
     workflows: Sequence[DocumentedWorkflow] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> ScanResult:
-    """Mine flows from the selected records, check documented workflows, raise every finding."""
+    """Mine flows from the selected records, check documented workflows, raise every finding.
+
+    ``selected`` is emptied once its parts are merged, so that the records are not held twice
+    while flows are mined: they are the landscape stage's largest input.
+    """
     operations = specs.operations
     tolerance = thresholds.calls.overlap_tolerance_ms
+    chains = ChainRecords.merge([part.chains for part in selected])
+    context = TraceContextEvidence.merge([part.context for part in selected])
     candidates = number_requests([part.steps for part in selected])
+    selected.clear()
     figures = flow_figures(candidates.requests)
     wanted = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
     steps, mixed = split_mixed_entries(wanted, thresholds=thresholds.flows)
@@ -185,7 +192,6 @@ def finish_analysis(
     # Claims rest on claimed flows only; the others are listed as observed.
     claimed = tuple(flow for flow in mined if flow.verdict == FLOW)
     orchestrated = with_parallel_opportunities(steps, claimed, thresholds=thresholds.flows)
-    chains = ChainRecords.merge([part.chains for part in selected])
     # Event-driven flows are claims too: judged on the same evidence, never split (no mixed entry).
     events = judge_flows(
         mine_event_flows(chains, thresholds=thresholds.flows), NO_MIXED_ENTRIES, thresholds=thresholds.flows
@@ -194,7 +200,6 @@ def finish_analysis(
     teams = {record.service: record.team for record in landscape.ownership}
     orchestrated, choreographed = with_teams(orchestrated, teams), with_teams(choreographed, teams)
     flows = orchestrated + choreographed
-    context = TraceContextEvidence.merge([part.context for part in selected])
     findings = (
         find_findings(
             orchestrated,

@@ -269,13 +269,12 @@ def number_requests(parts: Sequence[StepCalls]) -> StepCalls:
     calls["entry_row"] = number.reindex(pd.MultiIndex.from_frame(calls[["part", "entry_row"]])).to_numpy()
     requests["entry_row"] = np.arange(len(requests))
     calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
-    info = requests.set_index("entry_row")
-    calls = calls.drop(columns="part").assign(
-        flow_id=info["flow_id"].reindex(calls["entry_row"]).to_numpy(),
-        owner=info["owner"].reindex(calls["entry_row"]).to_numpy(),
-        entry=info["entry"].reindex(calls["entry_row"]).to_numpy(),
-    )
-    return StepCalls(calls=calls, requests=requests.drop(columns="part"))
+    # Columns are set in place: a landscape's selected calls are the scan's largest frame.
+    del calls["part"], requests["part"]
+    rows = calls["entry_row"].to_numpy()
+    for column in ("flow_id", "owner", "entry"):
+        calls[column] = requests[column].to_numpy()[rows]
+    return StepCalls(calls=calls, requests=requests)
 
 
 def _with_span_details(

@@ -121,10 +121,15 @@ class LocalEngine:
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's heavy records hold of the selection, in unit order."""
         selected: dict[int, SelectedRecords] = dict(self._held.selected(selection))
+        # Every worker marks its records at once; answers are read as they come.
         for worker in range(len(self._workers)):
             _tell(worker, self._workers, ("select", selection))
-            for index, heavy in _answer(worker, self._workers):
-                selected[index] = heavy
+        waiting = set(range(len(self._workers)))
+        while waiting:
+            ready = multiprocessing.connection.wait([self._workers[w][1] for w in waiting])
+            for worker in [w for w in waiting if self._workers[w][1] in ready]:
+                waiting.discard(worker)
+                selected.update(_answer(worker, self._workers))
         return [selected[i] for i in range(self._count)]
 
     def close(self) -> None:

@@ -93,7 +93,7 @@ def build_arazzo(
     qualify = len(called) > 1
     documented = apis.get(owner)
     owner_api = documented if documented is not None and documented.spec is not None else None
-    workflow_ids: set[str] = set()
+    workflow_ids = _Ids()
     workflows = [
         _Workflow(flow, called, names, qualify, statuses, owner_api).build(workflow_ids)
         for flow in sorted(flows, key=lambda f: (f.entry.key, f.id))
@@ -196,12 +196,12 @@ class _Workflow:
         self.qualify = qualify
         self.statuses = statuses
         self.entry = operation_of(flow.entry, owner_api.all_operations()) if owner_api else None
-        self.step_ids: set[str] = set()
+        self.step_ids = _Ids()
         self.inputs: dict[str, dict[str, Any]] = {}
         self.required_inputs: set[str] = set()
         self.sources: set[str] = set()
 
-    def build(self, taken: set[str]) -> dict[str, Any]:
+    def build(self, taken: _Ids) -> dict[str, Any]:
         flow = self.flow
         main: dict[int, _StepDraft] = {}
         unmodelled: list[str] = []
@@ -223,7 +223,7 @@ class _Workflow:
             # The compensation steps follow the main path; without an explicit end they would run
             # after a successful last step.
             ordered[-1].on_success = [{"name": "done", "type": "end"}]
-        workflow_id = _unique(_name(flow.entry.operation_id or flow.id), taken)
+        workflow_id = taken.unique(_name(flow.entry.operation_id or flow.id))
         workflow: dict[str, Any] = {
             "workflowId": workflow_id,
             "summary": f"{flow.entry.key} on {flow.owner}",
@@ -321,7 +321,7 @@ class _Workflow:
             return None
         source = self.names[api.service]
         self.sources.add(source)
-        step_id = _unique(_name(operation.operation_id), self.step_ids)
+        step_id = self.step_ids.unique(_name(operation.operation_id))
         extensions: dict[str, Any] = {
             "x-orchscan-step": {
                 "index": step.index,
@@ -497,7 +497,7 @@ class _Workflow:
         undone, failed = main[item.undone_step], main[item.failed_step]
         source = self.names[api.service]
         self.sources.add(source)
-        step_id = _unique(_name(f"undo-{undone.step_id}-after-{failed.step_id}"), self.step_ids)
+        step_id = self.step_ids.unique(_name(f"undo-{undone.step_id}-after-{failed.step_id}"))
         draft = _StepDraft(
             step_id,
             operation,
@@ -629,13 +629,26 @@ def _name(text: str) -> str:
     return _NOT_NAME.sub("-", text).strip("-") or "unnamed"
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}-{n}"
-    taken.add(candidate)
-    return candidate
+class _Ids:
+    """Ids unique within one document: a name given again becomes ``name-2``, ``name-3``, ...
+
+    Each name remembers the suffix it reached, so a flow whose thousand steps share a few
+    names costs a thousand lookups, not half a million."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+        self._next: dict[str, int] = {}
+
+    def unique(self, name: str) -> str:
+        """``name``, or the first ``name-N`` not given yet."""
+        n = self._next.get(name, 1)
+        candidate = name if n == 1 else f"{name}-{n}"
+        while candidate in self._taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        self._next[name] = n + 1
+        self._taken.add(candidate)
+        return candidate
 
 
 def _output_name(pointer: str) -> str:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 from arazzo_flows import order_flow, ref, sock_shop_apis, write_draft
+from hypothesis import given
+from hypothesis import strategies as st
 from paths import FIXTURES
 
 from orchscan.analyzer.results import Flow, ParallelOpportunity
 from orchscan.reports.arazzo.checks import check_references, validate_arazzo
-from orchscan.reports.arazzo.drafts import build_arazzo, plan_apis
+from orchscan.reports.arazzo.drafts import _Ids, build_arazzo, plan_apis
 from orchscan.reports.yaml_text import render_yaml
 
 EXAMPLES = FIXTURES / "arazzo-examples"
@@ -224,3 +226,23 @@ def test_unknown_version_is_refused_with_a_clear_message() -> None:
     assert validate_arazzo({"arazzo": "2.0.0"}) == (
         "unsupported or missing arazzo version '2.0.0'; known: 1.0, 1.1",
     )
+
+
+def _first_free(names: list[str]) -> list[str]:
+    """The ids the drafts' naming rule gives: the name, else its first ``-N`` not given yet."""
+    taken: set[str] = set()
+    given = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        taken.add(candidate)
+        given.append(candidate)
+    return given
+
+
+@given(st.lists(st.sampled_from(["pay", "pay-2", "pay-3", "pay-2-2", "ship", "ship-2"]), max_size=40))
+def test_step_ids_are_the_first_free_suffix_in_order(names: list[str]) -> None:
+    ids = _Ids()
+    assert [ids.unique(name) for name in names] == _first_free(names)
