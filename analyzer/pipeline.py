@@ -34,6 +34,7 @@ from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, judge_flow
 from orchscan.analyzer.flows.lost_callees import merge_answers
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.parallelism import with_parallel_opportunities
+from orchscan.analyzer.flows.sampling import sample_rates, with_sample_rates
 from orchscan.analyzer.flows.steps import (
     candidate_flows,
     flow_figures,
@@ -137,6 +138,7 @@ def plan_landscape(
     roles = classify_behaviours(summarise_behaviour(behaviour), thresholds=thresholds.roles)
     owners = frozenset(role.name for role in roles if role.role == "orchestrator")
     figures = pd.concat([light.calls for light in lights], ignore_index=True)
+    candidates = candidate_flows(figures, owners, thresholds.flows.min_steps)
     coverage = [light.coverage for light in lights if light.coverage is not None]
     return Landscape(
         roles=roles,
@@ -145,11 +147,12 @@ def plan_landscape(
         coverage=summarise_coverage(CoveragePartial.merge(coverage), specs.operations) if coverage else (),
         statuses=_statuses(pd.concat([light.statuses for light in lights], ignore_index=True)),
         selection=Selection(
-            candidates=candidate_flows(figures, owners, thresholds.flows.min_steps),
+            candidates=candidates,
             orphan_services=frozenset().union(*(light.orphan_services for light in lights)),
             root_keys=frozenset().union(*(light.root_keys for light in lights)),
             tolerance_ms=thresholds.calls.overlap_tolerance_ms,
             answers=merge_answers([light.answers for light in lights]),
+            sample_rates=sample_rates(behaviour.operations, candidates, thresholds.flows.max_mined_requests),
         ),
         fragments=_fragments(pd.concat([light.fragments for light in lights], ignore_index=True)),
         ownership=assign_teams(
@@ -183,11 +186,18 @@ def finish_analysis(
     figures = flow_figures(candidates.requests)
     wanted = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
     steps, mixed = split_mixed_entries(wanted, thresholds=thresholds.flows)
-    mined = _document_entries(
-        analyze_flows(
-            steps, specs=operations or None, thresholds=thresholds.flows, tolerance_ms=tolerance, mixed=mixed
+    mined = with_sample_rates(
+        _document_entries(
+            analyze_flows(
+                steps,
+                specs=operations or None,
+                thresholds=thresholds.flows,
+                tolerance_ms=tolerance,
+                mixed=mixed,
+            ),
+            operations,
         ),
-        operations,
+        landscape.selection.sample_rates,
     )
     # Claims rest on claimed flows only; the others are listed as observed.
     claimed = tuple(flow for flow in mined if flow.verdict == FLOW)

@@ -20,7 +20,7 @@ spans were partitioned.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,9 @@ class Selection:
     ``candidates``: the (owner, entry) operations that may be flows, whose requests are marked;
     ``orphan_services`` and ``root_keys``: whose served requests and unanswered calls the
     trace-context findings match; ``tolerance_ms``: the overlap tolerance steps are marked with;
-    ``answers``: the landscape's answers that name calls whose answer was lost.
+    ``answers``: the landscape's answers that name calls whose answer was lost; ``sample_rates``:
+    the candidates with too many requests to mine them all, and the share of their traces kept
+    (see :mod:`orchscan.analyzer.flows.sampling`).
     """
 
     candidates: frozenset[tuple[str, str]]
@@ -92,6 +94,7 @@ class Selection:
     root_keys: frozenset[str]
     tolerance_ms: float
     answers: pd.DataFrame
+    sample_rates: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,11 @@ def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecor
     """The part of one partition's heavy records the landscape's decisions need, steps marked."""
     return SelectedRecords(
         steps=mark_steps(
-            heavy.steps, selection.candidates, tolerance_ms=selection.tolerance_ms, answers=selection.answers
+            heavy.steps,
+            selection.candidates,
+            tolerance_ms=selection.tolerance_ms,
+            answers=selection.answers,
+            sample_rates=selection.sample_rates,
         ),
         context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
         chains=heavy.chains,

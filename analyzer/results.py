@@ -255,7 +255,9 @@ class Flow:
     :data:`FLOW_KINDS`. ``teams`` are the teams of the owner and every step's service (sorted);
     ``team_boundaries`` the distinct pairs of different teams a step crosses between (from the
     caller's team to the callee's, each pair sorted). ``parallel_opportunities`` are sorted by
-    their first step.
+    their first step. ``sample_rate`` is the share of the entry's requests the flow was mined
+    from: below 1 when the entry had more than ``flows.max_mined_requests`` requests (see
+    :mod:`orchscan.analyzer.flows.sampling`), and its counts are then the sample's.
     """
 
     id: str
@@ -282,6 +284,7 @@ class Flow:
     parallel_opportunities: tuple[ParallelOpportunity, ...] = ()
     teams: tuple[str, ...] = ()
     team_boundaries: tuple[tuple[str, str], ...] = ()
+    sample_rate: float = 1.0
 
 
 @dataclass(frozen=True)

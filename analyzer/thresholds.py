@@ -148,6 +148,11 @@ class FlowThresholds:
     delivery is a notification, not a flow.
     ``event_chain_max_hops``: how many message hops a chain is followed from its origin; deeper
     chains (a topic that feeds itself) are cut there.
+    ``max_mined_requests``: an entry operation with more requests than this is mined from a sample
+    of about this many, chosen by trace id (the same whatever the partitioning or engine), so the
+    landscape stage's memory does not grow with the input; its flow's counts are the sample's and
+    the flow says so (see :mod:`orchscan.analyzer.flows.sampling`). Twenty thousand requests show
+    every variant and failure path that occurs in more than a few hundredths of a percent of them.
     """
 
     min_steps: int = 3
@@ -172,6 +177,7 @@ class FlowThresholds:
     cross_team_min_teams: int = 2
     event_flow_min_steps: int = 2
     event_chain_max_hops: int = 32
+    max_mined_requests: int = 20_000
 
 
 DEFAULT_FLOW_THRESHOLDS = FlowThresholds()
@@ -240,5 +246,6 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "cross_team_min_teams": (1, _INF),
         "event_flow_min_steps": (1, _INF),
         "event_chain_max_hops": (1, _INF),
+        "max_mined_requests": (1, _INF),
     },
 }

@@ -44,7 +44,8 @@ from orchscan.reports.teams import Coordination, TeamSummary, crosses_teams, tea
 #: 1.6: flows' ``kind``, ``teams``, ``team_boundaries``, ``crosses_teams`` and
 #: ``parallel_opportunities``; steps' ``kind``, ``topic`` and ``caller``; compensations' ``topic``;
 #: ``failure.failed_steps``; ``ownership`` and ``teams``.
-FORMAT_VERSION = "1.6"
+#: 1.7: flows' ``sample_rate`` (an entry with very many requests is mined from a sample).
+FORMAT_VERSION = "1.7"
 
 
 def _operation(op: OperationRef) -> dict[str, Any]:
@@ -151,6 +152,7 @@ def _flow(flow: Flow, arazzo_files: Mapping[str, str]) -> dict[str, Any]:
         "caveats": list(flow.caveats),
         "split_from": flow.split_from,
         "requests": flow.requests,
+        "sample_rate": flow.sample_rate,
         "holes": flow.holes,
         "support": round(flow.support, 4),
         "long_running": flow.long_running,

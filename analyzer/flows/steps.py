@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.flows.lost_callees import name_lost_callees
+from orchscan.analyzer.flows.sampling import SampleRates, in_sample
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, CallTables
 
 #: Separators inside a sequence string: between steps of one block, and between blocks.
@@ -199,15 +200,19 @@ def mark_steps(
     *,
     tolerance_ms: float,
     answers: pd.DataFrame | None = None,
+    sample_rates: SampleRates | None = None,
 ) -> StepCalls:
     """The requests of the candidate entry operations, their calls marked: blocks, retries, sequences.
 
     Calls whose answer was lost are named first after the landscape's ``answers`` (see
-    :mod:`orchscan.analyzer.flows.lost_callees`).
+    :mod:`orchscan.analyzer.flows.lost_callees`); candidates with a sample rate keep only their
+    sampled traces (see :mod:`orchscan.analyzer.flows.sampling`).
     """
     requests = inputs.requests
     keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(candidates))
     requests = requests[keep]
+    if sample_rates:
+        requests = requests[in_sample(requests, sample_rates)]
     calls = inputs.calls[inputs.calls["entry_row"].isin(requests["row"])]
     if answers is not None:
         calls = name_lost_callees(calls, answers)

@@ -61,7 +61,7 @@ def test_scan_reads_files_and_a_tempo_source_together(tmp_path: Path) -> None:
     assert files == {str(petclinic): ("jaeger-json", 17), label: ("otlp-proto", 120)}
     (fetched,) = document["input"]["sources"]
     assert (fetched["source"], fetched["traces"], fetched["requests"]) == (label, 3, 4)
-    assert document["format_version"] == "1.6"
+    assert document["format_version"] == "1.7"
     summary = (out / "summary.md").read_text()
     assert (
         "Fetched from tempo+http://127.0.0.1:" in summary and "3 traces in 1 page(s), 4 requests" in summary

@@ -15,7 +15,7 @@ from saga_factories import SagaMix, build_saga
 
 from orchscan.analyzer.pipeline import analyze
 from orchscan.analyzer.results import Analysis
-from orchscan.analyzer.thresholds import Thresholds
+from orchscan.analyzer.thresholds import FlowThresholds, Thresholds
 from orchscan.cli import main
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.model.spans import service_names
@@ -38,6 +38,7 @@ def _partitioned(
     spill_bytes: int = 1 << 40,
     specs: SpecSet | None = None,
     owners_file: OwnersFile | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Analysis:
     store = PartitionStore(count, spill_bytes=spill_bytes, work_dir=work_dir)
     for batch in ingested.spans.to_batches(max_chunksize=1009):
@@ -54,7 +55,7 @@ def _partitioned(
         specs=specs,
         service_map=None,
         workflows=(),
-        thresholds=Thresholds(),
+        thresholds=thresholds or Thresholds(),
         budget=MemoryBudget(1 << 30, jobs),
         work_dir=work_dir,
         owners_file=owners_file,
@@ -130,6 +131,24 @@ def test_any_partitioning_gives_the_same_result(
     ingested = Ingest(table, (), (), ())
     whole = analyze(ingested).analysis
     assert _partitioned(ingested, tmp_path, count=count, unit_spans=unit_spans) == whole
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(min_value=1, max_value=64), unit_spans=st.integers(min_value=1, max_value=400))
+def test_a_sampled_entry_keeps_the_same_traces_in_any_partitioning(
+    count: int, unit_spans: int, tmp_path: Path
+) -> None:
+    table: pa.Table = with_copies(build_shop(LandscapeBuilder(), ShopMix(orders=4, checkouts=3)).table(), 12)
+    ingested = Ingest(table, (), (), ())
+    sampling = Thresholds(flows=FlowThresholds(max_mined_requests=20))
+    whole = analyze(ingested, thresholds=sampling).analysis
+    unsampled = {f.id: f for f in analyze(ingested).analysis.flows}
+    sampled = [f for f in whole.flows if f.sample_rate < 1]
+    assert sampled
+    for flow in sampled:
+        assert any("sample of" in caveat for caveat in flow.caveats)
+        assert flow.requests < unsampled[flow.id].requests
+    assert _partitioned(ingested, tmp_path, count=count, unit_spans=unit_spans, thresholds=sampling) == whole
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,0 +1,80 @@
+"""Entry operations with very many requests are mined from a sample of their traces.
+
+The landscape stage holds every selected request with its calls while it mines flows. Without a
+bound that grows with the input: a day of a busy checkout is millions of requests, and the
+stage's memory with it. An entry operation with more than ``flows.max_mined_requests`` requests
+(counted exactly in the merged behaviour partials) is mined from a sample of about that many: a
+request is kept when the hash of its trace id falls below the entry's rate. The choice depends on
+the trace id alone, so the same requests are kept in any partitioning, on any engine and from
+stored records, and all requests of one trace stay together. Counts a flow reports (requests,
+variants, findings' cases) are then the sample's, and the flow says so (``sample_rate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from orchscan.analyzer.results import Flow
+
+#: Sample rates per (owner, entry); entries mined whole are absent.
+SampleRates = Mapping[tuple[str, str], float]
+
+#: Hash bits compared with the rate (a float holds 53 bits exactly).
+_BITS = 53
+
+
+def sample_rates(
+    operations: pd.DataFrame, candidates: Iterable[tuple[str, str]], max_requests: int
+) -> dict[tuple[str, str], float]:
+    """The rate at which each candidate entry with more than ``max_requests`` requests is sampled.
+
+    ``operations`` are the merged behaviour partial's per (service, operation) sums, with their
+    ``requests``.
+    """
+    if operations.empty:
+        return {}
+    totals = operations.groupby(
+        [operations["service"].astype(str), operations["operation"].astype(str)], sort=False
+    )["requests"].sum()
+    counted = totals.to_dict()
+    rates = {}
+    for candidate in candidates:
+        total = counted.get(candidate, 0)
+        if total > max_requests:
+            rates[candidate] = max_requests / float(total)
+    return rates
+
+
+def in_sample(requests: pd.DataFrame, rates: SampleRates) -> np.ndarray:
+    """Which ``requests`` (with ``owner``, ``entry`` and ``trace_id``) the sample keeps."""
+    keep = np.ones(len(requests), dtype=bool)
+    if not rates or requests.empty:
+        return keep
+    keys = pd.MultiIndex.from_frame(requests[["owner", "entry"]].astype(str))
+    by_entry = pd.Series(list(rates.values()), index=pd.MultiIndex.from_tuples(list(rates)))
+    rate = by_entry.reindex(keys).fillna(1.0).to_numpy(dtype=np.float64)
+    sampled = rate < 1.0
+    traces = requests["trace_id"].astype(str).to_numpy(dtype=object)[sampled]
+    position = pd.util.hash_array(traces) >> np.uint64(64 - _BITS)
+    keep[sampled] = position.astype(np.float64) < rate[sampled] * float(1 << _BITS)
+    return keep
+
+
+def with_sample_rates(flows: Iterable[Flow], rates: SampleRates) -> tuple[Flow, ...]:
+    """Flows of sampled entries (a sub-entry by the entry it was split from) with their rate and a
+    caveat saying that their counts are a sample's."""
+    marked = []
+    for flow in flows:
+        rate = rates.get((flow.owner, flow.split_from or flow.entry.key))
+        if rate is not None:
+            caveat = (
+                f"mined from a sample of {rate:.1%} of the entry's requests, chosen by trace id "
+                "(flows.max_mined_requests): its counts are the sample's"
+            )
+            flow = dataclasses.replace(flow, sample_rate=rate, caveats=(*flow.caveats, caveat))
+        marked.append(flow)
+    return tuple(marked)
