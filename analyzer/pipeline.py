@@ -26,9 +26,8 @@ import pandas as pd
 from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.analyzer.findings.events import event_findings
 from orchscan.analyzer.findings.ownership import cross_team_orchestration
-from orchscan.analyzer.findings.rules import TraceContextEvidence, find_findings
+from orchscan.analyzer.findings.rules import find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
-from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.events import mine_event_flows
 from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, judge_flows, split_mixed_entries
 from orchscan.analyzer.flows.lost_callees import merge_answers
@@ -38,7 +37,6 @@ from orchscan.analyzer.flows.sampling import sample_rates, with_sample_rates
 from orchscan.analyzer.flows.steps import (
     candidate_flows,
     flow_figures,
-    number_requests,
     select_steps,
     wanted_flows,
 )
@@ -165,24 +163,18 @@ def plan_landscape(
 
 def finish_analysis(
     landscape: Landscape,
-    selected: list[SelectedRecords],
+    selected: SelectedRecords,
     report: IngestReport,
     *,
     specs: SpecContext,
     workflows: Sequence[DocumentedWorkflow] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> ScanResult:
-    """Mine flows from the selected records, check documented workflows, raise every finding.
-
-    ``selected`` is emptied once its parts are merged, so that the records are not held twice
-    while flows are mined: they are the landscape stage's largest input.
-    """
+    """Mine flows from the selected records of every partition (merged by
+    :meth:`SelectedRecords.merge`), check documented workflows, raise every finding."""
     operations = specs.operations
     tolerance = thresholds.calls.overlap_tolerance_ms
-    chains = ChainRecords.merge([part.chains for part in selected])
-    context = TraceContextEvidence.merge([part.context for part in selected])
-    candidates = number_requests([part.steps for part in selected])
-    selected.clear()
+    candidates, context, chains = selected.steps, selected.context, selected.chains
     figures = flow_figures(candidates.requests)
     wanted = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
     steps, mixed = split_mixed_entries(wanted, thresholds=thresholds.flows)
@@ -259,7 +251,7 @@ def analyze(
     landscape = plan_landscape([light], specs=context, thresholds=thresholds, owners_file=owners_file)
     return finish_analysis(
         landscape,
-        [select_records(heavy, landscape.selection)],
+        SelectedRecords.merge([select_records(heavy, landscape.selection)]),
         ingest.report(),
         specs=context,
         workflows=workflows,

@@ -29,7 +29,14 @@ import pyarrow as pa
 from orchscan.analyzer.findings.rules import TraceContextEvidence
 from orchscan.analyzer.flows.chains import ChainRecords, chain_records
 from orchscan.analyzer.flows.lost_callees import count_answers
-from orchscan.analyzer.flows.steps import StepCalls, StepInputs, call_figures, mark_steps, step_inputs
+from orchscan.analyzer.flows.steps import (
+    StepCalls,
+    StepInputs,
+    call_figures,
+    mark_steps,
+    number_requests,
+    step_inputs,
+)
 from orchscan.analyzer.landscape.behaviour import BehaviourPartial, measure_behaviour
 from orchscan.analyzer.landscape.graph import EdgePartial
 from orchscan.analyzer.landscape.ownership import NamespacePartial
@@ -106,6 +113,16 @@ class SelectedRecords:
     steps: StepCalls
     context: TraceContextEvidence
     chains: ChainRecords
+
+    @classmethod
+    def merge(cls, parts: Sequence[SelectedRecords]) -> SelectedRecords:
+        """The records of several partitions as one, requests numbered in a fixed order (see
+        :func:`orchscan.analyzer.flows.steps.number_requests`)."""
+        return cls(
+            steps=number_requests([part.steps for part in parts]),
+            context=TraceContextEvidence.merge([part.context for part in parts]),
+            chains=ChainRecords.merge([part.chains for part in parts]),
+        )
 
 
 def reduce_partition(

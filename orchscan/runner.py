@@ -29,8 +29,10 @@ from typing import Protocol
 import pyarrow.compute as pc
 
 from orchscan.analyzer.pipeline import ScanResult, SpecContext, finish_analysis, plan_landscape
+from orchscan.analyzer.reduction import SelectedRecords
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.arazzo import DocumentedWorkflow
+from orchscan.collectors.memory_pool import release_freed_memory
 from orchscan.collectors.model.records import IngestReport, Notice, Skipped, SourceReport
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.owners import OwnersFile
@@ -252,7 +254,9 @@ def finish_landscape(
     landscape = plan_landscape(
         [r.light for r in results], specs=context, thresholds=thresholds, owners_file=owners_file
     )
-    selected = engine.select(landscape.selection)
+    # The units' parts are freed once merged; the mining that follows must not peak on top of them.
+    selected = SelectedRecords.merge(engine.select(landscape.selection))
+    release_freed_memory()
     return finish_analysis(
         landscape,
         selected,

@@ -23,9 +23,8 @@ from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import pyarrow as pa
-
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
+from orchscan.collectors.memory_pool import release_freed_memory
 from orchscan.collectors.traces.partition import Partition
 from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
 from orchscan.engines.units import ReduceTask, UnitResult, UnitsHandover, reduce_unit
@@ -94,7 +93,7 @@ class LocalEngine:
                 unit, self._units[index] = self._units[index], ()
                 result, heavy = reduce_unit(index, unit, self._task)
                 del unit
-                _release_freed()
+                release_freed_memory()
                 self._held.keep(index, heavy)
                 results[index] = result
                 if on_progress is not None:
@@ -103,7 +102,7 @@ class LocalEngine:
         self._start()
         # The forked workers hold their own copies of the routed spans.
         self._units.clear()
-        _release_freed()
+        release_freed_memory()
         pending = list(range(self._count))
         busy: dict[int, int] = {}
         for worker in range(len(self._workers)):
@@ -173,12 +172,6 @@ class LocalEngine:
                 (result,) = _answer(worker, self._workers)
                 return worker, result
         raise RuntimeError("no worker answered")  # wait() returned only connections of busy workers
-
-
-def _release_freed() -> None:
-    """Hand the pages of freed Arrow buffers back to the system now, not at the allocator's
-    next purge: the landscape stage that follows would otherwise peak on top of them."""
-    pa.default_memory_pool().release_unused()
 
 
 class WorkerError(RuntimeError):
