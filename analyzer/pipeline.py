@@ -40,9 +40,9 @@ from orchscan.analyzer.flows.steps import (
     select_steps,
     wanted_flows,
 )
-from orchscan.analyzer.landscape.behaviour import BehaviourPartial, summarise_behaviour
-from orchscan.analyzer.landscape.graph import EdgePartial, build_edges
-from orchscan.analyzer.landscape.ownership import NamespacePartial, assign_teams, with_teams
+from orchscan.analyzer.landscape.behaviour import summarise_behaviour
+from orchscan.analyzer.landscape.graph import build_edges
+from orchscan.analyzer.landscape.ownership import assign_teams, with_teams
 from orchscan.analyzer.landscape.roles import classify_behaviours
 from orchscan.analyzer.reduction import (
     PartitionLight,
@@ -66,7 +66,6 @@ from orchscan.analyzer.results import (
     SkippedInput,
 )
 from orchscan.analyzer.specs.operations import (
-    CoveragePartial,
     index_operations,
     operation_of,
     summarise_coverage,
@@ -129,35 +128,35 @@ def plan_landscape(
     specs: SpecContext,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     owners_file: OwnersFile | None = None,
+    mined_requests: int | None = None,
 ) -> Landscape:
     """Merge the partitions' partials: roles, edges, coverage, teams, and what to keep of the heavy
-    records. ``owners_file`` is the ``--owners`` file, when one was given."""
-    behaviour = BehaviourPartial.merge([light.behaviour for light in lights])
+    records. ``owners_file`` is the ``--owners`` file, when one was given; ``mined_requests`` the
+    most requests the memory budget lets the landscape stage mine (see
+    :mod:`orchscan.analyzer.flows.sampling`), None for no bound beyond the thresholds'."""
+    light = PartitionLight.merge(lights)
+    behaviour = light.behaviour
     roles = classify_behaviours(summarise_behaviour(behaviour), thresholds=thresholds.roles)
     owners = frozenset(role.name for role in roles if role.role == "orchestrator")
-    figures = pd.concat([light.calls for light in lights], ignore_index=True)
-    candidates = candidate_flows(figures, owners, thresholds.flows.min_steps)
-    coverage = [light.coverage for light in lights if light.coverage is not None]
+    candidates = candidate_flows(light.calls, owners, thresholds.flows.min_steps)
     return Landscape(
         roles=roles,
         owners=owners,
-        edges=build_edges(EdgePartial.merge([light.edges for light in lights])),
-        coverage=summarise_coverage(CoveragePartial.merge(coverage), specs.operations) if coverage else (),
-        statuses=_statuses(pd.concat([light.statuses for light in lights], ignore_index=True)),
+        edges=build_edges(light.edges),
+        coverage=summarise_coverage(light.coverage, specs.operations) if light.coverage else (),
+        statuses=_statuses(light.statuses),
         selection=Selection(
             candidates=candidates,
-            orphan_services=frozenset().union(*(light.orphan_services for light in lights)),
-            root_keys=frozenset().union(*(light.root_keys for light in lights)),
+            orphan_services=light.orphan_services,
+            root_keys=light.root_keys,
             tolerance_ms=thresholds.calls.overlap_tolerance_ms,
-            answers=merge_answers([light.answers for light in lights]),
-            sample_rates=sample_rates(behaviour.operations, candidates, thresholds.flows.max_mined_requests),
+            answers=merge_answers([light.answers]),
+            sample_rates=sample_rates(
+                behaviour.operations, candidates, thresholds.flows.max_mined_requests, mined_requests
+            ),
         ),
-        fragments=_fragments(pd.concat([light.fragments for light in lights], ignore_index=True)),
-        ownership=assign_teams(
-            (role.name for role in roles),
-            NamespacePartial.merge([light.namespaces for light in lights]),
-            owners_file,
-        ),
+        fragments=_fragments(light.fragments),
+        ownership=assign_teams((role.name for role in roles), light.namespaces, owners_file),
     )
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
 from orchscan.analyzer.flows.chains import ChainRecords, chain_records
-from orchscan.analyzer.flows.lost_callees import count_answers
+from orchscan.analyzer.flows.lost_callees import count_answers, sum_answers
 from orchscan.analyzer.flows.steps import (
     StepCalls,
     StepInputs,
@@ -71,6 +71,31 @@ class PartitionLight:
     fragments: pd.DataFrame
     answers: pd.DataFrame
     namespaces: NamespacePartial
+
+    @classmethod
+    def merge(cls, parts: Sequence[PartitionLight]) -> PartitionLight:
+        """The partials of several partitions as one. Every part merges by summing, joining or
+        taking extremes, so merging in any grouping gives the same landscape: an engine may
+        merge units' partials as they arrive instead of holding them all."""
+        coverage = [part.coverage for part in parts if part.coverage is not None]
+        return cls(
+            behaviour=BehaviourPartial.merge([part.behaviour for part in parts]),
+            edges=EdgePartial.merge([part.edges for part in parts]),
+            coverage=CoveragePartial.merge(coverage) if coverage else None,
+            statuses=pd.concat([part.statuses for part in parts], ignore_index=True).drop_duplicates(
+                ignore_index=True
+            ),
+            calls=pd.concat([part.calls for part in parts], ignore_index=True)
+            .groupby(["owner", "entry"], sort=True, as_index=False)
+            .max(),
+            orphan_services=frozenset().union(*(part.orphan_services for part in parts)),
+            root_keys=frozenset().union(*(part.root_keys for part in parts)),
+            fragments=pd.concat([part.fragments for part in parts], ignore_index=True)
+            .groupby("service", sort=True, as_index=False)
+            .sum(),
+            answers=sum_answers([part.answers for part in parts]),
+            namespaces=NamespacePartial.merge([part.namespaces for part in parts]),
+        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ The targets of the streaming scan: a whole scan within 1.5x the bare loop, peak 
 600 MB at 1M spans and within 1 GB at 10M.
 
     python benchmarks/scan.py                           # 1,000,000 spans, 3 rounds
-    python benchmarks/scan.py --spans 10000000 --repeat 1
+    python benchmarks/scan.py --spans 10000000 --repeat 1 --keep benchmarks/data
+    cd benchmarks/data && python ../compare_scans.py findings-1000000-1.json findings-10000000-1.json
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--memory-limit", default="1G")
+    parser.add_argument(
+        "--keep", type=Path, help="copy each round's findings.json here (findings-SPANS-ROUND.json)"
+    )
     args = parser.parse_args()
     path = landscape_file(args.spans)
     print(f"{path.name}: {path.stat().st_size / 2**20:.0f} MB")
     print(f"{'run':34} {'seconds':>8} {'CPU s':>7} {'x bare':>6} {'peak MB':>8} {'tree MB':>8}")
-    for _ in range(args.repeat):
+    for round_number in range(args.repeat):
         baseline = _isolated(
             "bare loop", [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--bare", str(path)]
         )
@@ -88,6 +92,10 @@ def main() -> None:
                 str(args.jobs),
             ]
             scan = _isolated(f"scan -j {args.jobs} --memory-limit {args.memory_limit}", command)
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                kept = args.keep / f"findings-{args.spans}-{round_number + 1}.json"
+                shutil.copyfile(out / "report" / "findings.json", kept)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         print(_row(scan, baseline), flush=True)

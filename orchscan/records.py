@@ -37,7 +37,7 @@ from orchscan.analyzer.specs.operations import CoveragePartial
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.accounting import FileTally
-from orchscan.engines.units import UnitResult
+from orchscan.engines.units import ResultsInBlocks, UnitResult
 
 #: Version of the records' tables and columns (2: fragments and answers tables, the named
 #: requests of behaviour sums, step calls' client side, step requests' holes and names; 3: the
@@ -489,13 +489,14 @@ class RecordsEngine:
         self._folder = folder
 
     def reduce(self, on_progress: Any = None) -> list[UnitResult]:
-        """Every unit's partials, as stored."""
-        results = []
+        """Every unit's partials as stored, merged in blocks as they are read (see
+        :class:`ResultsInBlocks`)."""
+        results = ResultsInBlocks(self._folder.manifest.units)
         for index in range(self._folder.manifest.units):
-            results.append(self._folder.result(index))
+            results.add(index, self._folder.result(index))
             if on_progress is not None:
                 on_progress(1)
-        return results
+        return results.results()
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's stored heavy records hold of the selection."""

@@ -66,6 +66,15 @@ REDUCE_BYTES_PER_SPAN = 1500
 #: Units are never smaller than this, whatever the budget: the fixed cost of a unit must not dominate.
 MIN_UNIT_SPANS = 10_000
 
+#: Bytes one mined request takes in the landscape stage at its peak (its marked calls, merged,
+#: and the mining's working copies), measured on the benchmark landscape; sizes the sample of
+#: requests flows are mined from (see :mod:`orchscan.analyzer.flows.sampling`).
+LANDSCAPE_BYTES_PER_REQUEST = 6000
+
+#: Flows are mined from at least this many requests in all, whatever the budget: fewer would
+#: leave too little evidence for the claims made of them.
+MIN_MINED_REQUESTS = 10_000
+
 
 @dataclass(frozen=True)
 class MemoryBudget:
@@ -101,6 +110,11 @@ class MemoryBudget:
     @property
     def heavy_bytes(self) -> int:
         return self.limit * 2 // 10
+
+    @property
+    def mined_requests(self) -> int:
+        """How many requests the landscape stage mines at most, in all: a quarter of the budget."""
+        return max(MIN_MINED_REQUESTS, self.limit // 4 // LANDSCAPE_BYTES_PER_REQUEST)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -218,6 +232,7 @@ def run_analysis(
         work_dir=work_dir,
         on_progress=on_progress,
         owners_file=owners_file,
+        mined_requests=budget.mined_requests,
     )
 
 
@@ -248,11 +263,17 @@ def finish_landscape(
     thresholds: Thresholds,
     on_progress: Progress | None = None,
     owners_file: OwnersFile | None = None,
+    mined_requests: int | None = None,
 ) -> ScanResult:
-    """Reduce in ``engine``, plan the landscape, gather the selection and finish the analysis."""
+    """Reduce in ``engine``, plan the landscape, gather the selection and finish the analysis;
+    flows are mined from at most ``mined_requests`` requests (see :class:`MemoryBudget`)."""
     results = engine.reduce(on_progress)
     landscape = plan_landscape(
-        [r.light for r in results], specs=context, thresholds=thresholds, owners_file=owners_file
+        [r.light for r in results],
+        specs=context,
+        thresholds=thresholds,
+        owners_file=owners_file,
+        mined_requests=mined_requests,
     )
     # The units' parts are freed once merged; the mining that follows must not peak on top of them.
     selected = SelectedRecords.merge(engine.select(landscape.selection))
@@ -276,8 +297,10 @@ def scan_records(
     thresholds: Thresholds,
     on_progress: Progress | None = None,
     owners_file: OwnersFile | None = None,
+    mined_requests: int | None = None,
 ) -> ScanResult:
-    """The analysis from stored records alone (``scan --records``), without reading spans."""
+    """The analysis from stored records alone (``scan --records``), without reading spans; flows
+    are mined from at most ``mined_requests`` requests."""
     records = RecordsFolder(folder)
     check_thresholds(records.manifest, thresholds)
     manifest = records.manifest
@@ -291,6 +314,7 @@ def scan_records(
         thresholds=thresholds,
         on_progress=on_progress,
         owners_file=owners_file,
+        mined_requests=mined_requests,
     )
 
 
@@ -372,6 +396,7 @@ def scan_traces(
             thresholds=thresholds,
             keep_records=keep_records,
             owners_file=owners_file,
+            mined_requests=budget.mined_requests,
         )
         return _scan_on_dask(paths, fmt, budget, work_dir, scheduler, finish, progress)
     urls = [path for path in paths if is_url(path)]
@@ -475,6 +500,7 @@ def _finish_with_engine(
     work_dir: Path,
     on_progress: Progress | None,
     owners_file: OwnersFile | None = None,
+    mined_requests: int | None = None,
 ) -> ScanResult:
     """Bind the specs, reduce the units in the engine ``open_units`` opens and finish the landscape;
     with ``keep_records`` (on a cluster, a folder every worker sees) every unit is kept there."""
@@ -490,6 +516,7 @@ def _finish_with_engine(
             thresholds=thresholds,
             on_progress=on_progress,
             owners_file=owners_file,
+            mined_requests=mined_requests,
         )
     if keep_records is not None:
         _write_manifest(keep_records, units, services, account, thresholds)

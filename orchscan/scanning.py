@@ -166,6 +166,7 @@ def _analyse(
                 thresholds=thresholds,
                 on_progress=progress.reduced if progress else None,
                 owners_file=owners,
+                mined_requests=MemoryBudget(options.memory_limit, 1).mined_requests,
             )
         except RecordsError as error:
             raise UnusableInput(printable(str(error))) from None

@@ -34,12 +34,19 @@ def count_answers(calls: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def sum_answers(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Answers of several partitions counted together, nothing decided yet: partials of any
+    grouping of partitions sum to the same counts."""
+    columns = [*KEYS, *_ANSWER]
+    frame = pd.concat(parts, ignore_index=True).groupby(columns, sort=True, dropna=False)["calls"].sum()
+    return frame.reset_index()
+
+
 def merge_answers(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The answer to each (address, client operation) that one service alone gives: its most
     frequent operation and route (by name on a tie)."""
     columns = [*KEYS, *_ANSWER]
-    frame = pd.concat(parts, ignore_index=True).groupby(columns, sort=True, dropna=False)["calls"].sum()
-    frame = frame.reset_index()
+    frame = sum_answers(parts)
     services = frame.groupby(KEYS, sort=False)["callee"].transform("nunique")
     frame = frame[services == 1].sort_values(
         [*KEYS, "calls", "operation"], ascending=[True, True, False, True]

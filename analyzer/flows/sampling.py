@@ -28,12 +28,17 @@ _BITS = 53
 
 
 def sample_rates(
-    operations: pd.DataFrame, candidates: Iterable[tuple[str, str]], max_requests: int
+    operations: pd.DataFrame,
+    candidates: Iterable[tuple[str, str]],
+    max_requests: int,
+    budget: int | None = None,
 ) -> dict[tuple[str, str], float]:
-    """The rate at which each candidate entry with more than ``max_requests`` requests is sampled.
+    """The rate at which each candidate entry is sampled, for those mined from a sample.
 
-    ``operations`` are the merged behaviour partial's per (service, operation) sums, with their
-    ``requests``.
+    An entry keeps at most ``max_requests`` requests, and all candidates together at most
+    ``budget`` (the landscape stage's memory, in requests): the largest entries are cut to one
+    common level, the smaller ones are mined whole. ``operations`` are the merged behaviour
+    partial's per (service, operation) sums, with their ``requests``.
     """
     if operations.empty:
         return {}
@@ -41,12 +46,23 @@ def sample_rates(
         [operations["service"].astype(str), operations["operation"].astype(str)], sort=False
     )["requests"].sum()
     counted = totals.to_dict()
-    rates = {}
-    for candidate in candidates:
-        total = counted.get(candidate, 0)
-        if total > max_requests:
-            rates[candidate] = max_requests / float(total)
-    return rates
+    wanted = {candidate: float(counted.get(candidate, 0)) for candidate in sorted(set(candidates))}
+    cap = float(max_requests)
+    if budget is not None:
+        cap = min(cap, _common_level(list(wanted.values()), float(budget)))
+    return {candidate: cap / total for candidate, total in wanted.items() if total > cap}
+
+
+def _common_level(totals: list[float], budget: float) -> float:
+    """The largest level L with sum(min(total, L)) <= budget (infinite when everything fits)."""
+    remaining, left = budget, len(totals)
+    for total in sorted(totals):
+        share = remaining / left
+        if total > share:
+            return max(share, 1.0)
+        remaining -= total
+        left -= 1
+    return float("inf")
 
 
 def in_sample(requests: pd.DataFrame, rates: SampleRates) -> np.ndarray:

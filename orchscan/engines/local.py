@@ -23,11 +23,13 @@ from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import pandas as pd
+
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
 from orchscan.collectors.memory_pool import release_freed_memory
 from orchscan.collectors.traces.partition import Partition
 from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
-from orchscan.engines.units import ReduceTask, UnitResult, UnitsHandover, reduce_unit
+from orchscan.engines.units import ReduceTask, ResultsInBlocks, UnitResult, UnitsHandover, reduce_unit
 
 
 class _Held:
@@ -62,10 +64,15 @@ class _Held:
 
 
 def _size(heavy: PartitionHeavy) -> int:
-    chains = heavy.chains
-    frames = [heavy.steps.calls, heavy.steps.requests, heavy.context.hosts, heavy.context.sent]
-    frames += [chains.deliveries, chains.publishes, chains.calls, chains.origins]
-    return sum(int(frame.memory_usage(deep=False).sum()) for frame in frames)
+    """Bytes the heavy records hold, text included: counting only the pointers of text columns
+    (``deep=False``) took a tenth of their size, and a worker held gigabytes it meant to spill."""
+    frames = [
+        value
+        for part in (heavy.steps, heavy.context, heavy.chains)
+        for value in vars(part).values()
+        if isinstance(value, pd.DataFrame)
+    ]
+    return sum(int(frame.memory_usage(deep=True).sum()) for frame in frames)
 
 
 Progress = Callable[[int], None]
@@ -86,8 +93,9 @@ class LocalEngine:
         self._owner: dict[int, int] = {}
 
     def reduce(self, on_progress: Progress | None = None) -> list[UnitResult]:
-        """Every unit's partials, in unit order; the heavy records stay behind."""
-        results: dict[int, UnitResult] = {}
+        """Every unit's partials in unit order, merged in blocks as they arrive (see
+        :class:`ResultsInBlocks`); the heavy records stay behind."""
+        results = ResultsInBlocks(self._count)
         if self._jobs == 1:
             for index in range(self._count):
                 unit, self._units[index] = self._units[index], ()
@@ -95,10 +103,10 @@ class LocalEngine:
                 del unit
                 release_freed_memory()
                 self._held.keep(index, heavy)
-                results[index] = result
+                results.add(index, result)
                 if on_progress is not None:
                     on_progress(1)
-            return [results[i] for i in range(self._count)]
+            return results.results()
         self._start()
         # The forked workers hold their own copies of the routed spans.
         self._units.clear()
@@ -110,12 +118,12 @@ class LocalEngine:
         while busy:
             worker, message = self._receive(busy)
             index = busy.pop(worker)
-            results[index] = message
+            results.add(index, message)
             self._owner[index] = worker
             if on_progress is not None:
                 on_progress(1)
             self._send(worker, pending, busy)
-        return [results[i] for i in range(self._count)]
+        return results.results()
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's heavy records hold of the selection, in unit order."""

@@ -51,3 +51,31 @@ def test_an_entry_without_a_rate_is_kept_whole_and_the_choice_is_repeatable() ->
     shuffled = requests.sample(frac=1.0, random_state=3)
     assert (in_sample(shuffled, rates) == keep[shuffled.index.to_numpy()]).all()
     assert in_sample(requests, {}).all()
+
+
+def test_a_budget_cuts_the_largest_entries_to_one_level_and_leaves_small_ones_whole() -> None:
+    operations = pd.DataFrame(
+        {
+            "service": ["orders", "orders", "cart", "payments"],
+            "operation": ["POST /orders", "GET /orders/{id}", "POST /cart", "POST /payments"],
+            "requests": [50_000.0, 1_000.0, 30_000.0, 9_000.0],
+        }
+    )
+    candidates = [
+        ("orders", "POST /orders"),
+        ("orders", "GET /orders/{id}"),
+        ("cart", "POST /cart"),
+        ("payments", "POST /payments"),
+    ]
+    rates = sample_rates(operations, candidates, 20_000, budget=25_000)
+    # 1,000 fit; the 24,000 left are shared by the three larger entries: 8,000 each.
+    assert rates == {
+        ("orders", "POST /orders"): 8_000 / 50_000,
+        ("cart", "POST /cart"): 8_000 / 30_000,
+        ("payments", "POST /payments"): 8_000 / 9_000,
+    }
+    assert sum(min(t, 8_000) for t in operations["requests"]) == 25_000
+    assert sample_rates(operations, candidates, 20_000, budget=10**9) == {
+        ("orders", "POST /orders"): 0.4,
+        ("cart", "POST /cart"): 20_000 / 30_000,
+    }
