@@ -149,6 +149,7 @@ def plan_landscape(
             candidates=candidates,
             orphan_services=light.orphan_services,
             root_keys=light.root_keys,
+            sent_callees=light.sent_callees,
             tolerance_ms=thresholds.calls.overlap_tolerance_ms,
             answers=merge_answers([light.answers]),
             sample_rates=sample_rates(

@@ -52,8 +52,8 @@ class PartitionLight:
 
     ``statuses``: distinct (callee, operation, status_code) of successful synchronous calls;
     ``calls``: per (owner, entry) the most synchronous calls a request made (see
-    :func:`orchscan.analyzer.flows.steps.call_figures`); ``orphan_services`` and ``root_keys``
-    name what the trace-context evidence of other partitions must keep; ``fragments`` per
+    :func:`orchscan.analyzer.flows.steps.call_figures`); ``orphan_services``, ``root_keys`` and
+    ``sent_callees`` name what the trace-context evidence of other partitions must keep; ``fragments`` per
     service the fragment roots put back into a request (``attached``), those kept apart
     (``kept``) and the calls made below the kept ones (``calls``), summed when merged;
     ``answers`` who answered which calls, by the client's address and operation (see
@@ -68,6 +68,7 @@ class PartitionLight:
     calls: pd.DataFrame
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
+    sent_callees: frozenset[str]
     fragments: pd.DataFrame
     answers: pd.DataFrame
     namespaces: NamespacePartial
@@ -90,6 +91,7 @@ class PartitionLight:
             .max(),
             orphan_services=frozenset().union(*(part.orphan_services for part in parts)),
             root_keys=frozenset().union(*(part.root_keys for part in parts)),
+            sent_callees=frozenset().union(*(part.sent_callees for part in parts)),
             fragments=pd.concat([part.fragments for part in parts], ignore_index=True)
             .groupby("service", sort=True, as_index=False)
             .sum(),
@@ -114,16 +116,17 @@ class Selection:
     """What the landscape keeps of every partition's heavy records.
 
     ``candidates``: the (owner, entry) operations that may be flows, whose requests are marked;
-    ``orphan_services`` and ``root_keys``: whose served requests and unanswered calls the
-    trace-context findings match; ``tolerance_ms``: the overlap tolerance steps are marked with;
-    ``answers``: the landscape's answers that name calls whose answer was lost; ``sample_rates``:
-    the candidates with too many requests to mine them all, and the share of their traces kept
-    (see :mod:`orchscan.analyzer.flows.sampling`).
+    ``orphan_services``, ``root_keys`` and ``sent_callees``: whose served requests, unanswered
+    calls and root spans the trace-context findings match; ``tolerance_ms``: the overlap
+    tolerance steps are marked with; ``answers``: the landscape's answers that name calls whose
+    answer was lost; ``sample_rates``: the candidates with too many requests to mine them all,
+    and the share of their traces kept (see :mod:`orchscan.analyzer.flows.sampling`).
     """
 
     candidates: frozenset[tuple[str, str]]
     orphan_services: frozenset[str]
     root_keys: frozenset[str]
+    sent_callees: frozenset[str]
     tolerance_ms: float
     answers: pd.DataFrame
     sample_rates: Mapping[tuple[str, str], float] = field(default_factory=dict)
@@ -177,6 +180,7 @@ def reduce_partition(
         calls=call_figures(steps),
         orphan_services=context.orphan_services(),
         root_keys=context.root_keys(),
+        sent_callees=context.sent_callees(),
         fragments=_fragment_counts(tables),
         answers=count_answers(steps.calls),
         namespaces=NamespacePartial.of(spans),
@@ -194,7 +198,9 @@ def select_records(heavy: PartitionHeavy, selection: Selection) -> SelectedRecor
             answers=selection.answers,
             sample_rates=selection.sample_rates,
         ),
-        context=heavy.context.relevant(selection.orphan_services, selection.root_keys),
+        context=heavy.context.relevant(
+            selection.orphan_services, selection.root_keys, selection.sent_callees
+        ),
         chains=heavy.chains,
     )
 

@@ -41,8 +41,8 @@ from orchscan.engines.units import ResultsInBlocks, UnitResult
 
 #: Version of the records' tables and columns (2: fragments and answers tables, the named
 #: requests of behaviour sums, step calls' client side, step requests' holes and names; 3: the
-#: namespaces partial and the message chains' tables).
-RECORDS_VERSION = 3
+#: namespaces partial and the message chains' tables; 4: the sent_callees table).
+RECORDS_VERSION = 4
 
 MANIFEST = "manifest.json"
 
@@ -109,6 +109,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "flow_calls": _schema(("owner", _TEXT), ("entry", _TEXT), ("most_calls", _INT)),
     "orphan_services": _schema(("service", _TEXT)),
     "root_keys": _schema(("key", _TEXT)),
+    "sent_callees": _schema(("callee", _TEXT)),
     "fragments": _schema(("service", _TEXT), ("attached", _INT), ("kept", _INT), ("calls", _INT)),
     "answers": _schema(
         ("address", _TEXT),
@@ -268,6 +269,7 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         "flow_calls": light.calls,
         "orphan_services": pd.DataFrame({"service": sorted(light.orphan_services)}, dtype=object),
         "root_keys": pd.DataFrame({"key": sorted(light.root_keys)}, dtype=object),
+        "sent_callees": pd.DataFrame({"callee": sorted(light.sent_callees)}, dtype=object),
         "fragments": light.fragments,
         "answers": light.answers,
         "namespaces": light.namespaces.counts,
@@ -437,6 +439,7 @@ class RecordsFolder:
             calls=frame("flow_calls", index),
             orphan_services=frozenset(frame("orphan_services", index)["service"]),
             root_keys=frozenset(frame("root_keys", index)["key"]),
+            sent_callees=frozenset(frame("sent_callees", index)["callee"]),
             fragments=frame("fragments", index),
             answers=frame("answers", index),
             namespaces=NamespacePartial(frame("namespaces", index)),

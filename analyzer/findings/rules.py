@@ -431,12 +431,18 @@ class TraceContextEvidence:
         unanswered = joined("unanswered").groupby("caller", as_index=False)["calls"].sum()
         return cls(joined("orphans"), joined("hosts"), joined("roots"), joined("sent"), unanswered)
 
-    def relevant(self, orphan_services: frozenset[str], root_keys: frozenset[str]) -> TraceContextEvidence:
-        """Only the hosts and sent calls the landscape's orphans and roots can be matched with."""
+    def relevant(
+        self, orphan_services: frozenset[str], root_keys: frozenset[str], sent_callees: frozenset[str]
+    ) -> TraceContextEvidence:
+        """Only the hosts, roots and sent calls the landscape's orphans, roots and unanswered calls
+        can be matched with: a root span is matched with a sent call by the name it answers to,
+        and every trace has a root (they are a tenth of the selected records otherwise)."""
+        callees = list(sent_callees)
+        reachable = self.roots["service"].isin(callees) | self.roots["server_address"].isin(callees)
         return TraceContextEvidence(
             self.orphans,
             self.hosts[self.hosts["service"].isin(list(orphan_services))],
-            self.roots,
+            self.roots[reachable.to_numpy()],
             self.sent[self.sent["callee"].isin(list(root_keys))],
             self.unanswered,
         )
@@ -444,6 +450,10 @@ class TraceContextEvidence:
     def orphan_services(self) -> frozenset[str]:
         """Services with orphan requests: whose hosts :meth:`relevant` keeps."""
         return frozenset(map(str, self.orphans["service"]))
+
+    def sent_callees(self) -> frozenset[str]:
+        """Names unanswered calls were sent to: the roots :meth:`relevant` keeps answer to one."""
+        return frozenset(map(str, self.sent["callee"].dropna()))
 
     def root_keys(self) -> frozenset[str]:
         """Names a root server span answers to: whose sent calls :meth:`relevant` keeps."""

@@ -47,7 +47,7 @@ def test_the_routed_spans_are_freed_once_reduced(jobs: int, tmp_path: Path) -> N
         after = pa.total_allocated_bytes()
         assert not any(batch() for batch in batches)
         selected = engine.select(
-            Selection(frozenset(), frozenset(), frozenset(), 1.0, results[0].light.answers)
+            Selection(frozenset(), frozenset(), frozenset(), frozenset(), 1.0, results[0].light.answers)
         )
     # Every unit is selected from; the partials come merged in blocks of consecutive units.
     assert len(selected) == units.count
