@@ -1,8 +1,10 @@
 """Whether two scans of one landscape (say 1M and 10M spans of it) found the same roles and flows.
 
 Prints each service whose role differs, each flow found by only one scan, and each flow whose
-steps differ; exits 1 when anything differs. Counts (requests, durations) are not compared: a
-larger sample of the same landscape has more of everything.
+set of steps differs, and counts the flows whose steps are the same but ordered differently
+(steps that nothing orders are listed in the order observed most); exits 1 when a role, a flow
+or a flow's steps differ. Counts (requests, durations) are not compared: a larger sample of the
+same landscape has more of everything.
 
     python benchmarks/compare_scans.py findings-1000000-1.json findings-10000000-1.json
 """
@@ -44,13 +46,18 @@ def main() -> None:
     flows_a, flows_b = _flows(first), _flows(second)
     for flow in sorted(flows_a.keys() ^ flows_b.keys()):
         differences.append(f"flow {flow} only in {'the first' if flow in flows_a else 'the second'}")
+    reordered = 0
     for flow in sorted(flows_a.keys() & flows_b.keys()):
-        if flows_a[flow] != flows_b[flow]:
-            differences.append(f"steps of {flow} differ: {flows_a[flow]} / {flows_b[flow]}")
+        if set(flows_a[flow]) != set(flows_b[flow]):
+            only = sorted(set(flows_a[flow]) ^ set(flows_b[flow]))
+            differences.append(f"steps of {flow} differ: {len(only)} in one scan only, e.g. {only[:3]}")
+        elif flows_a[flow] != flows_b[flow]:
+            reordered += 1
     print(
         f"{len(roles_a)} / {len(roles_b)} services, {len(flows_a)} / {len(flows_b)} claimed flows, "
         f"{sum(r == 'orchestrator' for r in roles_a.values())} / "
-        f"{sum(r == 'orchestrator' for r in roles_b.values())} orchestrators"
+        f"{sum(r == 'orchestrator' for r in roles_b.values())} orchestrators; "
+        f"{reordered} flow(s) with the same steps in another order"
     )
     for line in differences:
         print(line)

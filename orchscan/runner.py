@@ -83,7 +83,8 @@ class MemoryBudget:
     Routed spans wait in memory up to ``route_buffer_bytes``, then go to the work folder; each
     of ``jobs`` workers reduces units of at most ``unit_spans`` spans; the heavy records workers
     keep between reduction and selection stay in memory up to ``heavy_bytes`` in all, then
-    spill. On a cluster, one read task holds up to ``input_bytes`` of routed spans.
+    spill. On a cluster, one read task holds up to ``input_bytes`` of routed spans. The landscape
+    stage mines flows from at most ``mined_requests`` requests.
 
     The local buffer is small on purpose: the reducing workers are forked once reading ends, so
     every routed span still in memory then would count in the parent's peak and in each
@@ -113,8 +114,8 @@ class MemoryBudget:
 
     @property
     def mined_requests(self) -> int:
-        """How many requests the landscape stage mines at most, in all: a quarter of the budget."""
-        return max(MIN_MINED_REQUESTS, self.limit // 4 // LANDSCAPE_BYTES_PER_REQUEST)
+        """How many requests the landscape stage mines at most, in all: 30 % of the budget."""
+        return max(MIN_MINED_REQUESTS, self.limit * 3 // 10 // LANDSCAPE_BYTES_PER_REQUEST)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
