@@ -1,10 +1,11 @@
 """Entry operations with very many requests are mined from a sample of their traces.
 
-The landscape stage holds every selected request with its calls while it mines flows. Without a
-bound that grows with the input: a day of a busy checkout is millions of requests, and the
-stage's memory with it. An entry operation with more than ``flows.max_mined_requests`` requests
-(counted exactly in the merged behaviour partials) is mined from a sample of about that many: a
-request is kept when the hash of its trace id falls below the entry's rate. The choice depends on
+The landscape stage holds every selected request with its calls while it mines flows, so
+without a bound its memory grows with the input: a day of a busy checkout is millions of
+requests. An entry operation with more than ``flows.max_mined_requests`` requests, or more than
+its share of the requests the memory budget allows the stage (counted exactly in the merged
+behaviour partials), is mined from a sample of about that many: a request is kept when the hash
+of its trace id falls below the entry's rate. The choice depends on
 the trace id alone, so the same requests are kept in any partitioning, on any engine and from
 stored records, and all requests of one trace stay together. Counts a flow reports (requests,
 variants, findings' cases) are then the sample's, and the flow says so (``sample_rate``).
