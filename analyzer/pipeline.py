@@ -30,7 +30,7 @@ from orchscan.analyzer.findings.rules import find_findings
 from orchscan.analyzer.findings.specs import find_spec_findings
 from orchscan.analyzer.flows.events import mine_event_flows
 from orchscan.analyzer.flows.judgement import FLOW, NO_MIXED_ENTRIES, judge_flows, split_mixed_entries
-from orchscan.analyzer.flows.lost_callees import merge_answers
+from orchscan.analyzer.flows.lost_callees import decide_answers
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.parallelism import with_parallel_opportunities
 from orchscan.analyzer.flows.sampling import sample_rates, with_sample_rates
@@ -151,7 +151,7 @@ def plan_landscape(
             root_keys=light.root_keys,
             sent_callees=light.sent_callees,
             tolerance_ms=thresholds.calls.overlap_tolerance_ms,
-            answers=merge_answers([light.answers]),
+            answers=decide_answers(light.answers),
             sample_rates=sample_rates(
                 behaviour.operations, candidates, thresholds.flows.max_mined_requests, mined_requests
             ),

@@ -9,7 +9,7 @@ import pyarrow as pa
 from orchscan.analyzer.findings.rules import TraceContextEvidence
 from orchscan.analyzer.flows.handoffs import SpecIndex
 from orchscan.analyzer.flows.judgement import split_mixed_entries
-from orchscan.analyzer.flows.lost_callees import merge_answers
+from orchscan.analyzer.flows.lost_callees import decide_answers
 from orchscan.analyzer.flows.mining import analyze_flows
 from orchscan.analyzer.flows.steps import (
     StepCalls,
@@ -72,7 +72,7 @@ def mined_steps(
     light, heavy = reduce_partition(table, operations=operations, thresholds=limits)
     named = frozenset(owners)
     candidates = candidate_flows(light.calls, named, thresholds.min_steps)
-    answers = merge_answers([light.answers])
+    answers = decide_answers(light.answers)
     marked = number_requests(
         [mark_steps(heavy.steps, candidates, tolerance_ms=tolerance_ms, answers=answers)]
     )

@@ -5,8 +5,9 @@ names its callee only by what the client recorded: ``peer.service`` when set, ot
 address it called (``127.0.0.1:8006``, ``notification.shop.svc:80``), and its operation only by
 the path it called. Elsewhere in the landscape the same client calls to the same address are
 answered by the callee's own spans, which name the service and its operation. So each partition
-counts who answered which (address, client operation) (:func:`count_answers`), the landscape
-keeps the answers one service alone gives (:func:`merge_answers`), and steps are named after
+counts who answered which (address, client operation) (:func:`count_answers`), the counts of
+all partitions are summed (:func:`sum_answers`), the landscape keeps the answers one service
+alone gives (:func:`decide_answers`), and steps are named after
 them before they are marked (:func:`name_lost_callees`): a lost answer leaves the step as it was,
 rather than adding a step ``127.0.0.1 POST /notifications`` to the flow.
 """
@@ -42,11 +43,12 @@ def sum_answers(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def merge_answers(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """The answer to each (address, client operation) that one service alone gives: its most
-    frequent operation and route (by name on a tie)."""
+def decide_answers(counted: pd.DataFrame) -> pd.DataFrame:
+    """From answers counted over the whole landscape (:func:`sum_answers`), the answer to each
+    (address, client operation) that one service alone gives: its most frequent operation and
+    route (by name on a tie)."""
     columns = [*KEYS, *_ANSWER]
-    frame = sum_answers(parts)
+    frame = counted
     services = frame.groupby(KEYS, sort=False)["callee"].transform("nunique")
     frame = frame[services == 1].sort_values(
         [*KEYS, "calls", "operation"], ascending=[True, True, False, True]

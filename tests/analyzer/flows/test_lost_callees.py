@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 from factories import LandscapeBuilder, TraceBuilder
 from scans import mined_flows
 
-from orchscan.analyzer.flows.lost_callees import count_answers, merge_answers
+from orchscan.analyzer.flows.lost_callees import count_answers, decide_answers, sum_answers
 
 ADDRESSES = {"inventory": "10.0.0.7", "payment": "10.0.0.8"}
 
@@ -62,6 +62,6 @@ def test_an_address_two_services_answer_names_neither() -> None:
             }
         ).to_pandas(),
     ]
-    merged = merge_answers(answers)
+    merged = decide_answers(sum_answers(answers))
     assert merged[["address", "callee"]].values.tolist() == [["shop:80", "cart"]]
     assert count_answers(merged.assign(callee_row=-1)).empty
