@@ -31,6 +31,7 @@ import pandas as pd
 from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.event_failures import event_failure_logics, first_failures
 from orchscan.analyzer.flows.mining import mine_flows
+from orchscan.analyzer.flows.request_keys import request_keys
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, join_per_group
 from orchscan.analyzer.requests.calls import MESSAGING, SYNC
 from orchscan.analyzer.results import FailureLogic, Flow
@@ -71,9 +72,9 @@ def mine_event_flows(
     )
 
 
-def _key(trace: pd.Series, span: pd.Series) -> pd.Series:
-    """A request's key: its trace id and span id, which are fixed-length hex, side by side."""
-    return trace.astype(str) + span.astype(str)
+def _key(trace: pd.Series, span: pd.Series) -> np.ndarray:
+    """The requests' keys (:func:`orchscan.analyzer.flows.request_keys.request_keys`)."""
+    return request_keys(trace.to_numpy(dtype=object), span.to_numpy(dtype=object))
 
 
 def _stitch(records: ChainRecords, max_hops: int) -> _Chains:
