@@ -110,6 +110,9 @@ class Landscape:
     selection: Selection
     fragments: FragmentSummary
     ownership: tuple[ServiceTeam, ...] = ()
+    #: The most requests (and, apart, message chains) the landscape stage mines; None for no
+    #: bound beyond ``flows.max_mined_requests``.
+    mined_requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ def plan_landscape(
         ),
         fragments=_fragments(light.fragments),
         ownership=assign_teams((role.name for role in roles), light.namespaces, owners_file),
+        mined_requests=mined_requests,
     )
 
 
@@ -196,7 +200,9 @@ def finish_analysis(
     orchestrated = with_parallel_opportunities(steps, claimed, thresholds=thresholds.flows)
     # Event-driven flows are claims too: judged on the same evidence, never split (no mixed entry).
     events = judge_flows(
-        mine_event_flows(chains, thresholds=thresholds.flows), NO_MIXED_ENTRIES, thresholds=thresholds.flows
+        mine_event_flows(chains, thresholds=thresholds.flows, budget=landscape.mined_requests),
+        NO_MIXED_ENTRIES,
+        thresholds=thresholds.flows,
     )
     choreographed = tuple(flow for flow in events if flow.verdict == FLOW)
     teams = {record.service: record.team for record in landscape.ownership}
@@ -244,11 +250,15 @@ def analyze(
     workflows: Sequence[DocumentedWorkflow] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     owners_file: OwnersFile | None = None,
+    mined_requests: int | None = None,
 ) -> ScanResult:
-    """The whole scan over one in-memory span table, as a single partition."""
+    """The whole scan over one in-memory span table, as a single partition; flows are mined from
+    at most ``mined_requests`` requests (see :func:`plan_landscape`)."""
     context = SpecContext.of(specs, service_names(ingest.spans), service_map)
     light, heavy = reduce_partition(ingest.spans, operations=context.operations, thresholds=thresholds)
-    landscape = plan_landscape([light], specs=context, thresholds=thresholds, owners_file=owners_file)
+    landscape = plan_landscape(
+        [light], specs=context, thresholds=thresholds, owners_file=owners_file, mined_requests=mined_requests
+    )
     return finish_analysis(
         landscape,
         SelectedRecords.merge([select_records(heavy, landscape.selection)]),

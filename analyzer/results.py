@@ -255,8 +255,9 @@ class Flow:
     :data:`FLOW_KINDS`. ``teams`` are the teams of the owner and every step's service (sorted);
     ``team_boundaries`` the distinct pairs of different teams a step crosses between (from the
     caller's team to the callee's, each pair sorted). ``parallel_opportunities`` are sorted by
-    their first step. ``sample_rate`` is the share of the entry's requests the flow was mined
-    from: below 1 when the entry had more than ``flows.max_mined_requests`` requests (see
+    their first step. ``sample_rate`` is the share of the entry's requests (an event-driven
+    flow's: its origin's chains) the flow was mined from: below 1 when there were more than
+    ``flows.max_mined_requests`` or the memory budget's share (see
     :mod:`orchscan.analyzer.flows.sampling`), and its counts are then the sample's.
     """
 

@@ -32,6 +32,7 @@ from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.event_failures import event_failure_logics, first_failures
 from orchscan.analyzer.flows.mining import mine_flows
 from orchscan.analyzer.flows.request_keys import request_keys
+from orchscan.analyzer.flows.sampling import in_sample, sample_rates, with_sample_rates
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, join_per_group
 from orchscan.analyzer.requests.calls import MESSAGING, SYNC
 from orchscan.analyzer.results import FailureLogic, Flow
@@ -55,10 +56,21 @@ class _Chains:
 
 
 def mine_event_flows(
-    records: ChainRecords, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
+    records: ChainRecords,
+    *,
+    thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS,
+    budget: int | None = None,
 ) -> tuple[Flow, ...]:
-    """One choreographed flow per origin whose chains reach ``flows.event_flow_min_steps`` steps."""
-    chains = _stitch(records, thresholds.event_chain_max_hops)
+    """One choreographed flow per origin whose chains reach ``flows.event_flow_min_steps`` steps.
+
+    An origin (service and entry) with more chains than ``flows.max_mined_requests``, or than its
+    share of ``budget`` chains, is mined from a sample of them chosen by the origin's trace id
+    (:mod:`orchscan.analyzer.flows.sampling`)."""
+    roots = _roots(records)
+    rates = _chain_rates(roots, thresholds.max_mined_requests, budget)
+    if rates:
+        roots = roots[in_sample(roots.rename(columns={"service": "owner"}), rates)]
+    chains = _stitch(records, roots, thresholds.event_chain_max_hops)
     if chains.roots.empty:
         return ()
     steps = _step_calls(chains, thresholds.event_flow_min_steps)
@@ -66,9 +78,12 @@ def mine_event_flows(
         return ()
     mined = mine_flows(steps, thresholds=thresholds)
     failures = event_failure_logics(steps, mined, chains.roots.set_index("chain")["writes"])
-    return tuple(
-        dataclasses.replace(flow, kind="choreographed", failure=failures.get(flow.id, FailureLogic()))
-        for flow in mined
+    return with_sample_rates(
+        (
+            dataclasses.replace(flow, kind="choreographed", failure=failures.get(flow.id, FailureLogic()))
+            for flow in mined
+        ),
+        rates,
     )
 
 
@@ -77,17 +92,46 @@ def _key(trace: pd.Series, span: pd.Series) -> np.ndarray:
     return request_keys(trace.to_numpy(dtype=object), span.to_numpy(dtype=object))
 
 
-def _stitch(records: ChainRecords, max_hops: int) -> _Chains:
-    """Follow every origin's deliveries hop by hop; every action with its chain, hop and actor."""
-    deliveries = records.deliveries.assign(
-        producer_key=_key(records.deliveries["trace_id"], records.deliveries["span_id"]),
-        consumer_key=_key(records.deliveries["consumer_trace"], records.deliveries["consumer_span"]),
-        topic=records.deliveries["topic"].fillna(UNNAMED_TOPIC),
-    )
+def _roots(records: ChainRecords) -> pd.DataFrame:
+    """The origins that did not consume a message themselves, each once, in canonical order."""
+    deliveries = records.deliveries
     origins = records.origins.assign(key=_key(records.origins["trace_id"], records.origins["span_id"]))
     origins = origins.drop_duplicates("key")
-    roots = origins[~origins["key"].isin(deliveries["consumer_key"])]
-    roots = roots.sort_values(["trace_id", "start_ns", "span_id"], kind="stable", ignore_index=True)
+    consumers = _key(deliveries["consumer_trace"], deliveries["consumer_span"])
+    roots = origins[~origins["key"].isin(consumers)]
+    return roots.sort_values(["trace_id", "start_ns", "span_id"], kind="stable", ignore_index=True)
+
+
+def _chain_rates(roots: pd.DataFrame, max_chains: int, budget: int | None) -> dict[tuple[str, str], float]:
+    """Sample rates of the origins with too many chains, as for an orchestrated entry's requests."""
+    if roots.empty:
+        return {}
+    service, entry = roots["service"].astype(str), roots["entry"].astype(str)
+    counts = roots.groupby([service, entry], sort=True).size()
+    origins = pd.DataFrame(
+        {
+            "service": counts.index.get_level_values(0),
+            "operation": counts.index.get_level_values(1),
+            "requests": counts.to_numpy(dtype=np.float64),
+        }
+    )
+    return sample_rates(
+        origins, zip(origins["service"], origins["operation"], strict=True), max_chains, budget
+    )
+
+
+def _stitch(records: ChainRecords, roots: pd.DataFrame, max_hops: int) -> _Chains:
+    """Follow every root's deliveries hop by hop; every action with its chain, hop and actor."""
+    # Only the keys travel through the hops; the deliveries' other columns are fetched once, for
+    # the deliveries reached (``row``).
+    deliveries = pd.DataFrame(
+        {
+            "producer_key": _key(records.deliveries["trace_id"], records.deliveries["span_id"]),
+            "consumer_key": _key(records.deliveries["consumer_trace"], records.deliveries["consumer_span"]),
+            "published_ns": records.deliveries["published_ns"].to_numpy(dtype=np.int64),
+            "row": np.arange(len(records.deliveries)),
+        }
+    )
     roots = roots.assign(chain=np.arange(len(roots)))
     members = roots[["chain", "key"]].assign(level=0, actor=roots["service"])
     reached = [members]
@@ -106,12 +150,16 @@ def _stitch(records: ChainRecords, max_hops: int) -> _Chains:
         if hop.empty:
             break
         hops.append(hop)
+        consumer = records.deliveries["consumer"].to_numpy(dtype=object)[hop["row"].to_numpy()]
         frontier = pd.DataFrame(
-            {"chain": hop["chain"], "key": hop["consumer_key"], "level": level, "actor": hop["consumer"]}
+            {"chain": hop["chain"], "key": hop["consumer_key"], "level": level, "actor": consumer}
         )
         reached.append(frontier)
     members = pd.concat(reached, ignore_index=True)
-    delivered = pd.concat(hops, ignore_index=True) if hops else deliveries.iloc[:0].assign(chain=0, level=0)
+    delivered = _reached(
+        pd.concat(hops, ignore_index=True) if hops else deliveries.iloc[:0].assign(chain=0, level=0),
+        records.deliveries,
+    )
     parts = [_deliveries(delivered), _publishes(records, members), _calls(records, members)]
     parts = [part for part in parts if not part.empty]
     if not parts:
@@ -122,6 +170,21 @@ def _stitch(records: ChainRecords, max_hops: int) -> _Chains:
     holed = delivered.loc[delivered["holes"].astype(bool), "chain"]
     roots = roots.assign(holes=roots["holes"].astype(bool) | roots["chain"].isin(holed))
     return _Chains(actions, roots[roots["chain"].isin(actions["chain"])])
+
+
+def _reached(hops: pd.DataFrame, deliveries: pd.DataFrame) -> pd.DataFrame:
+    """The deliveries the hops reached, with the columns the actions take from them."""
+    rows = hops["row"].to_numpy()
+    columns = ["producer", "consumer", "topic", "start_ns", "end_ns", "error", "holes"]
+    fetched = deliveries[columns].iloc[rows].reset_index(drop=True)
+    fetched["topic"] = fetched["topic"].fillna(UNNAMED_TOPIC)
+    return pd.concat(
+        [
+            hops[["chain", "level", "producer_key", "consumer_key", "published_ns"]].reset_index(drop=True),
+            fetched,
+        ],
+        axis=1,
+    )
 
 
 def _deliveries(hops: pd.DataFrame) -> pd.DataFrame:

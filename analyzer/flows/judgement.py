@@ -170,10 +170,11 @@ def _rekeyed(steps: StepCalls, entry: pd.Series) -> StepCalls:
 def judge_flows(
     flows: Sequence[Flow], mixed: MixedEntries, *, thresholds: FlowThresholds = DEFAULT_FLOW_THRESHOLDS
 ) -> tuple[Flow, ...]:
-    """Every flow with its verdict and the sentences behind it (see the module docstring)."""
+    """Every flow with its verdict and the sentences behind it (see the module docstring), after
+    any caveat the flow already carries (such as its sample's)."""
     judged = []
     for flow in flows:
-        caveats: list[str] = []
+        caveats: list[str] = list(flow.caveats)
         verdict = FLOW
         split = mixed.sub_entries.get(flow.id)
         if split is not None:

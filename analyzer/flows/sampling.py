@@ -9,6 +9,8 @@ of its trace id falls below the entry's rate. The choice depends on
 the trace id alone, so the same requests are kept in any partitioning, on any engine and from
 stored records, and all requests of one trace stay together. Counts a flow reports (requests,
 variants, findings' cases) are then the sample's, and the flow says so (``sample_rate``).
+The origins of message chains are sampled alike, by the origin's trace id, with the chains of
+each origin counted in the stitched records (:mod:`orchscan.analyzer.flows.events`).
 """
 
 from __future__ import annotations

@@ -79,6 +79,22 @@ def test_where_chains_fail_what_compensates_and_what_is_left(saga: Analysis) -> 
     assert finding.subject == f"{flow.id} > shipping → carrier POST /labels"
 
 
+def test_an_origin_with_more_chains_than_the_budget_is_mined_from_a_sample_of_its_traces() -> None:
+    land = build_saga(LandscapeBuilder(), SagaMix(shipped=60, declined=20, out_of_stock=20, carrier_down=10))
+    ingested = Ingest(land.table(), (), (), ())
+    (whole,) = _events(analyze(ingested).analysis).values()
+    assert (whole.requests, whole.sample_rate) == (110, 1.0)
+    # 40 chains fit the landscape stage's budget: the origin's 110 are cut to about that many.
+    (sampled,) = _events(analyze(ingested, mined_requests=40).analysis).values()
+    assert sampled.sample_rate == pytest.approx(40 / 110)
+    assert 20 <= sampled.requests <= 60
+    assert any("sample of 36.4%" in caveat for caveat in sampled.caveats)
+    assert _keys(sampled)[:3] == list(SHIPPED_STEPS)[:3]
+    # The sample is chosen by trace id: the same chains every time.
+    (again,) = _events(analyze(ingested, mined_requests=40).analysis).values()
+    assert again == sampled
+
+
 def test_chains_without_failures_have_none() -> None:
     (flow,) = _events(
         _analysis(build_saga(LandscapeBuilder(), SagaMix(declined=0, out_of_stock=0, carrier_down=0)))
