@@ -151,8 +151,9 @@ class FlowThresholds:
     ``max_mined_requests``: an entry operation with more requests than this (or an origin of
     message chains with more chains) is mined from a sample of about this many, chosen by trace
     id (the same whatever the partitioning or engine), so the landscape stage's memory does not
-    grow with the input; its flow's counts are the sample's and the flow says so (see :mod:`orchscan.analyzer.flows.sampling`). Twenty thousand requests show
-    every variant and failure path that occurs in more than a few hundredths of a percent of them.
+    grow with the input; its flow's counts are the sample's and the flow says so (see
+    :mod:`orchscan.analyzer.flows.sampling`). Twenty thousand requests show every variant and
+    failure path that occurs in more than a few hundredths of a percent of them.
     """
 
     min_steps: int = 3
