@@ -3,8 +3,9 @@
 Reading: large files are planned on the workers (where to cut them), the segments grouped into
 pieces, each piece read, routed and written to the shared folder by one task; only the pieces'
 accounts come back. Reducing: one task per unit of partitions, its result held by Dask on the
-worker that ran it; the client gathers only each unit's partials, then, after the landscape is
-planned, what each unit's heavy records hold of the selection. Task keys carry a token per scan,
+worker that ran it; the units' partials are merged there too, in blocks of consecutive units,
+and the client gathers the few merged ones, then, after the landscape is planned, what each
+unit's heavy records hold of the selection. Task keys carry a token per scan,
 so that scans sharing a cluster never share results.
 """
 
@@ -26,13 +27,14 @@ from orchscan.engines.dask.pieces import Segment, group_pieces, plan_file
 from orchscan.engines.dask.shuffle import ShuffledUnit, shuffled_units
 from orchscan.engines.dask.tasks import (
     PieceRead,
+    folded_partials,
     given,
     read_piece,
     reduce_shuffled,
     select_unit,
     unit_partials,
 )
-from orchscan.engines.units import ReduceTask, UnitResult
+from orchscan.engines.units import FOLD_BLOCK, ReduceTask, UnitResult
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -159,11 +161,29 @@ class DaskUnits:
             self._client.submit(unit_partials, reduced, key=f"unit-partials-{self._token}-{index}")
             for index, reduced in enumerate(self._reduced)
         ]
+        folded = self._folded(partials)
         if on_progress is not None:
             for _ in _as_completed(partials):
                 on_progress(1)
-        results: list[UnitResult] = gathered(self._client, partials, "reducing the partitions")
+        results: list[UnitResult] = gathered(self._client, folded, "reducing the partitions")
         return results
+
+    def _folded(self, partials: list[Future[Any]]) -> list[Future[Any]]:
+        """The units' partials merged on the workers, :data:`FOLD_BLOCK` consecutive ones per task
+        and again over the merged ones, until at most that many are left for the client, in
+        unit order: the client then holds a few units' partials however many units there are."""
+        level = 0
+        while len(partials) > FOLD_BLOCK:
+            partials = [
+                self._client.submit(
+                    folded_partials,
+                    *partials[first : first + FOLD_BLOCK],
+                    key=f"fold-partials-{self._token}-{level}-{first}",
+                )
+                for first in range(0, len(partials), FOLD_BLOCK)
+            ]
+            level += 1
+        return partials
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
         """What every unit's heavy records hold of the selection, in unit order."""

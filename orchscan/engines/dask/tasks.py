@@ -30,7 +30,7 @@ from orchscan.engines.dask.shuffle import (
     piece_location,
     write_partitions,
 )
-from orchscan.engines.units import ReduceTask, UnitResult, reduce_unit
+from orchscan.engines.units import ReduceTask, UnitResult, fold_results, reduce_unit
 
 T = TypeVar("T")
 
@@ -96,6 +96,12 @@ def reduce_shuffled(index: int, unit: ShuffledUnit, task: ReduceTask) -> tuple[U
 def unit_partials(reduced: tuple[UnitResult, PartitionHeavy]) -> UnitResult:
     """The part of a reduced unit the client gathers."""
     return reduced[0]
+
+
+def folded_partials(*results: UnitResult) -> UnitResult:
+    """Consecutive units' partials merged on a worker, so that the client gathers a few."""
+    use_scan_memory_pool()
+    return fold_results(results)
 
 
 def select_unit(reduced: tuple[UnitResult, PartitionHeavy], selection: Selection) -> SelectedRecords:

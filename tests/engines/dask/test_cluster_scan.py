@@ -24,6 +24,7 @@ from paths import SAMPLE
 
 from orchscan.cli import main
 from orchscan.engines.registry import ENGINES
+from orchscan.engines.units import FOLD_BLOCK
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +147,10 @@ def test_a_generated_landscape_gives_the_local_findings_though_a_worker_is_kille
     reduced = _ran(stream.data, "reduce-unit")
     assert len(planned) == 1 and len(read) >= 4 and {worker for _, worker in read} == workers
     assert len({key for key, _ in reduced}) >= 4 and workers <= {worker for _, worker in reduced}
+    # The units' partials were merged on the workers, a block of consecutive units per task.
+    units, folds = len({key for key, _ in reduced}), _ran(stream.data, "fold-partials")
+    assert units > FOLD_BLOCK and len({key for key, _ in folds}) == -(-units // FOLD_BLOCK)
+    assert {worker for _, worker in folds} <= workers
     # The killed worker's reduced units were lost with it and reduced again elsewhere.
     keys = [key for key, _ in reduced]
     again, last = {key for key in keys if keys.count(key) > 1}, dict(reduced)
