@@ -230,12 +230,17 @@ class Partitions:
 def load_unit(unit: Sequence[Partition]) -> tuple[pa.Table, pa.Table]:
     """The spans and stubs of a unit of partitions, as two tables.
 
+    The spans come as one chunk per column: a partition holds a slice of every batch that was
+    routed, so a unit of many partitions had over a thousand small chunks, and every column
+    operation of the reduction paid for each (twice the CPU per span of one chunk).
     A consumer linked into several partitions of the unit was stubbed into each: it is kept
     once, so that each of its links is resolved once.
     """
     loaded = [part.load() for part in unit]
-    spans = pa.concat_tables([spans for spans, _ in loaded]) if loaded else SCHEMA.empty_table()
-    stubs = pa.concat_tables([stubs for _, stubs in loaded]) if loaded else SCHEMA.empty_table()
+    if not loaded:
+        return SCHEMA.empty_table(), SCHEMA.empty_table()
+    spans = pa.concat_tables([spans for spans, _ in loaded]).combine_chunks()
+    stubs = pa.concat_tables([stubs for _, stubs in loaded])
     if len(unit) > 1 and stubs.num_rows:
         stubs, _ = drop_duplicates(stubs)
     return spans, stubs
