@@ -1,9 +1,10 @@
-"""The local engine lets go of routed spans it no longer needs, so they weigh on no later peak."""
+"""The local engine lets go of routed spans it no longer needs, and keeps its workers busy while it merges."""
 
 from __future__ import annotations
 
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,6 +14,7 @@ from factories import LandscapeBuilder, ShopMix, build_shop, with_copies
 from orchscan.analyzer.reduction import Selection
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.traces.partition import PartitionStore
+from orchscan.engines import local
 from orchscan.engines.local import local_engine
 from orchscan.engines.units import FOLD_BLOCK, ReduceTask, UnitsHandover
 
@@ -64,3 +66,32 @@ def test_units_are_handed_over_once(tmp_path: Path) -> None:
     units.take()
     with pytest.raises(RuntimeError, match="handed over already"):
         units.take()
+
+
+def test_a_worker_has_its_next_unit_before_the_parent_merges_partials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    units, *_ = _routed_in_memory(tmp_path)
+    assert units.count > FOLD_BLOCK + 2
+    events: list[tuple[str, int]] = []
+    tell, add = local._tell, local.ResultsInBlocks.add
+
+    def sent(worker: int, workers: Any, message: tuple[str, Any]) -> None:
+        if message[0] == "reduce":
+            events.append(("sent", message[1]))
+        tell(worker, workers, message)
+
+    def merged(self: local.ResultsInBlocks, index: int, result: Any) -> None:
+        events.append(("merged", index))
+        add(self, index, result)
+
+    monkeypatch.setattr(local, "_tell", sent)
+    monkeypatch.setattr(local.ResultsInBlocks, "add", merged)
+    task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+    with local_engine(units, task, jobs=2) as engine:
+        engine.reduce()
+    # Before the parent merges a unit's partials, the next unit has been sent (while any remained).
+    for position, (kind, _) in enumerate(events):
+        if kind == "merged":
+            sent_before = sum(1 for k, _ in events[:position] if k == "sent")
+            assert sent_before == min(units.count, (position - sent_before) + 3)
