@@ -230,17 +230,23 @@ class Partitions:
 def load_unit(unit: Sequence[Partition]) -> tuple[pa.Table, pa.Table]:
     """The spans and stubs of a unit of partitions, as two tables.
 
-    The spans come as one chunk per column: a partition holds a slice of every batch that was
+    The spans come as one chunk per partition: a partition holds a slice of every batch that was
     routed, so a unit of many partitions had over a thousand small chunks, and every column
-    operation of the reduction paid for each (twice the CPU per span of one chunk).
+    operation of the reduction paid for each (twice the CPU per span). Each partition is
+    combined on its own, so that only one partition is ever held twice.
     A consumer linked into several partitions of the unit was stubbed into each: it is kept
     once, so that each of its links is resolved once.
     """
-    loaded = [part.load() for part in unit]
-    if not loaded:
+    if not unit:
         return SCHEMA.empty_table(), SCHEMA.empty_table()
-    spans = pa.concat_tables([spans for spans, _ in loaded]).combine_chunks()
-    stubs = pa.concat_tables([stubs for _, stubs in loaded])
+    spans_parts, stubs_parts = [], []
+    for part in unit:
+        spans, stubs = part.load()
+        spans_parts.append(spans.combine_chunks())
+        stubs_parts.append(stubs)
+        del spans
+    spans = pa.concat_tables(spans_parts)
+    stubs = pa.concat_tables(stubs_parts)
     if len(unit) > 1 and stubs.num_rows:
         stubs, _ = drop_duplicates(stubs)
     return spans, stubs
