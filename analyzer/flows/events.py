@@ -66,11 +66,12 @@ def mine_event_flows(
     An origin (service and entry) with more chains than ``flows.max_mined_requests``, or than its
     share of ``budget`` chains, is mined from a sample of them chosen by the origin's trace id
     (:mod:`orchscan.analyzer.flows.sampling`)."""
-    roots = _roots(records)
+    deliveries = _delivery_keys(records.deliveries)
+    roots = _roots(records.origins, deliveries["consumer_key"])
     rates = _chain_rates(roots, thresholds.max_mined_requests, budget)
     if rates:
         roots = roots[in_sample(roots.rename(columns={"service": "owner"}), rates)]
-    chains = _stitch(records, roots, thresholds.event_chain_max_hops)
+    chains = _stitch(records, deliveries, roots, thresholds.event_chain_max_hops)
     if chains.roots.empty:
         return ()
     steps = _step_calls(chains, thresholds.event_flow_min_steps)
@@ -92,12 +93,24 @@ def _key(trace: pd.Series, span: pd.Series) -> np.ndarray:
     return request_keys(trace.to_numpy(dtype=object), span.to_numpy(dtype=object))
 
 
-def _roots(records: ChainRecords) -> pd.DataFrame:
-    """The origins that did not consume a message themselves, each once, in canonical order."""
-    deliveries = records.deliveries
-    origins = records.origins.assign(key=_key(records.origins["trace_id"], records.origins["span_id"]))
+def _delivery_keys(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """The deliveries as the hops follow them: producer and consumer keys, when it was published,
+    and its ``row`` in the chain records, to fetch the other columns only for those reached."""
+    return pd.DataFrame(
+        {
+            "producer_key": _key(deliveries["trace_id"], deliveries["span_id"]),
+            "consumer_key": _key(deliveries["consumer_trace"], deliveries["consumer_span"]),
+            "published_ns": deliveries["published_ns"].to_numpy(dtype=np.int64),
+            "row": np.arange(len(deliveries)),
+        }
+    )
+
+
+def _roots(origins: pd.DataFrame, consumers: pd.Series) -> pd.DataFrame:
+    """The origins that did not consume a message themselves (``consumers`` are the keys of
+    the requests that did), each once, in canonical order."""
+    origins = origins.assign(key=_key(origins["trace_id"], origins["span_id"]))
     origins = origins.drop_duplicates("key")
-    consumers = _key(deliveries["consumer_trace"], deliveries["consumer_span"])
     roots = origins[~origins["key"].isin(consumers)]
     return roots.sort_values(["trace_id", "start_ns", "span_id"], kind="stable", ignore_index=True)
 
@@ -120,18 +133,10 @@ def _chain_rates(roots: pd.DataFrame, max_chains: int, budget: int | None) -> di
     )
 
 
-def _stitch(records: ChainRecords, roots: pd.DataFrame, max_hops: int) -> _Chains:
-    """Follow every root's deliveries hop by hop; every action with its chain, hop and actor."""
-    # Only the keys travel through the hops; the deliveries' other columns are fetched once, for
-    # the deliveries reached (``row``).
-    deliveries = pd.DataFrame(
-        {
-            "producer_key": _key(records.deliveries["trace_id"], records.deliveries["span_id"]),
-            "consumer_key": _key(records.deliveries["consumer_trace"], records.deliveries["consumer_span"]),
-            "published_ns": records.deliveries["published_ns"].to_numpy(dtype=np.int64),
-            "row": np.arange(len(records.deliveries)),
-        }
-    )
+def _stitch(records: ChainRecords, deliveries: pd.DataFrame, roots: pd.DataFrame, max_hops: int) -> _Chains:
+    """Follow every root's ``deliveries`` (:func:`_delivery_keys`) hop by hop; every action with
+    its chain, hop and actor."""
+    consumers = records.deliveries["consumer"].to_numpy(dtype=object)
     roots = roots.assign(chain=np.arange(len(roots)))
     members = roots[["chain", "key"]].assign(level=0, actor=roots["service"])
     reached = [members]
@@ -150,9 +155,13 @@ def _stitch(records: ChainRecords, roots: pd.DataFrame, max_hops: int) -> _Chain
         if hop.empty:
             break
         hops.append(hop)
-        consumer = records.deliveries["consumer"].to_numpy(dtype=object)[hop["row"].to_numpy()]
         frontier = pd.DataFrame(
-            {"chain": hop["chain"], "key": hop["consumer_key"], "level": level, "actor": consumer}
+            {
+                "chain": hop["chain"],
+                "key": hop["consumer_key"],
+                "level": level,
+                "actor": consumers[hop["row"].to_numpy()],
+            }
         )
         reached.append(frontier)
     members = pd.concat(reached, ignore_index=True)

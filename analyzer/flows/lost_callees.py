@@ -48,9 +48,8 @@ def decide_answers(counted: pd.DataFrame) -> pd.DataFrame:
     (address, client operation) that one service alone gives: its most frequent operation and
     route (by name on a tie)."""
     columns = [*KEYS, *_ANSWER]
-    frame = counted
-    services = frame.groupby(KEYS, sort=False)["callee"].transform("nunique")
-    frame = frame[services == 1].sort_values(
+    services = counted.groupby(KEYS, sort=False)["callee"].transform("nunique")
+    frame = counted[services == 1].sort_values(
         [*KEYS, "calls", "operation"], ascending=[True, True, False, True]
     )
     return frame.drop_duplicates(KEYS)[columns].reset_index(drop=True)
