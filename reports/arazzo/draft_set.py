@@ -12,7 +12,7 @@ systems and bounded in length (``reports/names.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -38,19 +38,87 @@ SPEC_COPIES_DIR = ARAZZO_DIR / "openapi"
 ARAZZO_SUFFIX = ".arazzo.yaml"
 
 
+class _Drafting:
+    """Builds every draft's document, and the stand-ins they need, the first time one is asked
+    for: findings.json only names the drafts' files, and building a landscape's drafts took a
+    second of a 1M-span scan that writes nothing else."""
+
+    def __init__(
+        self,
+        flows: Sequence[Flow],
+        paths: Mapping[str, PurePosixPath],
+        documented: Mapping[str, ServiceApi],
+        copies: Sequence[SpecCopy],
+        statuses: Mapping[tuple[str, str], tuple[int, ...]],
+    ) -> None:
+        self._flows = flows
+        self._paths = paths
+        self._documented = documented
+        self._copies = copies
+        self._statuses = statuses
+
+    def document(self, owner: str) -> Mapping[str, Any]:
+        return self._built[0][owner]
+
+    def needs(self, owner: str) -> tuple[PurePosixPath, ...]:
+        return self._built[1][owner]
+
+    @property
+    def supporting(self) -> Mapping[PurePosixPath, str | bytes]:
+        return self._built[2]
+
+    @cached_property
+    def _built(
+        self,
+    ) -> tuple[
+        dict[str, Mapping[str, Any]],
+        dict[str, tuple[PurePosixPath, ...]],
+        Mapping[PurePosixPath, str | bytes],
+    ]:
+        apis = plan_apis(self._flows, self._documented, folder=ARAZZO_DIR, success_statuses=self._statuses)
+        copied: dict[PurePosixPath, str | bytes] = {}
+        for copy in self._copies:
+            copied.update(copy.files)
+        inferred = {
+            PurePosixPath(api.path): build_inferred_openapi(api.service, api.operations)
+            for api in apis.values()
+            if api.spec is None
+        }
+        copy_files = {copy.path: tuple(copy.files) for copy in self._copies}
+        documents: dict[str, Mapping[str, Any]] = {}
+        needs: dict[str, tuple[PurePosixPath, ...]] = {}
+        for owner, path in sorted(self._paths.items()):
+            owned = [flow for flow in self._flows if flow.owner == owner]
+            document = build_arazzo(owned, apis, arazzo_path=path, success_statuses=self._statuses)
+            sources = [ARAZZO_DIR / unquote(source["url"]) for source in document["sourceDescriptions"]]
+            documents[owner] = document
+            needs[owner] = tuple(
+                sorted({file for source in sources for file in copy_files.get(source, (source,))})
+            )
+        return documents, needs, RenderedOnDemand(copied, inferred)
+
+
 @dataclass(frozen=True)
 class Draft:
     """One orchestrator's workflow document.
 
     ``path`` is relative to the output folder; ``flows`` are the ids of the flows it drafts;
-    ``needs`` the files its source descriptions point at (all files of a copied spec).
+    ``needs`` the files its source descriptions point at (all files of a copied spec). The
+    document is built when first asked for (see :class:`_Drafting`).
     """
 
     owner: str
     path: PurePosixPath
-    document: Mapping[str, Any] = field(repr=False, compare=False)
     flows: tuple[str, ...]
-    needs: tuple[PurePosixPath, ...]
+    _drafting: _Drafting = field(repr=False, compare=False)
+
+    @property
+    def document(self) -> Mapping[str, Any]:
+        return self._drafting.document(self.owner)
+
+    @property
+    def needs(self) -> tuple[PurePosixPath, ...]:
+        return self._drafting.needs(self.owner)
 
     @cached_property
     def text(self) -> str:
@@ -90,8 +158,12 @@ class DraftSet:
     """
 
     drafts: tuple[Draft, ...]
-    supporting: Mapping[PurePosixPath, str | bytes]
     specs: tuple[SpecCopy, ...]
+    _drafting: _Drafting = field(repr=False, compare=False)
+
+    @property
+    def supporting(self) -> Mapping[PurePosixPath, str | bytes]:
+        return self._drafting.supporting
 
     def files(self) -> dict[str, str | bytes]:
         """Every draft and every file a draft needs, keyed by POSIX path, sorted."""
@@ -133,26 +205,14 @@ def draft_workflows(result: ScanResult, specs: SpecSet | None) -> DraftSet:
         service: ServiceApi(service, copy.path, copy.spec) for copy in copies for service in copy.services
     }
     flows = select_flows(result.analysis)
-    statuses = result.success_statuses
-    apis = plan_apis(flows, documented, folder=ARAZZO_DIR, success_statuses=statuses)
-    copied: dict[PurePosixPath, str | bytes] = {}
-    for copy in copies:
-        copied.update(copy.files)
-    inferred = {
-        PurePosixPath(api.path): build_inferred_openapi(api.service, api.operations)
-        for api in apis.values()
-        if api.spec is None
-    }
-    copy_files = {copy.path: tuple(copy.files) for copy in copies}
     by_owner: dict[str, list[Flow]] = {}
     for flow in flows:
         by_owner.setdefault(flow.owner, []).append(flow)
     names = unique_names(by_owner, FILE_NAMES)
-    drafts = []
-    for owner, owned in sorted(by_owner.items()):
-        path = ARAZZO_DIR / f"{names[owner]}{ARAZZO_SUFFIX}"
-        document = build_arazzo(owned, apis, arazzo_path=path, success_statuses=statuses)
-        sources = [ARAZZO_DIR / unquote(source["url"]) for source in document["sourceDescriptions"]]
-        needs = sorted({file for source in sources for file in copy_files.get(source, (source,))})
-        drafts.append(Draft(owner, path, document, tuple(sorted(f.id for f in owned)), tuple(needs)))
-    return DraftSet(tuple(drafts), RenderedOnDemand(copied, inferred), copies)
+    paths = {owner: ARAZZO_DIR / f"{names[owner]}{ARAZZO_SUFFIX}" for owner in by_owner}
+    drafting = _Drafting(flows, paths, documented, copies, result.success_statuses)
+    drafts = tuple(
+        Draft(owner, paths[owner], tuple(sorted(f.id for f in owned)), drafting)
+        for owner, owned in sorted(by_owner.items())
+    )
+    return DraftSet(drafts, copies, drafting)

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from paths import SAMPLE
 
 from orchscan.cli import main
+from orchscan.reports.arazzo import draft_set
 from orchscan.reports.registry import REPORTS
 
 
@@ -32,6 +33,19 @@ def test_a_format_written_alone_is_byte_identical_to_the_full_scans(
     alone = _scan(tmp_path / "out", "--format", name)
     assert alone
     assert {path: everything[path] for path in alone} == alone
+
+
+def test_findings_json_alone_names_the_drafts_without_building_them(
+    everything: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a draft was built for findings.json alone")
+
+    monkeypatch.setattr(draft_set, "build_arazzo", refuse)
+    monkeypatch.setattr(draft_set, "plan_apis", refuse)
+    alone = _scan(tmp_path / "out", "--format", "json")
+    assert b'.arazzo.yaml"' in alone["findings.json"]
+    assert alone["findings.json"] == everything["findings.json"]
 
 
 def test_the_html_report_alone_shows_every_draft(everything: dict[str, bytes], tmp_path: Path) -> None:
