@@ -7,8 +7,6 @@ memory holds the growing span table plus a bounded window of raw input.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import io
 import multiprocessing
@@ -22,6 +20,7 @@ from typing import IO
 
 import pyarrow as pa
 
+from orchscan.collectors.memory_pool import release_freed_memory
 from orchscan.collectors.model.integrity import drop_duplicates, repair_parents
 from orchscan.collectors.model.records import (
     Chunk,
@@ -223,7 +222,8 @@ def ingest(
     table = pa.Table.from_batches(batches, schema=SCHEMA) if batches else empty_table()
     if table.num_rows == 0:
         raise reader.nothing_read()
-    _release_free_memory()
+    # Parsing leaves freed heap and pool pages resident; the checks' arrays would come on top.
+    release_freed_memory()
     checked = check_spans(table)
     return Ingest(
         spans=checked.table,
@@ -232,31 +232,6 @@ def ingest(
         notices=merge_notices(reader.notices + list(checked.notices)),
         sources=reader.source_reports(),
     )
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    except OSError:
-        return None
-    trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
-    return trim
-
-
-# glibc only; elsewhere the allocator decides alone when to give memory back.
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def _release_free_memory() -> None:
-    """Give the memory freed while parsing back to the operating system before the checks.
-
-    Parsing leaves tens of megabytes of freed but still resident heap (glibc) and pool
-    (Arrow) pages behind, and the temporary arrays of the checks mostly come on top of them
-    rather than out of them: for a million spans this lowers the peak by about 30 MB.
-    """
-    pa.default_memory_pool().release_unused()
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 class _SharedColumns:
