@@ -174,16 +174,21 @@ def _consumer_calls(
 
 
 def _origins(steps: StepInputs, rows: np.ndarray, spans: pd.DataFrame) -> pd.DataFrame:
-    """The requests that published, as the chains' possible origins."""
+    """The requests that published, as the chains' possible origins.
+
+    A producer span whose parent was lost is its own fragment's root, not a request: it has no
+    entry operation to start a flow from, so it is no origin (the lost parent is reported with
+    the span checks' notices). Its deliveries stay recorded.
+    """
     requests = steps.requests.set_index("row")
-    found = requests.reindex(rows)
+    found = requests.reindex(rows[np.isin(rows, requests.index.to_numpy())])
     method = found["method"].astype(object)
     writes = method.fillna("").astype(str).str.upper().isin(_WRITE_METHODS) | (found["infra_calls"] > 0)
     return _plain(
         pd.DataFrame(
             {
                 "trace_id": found["trace_id"].astype(object).to_numpy(),
-                "span_id": _text(spans, "span_id", rows),
+                "span_id": _text(spans, "span_id", found.index.to_numpy()),
                 "service": found["owner"].astype(object).to_numpy(),
                 "entry": found["entry"].astype(object).to_numpy(),
                 "method": method.to_numpy(),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from factories import LandscapeBuilder, SpanHandle
 from saga_factories import SHIPPED_STEPS, SagaMix, build_saga
 
 from orchscan.analyzer.pipeline import analyze
+from orchscan.analyzer.reduction import reduce_partition
 from orchscan.analyzer.results import Analysis, Flow
 from orchscan.analyzer.thresholds import FlowThresholds, Thresholds
 from orchscan.collectors.model.records import Ingest
+from orchscan.collectors.traces.ingest import check_spans
 
 
 def _analysis(land: LandscapeBuilder, **flows: int) -> Analysis:
@@ -227,3 +231,23 @@ def test_the_sample_landscapes_broker_continues_the_order_flow() -> None:
     orchestrated = next(f for f in analysis.flows if f.id == "orders:POST /orders")
     # The chain starts after the orchestrated part: the last consumer ends after orders answered.
     assert flow.duration_p50_ms > orchestrated.duration_p50_ms
+
+
+def test_a_producer_whose_request_was_lost_is_no_chain_origin() -> None:
+    land = LandscapeBuilder()
+    lost = []
+    for i in range(5):
+        order = land.trace().request("orders", "POST /orders", ms=30)
+        order.publish("order-placed", at=5).consume("billing", at=8, ms=10)
+        if i >= 3:
+            lost.append(order.span_id)
+    spans = land.table()
+    spans = spans.filter(pc.invert(pc.is_in(spans["span_id"], pa.array(lost))))
+    _, heavy = reduce_partition(check_spans(spans).table)
+    origins = heavy.chains.origins
+    # The two producers left without their request are their fragments' roots: no origin rows
+    # with empty ids or times for them, and the three whole chains keep theirs.
+    assert len(origins) == 3 and len(heavy.chains.deliveries) == 5
+    assert origins["trace_id"].notna().all() and origins["service"].eq("orders").all()
+    starts = pc.min(spans["start_ns"]).as_py()
+    assert (origins["start_ns"] >= starts).all() and (origins["end_ns"] >= origins["start_ns"]).all()
