@@ -8,6 +8,7 @@ resumes after a damaged size prefix, is ``otlp_frames``' job; this module parses
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -22,12 +23,8 @@ from orchscan.collectors.model.spans import COLUMNS, SCHEMA, hex_ids, source_col
 from orchscan.collectors.traces.formats import otlp_frames
 from orchscan.collectors.traces.formats.otlp_common import KIND_BY_NUMBER, STATUS_BY_NUMBER, paused_gc
 from orchscan.collectors.traces.formats.otlp_salvage import salvage
-from orchscan.collectors.traces.formats.otlp_wire import (
-    LiteTracesData,
-    MalformedAttribute,
-    decode_attributes,
-    value_text,
-)
+from orchscan.collectors.traces.formats.otlp_spans import DecodedSpans, SpanBytesTracesData, decode_spans
+from orchscan.collectors.traces.formats.otlp_wire import NeedsFullParse, decode_attributes, value_text
 from orchscan.collectors.traces.limits import (
     END_BEFORE_START,
     MALFORMED_FIELD,
@@ -44,6 +41,8 @@ NAME = "otlp-proto"
 
 _PREFIX = otlp_frames.PREFIX
 
+#: Service, namespace, instance and Kubernetes namespace of a resource.
+_Resource = tuple[str, str | None, str | None, str | None]
 #: Spans, service, namespace, instance, message position, Kubernetes namespace of a run of spans.
 _Group = tuple[int, str, str | None, str | None, int, str | None]
 
@@ -59,45 +58,19 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
 
 
 class _Collected:
-    """Raw span fields of one chunk, one flat list per field, turned into columns at the end.
+    """A chunk's spans, still encoded, and the resource of each run of them.
 
-    The per-span loop only appends protobuf values to lists bound as locals; everything that
-    can be done per column (hex ids, enum names, the attribute vocabulary) is done once per
-    chunk by Arrow and numpy.
+    Parsing only gathers each span's bytes (see :mod:`otlp_spans`); all spans of the chunk are
+    decoded together at the end.
     """
 
-    __slots__ = (
-        "attributes",
-        "codes",
-        "counts",
-        "ends",
-        "groups",
-        "kinds",
-        "links",
-        "messages",
-        "names",
-        "parents",
-        "span_ids",
-        "starts",
-        "tally",
-        "trace_ids",
-    )
+    __slots__ = ("groups", "resources", "spans", "tally")
 
     def __init__(self) -> None:
-        self.trace_ids: list[bytes] = []
-        self.span_ids: list[bytes] = []
-        self.parents: list[bytes] = []
-        self.names: list[str] = []
-        self.kinds: list[int] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.codes: list[int] = []
-        self.messages: list[str] = []
-        self.counts: list[int] = []
-        # Every span's attributes back to back, each still an encoded KeyValue.
-        self.attributes: list[bytes] = []
-        # Row -> its links; most spans have none.
-        self.links: dict[int, list[dict[str, str]]] = {}
+        self.spans: list[bytes] = []
+        # Encoded resource -> its fields and the names cut reading them: exporters that send a
+        # ResourceSpans per trace repeat one resource thousands of times in a chunk.
+        self.resources: dict[bytes, tuple[_Resource, Counter[str]]] = {}
         # (spans, service, namespace, instance, message position, Kubernetes namespace) per run
         # of spans sharing them.
         self.groups: list[_Group] = []
@@ -109,10 +82,10 @@ def parse(chunk: Chunk) -> ChunkResult:
     """Parse the frames of one chunk into spans."""
     with paused_gc():
         try:
-            return _parse(chunk, LiteTracesData)
-        except MalformedAttribute:
-            # The lenient twin let a broken attribute through; the real message type finds
-            # which message is damaged and keeps what precedes the damage.
+            return _parse(chunk, SpanBytesTracesData)
+        except NeedsFullParse:
+            # The twin let a span or attribute through that the bulk decoders do not vouch for;
+            # the real message type finds which message is damaged and keeps what precedes it.
             return _parse(chunk, ExportTraceServiceRequest)
 
 
@@ -160,7 +133,20 @@ def _parse(chunk: Chunk, message: Any) -> ChunkResult:
     )
 
 
-def _resource(attributes: Any, tally: Tally) -> tuple[str, str | None, str | None, str | None]:
+def _resource_of(resource: Any, found: _Collected) -> _Resource:
+    """A resource's fields, read once per distinct resource of the chunk; its cuts count each time."""
+    key = resource.SerializeToString()
+    known = found.resources.get(key)
+    if known is None:
+        cuts = Tally()
+        known = found.resources[key] = (_resource(resource.attributes, cuts), cuts.counts)
+    fields, counts = known
+    for reason, count in counts.items():
+        found.tally.note(reason, count)
+    return fields
+
+
+def _resource(attributes: Any, tally: Tally) -> _Resource:
     """Service, namespace, instance and Kubernetes namespace of a resource, cut once: they repeat
     on all its spans."""
     service = "unknown"
@@ -178,34 +164,28 @@ def _resource(attributes: Any, tally: Tally) -> tuple[str, str | None, str | Non
 
 
 def _collect(request: Any, found: _Collected, position: int) -> None:
-    """Copy every span's raw fields into the chunk's lists: the one per-span Python loop."""
-    trace_ids, span_ids, parents = found.trace_ids, found.span_ids, found.parents
-    names, kinds, starts, ends = found.names, found.kinds, found.starts, found.ends
-    codes, messages, counts = found.codes, found.messages, found.counts
-    encoded, links, groups = found.attributes.extend, found.links, found.groups
-    # Salvaged messages are real ExportTraceServiceRequests; their attributes are re-encoded.
-    lite = isinstance(request, LiteTracesData)
+    """Gather every span's bytes and the resource of each run of spans."""
+    spans, groups = found.spans, found.groups
+    # Salvaged and re-read messages are real ExportTraceServiceRequests: their spans are
+    # encoded again, without unknown fields, which the bulk decoder would not vouch for.
+    twin = isinstance(request, SpanBytesTracesData)
     for resource_spans in request.resource_spans:
-        service, namespace, instance, k8s = _resource(resource_spans.resource.attributes, found.tally)
+        service, namespace, instance, k8s = _resource_of(resource_spans.resource, found)
         for scope_spans in resource_spans.scope_spans:
-            spans = scope_spans.spans
-            groups.append((len(spans), service, namespace, instance, position, k8s))
-            for span in spans:
-                trace_ids.append(span.trace_id)
-                span_ids.append(span.span_id)
-                parents.append(span.parent_span_id)
-                names.append(span.name)
-                kinds.append(span.kind)
-                starts.append(span.start_time_unix_nano)
-                ends.append(span.end_time_unix_nano)
-                status = span.status
-                codes.append(status.code)
-                messages.append(status.message)
-                attributes = span.attributes
-                counts.append(len(attributes))
-                encoded(attributes if lite else [kv.SerializeToString() for kv in attributes])
-                if span.links:
-                    links[len(names) - 1] = _links(span.links, found.tally)
+            encoded = scope_spans.spans
+            groups.append((len(encoded), service, namespace, instance, position, k8s))
+            spans.extend(encoded if twin else [_known_fields_only(span) for span in encoded])
+
+
+def _known_fields_only(span: Any) -> bytes:
+    span.DiscardUnknownFields()
+    encoded: bytes = span.SerializeToString()
+    return encoded
+
+
+def _span_links(spans: DecodedSpans, tally: Tally) -> dict[int, list[dict[str, str]]]:
+    """Row -> the links of each span that has any (most have none)."""
+    return {row: _links(span.links, tally) for row, span in spans.special.items() if span.links}
 
 
 def _links(raw: Any, tally: Tally) -> list[dict[str, str]]:
@@ -219,56 +199,62 @@ def _links(raw: Any, tally: Tally) -> list[dict[str, str]]:
     return links
 
 
-def _names(numbers: list[int], names: tuple[str, ...], fallback: str) -> pa.DictionaryArray:
+def _names(numbers: np.ndarray, names: tuple[str, ...], fallback: str) -> pa.DictionaryArray:
     """Enum numbers as their names (coded); numbers outside the enum read as ``fallback``."""
-    index = np.array(numbers, dtype=np.int32)
+    index = numbers.astype(np.int32)
     index[(index < 0) | (index >= len(names))] = names.index(fallback)
     return pa.DictionaryArray.from_arrays(index, pa.array(names, type=pa.string()))
 
 
-def _per_group(groups: list[_Group], field: int, sizes: list[int]) -> pa.Array:
-    """A resource attribute repeated for each span of its group."""
-    return pa.array(
-        np.repeat(np.array([group[field] for group in groups], dtype=object), sizes), type=pa.string()
+def _per_group(groups: list[_Group], field: int, sizes: list[int]) -> pa.DictionaryArray:
+    """A resource attribute repeated for each span of its group, coded as the span table codes
+    text (values in order of first appearance): a string per span cost a Python object each."""
+    codes: dict[str, int] = {}
+    per_group = np.full(len(groups), -1, dtype=np.int32)
+    for at, (group, size) in enumerate(zip(groups, sizes, strict=True)):
+        value = group[field]
+        if size and value is not None:
+            per_group[at] = codes.setdefault(str(value), len(codes))
+    indices = np.repeat(per_group, sizes)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, mask=indices < 0), pa.array(list(codes), type=pa.string())
     )
 
 
 def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skipped]]:
-    """Turn a chunk's raw lists into a span batch, dropping spans without valid ids."""
-    rows = len(found.names)
+    """Decode a chunk's spans into a span batch, dropping spans without valid ids."""
+    rows = len(found.spans)
     if not rows:
         return pa.RecordBatch.from_pylist([], schema=SCHEMA), []
+    spans = decode_spans(pa.array(found.spans, type=pa.binary()))
+    links = _span_links(spans, found.tally)
     sizes = [group[0] for group in found.groups]
-    trace_ids = pa.array(found.trace_ids, type=pa.binary())
-    span_ids = pa.array(found.span_ids, type=pa.binary())
+    trace_ids, span_ids = spans.trace_ids, spans.span_ids
     # OTLP times are unsigned 64-bit; the table holds int64 (up to the year 2262).
-    raw_starts = np.array(found.starts, dtype=np.uint64)
-    raw_ends = np.array(found.ends, dtype=np.uint64)
+    raw_starts, raw_ends = spans.starts, spans.ends
     in_range = (raw_starts <= MAX_NANOS) & (raw_ends <= MAX_NANOS)
     starts = np.where(in_range, raw_starts, 0).astype(np.int64)
     ends = np.where(in_range, raw_ends, 0).astype(np.int64)
     backwards = ends < starts
-    normalized = normalize_columns(
-        np.array(found.counts, dtype=np.int64), *decode_attributes(found.attributes)
-    )
-    messages = pa.array(found.messages, type=pa.string())
+    normalized = normalize_columns(spans.attribute_counts, *decode_attributes(spans.attributes))
+    messages = spans.status_messages
     columns: dict[str, pa.Array] = {
         "trace_id": hex_ids(trace_ids),
         "span_id": hex_ids(span_ids),
-        "parent_span_id": hex_ids(pa.array(found.parents, type=pa.binary())),
+        "parent_span_id": hex_ids(spans.parent_span_ids),
         "service": _per_group(found.groups, 1, sizes),
         "service_namespace": _per_group(found.groups, 2, sizes),
         "service_instance": _per_group(found.groups, 3, sizes),
         "k8s_namespace": _per_group(found.groups, 5, sizes),
-        "name": pa.array(found.names, type=pa.string()),
-        "kind": _names(found.kinds, KIND_BY_NUMBER, "unspecified"),
+        "name": spans.names,
+        "kind": _names(spans.kinds, KIND_BY_NUMBER, "unspecified"),
         "start_ns": pa.array(starts),
         "end_ns": pa.array(np.maximum(ends, starts)),
-        "status": _names(found.codes, STATUS_BY_NUMBER, "unset"),
+        "status": _names(spans.status_codes, STATUS_BY_NUMBER, "unset"),
         "status_message": pc.if_else(pc.equal(messages, ""), None, messages),
         **normalized.semantic,
         "links": pa.array(
-            [found.links.get(row) or None for row in range(rows)] if found.links else pa.nulls(rows),
+            [links.get(row) or None for row in range(rows)] if links else pa.nulls(rows),
             type=COLUMNS["links"][0],
         ),
         "idempotency_key": pa.array(normalized.idempotency_key),

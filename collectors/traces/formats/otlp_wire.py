@@ -1,11 +1,10 @@
 """Span attributes of OTLP protobuf decoded from their wire bytes, a whole chunk at a time.
 
 Reading an attribute through the protobuf runtime costs a Python object per key, per value
-wrapper and per value: about a microsecond per attribute, more than the rest of the span. So
-spans are parsed with a twin of ``TracesData`` whose ``Span.attributes`` field is declared as
-``repeated bytes`` (the same wire encoding), which hands over each ``KeyValue`` still encoded.
-The common encodings (a short key with a short string or an integer value) are then decoded
-for all attributes of a chunk at once with numpy; anything else goes through the real
+wrapper and per value: about a microsecond per attribute. The span decoder (:mod:`otlp_spans`)
+hands over each span's ``KeyValue`` messages still encoded. The common encodings (a short key
+with a short string or an integer value) are then decoded for all attributes of a chunk at once
+with numpy; anything else goes through the real
 ``KeyValue`` message one by one, so every value reads exactly as the protobuf runtime reads it.
 """
 
@@ -16,12 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.resource.v1 import resource_pb2
-from opentelemetry.proto.trace.v1 import trace_pb2
 
 from orchscan.collectors.traces.vocabulary import stringify
 
@@ -36,31 +31,12 @@ _VARINT_BYTES = 10
 _PADDING = 512
 
 
-class MalformedAttribute(ValueError):
+class NeedsFullParse(ValueError):
+    """Wire bytes hold something the bulk decoders do not vouch for: the real message types decide."""
+
+
+class MalformedAttribute(NeedsFullParse):
     """An attribute's bytes are not a valid ``KeyValue`` (bad structure or UTF-8)."""
-
-
-def _lite_traces_data() -> Any:
-    """``TracesData`` with ``Span.attributes`` left as encoded ``KeyValue`` bytes."""
-    pool = descriptor_pool.DescriptorPool()
-    for module in (common_pb2, resource_pb2):
-        proto = descriptor_pb2.FileDescriptorProto()
-        module.DESCRIPTOR.CopyToProto(proto)
-        pool.Add(proto)
-    proto = descriptor_pb2.FileDescriptorProto()
-    trace_pb2.DESCRIPTOR.CopyToProto(proto)
-    span = next(message for message in proto.message_type if message.name == "Span")
-    attributes = next(field for field in span.field if field.name == "attributes")
-    attributes.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
-    attributes.ClearField("type_name")
-    pool.Add(proto)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("opentelemetry.proto.trace.v1.TracesData")
-    )
-
-
-#: Parses an ``ExportTraceServiceRequest`` / ``TracesData`` body (both: field 1, ResourceSpans).
-LiteTracesData = _lite_traces_data()
 
 
 def _any(value: Any) -> Any:
@@ -83,19 +59,14 @@ def value_text(value: Any) -> str | None:
     return found if found is None or type(found) is str else stringify(found)
 
 
-def decode_attributes(blobs: list[bytes]) -> tuple[pa.Array, pa.Array]:
+def decode_attributes(encoded: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Keys and value texts of encoded ``KeyValue`` messages, in order.
 
     Raises :class:`MalformedAttribute` when an attribute is malformed, as the protobuf runtime
     would have rejected the message holding it.
     """
-    encoded = pa.array(blobs, type=pa.binary())
-    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32)
-    buffer = encoded.buffers()[2]
-    raw = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
     # Zero padding lets every probe below read past a short attribute without a bounds check.
-    data = np.concatenate((raw[: offsets[-1]], np.zeros(_PADDING, dtype=np.uint8)))
-    start, end = offsets[:-1], offsets[1:]
+    data, start, end = padded_bytes(encoded, _PADDING)
 
     key_length = data[start + 1].astype(np.int32)
     value_tag_at = start + 2 + key_length
@@ -118,8 +89,8 @@ def decode_attributes(blobs: list[bytes]) -> tuple[pa.Array, pa.Array]:
     is_int[numbers[~valid]] = False
     fast = is_string | is_int
 
-    keys = _gather(data, start + 2, np.where(fast, key_length, 0))
-    strings = _gather(data, inner + 2, np.where(is_string, string_length, 0))
+    keys = gather(data, start + 2, np.where(fast, key_length, 0))
+    strings = gather(data, inner + 2, np.where(is_string, string_length, 0))
     try:
         keys, strings = keys.cast(pa.string()), strings.cast(pa.string())
     except pa.ArrowInvalid as error:
@@ -129,8 +100,19 @@ def decode_attributes(blobs: list[bytes]) -> tuple[pa.Array, pa.Array]:
         strings = pc.replace_with_mask(strings, pa.array(is_int), texts)
     slow = np.flatnonzero(~fast)
     if len(slow):
-        keys, strings = _decode_slowly(blobs, slow, keys, strings)
+        keys, strings = _decode_slowly(encoded, slow, keys, strings)
     return keys, strings
+
+
+def padded_bytes(encoded: pa.Array, padding: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A binary array's bytes followed by ``padding`` zero bytes, and where each value starts and ends."""
+    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32)[
+        encoded.offset : encoded.offset + len(encoded) + 1
+    ]
+    buffer = encoded.buffers()[2]
+    raw = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    data = np.concatenate((raw[: offsets[-1]], np.zeros(padding, dtype=np.uint8)))
+    return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
 
 def _varints(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,25 +131,28 @@ def _varints(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.n
     return valid, value.view(np.int64)
 
 
-def _gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
+def gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
     """A binary array of the slices ``data[begin:begin + length]``."""
     offsets = np.zeros(len(begin) + 1, dtype=np.int32)
-    np.cumsum(length, out=offsets[1:])
-    index = np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int32)
+    offsets[1:] = np.cumsum(length, dtype=np.int64)
+    if len(length) and (length == length[0]).all():  # ids: one width for all
+        index = (begin[:, None] + np.arange(length[0])).reshape(-1)
+    else:
+        index = np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int32)
     return pa.BinaryArray.from_buffers(
         pa.binary(), len(begin), [None, pa.py_buffer(offsets), pa.py_buffer(data[index].tobytes())]
     )
 
 
 def _decode_slowly(
-    blobs: list[bytes], rows: np.ndarray, keys: pa.Array, values: pa.Array
+    encoded: pa.Array, rows: np.ndarray, keys: pa.Array, values: pa.Array
 ) -> tuple[pa.Array, pa.Array]:
     """Decode the unusual attributes through the real ``KeyValue`` message."""
     slow_keys: list[str] = []
     slow_values: list[str | None] = []
     for row in rows.tolist():
         try:
-            kv = KeyValue.FromString(blobs[row])
+            kv = KeyValue.FromString(encoded[row].as_py())
         except DecodeError as error:
             raise MalformedAttribute(f"malformed attribute: {error}") from None
         slow_keys.append(kv.key)

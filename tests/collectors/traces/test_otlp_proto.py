@@ -12,10 +12,23 @@ from typing import ClassVar
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace.export import SpanExportResult
-from sdk_spans import Landscape, assert_matches_landscape, batches, encode, framed, record_landscape, write
+from sdk_spans import (
+    BASE_NS,
+    Landscape,
+    assert_matches_landscape,
+    batches,
+    encode,
+    framed,
+    record_landscape,
+    write,
+)
 
+from orchscan.collectors.model.spans import plain_strings
 from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.limits import MARKER, NAME_CHARS, NAME_CUT
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +125,26 @@ def test_body_posted_by_real_otlp_http_exporter_is_read(
     assert_matches_landscape(result.spans.to_pylist(), land)
     # Spans whose parent travelled in the other request are whole again once both are read.
     assert result.notices == ()
+
+
+def test_a_resource_repeated_in_many_resource_spans_is_cut_and_counted_each_time(tmp_path: Path) -> None:
+    long = "s" * (NAME_CHARS + 10)
+    request = ExportTraceServiceRequest()
+    for index, service in enumerate([long, "payments", long, long]):
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.add(key="service.name").value.string_value = service
+        resource_spans.resource.attributes.add(key="service.namespace").value.string_value = "shop"
+        resource_spans.scope_spans.add().spans.add(
+            trace_id=b"\x01" * 16,
+            span_id=(index + 1).to_bytes(8, "big"),
+            name=f"op {index}",
+            kind=Span.SPAN_KIND_SERVER,
+            start_time_unix_nano=BASE_NS,
+            end_time_unix_nano=BASE_NS + 1,
+        )
+    result = ingest([write(tmp_path / "resources.pb", request.SerializeToString())], jobs=1)
+    rows = sorted(plain_strings(result.spans).to_pylist(), key=lambda row: row["name"])
+    cut = "s" * (NAME_CHARS - len(MARKER)) + MARKER
+    assert [row["service"] for row in rows] == [cut, "payments", cut, cut]
+    assert {row["service_namespace"] for row in rows} == {"shop"}
+    assert (NAME_CUT, 3) in [(notice.reason, notice.count) for notice in result.notices]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,12 +13,8 @@ from opentelemetry.trace import SpanKind
 from sdk_spans import BASE_NS, Recorder, encode, framed, write
 
 from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
-from orchscan.collectors.traces.formats.otlp_wire import (
-    LiteTracesData,
-    MalformedAttribute,
-    decode_attributes,
-    value_text,
-)
+from orchscan.collectors.traces.formats.otlp_spans import SpanBytesTracesData, decode_spans
+from orchscan.collectors.traces.formats.otlp_wire import MalformedAttribute, decode_attributes, value_text
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.vocabulary import normalize
 
@@ -67,15 +64,11 @@ def _runtime_pairs(request: Any) -> list[tuple[str, str | None]]:
 
 
 def _wire_pairs(request: Any) -> list[tuple[str, str | None]]:
-    lite = LiteTracesData.FromString(request.SerializeToString())
-    blobs = [
-        blob
-        for resource in lite.resource_spans
-        for scope in resource.scope_spans
-        for span in scope.spans
-        for blob in span.attributes
+    twin = SpanBytesTracesData.FromString(request.SerializeToString())
+    encoded = [
+        span for resource in twin.resource_spans for scope in resource.scope_spans for span in scope.spans
     ]
-    keys, values = decode_attributes(blobs)
+    keys, values = decode_attributes(decode_spans(pa.array(encoded, type=pa.binary())).attributes)
     return list(zip(keys.to_pylist(), values.to_pylist(), strict=True))
 
 
@@ -126,9 +119,9 @@ def test_columnar_vocabulary_agrees_with_the_per_span_one(
 
 def test_malformed_attribute_bytes_are_rejected() -> None:
     with pytest.raises(MalformedAttribute):
-        decode_attributes([b"\x0a\x03k\xffy\x12\x03\x0a\x01v"])
+        decode_attributes(pa.array([b"\x0a\x03k\xffy\x12\x03\x0a\x01v"]))
     with pytest.raises(MalformedAttribute):
-        decode_attributes([b"\x0a\x05key"])
+        decode_attributes(pa.array([b"\x0a\x05key"]))
 
 
 def test_invalid_utf8_in_an_attribute_damages_its_message_as_in_the_runtime(tmp_path: Path) -> None:
