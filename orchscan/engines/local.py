@@ -107,6 +107,8 @@ class LocalEngine:
                 if on_progress is not None:
                     on_progress(1)
             return results.results()
+        # Workers are forked with every page the parent holds resident, freed ones included.
+        release_freed_memory()
         self._start()
         # The forked workers hold their own copies of the routed spans.
         self._units.clear()
