@@ -27,11 +27,10 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from orchscan.collectors.traces.formats.otlp_wire import NeedsFullParse, gather, padded_bytes
+from orchscan.collectors.traces.formats.otlp_wire import NeedsFullParse, gather, padded_bytes, read_varints
 
 # Wire types.
 _VARINT, _FIXED64, _DELIMITED, _FIXED32 = 0, 1, 2, 5
-_VARINT_BYTES = 10
 # Zero bytes after the last span, so that a probe of ten bytes never leaves the buffer.
 _PADDING = 16
 _MAX_FIELD = (1 << 29) - 1
@@ -254,24 +253,9 @@ def _walk(data: np.ndarray, begin: np.ndarray, end: np.ndarray, wire_of: np.ndar
 
 def _varints(data: np.ndarray, at: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The varint at each position and the position after it."""
-    first = data[at]
-    if (first < 0x80).all():  # tags and short lengths: one byte each
-        return first.astype(np.uint64), at + 1
-    value = np.zeros(len(at), dtype=np.uint64)
-    size = np.zeros(len(at), dtype=np.int64)
-    going = np.ones(len(at), dtype=bool)
-    for step in range(_VARINT_BYTES):
-        byte = data[at + step]
-        value |= np.where(going, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * step), np.uint64(0))
-        size[going] = step + 1
-        going &= byte >= 0x80
-        if not going.any():
-            break
-    else:
-        raise NeedsFullParse("varint longer than ten bytes")
-    after = at + size
-    if (after > stop).any():
-        raise NeedsFullParse("varint runs past the end of its message")
+    value, after, whole = read_varints(data, at, stop)
+    if not whole.all():
+        raise NeedsFullParse("varint longer than ten bytes or past the end of its message")
     return value, after
 
 

@@ -85,7 +85,9 @@ def decode_attributes(encoded: pa.Array) -> tuple[pa.Array, pa.Array]:
     is_string = simple & (tag == _STRING) & (string_length < _SHORT) & (inner + 2 + string_length == end)
     is_int = simple & (tag == _INT)
     numbers = np.flatnonzero(is_int)
-    valid, decoded = _varints(data, inner[numbers] + 1, end[numbers])
+    decoded, after, whole = read_varints(data, inner[numbers] + 1, end[numbers])
+    valid = whole & (after == end[numbers])
+    decoded = decoded.view(np.int64)  # two's complement, as the runtime reads int_value
     is_int[numbers[~valid]] = False
     fast = is_string | is_int
 
@@ -115,20 +117,26 @@ def padded_bytes(encoded: pa.Array, padding: int) -> tuple[np.ndarray, np.ndarra
     return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
 
 
-def _varints(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Whether ``data[begin:end]`` is exactly one varint, and its value as int64 (two's complement)."""
-    length = end - begin
-    valid = (length >= 1) & (length <= _VARINT_BYTES)
-    value = np.zeros(len(begin), dtype=np.uint64)
+def read_varints(
+    data: np.ndarray, at: np.ndarray, stop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The varint at each position, the position after it, and whether it is whole: ended within
+    ten bytes and by ``stop``. ``data`` must be padded by ten bytes past the last ``stop``."""
+    first = data[at]
+    if (first < _SHORT).all():  # tags and short lengths: one byte each
+        return first.astype(np.uint64), at + 1, at < stop
+    value = np.zeros(len(at), dtype=np.uint64)
+    size = np.zeros(len(at), dtype=np.int64)
+    going = np.ones(len(at), dtype=bool)
     for step in range(_VARINT_BYTES):
-        inside = step < length
-        if not inside.any():
+        byte = data[at + step]
+        value |= np.where(going, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * step), np.uint64(0))
+        size[going] = step + 1
+        going &= byte >= _SHORT
+        if not going.any():
             break
-        byte = data[begin + np.minimum(step, np.maximum(length - 1, 0))]
-        # Every byte but the last carries the continuation bit; the last does not.
-        valid &= ~inside | ((byte >= _SHORT) == (step < length - 1))
-        value |= np.where(inside, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * step), np.uint64(0))
-    return valid, value.view(np.int64)
+    after = at + size
+    return value, after, ~going & (after <= stop)
 
 
 def gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
