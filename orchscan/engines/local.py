@@ -20,10 +20,11 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
 
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
 from orchscan.collectors.memory_pool import release_freed_memory
@@ -31,48 +32,74 @@ from orchscan.collectors.traces.partition import Partition
 from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
 from orchscan.engines.units import ReduceTask, ResultsInBlocks, UnitResult, UnitsHandover, reduce_unit
 
+#: How held heavy records are compressed.
+_CODEC = "lz4"
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """One unit's heavy records, pickled and compressed (LZ4: a third of the pickle's size, in
+    about a millisecond per megabyte each way)."""
+
+    data: bytes
+    size: int
+
+    @classmethod
+    def of(cls, heavy: PartitionHeavy) -> _Packed:
+        pickled = pickle.dumps(heavy, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(pa.compress(pickled, codec=_CODEC, asbytes=True), len(pickled))
+
+    def unpacked(self) -> PartitionHeavy:
+        heavy: PartitionHeavy = pickle.loads(
+            pa.decompress(self.data, decompressed_size=self.size, codec=_CODEC, asbytes=True)
+        )
+        return heavy
+
 
 class _Held:
-    """Heavy records a worker keeps until the selection: in memory up to a byte budget, then on disk."""
+    """Heavy records a worker keeps until the selection, packed: in memory up to a byte budget,
+    then on disk.
+
+    Packed at once rather than kept as frames: the packed bytes are counted exactly and go back
+    to the system when freed, while live frames, made among each unit's temporaries, kept the
+    heap from shrinking. Four units of 72,000 spans held 130 MB resident as frames, for 56 MB of
+    pickles and 18 MB packed.
+    """
 
     def __init__(self, budget: int, work_dir: Path) -> None:
         self._budget = budget
         self._work_dir = work_dir
-        self._memory: dict[int, PartitionHeavy] = {}
-        self._files: dict[int, Path] = {}
+        self._memory: dict[int, _Packed] = {}
+        self._files: dict[int, tuple[Path, int]] = {}
         self._bytes = 0
 
     def keep(self, index: int, heavy: PartitionHeavy) -> None:
-        size = _size(heavy)
-        if self._bytes + size <= self._budget:
-            self._memory[index] = heavy
-            self._bytes += size
+        packed = _Packed.of(heavy)
+        if self._bytes + len(packed.data) <= self._budget:
+            self._memory[index] = packed
+            self._bytes += len(packed.data)
             return
-        handle, name = tempfile.mkstemp(prefix=f"heavy-{index:05d}-", suffix=".pickle", dir=self._work_dir)
+        handle, name = tempfile.mkstemp(
+            prefix=f"heavy-{index:05d}-", suffix=".pickle.lz4", dir=self._work_dir
+        )
         with os.fdopen(handle, "wb") as out:
-            pickle.dump(heavy, out, protocol=pickle.HIGHEST_PROTOCOL)
-        self._files[index] = Path(name)
+            out.write(packed.data)
+        self._files[index] = (Path(name), packed.size)
 
     def selected(self, selection: Selection) -> Iterator[tuple[int, SelectedRecords]]:
-        for index, heavy in self._memory.items():
+        """What each unit's records hold of the selection; each unit's records are let go once
+        selected from, so the landscape's mining does not peak on top of them."""
+        while self._memory:
+            index, packed = self._memory.popitem()
+            self._bytes -= len(packed.data)
+            heavy = packed.unpacked()
+            del packed
             yield index, select_records(heavy, selection)
-        for index, path in self._files.items():
-            with path.open("rb") as stream:
-                heavy = pickle.load(stream)
+        while self._files:
+            index, (path, size) = self._files.popitem()
+            heavy = _Packed(path.read_bytes(), size).unpacked()
             path.unlink()
             yield index, select_records(heavy, selection)
-
-
-def _size(heavy: PartitionHeavy) -> int:
-    """Bytes the heavy records hold, text included: counting only the pointers of text columns
-    (``deep=False``) took a tenth of their size, and a worker held gigabytes it meant to spill."""
-    frames = [
-        value
-        for part in (heavy.steps, heavy.context, heavy.chains)
-        for value in vars(part).values()
-        if isinstance(value, pd.DataFrame)
-    ]
-    return sum(int(frame.memory_usage(deep=True).sum()) for frame in frames)
 
 
 Progress = Callable[[int], None]
@@ -100,9 +127,9 @@ class LocalEngine:
             for index in range(self._count):
                 unit, self._units[index] = self._units[index], ()
                 result, heavy = reduce_unit(index, unit, self._task)
-                del unit
-                release_freed_memory()
                 self._held.keep(index, heavy)
+                del unit, heavy
+                release_freed_memory()
                 results.add(index, result)
                 if on_progress is not None:
                     on_progress(1)
@@ -130,7 +157,12 @@ class LocalEngine:
         return results.results()
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
-        """What every unit's heavy records hold of the selection, in unit order."""
+        """What every unit's heavy records hold of the selection, in unit order.
+
+        The selection is the engine's last task: each worker ends once it has answered, and
+        the records are let go. Idle workers kept until the end of the scan held 420 MB each
+        at 1M spans while the landscape mined its flows, a third of the scan's peak.
+        """
         selected: dict[int, SelectedRecords] = dict(self._held.selected(selection))
         # Every worker marks its records at once; answers are read as they come.
         for worker in range(len(self._workers)):
@@ -141,6 +173,7 @@ class LocalEngine:
             for worker in [w for w in waiting if self._workers[w][1] in ready]:
                 waiting.discard(worker)
                 selected.update(_answer(worker, self._workers))
+        self.close()
         return [selected[i] for i in range(self._count)]
 
     def close(self) -> None:
@@ -229,20 +262,19 @@ def _ended(worker: int, process: multiprocessing.process.BaseProcess) -> WorkerE
 def _work(
     connection: Connection, units: Sequence[Sequence[Partition]], task: ReduceTask, held: _Held
 ) -> None:
-    """A worker's loop: reduce the units it is sent, then answer the selection."""
+    """A worker's loop: reduce the units it is sent, then answer the selection and end."""
     # Ctrl-C and SIGTERM end a worker quietly: the parent reports the interruption and stops the rest.
     take_default_actions()
     try:
-        while True:
+        kind, payload = connection.recv()
+        while kind == "reduce":
+            result, heavy = reduce_unit(payload, units[payload], task)
+            held.keep(payload, heavy)
+            del heavy
+            connection.send(("ok", [result]))
             kind, payload = connection.recv()
-            if kind == "reduce":
-                result, heavy = reduce_unit(payload, units[payload], task)
-                held.keep(payload, heavy)
-                connection.send(("ok", [result]))
-            elif kind == "select":
-                connection.send(("ok", list(held.selected(payload))))
-            else:
-                return
+        if kind == "select":
+            connection.send(("ok", list(held.selected(payload))))
     except Exception:
         connection.send(("error", traceback.format_exc()))
 

@@ -124,7 +124,8 @@ class Engine(Protocol):
         :class:`ResultsInBlocks`); the heavy records stay with the engine."""
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
-        """What every unit's heavy records hold of the selection, in unit order."""
+        """What every unit's heavy records hold of the selection, in unit order. Asked once: the
+        engine lets go of the heavy records (and of workers it started) once it has answered."""
 
 
 def reduce_unit(index: int, unit: Sequence[Partition], task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:

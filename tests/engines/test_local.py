@@ -6,12 +6,14 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from factories import LandscapeBuilder, ShopMix, build_shop, with_copies
 
-from orchscan.analyzer.reduction import Selection
+from orchscan.analyzer.pipeline import SpecContext, plan_landscape
+from orchscan.analyzer.reduction import SelectedRecords, Selection
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.engines import local
@@ -59,6 +61,49 @@ def test_the_routed_spans_are_freed_once_reduced(jobs: int, tmp_path: Path) -> N
         # The workers reduce and keep their records in their own memory: the parent's Arrow
         # memory shrinks by the routed spans.
         assert before - after >= held * 0.9
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_engine_lets_go_of_its_records_and_workers_once_it_has_selected(
+    jobs: int, tmp_path: Path
+) -> None:
+    units, *_ = _routed_in_memory(tmp_path)
+    task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+    with local_engine(units, task, jobs=jobs) as engine:
+        results = engine.reduce()
+        # One job keeps the records in this process; more keep them in the workers.
+        workers = [process for process, _ in engine._workers]
+        held = engine._held._memory
+        assert (len(workers), len(held)) == ((0, units.count) if jobs == 1 else (jobs, 0))
+        selected = engine.select(
+            Selection(frozenset(), frozenset(), frozenset(), frozenset(), 1.0, results[0].light.answers)
+        )
+        # Still inside the engine's block: the landscape's mining runs here, without them.
+        assert not any(process.is_alive() for process in workers)
+        assert not held
+    assert len(selected) == units.count
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_records_spilled_to_disk_select_the_same_as_records_held_in_memory(jobs: int, tmp_path: Path) -> None:
+    selected = {}
+    for budget in (1 << 30, 0):
+        work_dir = tmp_path / str(budget)
+        work_dir.mkdir()
+        units, *_ = _routed_in_memory(work_dir)
+        task = ReduceTask({}, Thresholds(), heavy_bytes=budget, work_dir=work_dir)
+        with local_engine(units, task, jobs=jobs) as engine:
+            results = engine.reduce()
+            spilled = list(work_dir.glob("heavy-*"))
+            assert len(spilled) == (units.count if budget == 0 else 0)
+            landscape = plan_landscape([r.light for r in results], specs=SpecContext.of(None, (), None))
+            assert landscape.selection.candidates  # the shop's orchestrations are selected
+            selected[budget] = SelectedRecords.merge(engine.select(landscape.selection))
+        assert not list(work_dir.glob("heavy-*"))
+    held, spilled_records = selected[1 << 30], selected[0]
+    assert len(held.steps.requests) > 20
+    pd.testing.assert_frame_equal(held.steps.calls, spilled_records.steps.calls)
+    pd.testing.assert_frame_equal(held.steps.requests, spilled_records.steps.requests)
 
 
 def test_units_are_handed_over_once(tmp_path: Path) -> None:

@@ -186,13 +186,16 @@ class DaskUnits:
         return partials
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
-        """What every unit's heavy records hold of the selection, in unit order."""
+        """What every unit's heavy records hold of the selection, in unit order; the workers
+        drop the units' results once it is gathered (the selection is asked once)."""
         chosen = self._client.submit(given, selection, key=f"selection-{self._token}")
         futures = [
             self._client.submit(select_unit, reduced, chosen, key=f"select-unit-{self._token}-{index}")
             for index, reduced in enumerate(self._reduced)
         ]
         selected: list[SelectedRecords] = gathered(self._client, futures, "selecting the records")
+        del futures, chosen
+        self.release()
         return selected
 
     def release(self) -> None:
