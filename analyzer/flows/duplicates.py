@@ -12,6 +12,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import networkx as nx
 
@@ -80,6 +81,8 @@ class _Keyed:
         )
 
 
+_T = TypeVar("_T")
+
 #: Differences of one kind listed one by one; beyond this many they are summarised.
 MAX_LISTED = 8
 
@@ -90,10 +93,13 @@ def _namer(steps: Sequence[Step]) -> Callable[[Step], str]:
     return lambda step: step.operation.service if services[step.operation.service] == 1 else _key(step)
 
 
-def _listed(notes: list[str], what: str) -> list[str]:
-    if len(notes) <= MAX_LISTED:
-        return notes
-    return [*notes[:MAX_LISTED], f"... and {len(notes) - MAX_LISTED} more {what}"]
+def _listed(items: Sequence[_T], describe: Callable[[_T], str], what: str) -> list[str]:
+    """The items described one by one up to :data:`MAX_LISTED`, the rest counted: copies of
+    flows with hundreds of steps differ in hundreds of them, and only the listed ones are spelled."""
+    notes = [describe(item) for item in items[:MAX_LISTED]]
+    if len(items) > MAX_LISTED:
+        notes.append(f"... and {len(items) - MAX_LISTED} more {what}")
+    return notes
 
 
 def describe_drift(reference: Flow, copy: Flow) -> tuple[str, ...]:
@@ -105,8 +111,8 @@ def _drift(reference: _Keyed, copy: _Keyed) -> tuple[str, ...]:
     who = copy.flow.owner
     mine, theirs = reference.by_key, copy.by_key
     ref_name, copy_name = reference.name, copy.name
-    missing = [f"{who} never calls {ref_name(s)}" for k, s in mine.items() if k not in theirs]
-    extra = [f"{who} also calls {copy_name(s)}" for k, s in theirs.items() if k not in mine]
+    missing = [s for k, s in mine.items() if k not in theirs]
+    extra = [s for k, s in theirs.items() if k not in mine]
     # Neighbours in the reference's order that the copy calls the other way round: linear, and
     # what a reader needs ("calls payment before inventory") without every implied pair.
     common = [k for k in mine if k in theirs]
@@ -114,9 +120,15 @@ def _drift(reference: _Keyed, copy: _Keyed) -> tuple[str, ...]:
     for a, b in itertools.pairwise(common):
         mine_before, theirs_before = _before(mine[a], mine[b]), _before(theirs[a], theirs[b])
         if mine_before is not None and theirs_before is not None and mine_before != theirs_before:
-            swapped.append(f"{who} calls {copy_name(theirs[b])} before {copy_name(theirs[a])}")
+            swapped.append((theirs[a], theirs[b]))
     notes = (
-        _listed(missing, "missing steps") + _listed(extra, "extra steps") + _listed(swapped, "swapped pairs")
+        _listed(missing, lambda s: f"{who} never calls {ref_name(s)}", "missing steps")
+        + _listed(extra, lambda s: f"{who} also calls {copy_name(s)}", "extra steps")
+        + _listed(
+            swapped,
+            lambda pair: f"{who} calls {copy_name(pair[1])} before {copy_name(pair[0])}",
+            "swapped pairs",
+        )
     )
     notes += _failure_drift(reference, copy)
     return tuple(notes)

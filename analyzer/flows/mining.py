@@ -52,7 +52,10 @@ def analyze_flows(
         flows.append(
             dataclasses.replace(
                 flow,
-                steps=tuple(dataclasses.replace(s, retries=retried.get(s.index)) for s in flow.steps),
+                steps=tuple(
+                    dataclasses.replace(s, retries=retried[s.index]) if s.index in retried else s
+                    for s in flow.steps
+                ),
                 failure=failure,
                 handoffs=handoffs,
                 inputs=tuple(sorted({h.parameter for h in handoffs if h.from_step == 0})),
@@ -225,20 +228,29 @@ def _order(sequences: Sequence[str]) -> list[list[str]]:
     most frequent one), in a block of its own.
     """
     blocks = [block.split(STEP_SEP) for block in sequences[0].split(BLOCK_SEP) if block]
-    block_of = {step: block for block in blocks for step in block}
+    # The blocks as a linked list (``following[i]`` comes after block i, -1 ends it): a flow of
+    # a thousand steps inserts hundreds of blocks, and searching a list for each was quadratic.
+    following = [*range(1, len(blocks)), -1][: len(blocks)]
+    first = 0 if blocks else -1
+    block_of = {step: i for i, block in enumerate(blocks) for step in block}
     for sequence in sequences[1:]:
         previous: str | None = None
         for step in _flatten(sequence):
             if step not in block_of:
-                at = (
-                    0
-                    if previous is None
-                    else next(i for i, b in enumerate(blocks) if b is block_of[previous]) + 1
-                )
-                block_of[step] = [step]
-                blocks.insert(at, block_of[step])
+                block_of[step] = len(blocks)
+                blocks.append([step])
+                if previous is None:
+                    following.append(first)
+                    first = block_of[step]
+                else:
+                    following.append(following[block_of[previous]])
+                    following[block_of[previous]] = block_of[step]
             previous = step
-    return blocks
+    ordered = []
+    while first >= 0:
+        ordered.append(blocks[first])
+        first = following[first]
+    return ordered
 
 
 def _steps(

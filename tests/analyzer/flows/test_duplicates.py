@@ -107,3 +107,29 @@ def test_a_copy_that_compensates_more_says_so_from_both_sides() -> None:
     # original's release is no difference worth reporting.
     seen_from_partner = {d.owner: d.differences for d in flows["partner-api"].duplicates}
     assert not any("DELETE /reservations" in note for note in seen_from_partner["orders"])
+
+
+def test_many_differences_of_one_kind_are_listed_up_to_a_limit_then_counted() -> None:
+    land = LandscapeBuilder()
+    ledgers = [f"ledger-{i:02d}" for i in range(11)]
+    for _ in range(6):
+        for owner, entry, callees in (
+            ("orders", "POST /orders", [*_STEPS, *ledgers]),
+            ("mobile-bff", "POST /mobile/checkout", list(_STEPS)),
+        ):
+            request = land.trace().request(owner, entry, ms=600, status_code=201)
+            for i, service in enumerate(callees):
+                request.call(
+                    service, _STEPS.get(service, "POST /entries"), at=5 + 25 * i, ms=20, status_code=201
+                )
+    flows = _flows(land.table(), duplicate_similarity=0.2)
+    (mobile_copy,) = flows["orders"].duplicates
+    assert mobile_copy.differences == (
+        *(f"mobile-bff never calls {ledger}" for ledger in ledgers[:8]),
+        "... and 3 more missing steps",
+    )
+    (orders_copy,) = flows["mobile-bff"].duplicates
+    assert orders_copy.differences == (
+        *(f"orders also calls {ledger}" for ledger in ledgers[:8]),
+        "... and 3 more extra steps",
+    )
