@@ -325,9 +325,12 @@ def _with_span_details(
     code = status_code.fillna(-1).astype(np.int64)
     # Status 0 is a client that got no response at all (Envoy, browsers): it gave up.
     refused = (code >= 400) | (code == 0)
-    # Without a template of its own, the folded key's path is the best template there is.
-    template = operation.str.replace(r"^\S+ ", "", regex=True)
-    callee_route = callee_route.where(callee_route.notna(), template.where(template.str.startswith("/")))
+    # Without a template of its own, the folded key's path is the best template there is: spelled
+    # once per distinct key, as the folding above.
+    codes, keys = pd.factorize(operation)
+    paths = pd.Series(keys, dtype=object).str.replace(r"^\S+ ", "", regex=True)
+    templates = np.array([*paths.where(paths.str.startswith("/")), None], dtype=object)
+    callee_route = callee_route.where(callee_route.notna(), pd.Series(templates[codes], index=calls.index))
     return calls.assign(
         error=calls["error"].astype(bool) | refused,
         status_code=status_code,
