@@ -92,14 +92,12 @@ class _Held:
         while self._memory:
             index, packed = self._memory.popitem()
             self._bytes -= len(packed.data)
-            heavy = packed.unpacked()
-            del packed
-            yield index, select_records(heavy, selection)
+            yield index, select_records(packed.unpacked(), selection)
         while self._files:
             index, (path, size) = self._files.popitem()
-            heavy = _Packed(path.read_bytes(), size).unpacked()
+            packed = _Packed(path.read_bytes(), size)
             path.unlink()
-            yield index, select_records(heavy, selection)
+            yield index, select_records(packed.unpacked(), selection)
 
 
 Progress = Callable[[int], None]
@@ -164,15 +162,19 @@ class LocalEngine:
         at 1M spans while the landscape mined its flows, a third of the scan's peak.
         """
         selected: dict[int, SelectedRecords] = dict(self._held.selected(selection))
-        # Every worker marks its records at once; answers are read as they come.
+        # Every worker marks its records at once and sends each unit's as soon as it is marked
+        # (then an empty answer): a worker holding all of them, and their pickle, was the peak
+        # of a 10M-span scan. Answers are read as they come.
         for worker in range(len(self._workers)):
             _tell(worker, self._workers, ("select", selection))
         waiting = set(range(len(self._workers)))
         while waiting:
             ready = multiprocessing.connection.wait([self._workers[w][1] for w in waiting])
             for worker in [w for w in waiting if self._workers[w][1] in ready]:
-                waiting.discard(worker)
-                selected.update(_answer(worker, self._workers))
+                answer = _answer(worker, self._workers)
+                if not answer:
+                    waiting.discard(worker)
+                selected.update(answer)
         self.close()
         return [selected[i] for i in range(self._count)]
 
@@ -274,7 +276,9 @@ def _work(
             connection.send(("ok", [result]))
             kind, payload = connection.recv()
         if kind == "select":
-            connection.send(("ok", list(held.selected(payload))))
+            for selected in held.selected(payload):
+                connection.send(("ok", [selected]))
+            connection.send(("ok", []))
     except Exception:
         connection.send(("error", traceback.format_exc()))
 

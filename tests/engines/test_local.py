@@ -106,6 +106,30 @@ def test_records_spilled_to_disk_select_the_same_as_records_held_in_memory(jobs:
     pd.testing.assert_frame_equal(held.steps.requests, spilled_records.steps.requests)
 
 
+def test_workers_send_each_units_selected_records_on_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    units, *_ = _routed_in_memory(tmp_path)
+    task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+    sizes: list[int] = []
+    answer = local._answer
+
+    def counted(worker: int, workers: Any) -> Any:
+        payload = answer(worker, workers)
+        sizes.append(len(payload))
+        return payload
+
+    with local_engine(units, task, jobs=2) as engine:
+        results = engine.reduce()
+        monkeypatch.setattr(local, "_answer", counted)
+        selected = engine.select(
+            Selection(frozenset(), frozenset(), frozenset(), frozenset(), 1.0, results[0].light.answers)
+        )
+    # One answer per unit, then an empty one from each worker: no worker holds all of its units'.
+    assert sorted(sizes) == [0, 0] + [1] * units.count
+    assert len(selected) == units.count
+
+
 def test_units_are_handed_over_once(tmp_path: Path) -> None:
     units, *_ = _routed_in_memory(tmp_path)
     units.take()
