@@ -198,13 +198,18 @@ class LocalEngine:
         per_worker = _Held(self._task.heavy_bytes // self._jobs, self._task.work_dir)
         for _ in range(self._jobs):
             parent, child = context.Pipe()
+            # The worker closes the parent's ends it inherits, its own among them: holding one,
+            # it would wait for a message forever once the parent is gone.
+            parents = (*(connection for _, connection in self._workers), parent)
             process = context.Process(  # type: ignore[attr-defined]
-                target=_work, args=(child, self._units, self._task, per_worker), daemon=True
+                target=_work, args=(child, parents, self._units, self._task, per_worker), daemon=True
             )
+            # A signal that comes while the worker starts is raised once it is recorded, so
+            # that stopping the workers stops it too.
             with signals_blocked():
                 process.start()
-            child.close()
-            self._workers.append((process, parent))
+                child.close()
+                self._workers.append((process, parent))
 
     def _send(self, worker: int, pending: list[int], busy: dict[int, int]) -> None:
         if pending:
@@ -262,11 +267,18 @@ def _ended(worker: int, process: multiprocessing.process.BaseProcess) -> WorkerE
 
 
 def _work(
-    connection: Connection, units: Sequence[Sequence[Partition]], task: ReduceTask, held: _Held
+    connection: Connection,
+    parents: Sequence[Connection],
+    units: Sequence[Sequence[Partition]],
+    task: ReduceTask,
+    held: _Held,
 ) -> None:
-    """A worker's loop: reduce the units it is sent, then answer the selection and end."""
+    """A worker's loop: reduce the units it is sent, then answer the selection and end; end
+    quietly too when the parent is gone (its connection closed)."""
     # Ctrl-C and SIGTERM end a worker quietly: the parent reports the interruption and stops the rest.
     take_default_actions()
+    for inherited in parents:
+        inherited.close()
     try:
         kind, payload = connection.recv()
         while kind == "reduce":
@@ -279,6 +291,8 @@ def _work(
             for selected in held.selected(payload):
                 connection.send(("ok", [selected]))
             connection.send(("ok", []))
+    except EOFError:
+        return
     except Exception:
         connection.send(("error", traceback.format_exc()))
 

@@ -130,6 +130,20 @@ def test_workers_send_each_units_selected_records_on_their_own(
     assert len(selected) == units.count
 
 
+def test_workers_end_quietly_when_their_parent_is_gone(tmp_path: Path) -> None:
+    units, *_ = _routed_in_memory(tmp_path)
+    task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+    with local_engine(units, task, jobs=2) as engine:
+        engine.reduce()
+        workers = [process for process, _ in engine._workers]
+        # What a parent killed outright leaves: its ends of the pipes closed, no "stop" sent.
+        for _, connection in engine._workers:
+            connection.close()
+        for process in workers:
+            process.join(timeout=10)
+        assert [process.exitcode for process in workers] == [0, 0]
+
+
 def test_units_are_handed_over_once(tmp_path: Path) -> None:
     units, *_ = _routed_in_memory(tmp_path)
     units.take()
