@@ -51,29 +51,38 @@ def fold_results(results: Sequence[UnitResult]) -> UnitResult:
 
 
 class ResultsInBlocks:
-    """Units' results as they arrive, each complete block of :data:`FOLD_BLOCK` consecutive units
-    merged into one at once: a scan of many units holds a few units' partials, not all of them
-    (the 70 units of a 10M-span scan held 740 MB of partials before the landscape merged them).
-    Blocks are merged in unit order, whatever order the units finish in.
+    """Units' results as they arrive, merged level by level: each complete block of
+    :data:`FOLD_BLOCK` consecutive units into one, each complete block of :data:`FOLD_BLOCK`
+    such blocks into one again, and so on (blocks above the first level only where the scan has
+    that many units). A scan holds a few partials per level, not one per unit or per block: the
+    70 units of a 10M-span scan held 740 MB of partials before they were merged in blocks, and a
+    scan of 1,280 units would have held 160 blocks (on the benchmark landscape, 9 MB each,
+    pickled). Blocks are merged in unit order, whatever order the units finish in.
     """
 
     def __init__(self, units: int) -> None:
         self._units = units
-        self._waiting: dict[int, UnitResult] = {}
-        self._blocks: dict[int, UnitResult] = {}
+        #: (level, first unit) -> the merged result of FOLD_BLOCK ** level units from there.
+        self._held: dict[tuple[int, int], UnitResult] = {}
 
     def add(self, index: int, result: UnitResult) -> None:
-        """Unit ``index``'s result; merges its block when that was the block's last unit."""
-        self._waiting[index] = result
-        first = index - index % FOLD_BLOCK
-        members = range(first, min(first + FOLD_BLOCK, self._units))
-        if all(member in self._waiting for member in members):
-            self._blocks[first] = fold_results([self._waiting.pop(member) for member in members])
+        """Unit ``index``'s result; merges every block it completes."""
+        level, first = 0, index
+        self._held[(level, first)] = result
+        while level == 0 or FOLD_BLOCK ** (level + 1) <= self._units:
+            size = FOLD_BLOCK ** (level + 1)
+            start = first - first % size
+            members = [
+                (level, member) for member in range(start, min(start + size, self._units), size // FOLD_BLOCK)
+            ]
+            if not all(member in self._held for member in members):
+                return
+            level, first = level + 1, start
+            self._held[(level, first)] = fold_results([self._held.pop(member) for member in members])
 
     def results(self) -> list[UnitResult]:
         """Merged blocks and the units of incomplete blocks, in unit order."""
-        held = {**self._waiting, **self._blocks}
-        return [held[index] for index in sorted(held)]
+        return [self._held[key] for key in sorted(self._held, key=lambda key: key[1])]
 
 
 #: Called with each reduced unit's index, partials and heavy records (to keep them as records).
