@@ -408,7 +408,7 @@ def bare_loop(path: Path) -> int:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One child-process run: wall time, its peak RSS, and the sampled peak of its whole process tree."""
+    """One child-process run: wall time, its peak RSS, and the sampled peak PSS of its whole process tree."""
 
     label: str
     seconds: float
@@ -418,28 +418,39 @@ class Measurement:
     output: str
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants, read from /proc."""
+def _tree_pss(root: int) -> int:
+    """Proportional resident bytes (PSS) of ``root`` and all its descendants, read from /proc.
+
+    PSS splits each page among the processes that share it: forked workers share the parent's
+    pages, and summing their RSS counted those once per process (1M spans: 1.5 GB of summed RSS
+    for 1.3 GB of PSS)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-            statm = Path(f"/proc/{entry}/statm").read_text()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
-        rss[int(entry)] = int(statm.split()[1]) * page
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += _pss(pid)
         todo += children.get(pid, [])
     return total
+
+
+def _pss(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def measure(label: str, command: list[str]) -> Measurement:
@@ -452,7 +463,7 @@ def measure(label: str, command: list[str]) -> Measurement:
     def sample() -> None:
         nonlocal peak
         while not done.wait(0.05):
-            peak = max(peak, _tree_rss(child.pid))
+            peak = max(peak, _tree_pss(child.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

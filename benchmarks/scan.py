@@ -10,7 +10,8 @@ fresh child process:
   findings.json), with ``--memory-limit`` and ``--jobs`` as given.
 
 Prints wall time, CPU seconds of the run and its workers, the ratio to the bare loop of the same
-round, the peak RSS of the largest process and of the whole process tree (sampled from /proc).
+round, the peak RSS of the largest process and the peak PSS of the whole process tree (sampled
+from /proc: PSS counts the pages forked workers share with the parent once).
 The targets of the streaming scan: a whole scan within 1.5x the bare loop, peak RSS within
 600 MB at 1M spans and within 1 GB at 10M.
 
@@ -67,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     path = landscape_file(args.spans)
     print(f"{path.name}: {path.stat().st_size / 2**20:.0f} MB")
-    print(f"{'run':34} {'seconds':>8} {'CPU s':>7} {'x bare':>6} {'peak MB':>8} {'tree MB':>8}")
+    print(f"{'run':34} {'seconds':>8} {'CPU s':>7} {'x bare':>6} {'peak MB':>8} {'tree PSS':>8}")
     for round_number in range(args.repeat):
         baseline = _isolated(
             "bare loop", [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--bare", str(path)]
