@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -280,21 +281,28 @@ def _work(
     for inherited in parents:
         inherited.close()
     try:
-        kind, payload = connection.recv()
+        kind, payload = _message(connection)
         while kind == "reduce":
             result, heavy = reduce_unit(payload, units[payload], task)
             held.keep(payload, heavy)
             del heavy
             connection.send(("ok", [result]))
-            kind, payload = connection.recv()
+            kind, payload = _message(connection)
         if kind == "select":
             for selected in held.selected(payload):
                 connection.send(("ok", [selected]))
             connection.send(("ok", []))
-    except EOFError:
-        return
     except Exception:
         connection.send(("error", traceback.format_exc()))
+
+
+def _message(connection: Connection) -> tuple[str, Any]:
+    """The parent's next message; a connection the parent closed (it is gone) says "stop"."""
+    try:
+        kind, payload = connection.recv()
+    except EOFError:
+        return "stop", None
+    return kind, payload
 
 
 @contextmanager

@@ -144,6 +144,25 @@ def test_workers_end_quietly_when_their_parent_is_gone(tmp_path: Path) -> None:
         assert [process.exitcode for process in workers] == [0, 0]
 
 
+def test_an_eof_error_inside_a_units_reduction_is_reported_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the parent's closed connection ends a worker quietly; the same exception raised by
+    the reduction (a truncated stream, say) is a failure like any other."""
+    units, *_ = _routed_in_memory(tmp_path)
+
+    def truncated(*args: Any) -> Any:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+
+    monkeypatch.setattr(local, "reduce_unit", truncated)  # the forked workers inherit it
+    task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+    with (
+        pytest.raises(local.WorkerError, match="end-of-stream marker"),
+        local_engine(units, task, jobs=2) as engine,
+    ):
+        engine.reduce()
+
+
 def test_units_are_handed_over_once(tmp_path: Path) -> None:
     units, *_ = _routed_in_memory(tmp_path)
     units.take()
