@@ -13,6 +13,7 @@ interruption, once.
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -26,15 +27,42 @@ T = TypeVar("T")
 
 @contextmanager
 def signals_blocked() -> Iterator[None]:
-    """Start worker processes inside this block; the signals wait until it ends."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
+    """Start worker processes inside this block; the signals wait until it ends.
+
+    The mask holds them for the workers, which inherit it. It is the calling thread's only: the
+    kernel gives a signal sent to the process to another thread that does not block it, and
+    Python runs the handler in the main thread at its next instruction, inside the block. So the
+    main thread's handlers are also replaced by one that notes the signal, and what it noted is
+    raised again once the block has ended.
+    """
+    noted: list[int] = []
+    replaced = _note_ending_signals(noted)
+    masked = hasattr(signal, "pthread_sigmask")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ENDING) if masked else set()
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum in dict.fromkeys(noted):
+            signal.raise_signal(signum)
+
+
+def _note_ending_signals(noted: list[int]) -> dict[int, Any]:
+    """Replace the Python handlers of the ending signals by one that appends to ``noted``.
+
+    Only the main thread may set handlers; the ones set outside Python (``None``) stay.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    replaced: dict[int, Any] = {}
+    for signum in ENDING:
+        handler = signal.getsignal(signum)
+        if handler is not None:
+            replaced[signum] = signal.signal(signum, lambda number, frame: noted.append(number))
+    return replaced
 
 
 def take_default_actions() -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from multiprocessing.synchronize import Event
+
+import pytest
 
 from orchscan.collectors.traces.worker_signals import QuietPool, signals_blocked, take_default_actions
 
@@ -59,13 +63,37 @@ def test_a_signal_sent_while_a_worker_starts_ends_it_by_the_default_action() -> 
     assert not ready.is_set()
 
 
-def test_the_parent_takes_a_signal_that_came_during_a_start_after_it() -> None:
+@pytest.mark.parametrize("other_thread", [False, True], ids=["main thread only", "with another thread"])
+def test_the_parent_takes_a_signal_that_came_during_a_start_after_it(other_thread: bool) -> None:
+    # With another thread that does not block the signal, the kernel gives the signal to that
+    # thread, and Python would run the handler in the main thread inside the block.
+    waiting = threading.Event()
+    thread = threading.Thread(target=waiting.wait, daemon=True)
+    if other_thread:
+        thread.start()
     taken: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: taken.append(signum))
     try:
         with signals_blocked():
             os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # time for the other thread to take it
             during = list(taken)
         assert during == [] and taken == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+        waiting.set()
+
+
+def test_a_signal_noted_during_the_block_keeps_its_ignored_disposition() -> None:
+    waiting = threading.Event()
+    thread = threading.Thread(target=waiting.wait, daemon=True)
+    thread.start()
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with signals_blocked():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # and the process is still here
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        waiting.set()
