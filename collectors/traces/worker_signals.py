@@ -12,12 +12,15 @@ interruption, once.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from orchscan.collectors.traces.orphans import end_when_parent_is_gone
 
 #: The signals that end a scan.
 ENDING = (signal.SIGINT, signal.SIGTERM)
@@ -82,17 +85,28 @@ def _unblock_with(action: signal.Handlers) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDING)
 
 
+def _start_pool_worker(parent: int) -> None:
+    ignore_ending_signals()
+    end_when_parent_is_gone(parent)
+
+
 class QuietPool(ProcessPoolExecutor):
     """A process pool whose workers ignore SIGINT and SIGTERM from their start (see the module).
 
     A pool worker killed while it sends a result leaves a partial message in the pool's result
     pipe, whose reading thread then waits for the rest forever (and the interpreter's exit with
     it). So pool workers are never ended by a signal: the parent, interrupted, cancels what is
-    queued and the workers stop after their current task (one chunk).
+    queued and the workers stop after their current task (one chunk). A worker whose parent was
+    killed outright ends on its own (see :mod:`.orphans`).
     """
 
     def __init__(self, max_workers: int, mp_context: Any) -> None:
-        super().__init__(max_workers=max_workers, mp_context=mp_context, initializer=ignore_ending_signals)
+        super().__init__(
+            max_workers=max_workers,
+            mp_context=mp_context,
+            initializer=_start_pool_worker,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with signals_blocked():
