@@ -286,14 +286,28 @@ def _work(
             result, heavy = reduce_unit(payload, units[payload], task)
             held.keep(payload, heavy)
             del heavy
-            connection.send(("ok", [result]))
+            _reply(connection, ("ok", [result]))
             kind, payload = _message(connection)
         if kind == "select":
             for selected in held.selected(payload):
-                connection.send(("ok", [selected]))
-            connection.send(("ok", []))
+                _reply(connection, ("ok", [selected]))
+            _reply(connection, ("ok", []))
+    except _ParentGone:
+        return
     except Exception:
-        connection.send(("error", traceback.format_exc()))
+        with suppress(_ParentGone):
+            _reply(connection, ("error", traceback.format_exc()))
+
+
+class _ParentGone(Exception):
+    """The parent closed its end (it was killed): nobody is left to answer."""
+
+
+def _reply(connection: Connection, message: tuple[str, Any]) -> None:
+    try:
+        connection.send(message)
+    except (BrokenPipeError, ConnectionResetError) as error:
+        raise _ParentGone from error
 
 
 def _message(connection: Connection) -> tuple[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,30 @@ def test_workers_end_quietly_when_their_parent_is_gone(tmp_path: Path) -> None:
         for process in workers:
             process.join(timeout=10)
         assert [process.exitcode for process in workers] == [0, 0]
+
+
+def test_a_worker_whose_parent_went_away_during_its_reduction_ends_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    units, *_ = _routed_in_memory(tmp_path)
+    reduce_unit = local.reduce_unit
+
+    def slow(*args: Any) -> Any:
+        time.sleep(0.5)  # the parent is gone by the time the answer is ready
+        return reduce_unit(*args)
+
+    monkeypatch.setattr(local, "reduce_unit", slow)  # the forked workers inherit it
+    engine = local.LocalEngine(
+        units, ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path), jobs=2
+    )
+    engine._start()
+    engine._send(0, [0], {})
+    (process, connection), _ = engine._workers
+    connection.close()  # what a parent killed outright leaves
+    process.join(timeout=30)
+    # Not 1: the answer it could not send is no failure to report, with nobody left to read it.
+    assert process.exitcode == 0
+    engine.close()
 
 
 def test_an_eof_error_inside_a_units_reduction_is_reported_with_its_traceback(
