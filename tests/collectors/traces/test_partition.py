@@ -11,6 +11,7 @@ import pytest
 from factories import LandscapeBuilder, ShopMix, build_shop
 from paths import SAMPLE
 
+from orchscan.collectors.traces import partition
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.partition import (
     MAX_PARTITIONS,
@@ -94,16 +95,30 @@ def test_a_unit_keeps_a_consumer_linked_into_two_of_its_partitions_once(tmp_path
     assert Counter(_keys(stubs)) == Counter(_keys(consumers))
 
 
-@pytest.mark.parametrize("spill_bytes", [1 << 40, 1], ids=["held", "spilled"])
-def test_a_unit_loads_as_one_chunk_per_partition_in_partition_order(
-    sample: pa.Table, tmp_path: Path, spill_bytes: int
-) -> None:
-    partitions = _route(sample, 16, tmp_path, spill_bytes=spill_bytes)
+def test_a_unit_loads_as_one_chunk_per_partition_in_partition_order(sample: pa.Table, tmp_path: Path) -> None:
+    partitions = _route(sample, 16, tmp_path, spill_bytes=1)  # a spill, so a file batch, per batch
     (unit,) = partitions.units(10**9)
     assert sum(part.load()[0].column("trace_id").num_chunks for part in unit) > 100
     spans, _ = load_unit(unit)
     assert {column.num_chunks for column in spans.columns} == {sum(part.span_rows > 0 for part in unit)}
     assert spans.to_pylist() == pa.concat_tables(part.load()[0] for part in unit).to_pylist()
+
+
+@pytest.mark.parametrize("groups", [1, 5], ids=["at once", "in groups"])
+def test_batches_waiting_together_are_sorted_into_one_slice_per_partition(
+    sample: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, groups: int
+) -> None:
+    batches = sample.to_batches(max_chunksize=997)
+    assert len(batches) > 20
+    if groups > 1:
+        monkeypatch.setattr(partition, "SORT_BYTES", sum(batch.nbytes for batch in batches) // groups)
+    partitions = _route(sample, 16, tmp_path)
+    buckets = trace_buckets(sample.column("trace_id").combine_chunks(), 16)
+    for index, part in enumerate(partitions.parts):
+        # At most one slice per sort, not one per routed batch; rows in the order they came.
+        assert 1 <= len(part.spans) <= groups + 1
+        expected = sample.filter(pa.array(buckets == index))
+        assert pa.Table.from_batches(part.spans).to_pylist() == expected.to_pylist()
 
 
 def test_units_group_consecutive_partitions_up_to_their_size(sample: pa.Table, tmp_path: Path) -> None:
