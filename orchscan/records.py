@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -264,7 +265,12 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         "behaviour_links": behaviour.links,
         "behaviour_destinations": behaviour.destinations,
         "behaviour_emitting": behaviour.emitting,
-        "edges": light.edges.edges,
+        "edges": light.edges.edges.assign(
+            latency_ms=pd.Series(
+                light.edges.latencies_by_edge(), index=light.edges.edges.index, dtype=object
+            ),
+            examples=pd.Series(light.edges.examples_by_edge(), index=light.edges.edges.index, dtype=object),
+        ),
         "statuses": light.statuses,
         "flow_calls": light.calls,
         "orphan_services": pd.DataFrame({"service": sorted(light.orphan_services)}, dtype=object),
@@ -301,6 +307,15 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         tables["coverage_undocumented"] = light.coverage.undocumented
         tables["coverage_seen"] = light.coverage.seen
     return tables
+
+
+def _edges_table(partial: EdgePartial) -> pd.DataFrame:
+    """The edges with their latencies and examples as list columns, one row per edge."""
+    index = partial.edges.index
+    return partial.edges.assign(
+        latency_ms=pd.Series(partial.latencies_by_edge(), index=index, dtype=object),
+        examples=pd.Series(partial.examples_by_edge(), index=index, dtype=object),
+    )
 
 
 def write_unit(folder: Path, index: int, result: UnitResult, heavy: PartitionHeavy) -> None:
@@ -420,7 +435,9 @@ class RecordsFolder:
             emitting=frame("behaviour_emitting", index),
         )
         edges = frame("edges", index)
-        edges["latency_ms"] = [pd.array(v, dtype="float64").to_numpy() for v in edges["latency_ms"]]
+        latencies = [pd.array(v, dtype="float64").to_numpy() for v in edges.pop("latency_ms")]
+        examples = [np.asarray(v, dtype=object) for v in edges.pop("examples")]
+        edges["example_count"] = np.array([len(v) for v in examples], dtype=np.int64)
         tallies = self._optional("coverage_tallies", index)
         coverage = (
             CoveragePartial(
@@ -433,7 +450,11 @@ class RecordsFolder:
         )
         light = PartitionLight(
             behaviour=behaviour,
-            edges=EdgePartial(edges),
+            edges=EdgePartial(
+                edges,
+                np.concatenate(latencies) if latencies else np.zeros(0),
+                np.concatenate(examples) if examples else np.zeros(0, dtype=object),
+            ),
             coverage=coverage,
             statuses=frame("statuses", index),
             calls=frame("flow_calls", index),

@@ -26,7 +26,17 @@ def distinct_names(*columns: pd.Series) -> list[str]:
 def tuples_by_code(
     codes: np.ndarray, values: pd.Series | np.ndarray, groups: int, limit: int | None = None
 ) -> list[tuple[object, ...]]:
-    """Per integer group code ``0..groups-1``: its distinct values, sorted, at most ``limit``.
+    """Per integer group code ``0..groups-1``: its distinct values, sorted, at most ``limit``."""
+    counts, items = smallest_by_code(codes, values, groups, limit)
+    bounds = np.r_[0, np.cumsum(counts)]
+    return [tuple(items[bounds[g] : bounds[g + 1]].tolist()) for g in range(groups)]
+
+
+def smallest_by_code(
+    codes: np.ndarray, values: pd.Series | np.ndarray, groups: int, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per integer group code ``0..groups-1`` its distinct values, sorted, at most ``limit``: how
+    many each group has, and the values group after group (no Python step per group).
 
     Pass a Series rather than an object array where there is one: factorizing the Arrow-backed
     text column directly avoids creating a Python string per row.
@@ -37,10 +47,10 @@ def tuples_by_code(
     # One sort of (code, rank) packed into an integer yields the distinct pairs in order.
     pairs = sorted_unique(codes[present].astype(np.int64) * width + ranks[present])
     code, rank = np.divmod(pairs, width)
-    bounds = np.searchsorted(code, np.arange(groups + 1))
-    bounds_end = np.minimum(bounds[1:], bounds[:-1] + limit) if limit is not None else bounds[1:]
-    items = np.asarray(uniques, dtype=object)[rank]
-    return [tuple(items[bounds[g] : bounds_end[g]].tolist()) for g in range(groups)]
+    if limit is not None:
+        kept = np.arange(len(code)) - np.searchsorted(code, code) < limit  # place in its group
+        code, rank = code[kept], rank[kept]
+    return np.bincount(code, minlength=groups), np.asarray(uniques, dtype=object)[rank]
 
 
 def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

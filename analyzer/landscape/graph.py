@@ -16,7 +16,13 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from orchscan.analyzer.columnar.grouping import distinct_names, group_codes, positions_in, tuples_by_code
+from orchscan.analyzer.columnar.grouping import (
+    distinct_names,
+    group_codes,
+    positions_in,
+    smallest_by_code,
+    tuples_by_code,
+)
 from orchscan.analyzer.requests.calls import CallTables
 from orchscan.analyzer.results import Edge
 
@@ -50,59 +56,73 @@ def group_quantiles(
 class EdgePartial:
     """One partition's calls per (caller, callee, kind); partials merge by concatenation.
 
-    ``edges`` has one row per key with ``calls``, ``errors``, ``latency_ms`` (every call's
-    latency as the caller saw it, an array: percentiles need them all) and ``examples`` (the
-    :data:`EXAMPLES` smallest trace ids, an array).
+    ``edges`` has one row per key with ``calls``, ``errors`` and ``example_count``.
+    ``latency_ms`` holds every call's latency as the caller saw it (percentiles need them all),
+    edge after edge in the rows' order, ``calls`` of them each; ``examples`` the
+    :data:`EXAMPLES` smallest trace ids of each edge the same way, ``example_count`` each.
+    Flat arrays rather than two arrays per edge: merging and pickling paid a Python step for
+    each edge of each unit (1.5 million arrays at 10M spans), and merging became the largest
+    part of the parent's work while the workers reduced.
     """
 
     edges: pd.DataFrame
+    latency_ms: np.ndarray
+    examples: np.ndarray
 
     @classmethod
     def of(cls, calls: pd.DataFrame) -> EdgePartial:
         """The edges of one partition's calls (rows with a null key belong to no edge)."""
-        return cls(_edge_stats(calls, list(EDGE_KEYS)))
+        return cls(*_edge_stats(calls, list(EDGE_KEYS)))
 
     @classmethod
     def merge(cls, parts: Sequence[EdgePartial]) -> EdgePartial:
         """The partial of the union of the partitions ``parts`` came from."""
         frame = pd.concat([part.edges for part in parts], ignore_index=True)
+        latency = np.concatenate([part.latency_ms for part in parts]) if parts else np.zeros(0)
+        examples = np.concatenate([part.examples for part in parts]) if parts else np.zeros(0, dtype=object)
         if frame.empty or len(parts) == 1:
-            return cls(frame)
+            return cls(frame, latency, examples)
         code, keys = group_codes(frame, list(EDGE_KEYS), dropna=True)
         groups = len(keys)
-        keys["calls"] = np.bincount(code, weights=frame["calls"].to_numpy(), minlength=groups).astype(
-            np.int64
-        )
+        calls = frame["calls"].to_numpy()
+        keys["calls"] = np.bincount(code, weights=calls, minlength=groups).astype(np.int64)
         keys["errors"] = np.bincount(code, weights=frame["errors"].to_numpy(), minlength=groups).astype(
             np.int64
         )
-        # Every partition's arrays flattened once and cut per edge: no Python call per edge.
-        keys["latency_ms"] = _regrouped(code, frame["latency_ms"], groups, np.float64)
-        examples = _regrouped(code, frame["examples"], groups, object)
-        flat_code = np.repeat(np.arange(groups), [len(e) for e in examples])
-        flat = np.concatenate(examples) if groups else np.zeros(0, dtype=object)
-        smallest = tuples_by_code(flat_code, flat, groups, EXAMPLES)
-        keys["examples"] = pd.Series([np.asarray(e, dtype=object) for e in smallest], dtype=object)
-        return cls(keys)
+        example_code = np.repeat(code, frame["example_count"].to_numpy())
+        keys["example_count"], smallest = smallest_by_code(example_code, examples, groups, EXAMPLES)
+        return cls(keys, latency[_runs_by_code(code, calls)], smallest)
+
+    def latencies_by_edge(self) -> list[np.ndarray]:
+        """Each row's latencies, in row order."""
+        return _split(self.latency_ms, self.edges["calls"].to_numpy())
+
+    def examples_by_edge(self) -> list[np.ndarray]:
+        """Each row's example trace ids, in row order."""
+        return _split(self.examples, self.edges["example_count"].to_numpy())
 
 
-def _regrouped(code: np.ndarray, arrays: pd.Series, groups: int, dtype: type) -> list[np.ndarray]:
-    """The arrays of all rows with the same group code, joined, per group ``0..groups-1``."""
-    sizes = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-    flat = np.concatenate([np.asarray(a, dtype=dtype) for a in arrays]) if len(arrays) else np.zeros(0, dtype)
-    owner = np.repeat(code, sizes)
-    order = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[order], np.arange(groups + 1))
-    ordered = flat[order]
-    return [ordered[bounds[g] : bounds[g + 1]] for g in range(groups)]
+def _split(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+
+def _runs_by_code(code: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Where to take a flat array of runs from (run ``i`` holds ``lengths[i]`` items) so that
+    the runs come ordered by ``code``, stably; each run keeps its items' order."""
+    rows = np.argsort(code, kind="stable")
+    starts = np.cumsum(lengths) - lengths
+    moved = lengths[rows]
+    # Item j of the result is item (j - where its run now starts) of its run.
+    return np.repeat(starts[rows] - (np.cumsum(moved) - moved), moved) + np.arange(moved.sum())
 
 
 #: What identifies an edge of the service graph.
 EDGE_KEYS = ("caller", "callee", "kind")
 
 
-def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Calls, errors, all latencies and example traces per group of ``keys``."""
+def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Calls, errors and example counts per group of ``keys``; every call's latency and the
+    example traces, group by group."""
     code, stats = group_codes(calls, keys, dropna=True)
     groups = len(stats)
     kept = code >= 0  # rows with a null key belong to no group
@@ -111,30 +131,24 @@ def _edge_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     latency = (calls["end_ns"].to_numpy()[kept] - calls["start_ns"].to_numpy()[kept]).clip(min=0) / 1e6
     errors = calls["error"].to_numpy(dtype=bool)[kept]
     stats["errors"] = np.bincount(code, weights=errors, minlength=groups).astype(int)
-    order = np.argsort(code, kind="stable")
-    bounds = np.searchsorted(code[order], np.arange(groups + 1))
-    ordered = latency[order]
-    stats["latency_ms"] = pd.Series([ordered[bounds[g] : bounds[g + 1]] for g in range(groups)], dtype=object)
-    examples = tuples_by_code(code, calls["trace_id"][kept], groups, EXAMPLES)
-    stats["examples"] = pd.Series([np.asarray(e, dtype=object) for e in examples], dtype=object)
-    return stats
+    stats["example_count"], examples = smallest_by_code(code, calls["trace_id"][kept], groups, EXAMPLES)
+    return stats, latency[np.argsort(code, kind="stable")], examples
 
 
-def _finished(edges: pd.DataFrame) -> pd.DataFrame:
-    """Percentiles from the merged latencies."""
-    stats = edges.copy()
+def _finished(partial: EdgePartial) -> pd.DataFrame:
+    """Percentiles from the merged latencies, and each edge's examples as a tuple."""
+    stats = partial.edges.copy()
     if stats.empty:
-        return stats.assign(p50_ms=[], p95_ms=[])
-    sizes = np.array([len(a) for a in stats["latency_ms"]], dtype=np.int64)
-    code = np.repeat(np.arange(len(stats)), sizes)
-    values = np.concatenate(list(stats["latency_ms"]))
-    stats["p50_ms"], stats["p95_ms"] = group_quantiles(code, values, len(stats), (0.5, 0.95))
+        return stats.assign(p50_ms=[], p95_ms=[], examples=[])
+    code = np.repeat(np.arange(len(stats)), stats["calls"].to_numpy())
+    stats["p50_ms"], stats["p95_ms"] = group_quantiles(code, partial.latency_ms, len(stats), (0.5, 0.95))
+    stats["examples"] = [tuple(e.tolist()) for e in partial.examples_by_edge()]
     return stats
 
 
 def build_edges(partial: EdgePartial) -> tuple[Edge, ...]:
     """One :class:`Edge` per caller, callee and call kind, sorted by ``(caller, callee, kind)``."""
-    stats = _finished(partial.edges)
+    stats = _finished(partial)
     columns = ("caller", "callee", "kind", "calls", "errors", "p50_ms", "p95_ms", "examples")
     return tuple(
         Edge(
@@ -156,7 +170,7 @@ def build_edges(partial: EdgePartial) -> tuple[Edge, ...]:
 def _graph_stats(calls: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Edge statistics plus the sorted call kinds folded into each edge."""
     code, _ = group_codes(calls, keys, dropna=True)
-    stats = _finished(_edge_stats(calls, keys))
+    stats = _finished(EdgePartial(*_edge_stats(calls, keys)))
     kept = code >= 0
     stats["kinds"] = pd.Series(tuples_by_code(code[kept], calls["kind"][kept], len(stats)), dtype=object)
     return stats

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from scans import edges_of
 
 from orchscan.analyzer.columnar.grouping import group_codes, sorted_codes, tuples_by_code
 from orchscan.analyzer.landscape.graph import (
+    EdgePartial,
     build_operation_graph,
     build_service_graph,
     group_quantiles,
@@ -150,3 +152,36 @@ def test_sorted_codes_take_the_sorted_shortcut_and_agree_with_factorize(
 
     monkeypatch.setattr(pd, "factorize", no_sort)
     assert sorted_codes(ordered)[0].tolist() == expected["ordered"][0].tolist()
+
+
+_CALL = st.tuples(
+    st.sampled_from(["web", "api", None]),
+    st.sampled_from(["api", "db", "stock"]),
+    st.sampled_from(["sync", "infrastructure"]),
+    st.integers(0, 10**9),
+    st.booleans(),
+    st.sampled_from(["t1", "t2", "t3", "t4", "t5", "t6", "t7"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_CALL, min_size=1, max_size=80), cuts=st.lists(st.integers(0, 80), max_size=6))
+def test_edge_partials_of_consecutive_parts_merge_into_the_partial_of_all_calls(
+    rows: list[tuple[str | None, str, str, int, bool, str]], cuts: list[int]
+) -> None:
+    calls = pd.DataFrame(rows, columns=["caller", "callee", "kind", "end_ns", "error", "trace_id"])
+    calls["start_ns"] = 0
+    bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
+    parts = [EdgePartial.of(calls.iloc[a:b].reset_index(drop=True)) for a, b in itertools.pairwise(bounds)]
+    # Merged in two levels, as an engine merges blocks of units.
+    merged = (
+        EdgePartial.merge([EdgePartial.merge(parts[:2]), *parts[2:]])
+        if len(parts) > 2
+        else EdgePartial.merge(parts)
+    )
+    whole = EdgePartial.of(calls)
+    columns = ["caller", "callee", "kind", "calls", "errors"]
+    assert merged.edges[columns].to_dict("records") == whole.edges[columns].to_dict("records")
+    assert [e.tolist() for e in merged.examples_by_edge()] == [e.tolist() for e in whole.examples_by_edge()]
+    # Every edge's latencies, in the order of the calls.
+    assert [a.tolist() for a in merged.latencies_by_edge()] == [a.tolist() for a in whole.latencies_by_edge()]
