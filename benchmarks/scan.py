@@ -10,8 +10,9 @@ fresh child process:
   findings.json), with ``--memory-limit`` and ``--jobs`` as given.
 
 Prints wall time, CPU seconds of the run and its workers, the ratio to the bare loop of the same
-round, the peak RSS of the largest process and the peak PSS of the whole process tree (sampled
-from /proc: PSS counts the pages forked workers share with the parent once).
+round and the peak RSS of the largest process. One more scan after the rounds samples the peak
+PSS of the whole process tree from /proc (PSS counts the pages forked workers share with the
+parent once); sampling slows a run, so the timed rounds go without it.
 The targets of the streaming scan: a whole scan within 1.5x the bare loop, peak RSS within
 600 MB at 1M spans and within 1 GB at 10M.
 
@@ -47,9 +48,10 @@ def landscape_file(spans: int) -> Path:
 
 
 def _row(run: Measurement, baseline: Measurement) -> str:
+    tree = f"{run.tree_peak_mb:8.0f}" if run.tree_peak_mb else f"{'-':>8}"
     return (
-        f"{run.label:34} {run.seconds:8.2f} {run.cpu_seconds:7.2f} {run.seconds / baseline.seconds:6.2f}"
-        f" {run.peak_rss_mb:8.0f} {run.tree_peak_mb:8.0f}"
+        f"{run.label:44} {run.seconds:8.2f} {run.cpu_seconds:7.2f} {run.seconds / baseline.seconds:6.2f}"
+        f" {run.peak_rss_mb:8.0f} {tree}"
     )
 
 
@@ -68,38 +70,56 @@ def main() -> None:
     args = parser.parse_args()
     path = landscape_file(args.spans)
     print(f"{path.name}: {path.stat().st_size / 2**20:.0f} MB")
-    print(f"{'run':34} {'seconds':>8} {'CPU s':>7} {'x bare':>6} {'peak MB':>8} {'tree PSS':>8}")
+    print(f"{'run':44} {'seconds':>8} {'CPU s':>7} {'x bare':>6} {'peak MB':>8} {'tree PSS':>8}")
+    command = [
+        sys.executable,
+        "-m",
+        "orchscan",
+        "scan",
+        str(path),
+        "--format",
+        "json",
+        "--no-progress",
+        "--memory-limit",
+        args.memory_limit,
+        "--jobs",
+        str(args.jobs),
+    ]
+    label = f"scan -j {args.jobs} --memory-limit {args.memory_limit}"
+    baseline = None
+    # Timed rounds run unsampled (see ingest.measure); the tree's PSS comes from one more scan.
     for round_number in range(args.repeat):
         baseline = _isolated(
-            "bare loop", [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--bare", str(path)]
+            "bare loop",
+            [sys.executable, str(ROOT / "benchmarks" / "ingest.py"), "--bare", str(path)],
+            sample_tree=False,
         )
         print(_row(baseline, baseline), flush=True)
-        out = Path(tempfile.mkdtemp(prefix="orchscan-bench-"))
-        try:
-            command = [
-                sys.executable,
-                "-m",
-                "orchscan",
-                "scan",
-                str(path),
-                "--format",
-                "json",
-                "--no-progress",
-                "--out",
-                str(out / "report"),
-                "--memory-limit",
-                args.memory_limit,
-                "--jobs",
-                str(args.jobs),
-            ]
-            scan = _isolated(f"scan -j {args.jobs} --memory-limit {args.memory_limit}", command)
-            if args.keep is not None:
-                args.keep.mkdir(parents=True, exist_ok=True)
-                kept = args.keep / f"findings-{args.spans}-{round_number + 1}.json"
-                shutil.copyfile(out / "report" / "findings.json", kept)
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+        scan = _scan(
+            label,
+            command,
+            sample_tree=False,
+            keep=args.keep,
+            name=f"findings-{args.spans}-{round_number + 1}.json",
+        )
         print(_row(scan, baseline), flush=True)
+    if baseline is not None:
+        print(_row(_scan(f"{label}, tree sampled", command, sample_tree=True), baseline), flush=True)
+
+
+def _scan(
+    label: str, command: list[str], *, sample_tree: bool, keep: Path | None = None, name: str = ""
+) -> Measurement:
+    """One scan into a temporary folder; its findings.json copied to ``keep`` under ``name``."""
+    out = Path(tempfile.mkdtemp(prefix="orchscan-bench-"))
+    try:
+        run = _isolated(label, [*command, "--out", str(out / "report")], sample_tree=sample_tree)
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / "report" / "findings.json", keep / name)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return run
 
 
 if __name__ == "__main__":
