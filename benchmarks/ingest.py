@@ -532,8 +532,12 @@ def main() -> None:
     chosen = [f.strip() for f in args.formats.split(",") if f.strip()] or list(paths)
     for round_ in range(args.repeat):
         # Baseline and runs alternate, so that load from elsewhere hits both alike.
+        # Timed runs go unsampled (see measure); in the last round, one more run of each format
+        # samples the tree.
         baseline = _isolated(
-            "bare loop (otlp-proto, 1 process)", [python, __file__, "--bare", str(paths["otlp-proto"])]
+            "bare loop (otlp-proto, 1 process)",
+            [python, __file__, "--bare", str(paths["otlp-proto"])],
+            sample_tree=False,
         )
         _report(baseline, paths["otlp-proto"], None, args.spans, header=round_ == 0)
         for fmt in chosen:
@@ -548,8 +552,12 @@ def main() -> None:
                 str(args.jobs),
                 str(paths[fmt]),
             ]
-            run = _isolated(f"orchscan inspect {fmt} -j {args.jobs}", command)
+            label = f"orchscan inspect {fmt} -j {args.jobs}"
+            run = _isolated(label, command, sample_tree=False)
             _report(run, paths[fmt], baseline, args.spans, header=False)
+            if round_ == args.repeat - 1:
+                sampled = _isolated(f"{label}, tree sampled", command)
+                _report(sampled, paths[fmt], baseline, args.spans, header=False)
 
 
 def _size(path: Path) -> int:
@@ -562,16 +570,17 @@ def _report(
     """Print one row of the result table as soon as its run is done."""
     if header:
         print(
-            f"{'run':44} {'MB':>6} {'seconds':>8} {'CPU s':>7} {'spans/s':>10} {'x bare':>7} "
+            f"{'run':50} {'MB':>6} {'seconds':>8} {'CPU s':>7} {'spans/s':>10} {'x bare':>7} "
             f"{'peak RSS':>9} {'tree peak':>9}"
         )
     spans = int(run.output) if run.output.strip().isdigit() else orjson.loads(run.output)["totals"]["spans"]
     assert spans == expected, f"{run.label}: read {spans} of {expected} spans"
     ratio = run.seconds / baseline.seconds if baseline else 1.0
     print(
-        f"{run.label:44} {_size(path) / 2**20:6.0f} {run.seconds:8.2f} {run.cpu_seconds:7.2f} "
+        f"{run.label:50} {_size(path) / 2**20:6.0f} {run.seconds:8.2f} {run.cpu_seconds:7.2f} "
         f"{spans / run.seconds:10,.0f} "
-        f"{ratio:7.2f} {run.peak_rss_mb:7.0f}MB {run.tree_peak_mb:7.0f}MB",
+        f"{ratio:7.2f} {run.peak_rss_mb:7.0f}MB "
+        + (f"{run.tree_peak_mb:7.0f}MB" if run.tree_peak_mb else f"{'-':>9}"),
         flush=True,
     )
 
