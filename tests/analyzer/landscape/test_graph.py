@@ -105,6 +105,15 @@ def test_group_quantiles_equal_pandas_linear_interpolation(rows: list[tuple[int,
     assert p95.tolist() == expected[0.95].tolist()
 
 
+def test_group_quantiles_hold_beyond_sixteen_bit_group_codes() -> None:
+    rng = np.random.default_rng(7)
+    codes = np.repeat(np.arange(70_000), 3)[rng.permutation(210_000)]  # codes the narrow sort cannot hold
+    values = rng.exponential(50, len(codes)).round(1)
+    expected = pd.Series(values).groupby(codes).quantile([0.5, 0.95]).unstack()
+    p50, p95 = group_quantiles(codes, values, 70_000, (0.5, 0.95))
+    assert np.allclose(p50, expected[0.5].to_numpy()) and np.allclose(p95, expected[0.95].to_numpy())
+
+
 def test_tuples_by_code_lists_distinct_sorted_values_and_skips_nulls() -> None:
     codes = np.array([1, 0, 1, 1, 0, 2, 1])
     values = pd.Series(["t3", "t9", "t1", "t3", None, "t2", "t0"], dtype="str")
