@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchscan.analyzer.findings.rules import TraceContextEvidence
@@ -265,12 +266,7 @@ def _tables(result: UnitResult, heavy: PartitionHeavy) -> dict[str, pd.DataFrame
         "behaviour_links": behaviour.links,
         "behaviour_destinations": behaviour.destinations,
         "behaviour_emitting": behaviour.emitting,
-        "edges": light.edges.edges.assign(
-            latency_ms=pd.Series(
-                light.edges.latencies_by_edge(), index=light.edges.edges.index, dtype=object
-            ),
-            examples=pd.Series(light.edges.examples_by_edge(), index=light.edges.edges.index, dtype=object),
-        ),
+        "edges": _edges_table(light.edges),
         "statuses": light.statuses,
         "flow_calls": light.calls,
         "orphan_services": pd.DataFrame({"service": sorted(light.orphan_services)}, dtype=object),
@@ -412,12 +408,26 @@ class RecordsFolder:
         self.folder = folder
         self.manifest = read_manifest(folder)
 
-    def _frame(self, name: str, index: int) -> pd.DataFrame:
+    def _table(self, name: str, index: int) -> pa.Table:
         path = self.folder / name / f"unit-{index:05d}.parquet"
         try:
-            return pq.read_table(path).to_pandas()
+            return pq.read_table(path)
         except (OSError, pa.ArrowException) as error:
             raise RecordsError(f"{path}: unreadable: {error}") from None
+
+    def _frame(self, name: str, index: int) -> pd.DataFrame:
+        return self._table(name, index).to_pandas()
+
+    def _edges(self, index: int) -> EdgePartial:
+        """The edges' partial, their list columns read flat as the partial holds them."""
+        table = self._table("edges", index)
+        edges = table.drop_columns(["latency_ms", "examples"]).to_pandas()
+        edges["example_count"] = pc.list_value_length(table["examples"]).fill_null(0).to_numpy()
+        return EdgePartial(
+            edges,
+            pc.list_flatten(table["latency_ms"]).to_numpy().astype(np.float64),
+            pc.list_flatten(table["examples"]).to_numpy().astype(object),
+        )
 
     def _optional(self, name: str, index: int) -> pd.DataFrame | None:
         path = self.folder / name / f"unit-{index:05d}.parquet"
@@ -434,10 +444,6 @@ class RecordsFolder:
             destinations=frame("behaviour_destinations", index),
             emitting=frame("behaviour_emitting", index),
         )
-        edges = frame("edges", index)
-        latencies = [pd.array(v, dtype="float64").to_numpy() for v in edges.pop("latency_ms")]
-        examples = [np.asarray(v, dtype=object) for v in edges.pop("examples")]
-        edges["example_count"] = np.array([len(v) for v in examples], dtype=np.int64)
         tallies = self._optional("coverage_tallies", index)
         coverage = (
             CoveragePartial(
@@ -450,11 +456,7 @@ class RecordsFolder:
         )
         light = PartitionLight(
             behaviour=behaviour,
-            edges=EdgePartial(
-                edges,
-                np.concatenate(latencies) if latencies else np.zeros(0),
-                np.concatenate(examples) if examples else np.zeros(0, dtype=object),
-            ),
+            edges=self._edges(index),
             coverage=coverage,
             statuses=frame("statuses", index),
             calls=frame("flow_calls", index),

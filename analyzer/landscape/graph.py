@@ -82,8 +82,8 @@ class EdgePartial:
     def merge(cls, parts: Sequence[EdgePartial]) -> EdgePartial:
         """The partial of the union of the partitions ``parts`` came from."""
         frame = pd.concat([part.edges for part in parts], ignore_index=True)
-        latency = np.concatenate([part.latency_ms for part in parts]) if parts else np.zeros(0)
-        examples = np.concatenate([part.examples for part in parts]) if parts else np.zeros(0, dtype=object)
+        latency = np.concatenate([part.latency_ms for part in parts])
+        examples = np.concatenate([part.examples for part in parts])
         if frame.empty or len(parts) == 1:
             return cls(frame, latency, examples)
         code, keys = group_codes(frame, list(EDGE_KEYS), dropna=True)

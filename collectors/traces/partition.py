@@ -82,7 +82,7 @@ class _Unsorted:
         self.nbytes += batch.nbytes
 
     def sorted_out(self, count: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-        """Each partition's rows as one slice, rows in arrival order; the store is left empty."""
+        """Each partition's rows as one slice, rows in arrival order; this buffer is left empty."""
         if not self.batches:
             return
         table = pa.Table.from_batches(self.batches, schema=SCHEMA)
@@ -91,7 +91,7 @@ class _Unsorted:
         order = np.argsort(buckets, kind="stable")  # 16-bit keys: numpy sorts them by radix
         ordered = take_rows(table, order)
         del table
-        bounds = np.searchsorted(buckets[order], np.arange(count + 1))
+        bounds = np.r_[0, np.cumsum(np.bincount(buckets, minlength=count))]
         for index in np.flatnonzero(np.diff(bounds)).tolist():
             yield index, ordered.slice(bounds[index], bounds[index + 1] - bounds[index])
 
