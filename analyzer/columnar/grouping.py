@@ -76,27 +76,36 @@ def group_codes(frame: pd.DataFrame, keys: list[str], *, dropna: bool) -> tuple[
     With ``dropna`` rows with a null key get code -1; without, nulls form groups of their
     own, sorted last. Codes come from factorizing each key once, not from a multi-key group-by.
     """
-    combined = np.zeros(len(frame), dtype=np.int64)
-    valid = np.ones(len(frame), dtype=bool)
-    uniques = []
     # Factorizing Arrow-backed text releases the GIL: the keys are numbered side by side.
     with ThreadPoolExecutor(max_workers=2) as pool:
         factorized = list(pool.map(lambda key: pd.factorize(frame[key], sort=True), keys))
+    valid = np.ones(len(frame), dtype=bool)
+    combined = np.zeros(len(frame), dtype=np.int64)
+    span = 1
+    key_codes, spelled = [], []
     for codes, names in factorized:
         valid &= codes >= 0
-        codes = np.where(codes < 0, len(names), codes)
+        codes = np.where(codes < 0, len(names), codes)  # nulls sort last
+        if span * (len(names) + 1) >= 1 << 62:
+            # Renumber the keys so far densely, in the same order, to stay inside int64.
+            distinct = sorted_unique(combined)
+            combined, span = np.searchsorted(distinct, combined), len(distinct)
         combined = combined * (len(names) + 1) + codes
-        uniques.append(np.concatenate([np.asarray(names, dtype=object), np.array([np.nan], dtype=object)]))
+        span *= len(names) + 1
+        key_codes.append(codes)
+        spelled.append(np.concatenate([np.asarray(names, dtype=object), np.array([np.nan], dtype=object)]))
     if dropna:
         combined = np.where(valid, combined, -1)
     distinct = sorted_unique(combined[combined >= 0])
     code = np.searchsorted(distinct, combined)
     code[combined < 0] = -1
-    columns = {}
-    for key, names in reversed(list(zip(keys, uniques, strict=True))):  # last key varies fastest
-        distinct, part = np.divmod(distinct, len(names))
-        columns[key] = names[part]
-    return code, pd.DataFrame({key: columns[key] for key in keys})
+    # Any row of a group spells its keys: every row of it has the same codes.
+    rows = np.zeros(len(distinct), dtype=np.int64)
+    kept = np.flatnonzero(code >= 0)
+    rows[code[kept]] = kept
+    return code, pd.DataFrame(
+        {key: names[codes[rows]] for key, codes, names in zip(keys, key_codes, spelled, strict=True)}
+    )
 
 
 def positions_in(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:

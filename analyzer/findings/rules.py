@@ -413,11 +413,15 @@ class TraceContextEvidence:
         roots = requests[requests["root"] & (requests["kind"] == "server")]
         address = tables.spans["server_address"].to_numpy()[roots["row"].to_numpy()]
         sent = calls[(calls["callee_row"] < 0) & (calls["kind"] == SYNC)]
+        # Hosts, roots and sent calls keep their Arrow-backed text: most of them are dropped by
+        # :meth:`relevant`, which spells out only what it keeps.
         return cls(
             orphans=_plain(orphans),
-            hosts=_plain(requests.loc[requests["kind"].isin(("server", "consumer")), [*timing, "operation"]]),
-            roots=_plain(roots[[*timing, "span_id"]].assign(server_address=address)),
-            sent=_plain(sent[["caller", "callee", "trace_id", "start_ns", "end_ns"]]),
+            hosts=requests.loc[
+                requests["kind"].isin(("server", "consumer")), [*timing, "operation"]
+            ].reset_index(drop=True),
+            roots=roots[[*timing, "span_id"]].assign(server_address=address).reset_index(drop=True),
+            sent=sent[["caller", "callee", "trace_id", "start_ns", "end_ns"]].reset_index(drop=True),
             unanswered=sent.groupby("caller", as_index=False).size().rename(columns={"size": "calls"}),
         )
 
@@ -426,7 +430,7 @@ class TraceContextEvidence:
         """The evidence of the union of the partitions ``parts`` came from."""
 
         def joined(name: str) -> pd.DataFrame:
-            return pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+            return _plain(pd.concat([getattr(part, name) for part in parts], ignore_index=True))
 
         unanswered = joined("unanswered").groupby("caller", as_index=False)["calls"].sum()
         return cls(joined("orphans"), joined("hosts"), joined("roots"), joined("sent"), unanswered)
@@ -441,9 +445,9 @@ class TraceContextEvidence:
         reachable = self.roots["service"].isin(callees) | self.roots["server_address"].isin(callees)
         return TraceContextEvidence(
             self.orphans,
-            self.hosts[self.hosts["service"].isin(list(orphan_services))],
-            self.roots[reachable.to_numpy()],
-            self.sent[self.sent["callee"].isin(list(root_keys))],
+            _plain(self.hosts[self.hosts["service"].isin(list(orphan_services))]),
+            _plain(self.roots[reachable.to_numpy()]),
+            _plain(self.sent[self.sent["callee"].isin(list(root_keys))]),
             self.unanswered,
         )
 
@@ -478,7 +482,8 @@ def missing_trace_context(
 
 def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThresholds) -> list[Finding]:
     """Root client spans of a service that nest in time inside one of its own requests (another trace)."""
-    orphans, hosts = evidence.orphans, evidence.hosts
+    # Plain text either way: evidence straight from one partition keeps Arrow-backed columns.
+    orphans, hosts = evidence.orphans, _plain(evidence.hosts)
     if orphans.empty or hosts.empty:
         return []
     tolerance = int(thresholds.orphan_tolerance_ms * _MS)
@@ -535,7 +540,7 @@ def _lost_outgoing_context(evidence: TraceContextEvidence, thresholds: FlowThres
 
 def _orphan_callees(evidence: TraceContextEvidence, thresholds: FlowThresholds) -> list[Finding]:
     """Root server spans that nest inside another service's client span that got no child."""
-    sent, roots = evidence.sent, evidence.roots
+    sent, roots = _plain(evidence.sent), _plain(evidence.roots)
     if sent.empty or roots.empty:
         return []
     keyed = pd.concat(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from orchscan.analyzer.columnar.grouping import positions_in
 from orchscan.analyzer.flows.steps import StepInputs
 from orchscan.analyzer.requests.calls import MESSAGING, CallTables
 
@@ -180,15 +181,15 @@ def _origins(steps: StepInputs, rows: np.ndarray, spans: pd.DataFrame) -> pd.Dat
     entry operation to start a flow from, so it is no origin (the lost parent is reported with
     the span checks' notices). Its deliveries stay recorded.
     """
-    requests = steps.requests.set_index("row")
-    found = requests.reindex(rows[np.isin(rows, requests.index.to_numpy())])
+    at = positions_in(steps.requests["row"].to_numpy(), rows)  # both ascend
+    found = steps.requests.iloc[at[at >= 0]]
     method = found["method"].astype(object)
     writes = method.fillna("").astype(str).str.upper().isin(_WRITE_METHODS) | (found["infra_calls"] > 0)
     return _plain(
         pd.DataFrame(
             {
                 "trace_id": found["trace_id"].astype(object).to_numpy(),
-                "span_id": _text(spans, "span_id", found.index.to_numpy()),
+                "span_id": _text(spans, "span_id", found["row"].to_numpy()),
                 "service": found["owner"].astype(object).to_numpy(),
                 "entry": found["entry"].astype(object).to_numpy(),
                 "method": method.to_numpy(),

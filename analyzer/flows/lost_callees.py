@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
+
+from orchscan.analyzer.columnar.grouping import group_codes
 
 #: What identifies a call from the client's side: where it went and what it asked for.
 KEYS = ["address", "client_key"]
@@ -25,14 +28,10 @@ _ANSWER = ["callee", "operation", "route"]
 
 def count_answers(calls: pd.DataFrame) -> pd.DataFrame:
     """Per (address, client operation, callee, operation, route) of answered calls: how many."""
-    answered = calls[(calls["callee_row"] >= 0) & calls["address"].notna()]
-    return (
-        answered.astype({column: object for column in [*KEYS, *_ANSWER]})
-        .groupby([*KEYS, *_ANSWER], sort=True, dropna=False)
-        .size()
-        .rename("calls")
-        .reset_index()
-    )
+    answered = calls.loc[(calls["callee_row"] >= 0) & calls["address"].notna(), [*KEYS, *_ANSWER]]
+    code, counted = group_codes(answered, [*KEYS, *_ANSWER], dropna=False)
+    counted["calls"] = np.bincount(code, minlength=len(counted)).astype(np.int64)
+    return counted
 
 
 def sum_answers(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -170,7 +170,12 @@ def measure_requests(
     # Each call's request as a position in ``requests`` (whose rows ascend); -1 for none.
     position = positions_in(requests["row"].to_numpy(), calls["entry_row"].to_numpy())
     start, end = requests["start_ns"].to_numpy(), requests["end_ns"].to_numpy()
-    frame = pd.DataFrame(
+    duration = np.clip(end - start, 0, None)
+    sync = (calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0)
+    tolerance = int(tolerance_ms * 1_000_000)
+    busy = _busy_time(calls, position, start, end, count)
+    # One frame built at once: adding two dozen columns one by one costs a copy of its index each.
+    return pd.DataFrame(
         {
             "row": requests["row"].to_numpy(),
             "trace_id": requests["trace_id"].array,
@@ -179,21 +184,13 @@ def measure_requests(
             "kind": requests["kind"].array,
             "error": requests["error"].to_numpy(dtype=bool),
             "named": requests["named"].to_numpy(dtype=bool),
-            "duration_ns": np.clip(end - start, 0, None),
+            "duration_ns": duration,
+            **_sync_figures(calls, position, sync, tolerance, count),
+            **_method_figures(calls["method"], position, sync, count),
+            **_own_work(tables, position, count),
+            "self_ns": np.clip(duration - busy, 0, None),
         }
     )
-    sync = (calls["kind"] == SYNC).to_numpy(dtype=bool) & (position >= 0)
-    tolerance = int(tolerance_ms * 1_000_000)
-    figures = {
-        **_sync_figures(calls, position, sync, tolerance, count),
-        **_method_figures(calls["method"], position, sync, count),
-        **_own_work(tables, position, count),
-    }
-    for column, values in figures.items():
-        frame[column] = values
-    busy = _busy_time(calls, position, start, end, count)
-    frame["self_ns"] = np.clip(frame["duration_ns"].to_numpy() - busy, 0, None)
-    return frame
 
 
 def _counts(position: np.ndarray, count: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -406,19 +403,17 @@ def _typical(tables: CallTables, code: np.ndarray, keys: pd.DataFrame) -> pd.Dat
     firsts = _first_rows(entry * (int(callee.max(initial=0)) + 1) + callee)
     entry, callee = entry[firsts], callee[firsts]
     place = np.arange(len(entry)) - np.searchsorted(entry, entry)
-    stats = (
-        pd.DataFrame({"group": code[entry], "callee": callee, "position": place})
-        .groupby(["group", "callee"], sort=True)
-        .agg(requests=("position", "size"), position=("position", "sum"))
-        .reset_index()
-    )
+    # Pairs of (operation group, callee) numbered in sorted order, as a sorted group-by would.
+    width = max(len(callees), 1)
+    pairs, pair = np.unique(code[entry].astype(np.int64) * width + callee, return_inverse=True)
+    group, callee = np.divmod(pairs, width)
     return (
-        keys.iloc[stats["group"].to_numpy()]
+        keys.iloc[group]
         .reset_index(drop=True)
         .assign(
-            callee=np.asarray(callees, dtype=object)[stats["callee"].to_numpy()],
-            requests=stats["requests"].to_numpy(),
-            position=stats["position"].to_numpy(),
+            callee=np.asarray(callees, dtype=object)[callee],
+            requests=np.bincount(pair, minlength=len(pairs)).astype(np.int64),
+            position=np.bincount(pair, weights=place, minlength=len(pairs)).astype(np.int64),
         )
     )
 
@@ -427,19 +422,9 @@ def _links(tables: CallTables) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     """Calls per (caller, callee, kind), published destinations, and the services emitting spans."""
     calls, spans = tables.calls, tables.spans
     unanswered = (calls["callee_row"].to_numpy() < 0) & (calls["kind"] == SYNC).to_numpy(dtype=bool)
-    links = (
-        pd.DataFrame(
-            {
-                "caller": calls["caller"].astype(object),
-                "callee": calls["callee"].astype(object),
-                "kind": calls["kind"].astype(object),
-                "calls": 1,
-                "unanswered": unanswered.astype(np.int64),
-            }
-        )
-        .groupby(["caller", "callee", "kind"], sort=True, dropna=False, as_index=False)
-        .sum()
-    )
+    code, links = group_codes(calls, ["caller", "callee", "kind"], dropna=False)
+    links["calls"] = np.bincount(code, minlength=len(links)).astype(np.int64)
+    links["unanswered"] = np.bincount(code, weights=unanswered, minlength=len(links)).astype(np.int64)
     producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(dtype=bool)
     destinations = pd.DataFrame(
         {
