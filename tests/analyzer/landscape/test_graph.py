@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,26 @@ def test_group_codes_number_groups_as_pandas_does(
     assert code.tolist() == grouped.ngroup().fillna(-1).astype(int).tolist()
     expected = [tuple(None if pd.isna(x) else x for x in key) for key in grouped.size().index]
     assert [tuple(None if pd.isna(x) else x for x in key) for key in keys.itertuples(index=False)] == expected
+
+
+def test_group_codes_hold_keys_whose_combinations_overflow_64_bits() -> None:
+    # Five keys of 20,000 distinct values each: 20,001**5 combinations do not fit an int64.
+    rng = np.random.default_rng(11)
+    columns = {f"k{i}": rng.integers(0, 20_000, 30_000).astype(str) for i in range(5)}
+    frame = pd.DataFrame(columns, dtype="str")
+    frame = pd.concat([frame, frame.iloc[:5_000]], ignore_index=True)  # groups of two rows too
+    frame.loc[::7, "k3"] = None
+    keys = list(columns)
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    code, spelled = group_codes(frame, keys, dropna=False)
+    assert code.tolist() == grouped.ngroup().tolist()
+    assert np.bincount(code).tolist() == grouped.size().tolist()
+    assert _key_rows(spelled.itertuples(index=False)) == _key_rows(grouped.size().index)
+
+
+def _key_rows(rows: Iterable[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """Group keys with every null as None (pandas spells them NaN)."""
+    return [tuple(None if pd.isna(x) else x for x in key) for key in rows]
 
 
 def test_sorted_codes_take_the_sorted_shortcut_and_agree_with_factorize(
