@@ -144,12 +144,12 @@ def step_inputs(tables: CallTables, span_table: pa.Table, *, matches: pa.Table |
     frame = pd.DataFrame(
         {
             "row": rows,
-            "trace_id": requests["trace_id"].to_numpy(),
-            "span_id": requests["span_id"].to_numpy(),
-            "owner": requests["service"].to_numpy(),
-            "entry": requests["operation"].astype(str).to_numpy(),
-            "method": requests["method"].to_numpy(),
-            "url_path": spans["url_path"].to_numpy()[rows],
+            "trace_id": requests["trace_id"].array,
+            "span_id": requests["span_id"].array,
+            "owner": requests["service"].array,
+            "entry": requests["operation"].astype(str).array,
+            "method": requests["method"].array,
+            "url_path": _text_at(spans["url_path"], rows),
             "start_ns": requests["start_ns"].to_numpy(),
             "end_ns": requests["end_ns"].to_numpy(),
             "error": (requests["error"] | (spans["http_status_code"].to_numpy()[rows] >= 400)).to_numpy(),
@@ -290,14 +290,14 @@ def _with_span_details(
     callee_rows = calls["callee_row"].to_numpy()
     answered = callee_rows >= 0
     safe_callee = np.where(answered, callee_rows, 0)
-    path = spans["url_path"].to_numpy()
-    route = spans["http_route"].to_numpy()
-    messages = span_table["status_message"].to_numpy(zero_copy_only=False)
-    caller_path = pd.Series(path[caller_rows], index=calls.index)
-    callee_path = pd.Series(np.where(answered, path[safe_callee], None), index=calls.index)
-    callee_message = pd.Series(np.where(answered, messages[safe_callee], None), index=calls.index)
-    caller_message = pd.Series(messages[caller_rows], index=calls.index)
-    callee_route = pd.Series(np.where(answered, route[safe_callee], None), index=calls.index)
+    messages = span_table["status_message"]
+    caller_path = pd.Series(_text_at(spans["url_path"], caller_rows), index=calls.index)
+    callee_path = pd.Series(_text_at(spans["url_path"], safe_callee, answered), index=calls.index)
+    callee_message = pd.Series(
+        np.where(answered, messages.take(safe_callee).to_numpy(zero_copy_only=False), None), index=calls.index
+    )
+    caller_message = pd.Series(messages.take(caller_rows).to_numpy(zero_copy_only=False), index=calls.index)
+    callee_route = pd.Series(_text_at(spans["http_route"], safe_callee, answered), index=calls.index)
     callee_end = np.where(answered, spans["end_ns"].to_numpy()[safe_callee], calls["end_ns"].to_numpy())
     # Without a route template the key is a concrete path: fold its identifiers.
     operation = calls["operation"].astype(str)
@@ -316,7 +316,7 @@ def _with_span_details(
         operation_id = found["operation_id"].where(documented & ~found["inferred"].fillna(False).astype(bool))
     # For the flow, a refused request (402 declined, 409 conflict) failed as much as a crash did.
     # The caller's view wins: a proxy that gave up saw no answer, whatever the callee sent later.
-    client = spans["kind"].to_numpy()[caller_rows] == "client"
+    client = (spans["kind"] == "client").to_numpy(dtype=bool)[caller_rows]
     address, client_key = _client_side(spans, span_table, caller_rows, client)
     seen = pd.Series(
         np.where(client, spans["http_status_code"].to_numpy()[caller_rows], np.nan), index=calls.index
@@ -352,15 +352,24 @@ def _client_side(
 ) -> tuple[pd.Series, pd.Series]:
     """Per call, where its client span sent it (``host:port``) and what it asked for (ids folded);
     null where the caller has no client span."""
-    host = pa.array(spans["server_address"].to_numpy(dtype=object)[rows], pa.string(), from_pandas=True)
+    host = pa.array(_text_at(spans["server_address"], rows), pa.string(), from_pandas=True)
     port = span_table["server_port"].take(pa.array(rows, pa.int64())).cast(pa.string())
     address = pc.if_else(pc.is_valid(port), pc.binary_join_element_wise(host, port, ":"), host)
     address = pc.if_else(pa.array(client, pa.bool_()), address, pa.scalar(None, pa.string()))
     # Folded once per distinct key, as in _with_span_details.
-    codes, keys = pd.factorize(pd.Series(spans["operation"].to_numpy(dtype=object)[rows]))
+    codes, keys = pd.factorize(pd.Series(_text_at(spans["operation"], rows), dtype=object))
     folded = np.array([fold_identifiers(str(key)) for key in keys] + [None], dtype=object)
     client_key = pd.Series(folded[codes], dtype=object).where(pd.Series(client))
     return pd.Series(address.to_numpy(zero_copy_only=False), dtype=object), client_key
+
+
+def _text_at(column: pd.Series, rows: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """A span text column's values at ``rows`` as objects, None where ``present`` is False: only
+    those rows are converted, not every span's text."""
+    values: np.ndarray = column.array.take(rows).to_numpy(dtype=object)
+    if present is not None:
+        values[~present] = None
+    return values
 
 
 def _mark(calls: pd.DataFrame, tolerance_ms: float) -> pd.DataFrame:
