@@ -36,6 +36,12 @@ from orchscan.engines.units import ReduceTask, ResultsInBlocks, UnitResult, Unit
 #: How held heavy records are compressed.
 _CODEC = "lz4"
 
+#: Units each worker has been sent and not yet answered. With one, a worker that answered
+#: waited for the parent to read its partials and send the next unit, which at 10M spans, with
+#: the parent merging blocks of partials, came to 2 s of each worker's 25. With two, the next
+#: unit is waiting in its pipe; a worker is at most one unit ahead of the other at the end.
+UNITS_IN_FLIGHT = 2
+
 
 @dataclass(frozen=True)
 class _Packed:
@@ -140,15 +146,14 @@ class LocalEngine:
         self._units.clear()
         release_freed_memory()
         pending = list(range(self._count))
-        busy: dict[int, int] = {}
-        for worker in range(len(self._workers)):
-            self._send(worker, pending, busy)
-        while busy:
+        busy: dict[int, list[int]] = {worker: [] for worker in range(len(self._workers))}
+        for _ in range(UNITS_IN_FLIGHT):
+            for worker in busy:
+                self._send(worker, pending, busy)
+        while any(busy.values()):
             worker, message = self._receive(busy)
-            index = busy.pop(worker)
+            index = busy[worker].pop(0)  # a worker reduces its units in the order it was sent them
             self._owner[index] = worker
-            # The worker takes its next unit before the parent merges a block of partials, which
-            # at 10M spans takes seconds the worker would otherwise wait.
             self._send(worker, pending, busy)
             results.add(index, message)
             if on_progress is not None:
@@ -212,15 +217,16 @@ class LocalEngine:
                 child.close()
                 self._workers.append((process, parent))
 
-    def _send(self, worker: int, pending: list[int], busy: dict[int, int]) -> None:
+    def _send(self, worker: int, pending: list[int], busy: dict[int, list[int]]) -> None:
         if pending:
             index = pending.pop(0)
             _tell(worker, self._workers, ("reduce", index))
-            busy[worker] = index
+            busy[worker].append(index)
 
-    def _receive(self, busy: dict[int, int]) -> tuple[int, UnitResult]:
-        ready = multiprocessing.connection.wait([self._workers[w][1] for w in busy])
-        for worker in busy:
+    def _receive(self, busy: dict[int, list[int]]) -> tuple[int, UnitResult]:
+        working = [worker for worker, units in busy.items() if units]
+        ready = multiprocessing.connection.wait([self._workers[w][1] for w in working])
+        for worker in working:
             if self._workers[worker][1] in ready:
                 (result,) = _answer(worker, self._workers)
                 return worker, result

@@ -160,7 +160,7 @@ def test_a_worker_whose_parent_went_away_during_its_reduction_ends_quietly(
         units, ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path), jobs=2
     )
     engine._start()
-    engine._send(0, [0], {})
+    engine._send(0, [0], {0: []})
     (process, connection), _ = engine._workers
     connection.close()  # what a parent killed outright leaves
     process.join(timeout=30)
@@ -217,8 +217,11 @@ def test_a_worker_has_its_next_unit_before_the_parent_merges_partials(
     task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
     with local_engine(units, task, jobs=2) as engine:
         engine.reduce()
-    # Before the parent merges a unit's partials, the next unit has been sent (while any remained).
+    # Each worker was sent UNITS_IN_FLIGHT units at the start, and before the parent merges a
+    # unit's partials, its worker has been sent the next one (while any remained).
+    assert local.UNITS_IN_FLIGHT == 2
     for position, (kind, _) in enumerate(events):
         if kind == "merged":
             sent_before = sum(1 for k, _ in events[:position] if k == "sent")
-            assert sent_before == min(units.count, (position - sent_before) + 3)
+            merged_before = position - sent_before
+            assert sent_before == min(units.count, merged_before + 1 + 2 * local.UNITS_IN_FLIGHT)
