@@ -140,6 +140,23 @@ def test_group_codes_number_groups_as_pandas_does(
     assert [tuple(None if pd.isna(x) else x for x in key) for key in keys.itertuples(index=False)] == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=4), st.sampled_from(["t1", "t2", "é", "\ud800"]))))
+def test_sorted_codes_rank_any_text_as_pandas_does(values: list[str | None]) -> None:
+    # Arrow ranks text by its UTF-8 bytes; text it cannot encode (lone surrogates, which JSON
+    # escapes can produce) is ranked by pandas instead.
+    for given_values in (np.array(values, dtype=object), pd.Series(values, dtype=object)):
+        ranks, names = sorted_codes(given_values)
+        expected_ranks, expected_names = pd.factorize(np.array(values, dtype=object), sort=True)
+        assert ranks.tolist() == expected_ranks.tolist()
+        assert list(names) == list(expected_names)
+
+
+def test_sorted_codes_rank_numbers_too() -> None:
+    ranks, names = sorted_codes(np.array([3, 1, 3, 2], dtype=object))
+    assert (ranks.tolist(), list(names)) == ([2, 0, 2, 1], [1, 2, 3])
+
+
 def test_group_codes_hold_keys_whose_combinations_overflow_64_bits() -> None:
     # Five keys of 20,000 distinct values each: 20,001**5 combinations do not fit an int64.
     rng = np.random.default_rng(11)
