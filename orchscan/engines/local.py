@@ -17,6 +17,7 @@ import os
 import pickle
 import signal
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -117,6 +118,8 @@ class LocalEngine:
 
     def __init__(self, units: UnitsHandover, task: ReduceTask, *, jobs: int) -> None:
         self._units: list[tuple[Partition, ...]] = units.take()
+        self._spilled = [path for unit in self._units for part in unit for path in part.files]
+        self._remover: threading.Thread | None = None
         self._count = units.count
         self._task = task
         self._jobs = max(1, min(jobs, self._count))
@@ -138,6 +141,7 @@ class LocalEngine:
                 results.add(index, result)
                 if on_progress is not None:
                     on_progress(1)
+            self._remove_spilled()
             return results.results()
         # Workers are forked with every page the parent holds resident, freed ones included.
         release_freed_memory()
@@ -158,6 +162,7 @@ class LocalEngine:
             results.add(index, message)
             if on_progress is not None:
                 on_progress(1)
+        self._remove_spilled()
         return results.results()
 
     def select(self, selection: Selection) -> list[SelectedRecords]:
@@ -184,8 +189,21 @@ class LocalEngine:
         self.close()
         return [selected[i] for i in range(self._count)]
 
+    def _remove_spilled(self) -> None:
+        """Delete the spilled partitions, now reduced, beside the landscape's work.
+
+        Deleting the files of 10M spans (1.4 GB) took the scan's last second when the work
+        folder went; the landscape keeps one core busy and leaves the other idle meanwhile.
+        """
+        files, self._spilled = self._spilled, []
+        if files:
+            self._remover = threading.Thread(target=_unlink_all, args=(files,), daemon=True)
+            self._remover.start()
+
     def close(self) -> None:
-        """Stop the workers (also after an error)."""
+        """Stop the workers (also after an error) and wait for spilled partitions to be deleted."""
+        if self._remover is not None:
+            self._remover.join()
         for process, connection in self._workers:
             if process.is_alive():
                 with suppress(OSError):
@@ -231,6 +249,11 @@ class LocalEngine:
                 (result,) = _answer(worker, self._workers)
                 return worker, result
         raise RuntimeError("no worker answered")  # wait() returned only connections of busy workers
+
+
+def _unlink_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 class WorkerError(RuntimeError):

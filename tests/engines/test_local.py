@@ -65,6 +65,28 @@ def test_the_routed_spans_are_freed_once_reduced(jobs: int, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+def test_spilled_partitions_are_deleted_once_reduced(jobs: int, tmp_path: Path) -> None:
+    spans = with_copies(
+        build_shop(LandscapeBuilder(), ShopMix(orders=20, checkouts=20, routed=20)).table(), 5
+    )
+    spilled, held = tmp_path / "spilled", tmp_path / "held"
+    results = {}
+    for folder, spill_bytes in ((spilled, 1), (held, 1 << 40)):
+        store = PartitionStore(16, spill_bytes=spill_bytes, work_dir=folder / "parts")
+        for batch in spans.to_batches(max_chunksize=997):
+            store.add(batch)
+        units = UnitsHandover(store.finish().units(2_000))
+        files = sorted((folder / "parts").glob("*.arrow"))
+        assert bool(files) == (folder == spilled)
+        task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=folder)
+        with local_engine(units, task, jobs=jobs) as engine:
+            reduced = engine.reduce()
+        assert not any(path.exists() for path in files)
+        results[folder] = sorted((r.traces, len(r.light.edges.edges)) for r in reduced)
+    assert results[spilled] == results[held]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_the_engine_lets_go_of_its_records_and_workers_once_it_has_selected(
     jobs: int, tmp_path: Path
 ) -> None:
