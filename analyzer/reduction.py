@@ -159,16 +159,20 @@ def reduce_partition(
     *,
     operations: Mapping[str, Sequence[Operation]] | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    parents: np.ndarray | None = None,
 ) -> tuple[PartitionLight, PartitionHeavy]:
     """Reduce the spans of whole traces (and the linked consumers stubbed into them) to records.
 
     ``stubs`` are copies of consumer spans elsewhere that link into these traces (see
     :func:`orchscan.analyzer.requests.calls.link_stubs`); ``operations`` the documented
-    operations per service, when specs were given.
+    operations per service, when specs were given; ``parents`` each span's parent row, when the
+    span checks found them already.
     """
     # Coded text stays coded: the call tables and the matching work on its codes and spell out
     # only the columns they hand on.
-    tables = build_call_tables(spans, stubs, fragment_tolerance_ms=thresholds.calls.fragment_tolerance_ms)
+    tables = build_call_tables(
+        spans, stubs, fragment_tolerance_ms=thresholds.calls.fragment_tolerance_ms, parents=parents
+    )
     matches = match_operations(spans, operations) if operations else None
     steps = step_inputs(tables, spans, matches=matches.table if matches else None)
     context = TraceContextEvidence.of(tables)

@@ -283,6 +283,7 @@ def build_call_tables(
     stubs: pa.Table | None = None,
     *,
     fragment_tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.fragment_tolerance_ms,
+    parents: np.ndarray | None = None,
 ) -> CallTables:
     """Derive requests and calls from a span table (see the module docstring).
 
@@ -290,7 +291,8 @@ def build_call_tables(
     :func:`link_stubs`; computed from ``table`` itself when not given). They take part in link
     resolution only: they are rows after the table's own in :attr:`CallTables.spans`, but never
     requests, parents or callers. ``fragment_tolerance_ms`` is the slack allowed when placing a
-    fragment inside a request of its service.
+    fragment inside a request of its service. ``parents``, each span's parent row (see
+    :func:`orchscan.collectors.model.integrity.parent_rows`), is found here when not given.
     """
     own_rows = table.num_rows
     stubs = link_stubs(table) if stubs is None else stubs
@@ -298,7 +300,7 @@ def build_call_tables(
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Id lookups and sorts are numpy and Arrow work that releases the GIL: they run beside
         # the text work on the second core.
-        parents = pool.submit(parent_rows, table)
+        found_parents = pool.submit(parent_rows, table) if parents is None else None
         traces = pool.submit(_trace_ranks, full)
         coded, full = full, plain_strings(full.select([*_SPAN_COLUMNS, "links"]))
         links = pool.submit(_span_links, full, own_rows)
@@ -312,7 +314,8 @@ def build_call_tables(
         kind = text("kind")
         method = text("http_method")
         operation, named = _operations(full, method, text)
-        parent = np.concatenate([parents.result(), np.full(len(spans) - own_rows, -1, dtype=np.int64)])
+        own_parents = parents if found_parents is None else found_parents.result()
+        parent = np.concatenate([own_parents, np.full(len(spans) - own_rows, -1, dtype=np.int64)])
         spans["row"] = np.arange(len(spans))
         spans["parent_row"] = parent
         is_entry = kind.isin(_ENTRY_KINDS)

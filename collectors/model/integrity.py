@@ -167,11 +167,13 @@ def _suspected_copies(table: pa.Table) -> np.ndarray | None:
     return np.sort(order[shared])
 
 
-def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
+def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice], np.ndarray]:
     """Cut parent links that form cycles and report spans whose parent is absent.
 
     Spans with an absent parent stay as they are (the parent may simply not have been
-    exported); a cycle cannot be right, so the link of each span on a cycle is removed.
+    exported); a cycle cannot be right, so the link of each span on a cycle is removed. Also
+    returns the row of each span's parent in the repaired table (see :func:`parent_rows`), which
+    the reduction needs again.
     """
     notices: list[Notice] = []
     parent_index = parent_rows(table)
@@ -193,7 +195,8 @@ def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice]]:
         parents = table["parent_span_id"].combine_chunks()
         repaired = pc.if_else(pa.array(on_cycle), pa.scalar(None, pa.string()), parents)
         table = table.set_column(table.schema.get_field_index("parent_span_id"), "parent_span_id", repaired)
-    return table, notices
+        parent_index = np.where(on_cycle, -1, parent_index)
+    return table, notices, parent_index
 
 
 def parent_rows(table: pa.Table) -> np.ndarray:

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pyarrow as pa
 
 from orchscan.collectors.memory_pool import release_freed_memory
@@ -190,6 +191,8 @@ class CheckedSpans:
     skipped: tuple[Skipped, ...]
     notices: tuple[Notice, ...]
     tallies: dict[str, FileTally]
+    #: Row of each span's parent in ``table``, -1 for none (see ``parent_rows``).
+    parents: np.ndarray
 
 
 def check_spans(table: pa.Table) -> CheckedSpans:
@@ -198,8 +201,8 @@ def check_spans(table: pa.Table) -> CheckedSpans:
     Every check looks within traces only, so it runs on any partition that keeps traces whole.
     """
     table, duplicates = drop_duplicates(table)
-    table, notices = repair_parents(table)
-    return CheckedSpans(table, tuple(duplicates), tuple(notices), tally_files(table))
+    table, notices, parents = repair_parents(table)
+    return CheckedSpans(table, tuple(duplicates), tuple(notices), tally_files(table), parents)
 
 
 def ingest(

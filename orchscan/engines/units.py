@@ -143,7 +143,11 @@ def reduce_unit(index: int, unit: Sequence[Partition], task: ReduceTask) -> tupl
     checked = check_spans(spans)
     del spans
     light, heavy = reduce_partition(
-        checked.table, stubs, operations=task.operations, thresholds=task.thresholds
+        checked.table,
+        stubs,
+        operations=task.operations,
+        thresholds=task.thresholds,
+        parents=checked.parents,
     )
     result = UnitResult(light, checked.skipped, checked.notices, checked.tallies, total_traces(checked.table))
     if task.keep is not None:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from sdk_spans import Landscape, encode, record_landscape, write
 
-from orchscan.collectors.model.integrity import _on_cycle, drop_duplicates, repair_parents
+from orchscan.collectors.model.integrity import _on_cycle, drop_duplicates, parent_rows, repair_parents
 from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.ingest import ingest
 
@@ -43,7 +43,7 @@ def _parent_of(table: pa.Table, name: str) -> str | None:
 
 def test_intact_table_passes_unchanged(table: pa.Table) -> None:
     assert drop_duplicates(table) == (table, [])
-    repaired, notices = repair_parents(table)
+    repaired, notices, _ = repair_parents(table)
     assert repaired.equals(table) and notices == []
 
 
@@ -69,8 +69,11 @@ def test_cycles_are_cut_but_spans_hanging_below_keep_their_parent(
     # "compute total" hangs below the cycle unless it is the cycle itself.
     below = {} if "compute total" in loop else {"compute total": "SELECT carts"}
     damaged = _with_parents(table, {**loop, **below})
-    repaired, notices = repair_parents(damaged)
+    repaired, notices, parents = repair_parents(damaged)
     assert repaired.num_rows == table.num_rows
+    # The parent rows handed on are those of the repaired links, cut ones -1.
+    assert parents.tolist() == parent_rows(repaired).tolist()
+    assert parents.tolist() != parent_rows(damaged).tolist()
     assert notices == [
         Notice(
             table["source"][0].as_py(),
@@ -87,8 +90,9 @@ def test_cycles_are_cut_but_spans_hanging_below_keep_their_parent(
 
 def test_absent_parents_are_reported_and_kept(table: pa.Table) -> None:
     damaged = _with_parents(table, {"compute total": "00000000deadbeef", "SELECT carts": "00000000cafebabe"})
-    repaired, notices = repair_parents(damaged)
+    repaired, notices, parents = repair_parents(damaged)
     assert repaired.equals(damaged)
+    assert parents.tolist() == parent_rows(damaged).tolist()
     assert notices == [
         Notice(
             table["source"][0].as_py(), "parent span absent from the input (span kept as a fragment root)", 2

@@ -35,7 +35,7 @@ def _damaged(table: pa.Table) -> pa.Table:
 
 def _answers(table: pa.Table) -> tuple[pa.Table, list[object]]:
     kept, skipped = drop_duplicates(table)
-    repaired, notices = repair_parents(kept)
+    repaired, notices, _ = repair_parents(kept)
     return repaired, [*skipped, *notices]
 
 
