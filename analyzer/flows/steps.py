@@ -373,31 +373,78 @@ def _text_at(column: pd.Series, rows: np.ndarray, present: np.ndarray | None = N
 
 
 def _mark(calls: pd.DataFrame, tolerance_ms: float) -> pd.DataFrame:
-    """Blocks, retries and chains, per request, without a Python loop per call."""
-    calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
-    tolerance = int(tolerance_ms * _MS)
-    by_request = calls.groupby("entry_row", sort=False)
-    latest_end = by_request["end_ns"].cummax()
-    previous_end = latest_end.groupby(calls["entry_row"], sort=False).shift(1)
-    new_block = previous_end.isna() | (calls["start_ns"] >= previous_end - tolerance)
-    calls["block"] = new_block.astype(np.int64).groupby(calls["entry_row"], sort=False).cumsum()
-    calls["gap_ns"] = np.where(
-        previous_end.isna(), 0, (calls["start_ns"] - previous_end.fillna(0)).clip(lower=0)
-    )
-    calls["gap_ns"] = calls["gap_ns"].where(new_block, 0).astype(np.int64)
-    calls["block_calls"] = calls.groupby(["entry_row", "block"], sort=False)["step"].transform("size")
+    """Blocks, retries and chains, per request, without a Python loop per call.
 
-    by_step = calls.groupby(["entry_row", "step"], sort=False)
-    before_error = by_step["error"].shift(1).astype("boolean").fillna(False).astype(bool)
-    before_end = by_step["end_ns"].shift(1)
-    before_path = by_step["url_path"].shift(1)
-    same_target = (before_path == calls["url_path"]) | (before_path.isna() & calls["url_path"].isna())
-    calls["retry"] = before_error & (calls["start_ns"] >= before_end - tolerance) & same_target
-    calls["chain"] = (~calls["retry"]).astype(np.int64).groupby([calls["entry_row"], calls["step"]]).cumsum()
-    chains = calls.groupby(["entry_row", "step", "chain"], sort=False)
-    calls["attempt"] = chains.cumcount() + 1
-    calls["final_error"] = chains["error"].transform("last").astype(bool)
+    Calls are ordered by request, start and end. A call opens a new block unless it starts
+    before every earlier call of its request ended (less ``tolerance_ms``); ``gap_ns`` is the
+    idle time before a new block. A call is a retry when the call before it to the same step
+    of the same request failed, had ended (less the tolerance) and went to the same path; a
+    chain is a first try and its retries, with each call's ``attempt`` and the chain's
+    ``final_error``. Every group is a run of an integer key in a stable order: grouping by
+    the text of steps cost more than all the rest of the selection.
+    """
+    calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
+    count = len(calls)
+    tolerance = int(tolerance_ms * _MS)
+    entry = calls["entry_row"].to_numpy()
+    start, end = calls["start_ns"].to_numpy(), calls["end_ns"].to_numpy()
+    error = calls["error"].to_numpy(dtype=bool)
+    first = _run_starts(entry)
+    # Times compared as floats, as pandas compares an integer column with a shifted one.
+    latest_end = pd.Series(end).groupby(entry, sort=False).cummax().to_numpy()
+    previous_end = np.r_[np.nan, latest_end[:-1]].astype(np.float64)[:count]
+    previous_end[first] = np.nan
+    with np.errstate(invalid="ignore"):
+        new_block = first | (start >= previous_end - tolerance)
+    gap = np.where(first, 0, np.clip(start - np.nan_to_num(previous_end), 0, None))
+    block_run = np.cumsum(new_block) - 1
+    calls["block"] = block_run - block_run[_run_first(first)] + 1
+    calls["gap_ns"] = np.where(new_block, gap, 0).astype(np.int64)
+    calls["block_calls"] = np.bincount(block_run, minlength=count)[block_run] if count else block_run
+
+    # Each request's calls to one step, in call order.
+    step = pd.factorize(calls["step"], use_na_sentinel=False)[0]
+    order = np.argsort((np.cumsum(first) - 1) * (int(step.max(initial=0)) + 1) + step, kind="stable")
+    group_first = _run_starts((np.cumsum(first) - 1)[order] * (int(step.max(initial=0)) + 1) + step[order])
+    row, before = order[~group_first], order[np.flatnonzero(~group_first) - 1]
+    path = pd.factorize(calls["url_path"])[0]  # nulls -1: two null paths are the same target
+    retry = np.zeros(count, dtype=bool)
+    retry[row] = (
+        error[before]
+        & (start[row] >= end[before].astype(np.float64) - tolerance)
+        & (path[row] == path[before])
+    )
+    # In that order a chain is a first try (no retry) and the retries after it.
+    chain_start = group_first | ~retry[order]
+    chain_run = np.cumsum(chain_start) - 1
+    chain = np.empty(count, dtype=np.int64)
+    chain[order] = chain_run - chain_run[_run_first(group_first)] + 1
+    attempt = np.empty(count, dtype=np.int64)
+    attempt[order] = np.arange(count) - _run_first(chain_start) + 1
+    last = np.r_[np.flatnonzero(chain_start)[1:] - 1, count - 1] if count else np.zeros(0, dtype=np.int64)
+    final_error = np.empty(count, dtype=bool)
+    final_error[order] = error[order][last][chain_run]
+    calls["retry"] = retry
+    calls["chain"] = chain
+    calls["attempt"] = attempt
+    calls["final_error"] = final_error
     return calls
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal ``keys`` starts."""
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = keys[1:] != keys[:-1]
+    return starts
+
+
+def _run_first(starts: np.ndarray) -> np.ndarray:
+    """For each position, where its run starts (``starts`` marks the runs' first positions)."""
+    return (
+        np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0))
+        if len(starts)
+        else starts.astype(np.int64)
+    )
 
 
 def join_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> pd.DataFrame:

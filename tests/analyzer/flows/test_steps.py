@@ -1,14 +1,18 @@
-"""Each request's step sequence, checked against its calls one request at a time."""
+"""Each request's step sequence and the marking of its calls, checked one request at a time."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paths import FIXTURES, SAMPLE
 from scans import mined_steps
 
-from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls
+from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, _mark
 from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.traces.ingest import ingest
 
@@ -40,3 +44,85 @@ def test_every_sequence_lists_its_blocks_in_time_order(inputs: Path) -> None:
     actual = steps.requests.set_index("entry_row")["sequence"]
     wrong = {entry: (seq, actual[entry]) for entry, seq in expected.items() if actual[entry] != seq}
     assert not wrong
+
+
+def _marked_one_by_one(calls: pd.DataFrame, tolerance: int) -> pd.DataFrame:
+    """The marking, told call by call: blocks by the latest end so far, retries by the previous
+    call to the same step, chains and attempts by counting."""
+    rows = []
+    for _, request in calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable").groupby(
+        "entry_row", sort=True
+    ):
+        latest_end, block = None, 0
+        last_by_step: dict[str, dict[str, object]] = {}
+        for call in request.to_dict("records"):
+            new_block = latest_end is None or call["start_ns"] >= latest_end - tolerance
+            block += new_block
+            gap = 0 if latest_end is None or not new_block else max(call["start_ns"] - latest_end, 0)
+            latest_end = call["end_ns"] if latest_end is None else max(latest_end, call["end_ns"])
+            before = last_by_step.get(call["step"])
+            retry = (
+                before is not None
+                and bool(before["error"])
+                and call["start_ns"] >= int(before["end_ns"]) - tolerance
+                and _same_path(before["url_path"], call["url_path"])
+            )
+            chain = 1 if before is None else int(before["chain"]) + (not retry)
+            attempt = int(before["attempt"]) + 1 if retry and before is not None else 1
+            marked = {
+                **call,
+                "block": block,
+                "gap_ns": gap,
+                "retry": retry,
+                "chain": chain,
+                "attempt": attempt,
+            }
+            last_by_step[call["step"]] = marked
+            rows.append(marked)
+    frame = pd.DataFrame(rows)
+    frame["block_calls"] = frame.groupby(["entry_row", "block"])["step"].transform("size")
+    frame["final_error"] = frame.groupby(["entry_row", "step", "chain"])["error"].transform("last")
+    return frame
+
+
+def _same_path(before: object, path: object) -> bool:
+    """Equal paths, or neither call recorded one."""
+    return bool(pd.isna(before) and pd.isna(path)) or before == path
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # request
+            st.integers(0, 40),  # start
+            st.integers(0, 15),  # duration
+            st.sampled_from(["pay POST /charge", "stock POST /reserve", "mail POST /send"]),
+            st.booleans(),  # error
+            st.sampled_from(["/a", "/b", None]),
+        ),
+        max_size=40,
+    ),
+    st.sampled_from([0, 2]),
+)
+def test_marking_agrees_with_marking_call_by_call(
+    calls: list[tuple[int, int, int, str, bool, str | None]], tolerance: int
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "entry_row": [c[0] for c in calls],
+            "start_ns": [c[1] for c in calls],
+            "end_ns": [c[1] + c[2] for c in calls],
+            "step": pd.array([c[3] for c in calls], dtype="str"),
+            "error": [c[4] for c in calls],
+            "url_path": pd.array([c[5] for c in calls], dtype=object),
+        }
+    ).astype({"entry_row": np.int64, "start_ns": np.int64, "end_ns": np.int64, "error": bool})
+    marked = _mark(frame, tolerance / 1_000_000)
+    columns = ["block", "gap_ns", "block_calls", "retry", "chain", "attempt", "final_error"]
+    if not calls:
+        assert marked.empty and set(columns) <= set(marked.columns)
+        return
+    expected = _marked_one_by_one(frame, tolerance)
+    for column in columns:
+        assert marked[column].tolist() == expected[column].tolist(), column
