@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchscan.analyzer.columnar.grouping import sorted_codes, sorted_unique
 from orchscan.analyzer.flows.lost_callees import name_lost_callees
 from orchscan.analyzer.flows.sampling import SampleRates, in_sample
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, SYNC, CallTables
@@ -475,23 +476,71 @@ def join_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator:
 
 
 def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
-    """Per request: its folded block sequence, number of steps and time covered by calls."""
-    distinct = calls[["entry_row", "block", "step"]].drop_duplicates()
-    distinct = distinct.sort_values(["entry_row", "block", "step"], ignore_index=True)
-    blocks = join_per_group(distinct, ["entry_row", "block"], "step", STEP_SEP)
-    repeated = blocks["step"].eq(blocks["step"].shift(1)) & blocks["entry_row"].eq(
-        blocks["entry_row"].shift(1)
+    """Per request: its folded block sequence, number of steps and time covered by calls.
+
+    A block lists its distinct steps, sorted; equal consecutive blocks fold into one, and the
+    sequence joins the blocks in time order. ``calls`` come as :func:`_mark` leaves them: each
+    request's calls together and its blocks in order, so every figure is a reduction over runs.
+    """
+    if calls.empty:
+        return pd.DataFrame(
+            {"sequence": [], "steps": [], "busy_ns": [], "last_end": [], "max_gap_ns": [], "failed": []},
+            index=pd.Index([], dtype=np.int64, name="entry_row"),
+        ).astype(
+            {
+                "steps": np.int64,
+                "busy_ns": np.int64,
+                "last_end": np.int64,
+                "max_gap_ns": np.int64,
+                "failed": bool,
+            }
+        )
+    entry = calls["entry_row"].to_numpy()
+    entry_starts = np.flatnonzero(_run_starts(entry))
+    block_starts = np.flatnonzero(_run_starts(entry) | _run_starts(calls["block"].to_numpy()))
+    block = np.repeat(np.arange(len(block_starts)), np.diff(np.r_[block_starts, len(calls)]))
+    # Each block's distinct steps in sorted order, joined; then equal neighbours in a request folded.
+    rank, names = sorted_codes(calls["step"])
+    rank = np.where(rank < 0, len(names), rank)  # a null step sorts last, as pandas sorts it
+    spelled = np.r_[np.asarray(names, dtype=object), np.array(["nan"], dtype=object)]
+    pairs = sorted_unique(block * (len(names) + 1) + rank)
+    pair_block, pair_rank = np.divmod(pairs, len(names) + 1)
+    joined = _joined_runs(spelled[pair_rank], np.flatnonzero(_run_starts(pair_block)), STEP_SEP)
+    block_entry = entry[block_starts]
+    kept = ~(_same_as_previous(joined) & ~_run_starts(block_entry))
+    kept_entry = block_entry[kept]
+    firsts = np.flatnonzero(_run_starts(kept_entry))
+    start, end = calls["start_ns"].to_numpy(), calls["end_ns"].to_numpy()
+    block_end = np.maximum.reduceat(end, block_starts)
+    entry_blocks = np.flatnonzero(_run_starts(block_entry))
+    return pd.DataFrame(
+        {
+            "sequence": _joined_runs(joined.filter(pa.array(kept)), firsts, BLOCK_SEP).to_numpy(
+                zero_copy_only=False
+            ),
+            "steps": np.diff(np.r_[firsts, len(kept_entry)]),
+            "busy_ns": np.add.reduceat(block_end - start[block_starts], entry_blocks),
+            "last_end": np.maximum.reduceat(block_end, entry_blocks),
+            "max_gap_ns": np.maximum.reduceat(calls["gap_ns"].to_numpy(), entry_starts),
+            "failed": np.logical_or.reduceat(calls["final_error"].to_numpy(dtype=bool), entry_starts),
+        },
+        index=pd.Index(entry[entry_starts], name="entry_row"),
     )
-    sequences = join_per_group(blocks[~repeated], ["entry_row"], "step", BLOCK_SEP).set_index("entry_row")
-    spans = calls.groupby(["entry_row", "block"], sort=False).agg(
-        start=("start_ns", "min"), end=("end_ns", "max")
-    )
-    spans["busy"] = spans["end"] - spans["start"]
-    timing = spans.groupby(level="entry_row").agg(busy_ns=("busy", "sum"), last_end=("end", "max"))
-    gaps = calls.groupby("entry_row", sort=True)["gap_ns"].max().rename("max_gap_ns")
-    failed = calls.groupby("entry_row", sort=True)["final_error"].any().rename("failed")
-    frame = pd.DataFrame({"sequence": sequences["step"], "steps": sequences["count"]})
-    return frame.join([timing, gaps, failed])
+
+
+def _joined_runs(values: np.ndarray | pa.Array, starts: np.ndarray, separator: str) -> pa.Array:
+    """The text ``values`` joined run by run (runs start at ``starts``), in their order."""
+    offsets = pa.array(np.r_[starts, len(values)].astype(np.int32))
+    text = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    joined: pa.Array = pc.binary_join(pa.ListArray.from_arrays(offsets, text), separator)
+    return joined
+
+
+def _same_as_previous(text: pa.Array) -> np.ndarray:
+    """Whether each value equals the one before it (the first: False)."""
+    same = np.zeros(len(text), dtype=bool)
+    same[1:] = pc.equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)
+    return same
 
 
 def _request_frame(requests: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFrame:
