@@ -142,5 +142,5 @@ def test_buckets_depend_on_the_trace_id_only() -> None:
 
 def test_partition_count_follows_the_input_size() -> None:
     assert partition_count(0, 100_000) == MIN_PARTITIONS
-    assert partition_count(10**9, 100_000) == 128  # about 10M spans in units of 100k
+    assert partition_count(10**9, 100_000) == 100  # about 10M spans in units of 100k
     assert partition_count(10**15, 1000) == MAX_PARTITIONS
