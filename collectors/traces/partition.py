@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from orchscan.collectors.model.integrity import drop_duplicates, id_hashes
-from orchscan.collectors.model.spans import SCHEMA
+from orchscan.collectors.model.spans import CODED, SCHEMA
 
 #: Partitions are never fewer than this (so that both cores have work) nor more (a partition
 #: number fits 16 bits).
@@ -55,6 +55,31 @@ def trace_buckets(trace_ids: pa.Array, count: int) -> np.ndarray:
         hashes = pd.util.hash_array(text.astype(object))
     buckets: np.ndarray = (hashes % np.uint64(count)).astype(np.int64)
     return buckets
+
+
+#: The schema of routed spans: the span table's with ``source`` dictionary-coded. Each batch
+#: repeats one path in it; taken row by row into partitions and spilled as text, the path was
+#: 54 bytes a span of the benchmark's files, a third of what routing wrote. Loading a partition
+#: spells it out again (:meth:`Partition.load`).
+ROUTED = SCHEMA.set(
+    SCHEMA.get_field_index("source"), pa.field("source", CODED, nullable=SCHEMA.field("source").nullable)
+)
+_SOURCE = SCHEMA.get_field_index("source")
+
+
+def _routed(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A span batch in the :data:`ROUTED` schema."""
+    return batch.set_column(_SOURCE, ROUTED.field(_SOURCE), pc.dictionary_encode(batch.column(_SOURCE)))
+
+
+def _span_table(batches: Sequence[pa.RecordBatch]) -> pa.Table:
+    """Routed batches (or, from a shuffle, span batches) as a table of the span table's schema."""
+    if not batches:
+        return SCHEMA.empty_table()
+    table = pa.Table.from_batches(batches)
+    if table.schema.field(_SOURCE).type != CODED:
+        return table
+    return table.set_column(_SOURCE, SCHEMA.field(_SOURCE), table.column(_SOURCE).cast(pa.string()))
 
 
 #: Routed batches wait unsorted up to this many bytes (or the store's ``spill_bytes``, if
@@ -87,7 +112,7 @@ class _Unsorted:
         """Each partition's rows as one slice, rows in arrival order; this buffer is left empty."""
         if not self.batches:
             return
-        table = pa.Table.from_batches(self.batches, schema=SCHEMA)
+        table = pa.Table.from_batches(self.batches, schema=ROUTED)
         buckets = np.concatenate(self.buckets)
         self.batches, self.buckets, self.nbytes = [], [], 0
         order = np.argsort(buckets, kind="stable")  # 16-bit keys: numpy sorts them by radix
@@ -125,6 +150,7 @@ class PartitionStore:
         """Route one batch of spans (and stub copies of its linked consumers)."""
         if not batch.num_rows:
             return
+        batch = _routed(batch)
         self._spans.add(batch, trace_buckets(batch.column("trace_id"), self.count))
         stubs = self._linked_consumers(batch)
         if stubs is not None:
@@ -171,7 +197,7 @@ class PartitionStore:
         for index, buffer in enumerate(self._buffers):
             for kind, batches in (("spans", buffer.spans), ("stubs", buffer.stubs)):
                 if len(batches) > 1:  # sorted more than once since the last spill
-                    batches[:] = pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks().to_batches()
+                    batches[:] = pa.Table.from_batches(batches, schema=ROUTED).combine_chunks().to_batches()
                 for batch in batches:
                     self._writer(kind, index).write_batch(batch)
                 batches.clear()
@@ -181,7 +207,7 @@ class PartitionStore:
     def _writer(self, kind: str, index: int) -> ipc.RecordBatchStreamWriter:
         writer = self._writers.get((kind, index))
         if writer is None:
-            writer = ipc.new_stream(str(self._path(kind, index)), SCHEMA)
+            writer = ipc.new_stream(str(self._path(kind, index)), ROUTED)
             self._writers[(kind, index)] = writer
         return writer
 
@@ -244,7 +270,7 @@ class Partition:
         for path in self.files:
             with ipc.open_stream(str(path)) as reader:
                 (stubs if path.name.startswith("stubs-") else spans).extend(reader)
-        return pa.Table.from_batches(spans, SCHEMA), pa.Table.from_batches(stubs, SCHEMA)
+        return _span_table(spans), _span_table(stubs)
 
 
 @dataclass(frozen=True)
