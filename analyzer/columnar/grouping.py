@@ -7,12 +7,12 @@ splitting a plain numpy array at the group boundaries costs one slice per group 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from orchscan.collectors.side_threads import side_pool
 
 
 def distinct_names(*columns: pd.Series) -> list[str]:
@@ -98,7 +98,7 @@ def group_codes(frame: pd.DataFrame, keys: list[str], *, dropna: bool) -> tuple[
     own, sorted last. Codes come from factorizing each key once, not from a multi-key group-by.
     """
     # Factorizing Arrow-backed text releases the GIL: the keys are numbered side by side.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with side_pool(2) as pool:
         factorized = list(pool.map(lambda key: pd.factorize(frame[key], sort=True), keys))
     valid = np.ones(len(frame), dtype=bool)
     combined = np.zeros(len(frame), dtype=np.int64)

@@ -21,7 +21,6 @@ a cumulative maximum of ends per request, never a Python loop per request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +35,7 @@ from orchscan.analyzer.columnar.grouping import (
 )
 from orchscan.analyzer.requests.calls import INFRASTRUCTURE, MESSAGING, SYNC, CallTables
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS
+from orchscan.collectors.side_threads import side_pool
 
 #: HTTP methods that only read, and those that change state.
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -344,7 +344,7 @@ def measure_behaviour(
     tables: CallTables, *, tolerance_ms: float = DEFAULT_CALL_THRESHOLDS.overlap_tolerance_ms
 ) -> BehaviourPartial:
     """What the requests of one partition (whole traces) contribute to every service's behaviour."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with side_pool(2) as pool:
         # Numpy and Arrow work releases the GIL: the link counts run beside the per-request figures.
         links = pool.submit(_links, tables)
         per_request = measure_requests(tables, tolerance_ms=tolerance_ms)

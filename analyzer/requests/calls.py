@@ -28,7 +28,7 @@ lost parent are put back into it when that is unambiguous, or else kept apart as
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,6 +42,7 @@ from orchscan.analyzer.requests.fragments import Fragments, adopt_fragments
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS
 from orchscan.collectors.model.integrity import parent_rows, span_rows
 from orchscan.collectors.model.spans import plain_strings
+from orchscan.collectors.side_threads import side_pool
 
 #: Call kinds: a synchronous request/response, an asynchronous message, or a call to a store.
 SYNC, MESSAGING, INFRASTRUCTURE = "sync", "messaging", "infrastructure"
@@ -297,7 +298,7 @@ def build_call_tables(
     own_rows = table.num_rows
     stubs = link_stubs(table) if stubs is None else stubs
     full = pa.concat_tables([table, stubs.cast(table.schema)]) if stubs.num_rows else table
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with side_pool(2) as pool:
         # Id lookups and sorts are numpy and Arrow work that releases the GIL: they run beside
         # the text work on the second core.
         found_parents = pool.submit(parent_rows, table) if parents is None else None
@@ -573,7 +574,7 @@ def _linked_messages(links: tuple[np.ndarray, np.ndarray], s: _Spans, spans: pd.
 
 
 def _calls_frame(
-    table: pa.Table, s: _Spans, parts: list[_CallPart], trace_rank: np.ndarray, pool: ThreadPoolExecutor
+    table: pa.Table, s: _Spans, parts: list[_CallPart], trace_rank: np.ndarray, pool: Executor
 ) -> pd.DataFrame:
     """The calls of every origin in one frame, ordered by trace, start and caller span."""
     names = s.vocabulary.names

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from orchscan.analyzer.columnar.codes import Coded, combine, encode, representatives
 from orchscan.analyzer.results import OperationRef, ServiceCoverage, UndocumentedCall
 from orchscan.collectors.openapi import Operation, Spec, SpecBindings
+from orchscan.collectors.side_threads import side_pool
 
 #: Columns of ``OperationMatches.table``, row-aligned with the span table.
 MATCH_SCHEMA = pa.schema(
@@ -377,12 +378,12 @@ def match_operations(spans: pa.Table, operations: Mapping[str, Sequence[Operatio
     Row-parallel work (encoding columns, folding paths, spelling out the result columns) runs on
     Arrow's CPU count of threads: Arrow kernels release the GIL.
     """
-    with ThreadPoolExecutor(max_workers=pa.cpu_count()) as pool:
+    with side_pool(pa.cpu_count()) as pool:
         return _match_operations(spans, operations, pool)
 
 
 def _match_operations(
-    spans: pa.Table, operations: Mapping[str, Sequence[Operation]], pool: ThreadPoolExecutor
+    spans: pa.Table, operations: Mapping[str, Sequence[Operation]], pool: Executor
 ) -> OperationMatches:
     *coded, name_of = pool.map(lambda name: encode(spans[name]), (*_COMBO_COLUMNS, "name"))
     combo_of, count = combine([c.codes for c in coded], [len(c.values) for c in coded])
@@ -454,7 +455,7 @@ def _match_rows(
     names: Sequence[str],
     target: npt.NDArray[np.int64],
     operations: Mapping[str, Sequence[Operation]],
-    pool: ThreadPoolExecutor,
+    pool: Executor,
 ) -> npt.NDArray[np.int64]:
     """Each row's operation as an index into all operations in service order (-1: none)."""
     op_of = np.full(len(spans), -1, dtype=np.int64)
@@ -501,7 +502,7 @@ def _match_rows(
     return op_of
 
 
-def _folded_paths(paths: pa.ChunkedArray, rows: npt.NDArray[np.int64], pool: ThreadPoolExecutor) -> Coded:
+def _folded_paths(paths: pa.ChunkedArray, rows: npt.NDArray[np.int64], pool: Executor) -> Coded:
     """The paths of ``rows``, identifiers folded, as codes; in parallel slices when there are many."""
     slices = max(1, min(pa.cpu_count(), len(rows) // _ROWS_PER_SLICE))
 

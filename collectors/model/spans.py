@@ -11,7 +11,6 @@ whatever semantic-convention version or tracer produced the span. The column lis
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from orchscan.collectors.side_threads import side_pool
 
 SCHEMA_VERSION = 4
 
@@ -212,7 +213,7 @@ def plain_strings(table: pa.Table) -> pa.Table:
     coded = [index for index, field in enumerate(table.schema) if field.type == CODED]
     if not coded:
         return table
-    with ThreadPoolExecutor(max_workers=pa.cpu_count()) as pool:
+    with side_pool(pa.cpu_count()) as pool:
         decoded = list(pool.map(lambda index: table.column(index).cast(pa.string()), coded))
     for index, column in zip(coded, decoded, strict=True):
         table = table.set_column(index, table.schema.field(index).name, column)

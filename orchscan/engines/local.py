@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
 from orchscan.collectors.memory_pool import release_freed_memory
+from orchscan.collectors.side_threads import run_inline
 from orchscan.collectors.traces.partition import Partition
 from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
 from orchscan.engines.units import ReduceTask, ResultsInBlocks, UnitResult, UnitsHandover, reduce_unit
@@ -307,6 +308,8 @@ def _work(
     quietly too when the parent is gone (its connection closed)."""
     # Ctrl-C and SIGTERM end a worker quietly: the parent reports the interruption and stops the rest.
     take_default_actions()
+    # One worker per core: side work in threads would only contend with the other workers.
+    run_inline()
     for inherited in parents:
         inherited.close()
     try:
