@@ -405,8 +405,9 @@ def _mark(calls: pd.DataFrame, tolerance_ms: float) -> pd.DataFrame:
 
     # Each request's calls to one step, in call order.
     step = pd.factorize(calls["step"], use_na_sentinel=False)[0]
-    order = np.argsort((np.cumsum(first) - 1) * (int(step.max(initial=0)) + 1) + step, kind="stable")
-    group_first = _run_starts((np.cumsum(first) - 1)[order] * (int(step.max(initial=0)) + 1) + step[order])
+    request_step = (np.cumsum(first) - 1) * (int(step.max(initial=0)) + 1) + step
+    order = np.argsort(request_step, kind="stable")
+    group_first = _run_starts(request_step[order])
     row, before = order[~group_first], order[np.flatnonzero(~group_first) - 1]
     path = pd.factorize(calls["url_path"])[0]  # nulls -1: two null paths are the same target
     retry = np.zeros(count, dtype=bool)
@@ -463,9 +464,8 @@ def join_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator:
             values = frame[key].to_numpy()
             changes[1:] |= values[1:] != values[:-1]
     starts = np.flatnonzero(changes)
-    offsets = pa.array(np.r_[starts, rows].astype(np.int32))
-    values = pa.array(frame[column].astype(str).to_numpy(dtype=object), pa.string())
-    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, values), separator)
+    values = frame[column].astype(str).to_numpy(dtype=object)
+    joined = _joined_runs(values, starts, separator)
     return pd.DataFrame(
         {
             **{key: frame[key].to_numpy()[starts] for key in keys},
@@ -496,8 +496,9 @@ def _sequences(calls: pd.DataFrame) -> pd.DataFrame:
             }
         )
     entry = calls["entry_row"].to_numpy()
-    entry_starts = np.flatnonzero(_run_starts(entry))
-    block_starts = np.flatnonzero(_run_starts(entry) | _run_starts(calls["block"].to_numpy()))
+    request_first = _run_starts(entry)
+    entry_starts = np.flatnonzero(request_first)
+    block_starts = np.flatnonzero(request_first | _run_starts(calls["block"].to_numpy()))
     block = np.repeat(np.arange(len(block_starts)), np.diff(np.r_[block_starts, len(calls)]))
     # Each block's distinct steps in sorted order, joined; then equal neighbours in a request folded.
     rank, names = sorted_codes(calls["step"])
