@@ -426,7 +426,7 @@ class RecordsFolder:
         return EdgePartial(
             edges,
             pc.list_flatten(table["latency_ms"]).to_numpy().astype(np.float64),
-            pc.list_flatten(table["examples"]).to_numpy().astype(object),
+            pc.list_flatten(table["examples"]).combine_chunks().cast(pa.string()),
         )
 
     def _optional(self, name: str, index: int) -> pd.DataFrame | None:

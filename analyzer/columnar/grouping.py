@@ -53,6 +53,36 @@ def smallest_by_code(
     return np.bincount(code, minlength=groups), np.asarray(uniques, dtype=object)[rank]
 
 
+def smallest_text_by_code(
+    codes: np.ndarray, values: pd.Series | np.ndarray | pa.Array, groups: int, limit: int | None = None
+) -> tuple[np.ndarray, pa.Array]:
+    """:func:`smallest_by_code` for text (trace ids, say), with the values as an Arrow string
+    array: partials merged again and again never spell them as Python strings.
+
+    Arrow sorts by code first and compares text only within a code, half the time of ranking
+    every distinct value as :func:`sorted_codes` does. ``codes`` are not negative; raises
+    TypeError for values that are not all text UTF-8 can hold.
+    """
+    text = _as_text(values)
+    if text is None:
+        raise TypeError("values are not all text")
+    table = pa.table({"code": pa.array(codes, type=pa.int64()), "value": text}).filter(pc.is_valid(text))
+    table = table.take(pc.sort_indices(table, sort_keys=[("code", "ascending"), ("value", "ascending")]))
+    code = table["code"].to_numpy()
+    value = table["value"].combine_chunks()
+    first = np.ones(len(code), dtype=bool)  # of its (code, value) pair
+    if len(code) > 1:
+        first[1:] = (code[1:] != code[:-1]) | pc.not_equal(value[1:], value[:-1]).to_numpy(
+            zero_copy_only=False
+        )
+    kept = np.flatnonzero(first)
+    code = code[kept]
+    if limit is not None:
+        within = np.arange(len(code)) - np.searchsorted(code, code) < limit  # place in its group
+        kept, code = kept[within], code[within]
+    return np.bincount(code, minlength=groups), value.take(pa.array(kept, type=pa.int64()))
+
+
 def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank of each value among the sorted distinct values (-1 for null), and those values.
 
@@ -78,10 +108,14 @@ def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray
     return ranks, encoded.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
 
 
-def _as_text(values: pd.Series | np.ndarray) -> pa.Array | None:
+def _as_text(values: pd.Series | np.ndarray | pa.Array) -> pa.Array | None:
     """``values`` as an Arrow string array (nulls for None and NaN); None unless all are text."""
     try:
-        text = pa.array(values.array if isinstance(values, pd.Series) else values, from_pandas=True)
+        text = (
+            values
+            if isinstance(values, pa.Array)
+            else pa.array(values.array if isinstance(values, pd.Series) else values, from_pandas=True)
+        )
     except (ValueError, TypeError, pa.ArrowException):  # not text, or text UTF-8 cannot hold
         return None
     if isinstance(text, pa.ChunkedArray):

@@ -8,13 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from factories import LandscapeBuilder, build_shop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scans import edges_of
 
-from orchscan.analyzer.columnar.grouping import group_codes, sorted_codes, tuples_by_code
+from orchscan.analyzer.columnar.grouping import (
+    group_codes,
+    smallest_by_code,
+    smallest_text_by_code,
+    sorted_codes,
+    tuples_by_code,
+)
 from orchscan.analyzer.landscape.graph import (
     EdgePartial,
     build_operation_graph,
@@ -150,6 +157,32 @@ def test_sorted_codes_rank_any_text_as_pandas_does(values: list[str | None]) -> 
         expected_ranks, expected_names = pd.factorize(np.array(values, dtype=object), sort=True)
         assert ranks.tolist() == expected_ranks.tolist()
         assert list(names) == list(expected_names)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5), st.one_of(st.none(), st.text(max_size=3), st.sampled_from(["a", "é", "b"]))
+        ),
+        max_size=60,
+    ),
+    st.one_of(st.none(), st.integers(1, 4)),
+)
+def test_smallest_text_by_code_keeps_what_smallest_by_code_keeps(
+    rows: list[tuple[int, str | None]], limit: int | None
+) -> None:
+    # Hypothesis' text holds no lone surrogates: text Arrow holds, as every span table's ids are.
+    codes = np.array([code for code, _ in rows], dtype=np.int64)
+    values = pd.Series([text for _, text in rows], dtype="str")
+    counts, kept = smallest_by_code(codes, values, 6, limit)
+    text_counts, text_kept = smallest_text_by_code(codes, values, 6, limit)
+    assert text_counts.tolist() == counts.tolist()
+    assert text_kept.to_pylist() == list(kept)
+    assert text_kept.type == pa.string()
+    # Given the Arrow array itself, the result is the same.
+    arrow_counts, arrow_kept = smallest_text_by_code(codes, pa.array(values.array), 6, limit)
+    assert (arrow_counts.tolist(), arrow_kept.to_pylist()) == (counts.tolist(), list(kept))
 
 
 def test_sorted_codes_rank_numbers_too() -> None:
