@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.event_failures import event_failure_logics, first_failures
 from orchscan.analyzer.flows.mining import mine_flows
-from orchscan.analyzer.flows.request_keys import request_keys
+from orchscan.analyzer.flows.request_keys import request_keys, text_request_keys
 from orchscan.analyzer.flows.sampling import in_sample, sample_rates, with_sample_rates
 from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, join_per_group
 from orchscan.analyzer.requests.calls import MESSAGING, SYNC
@@ -89,8 +90,25 @@ def mine_event_flows(
 
 
 def _key(trace: pd.Series, span: pd.Series) -> np.ndarray:
-    """The requests' keys (:func:`orchscan.analyzer.flows.request_keys.request_keys`)."""
-    return request_keys(trace.to_numpy(dtype=object), span.to_numpy(dtype=object))
+    """The requests' keys (:func:`orchscan.analyzer.flows.request_keys.request_keys`); Arrow-backed
+    ids are read in place."""
+    traces, spans = _arrow(trace), _arrow(span)
+    keys = text_request_keys(traces, spans) if traces is not None and spans is not None else None
+    if keys is None:
+        keys = request_keys(trace.to_numpy(dtype=object), span.to_numpy(dtype=object))
+    return keys
+
+
+def _arrow(ids: pd.Series) -> pa.Array | None:
+    """The Arrow array behind Arrow-backed ids; None for other columns."""
+    dtype = ids.dtype
+    arrow_backed = isinstance(dtype, pd.ArrowDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    )
+    if not arrow_backed:
+        return None
+    array = pa.array(ids.array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _delivery_keys(deliveries: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: Hex digits of a trace id and of a span id, as every reader normalises them.
 TRACE_DIGITS = 32
@@ -42,6 +43,18 @@ def request_keys(trace_ids: Sequence[object], span_ids: Sequence[object]) -> np.
         stop = min(start + _CHUNK, len(traces))
         keys[start:stop] = _chunk_keys(traces[start:stop], spans[start:stop])
     return keys
+
+
+def text_request_keys(trace_ids: pa.Array, span_ids: pa.Array) -> np.ndarray | None:
+    """:func:`request_keys` of ids held as Arrow text, read from their bytes in place (spelling
+    them as Python strings took most of the time); None unless every id is fixed-width hex."""
+    trace_digits, span_digits = _digits(trace_ids, TRACE_DIGITS), _digits(span_ids, SPAN_DIGITS)
+    if trace_digits is None or span_digits is None:
+        return None
+    words, span_words = _words(trace_digits), _words(span_digits)
+    if words is None or span_words is None:
+        return None
+    return _mix(words[:, 0], words[:, 1], span_words[:, 0])
 
 
 def _chunk_keys(traces: np.ndarray, spans: np.ndarray) -> np.ndarray:
@@ -70,11 +83,32 @@ def _hex_words(ids: np.ndarray, digits: int) -> np.ndarray | None:
     raw = fixed.view(np.uint8).reshape(len(ids), digits + 1)
     if raw[:, digits].any():
         return None
-    nibbles = _NIBBLE[raw[:, :digits]]
+    return _words(raw[:, :digits])
+
+
+def _digits(ids: pa.Array, digits: int) -> np.ndarray | None:
+    """Arrow text ids' bytes, one row of ``digits`` per id, when every id has that many bytes;
+    a view of the array's own buffer."""
+    if ids.null_count or not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        return None
+    width = np.int64 if pa.types.is_large_string(ids.type) else np.int32
+    _, offsets_buffer, data_buffer = ids.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[ids.offset : ids.offset + len(ids) + 1]
+    if not len(ids) or (np.diff(offsets) != digits).any():
+        return None
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    return data[offsets[0] : offsets[0] + len(ids) * digits].reshape(len(ids), digits)
+
+
+def _words(raw: np.ndarray) -> np.ndarray | None:
+    """Rows of hex digits as big-endian 64-bit words, or None when one holds anything but
+    lower-case hex digits."""
+    nibbles = _NIBBLE[raw]
     if (nibbles == _INVALID).any():
         return None
     packed = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
-    return packed.view(">u8").astype(np.uint64)
+    words: np.ndarray = packed.view(">u8").astype(np.uint64)
+    return words
 
 
 def _one_key(trace: object, span: object) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paths import SAMPLE
 
-from orchscan.analyzer.flows.request_keys import request_keys
+from orchscan.analyzer.flows.request_keys import request_keys, text_request_keys
 from orchscan.collectors.traces.ingest import ingest
 
 _HEX = "0123456789abcdef"
@@ -93,3 +94,38 @@ def test_keys_match_the_text_pairs_of_the_recorded_sample() -> None:
     assert pd.Series(keys).nunique() == text.nunique()
     # Same text, same key; different text, different key.
     assert pd.Series(keys).groupby(text.to_numpy()).nunique().eq(1).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(trace_ids, span_ids), min_size=1, max_size=40), st.integers(0, 5))
+def test_ids_held_as_arrow_text_are_keyed_in_place_as_the_strings_are(
+    pairs: list[tuple[str, str]], cut: int
+) -> None:
+    traces, spans = pa.array([t for t, _ in pairs]), pa.array([s for _, s in pairs])
+    expected = request_keys([t for t, _ in pairs], [s for _, s in pairs])
+    keys = text_request_keys(traces, spans)
+    assert keys is not None and keys.tolist() == expected.tolist()
+    # A slice of an array (its buffers start before it) and large text read the same.
+    sliced = text_request_keys(traces.slice(min(cut, len(pairs) - 1)), spans.slice(min(cut, len(pairs) - 1)))
+    assert sliced is not None and sliced.tolist() == expected[min(cut, len(pairs) - 1) :].tolist()
+    large = text_request_keys(traces.cast(pa.large_string()), spans.cast(pa.large_string()))
+    assert large is not None and large.tolist() == expected.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(trace_ids, span_ids), min_size=1, max_size=20), st.tuples(odd_ids, odd_ids))
+def test_ids_not_all_of_the_normal_form_are_left_to_the_general_keys(
+    pairs: list[tuple[str, str]], odd: tuple[object, object]
+) -> None:
+    mixed = [*pairs, odd]
+    text = [None if isinstance(v, float) else v for v in (odd[0], odd[1])]
+    traces = pa.array([t for t, _ in pairs] + [text[0]], type=pa.string())
+    spans = pa.array([s for _, s in pairs] + [text[1]], type=pa.string())
+    if text[0] is not None and text[1] is not None and len(text[0]) == 32 and len(text[1]) == 16:
+        normal = set(text[0]) <= set(_HEX) and set(text[1]) <= set(_HEX)
+        keys = text_request_keys(traces, spans)
+        assert (keys is not None) == normal
+        if keys is not None:
+            assert keys.tolist() == request_keys([t for t, _ in mixed], [s for _, s in mixed]).tolist()
+    else:
+        assert text_request_keys(traces, spans) is None
