@@ -74,13 +74,34 @@ class SourceReport:
 
 
 @dataclass(frozen=True, slots=True)
+class FileExtent:
+    """Where a chunk's bytes lie in a regular file, for the worker that parses it to read them.
+
+    Handing a worker the bytes themselves cost the reading process a copy, a pickle and a pipe
+    write of every byte of the input. ``device`` and ``inode`` name the file that was split, so
+    that a file replaced at ``path`` since is noticed. Each run is ``(start, end, prefixed)``:
+    the bytes ``[start, end)``, preceded by their length as a 4-byte big-endian size when
+    ``prefixed`` (how the OTLP frame reader hands on runs of a bare request's fields).
+    """
+
+    path: str
+    device: int
+    inode: int
+    runs: tuple[tuple[int, int, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
-    """A unit of parsing work: part of one file, small enough to hand to a worker process."""
+    """A unit of parsing work: part of one file, small enough to hand to a worker process.
+
+    Its bytes are ``payload``, or, with an ``extent``, still in the file (``payload`` empty).
+    """
 
     format: str
     source: str
     payload: bytes
     position: int
+    extent: FileExtent | None = None
 
 
 @dataclass(frozen=True, slots=True)

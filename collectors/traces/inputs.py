@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import stat
 import zlib
 from pathlib import Path
 from typing import IO
@@ -130,3 +132,22 @@ def stream_end(stream: IO[bytes], source: str) -> Skipped | None:
     if not isinstance(inflated, _Inflated) or inflated.ended_early is None:
         return None
     return Skipped(source, f"byte {inflated.produced} (decompressed)", inflated.ended_early)
+
+
+def plain_file(stream: IO[bytes]) -> tuple[str, int, int] | None:
+    """Path, device and inode of a regular file that ``stream`` reads as stored, from its start;
+    None for a decompressed, remote or otherwise other stream. Readers of such a file may let
+    their workers read their parts of it themselves."""
+    raw: object = stream
+    while isinstance(raw, io.BufferedReader):
+        raw = raw.raw
+    if not isinstance(raw, io.FileIO) or not isinstance(raw.name, str):
+        return None
+    try:
+        status = os.fstat(raw.fileno())
+        at_start = stream.tell() == 0
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(status.st_mode) or not at_start:
+        return None
+    return os.path.abspath(raw.name), status.st_dev, status.st_ino

@@ -16,11 +16,13 @@ after a damaged length.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable, Generator, Iterator
 from typing import IO
 
-from orchscan.collectors.model.records import Chunk, Skipped
+from orchscan.collectors.model.records import Chunk, FileExtent, Skipped
+from orchscan.collectors.traces.inputs import plain_file
 
 PREFIX = struct.Struct(">I")
 #: Bytes of consecutive fields put into one chunk before it is handed to a worker.
@@ -114,13 +116,15 @@ def framing(head: bytes) -> str | None:
 class _Window:
     """A stream's bytes from an absolute offset on, read ahead on demand and dropped when used."""
 
-    __slots__ = ("base", "data", "eof", "stream")
+    __slots__ = ("base", "data", "eof", "file", "stream")
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.data = bytearray()
         self.base = 0
         self.eof = False
+        #: The regular file the stream reads as stored, from its start (see :func:`plain_file`).
+        self.file = plain_file(stream) if hasattr(os, "pread") else None
 
     @property
     def end(self) -> int:
@@ -168,6 +172,36 @@ def _exact_field(data: bytes | bytearray, pos: int, end: int) -> int | None:
     return field_end if inner == field_end else None
 
 
+class ExtentChanged(Exception):
+    """A chunk's file is no longer what was split: replaced, or cut short."""
+
+
+def read_extent(chunk: Chunk) -> Chunk:
+    """The chunk with the bytes its :class:`FileExtent` names read from the file.
+
+    Raises :class:`ExtentChanged` when another file took the path since it was split, or the
+    file no longer holds every byte (the bytes would not be the ones that were split), and
+    OSError when it cannot be read.
+    """
+    extent = chunk.extent
+    if extent is None:
+        return chunk
+    handle = os.open(extent.path, os.O_RDONLY)
+    try:
+        status = os.fstat(handle)
+        if (status.st_dev, status.st_ino) != (extent.device, extent.inode):
+            raise ExtentChanged("another file took its place while it was read")
+        parts = []
+        for start, end, prefixed in extent.runs:
+            data = os.pread(handle, end - start, start)
+            if len(data) < end - start:
+                raise ExtentChanged(f"it was cut short at byte {start + len(data)} while it was read")
+            parts.append(PREFIX.pack(len(data)) + data if prefixed else data)
+    finally:
+        os.close(handle)
+    return Chunk(chunk.format, chunk.source, b"".join(parts), chunk.position)
+
+
 def split(stream: IO[bytes], source: str, fmt: str) -> Iterator[Chunk | Skipped]:
     """Cut a bare request or a framed stream into chunks of whole frames or ResourceSpans fields."""
     window = _Window(stream)
@@ -181,13 +215,19 @@ def split(stream: IO[bytes], source: str, fmt: str) -> Iterator[Chunk | Skipped]
 
 
 class _Splitter:
-    """The cutting state of one input: its window and the frames gathered for the next chunk."""
+    """The cutting state of one input: its window and the frames gathered for the next chunk.
+
+    The chunks of a regular file read as stored name where their bytes lie in it (see
+    :class:`FileExtent`), for the worker to read; other inputs' chunks carry their bytes.
+    """
 
     def __init__(self, window: _Window, source: str, fmt: str) -> None:
         self.window = window
         self.source = source
         self.fmt = fmt
+        self.file = window.file
         self.parts: list[bytes] = []
+        self.runs: list[tuple[int, int, bool]] = []
         self.size = 0
         self.position = 0
 
@@ -197,19 +237,26 @@ class _Splitter:
         A chunk's position is the offset of its first frame's size prefix; a run of fields gets a
         synthetic prefix, so its position lies four bytes before the run.
         """
-        body = self.window.get(start, end)
-        if not self.parts:
+        if not self.parts and not self.runs:
             self.position = start if framed else start - PREFIX.size
-        self.parts.append(body if framed else PREFIX.pack(len(body)) + body)
-        self.size += len(self.parts[-1])
+        if self.file is not None:
+            self.runs.append((start, end, not framed))
+            self.size += end - start + (0 if framed else PREFIX.size)
+        else:
+            body = self.window.get(start, end)
+            self.parts.append(body if framed else PREFIX.pack(len(body)) + body)
+            self.size += len(self.parts[-1])
         if self.size >= CHUNK_BYTES:
             yield from self.flush()
 
     def flush(self) -> Iterator[Chunk]:
         """Hand out the gathered frames as one chunk."""
-        if self.parts:
+        if self.runs and self.file is not None:
+            extent = FileExtent(*self.file, runs=tuple(self.runs))
+            yield Chunk(self.fmt, self.source, b"", self.position, extent)
+        elif self.parts:
             yield Chunk(self.fmt, self.source, b"".join(self.parts), self.position)
-        self.parts, self.size = [], 0
+        self.parts, self.runs, self.size = [], [], 0
 
     def bare(self) -> Iterator[Chunk | Skipped]:
         """A bare request: ResourceSpans fields to the end of the input, in runs of ``CHUNK_BYTES``."""

@@ -79,7 +79,16 @@ class _Collected:
 
 
 def parse(chunk: Chunk) -> ChunkResult:
-    """Parse the frames of one chunk into spans."""
+    """Parse the frames of one chunk into spans (read from its file first, when it names where)."""
+    extent = chunk.extent
+    if extent is not None:
+        try:
+            chunk = otlp_frames.read_extent(chunk)
+        except (OSError, otlp_frames.ExtentChanged) as error:
+            first, last = extent.runs[0][0], extent.runs[-1][1]
+            reason = f"bytes {first:,}-{last:,} could not be read again to be parsed: {error}"
+            nothing = pa.RecordBatch.from_pylist([], schema=SCHEMA)
+            return ChunkResult(nothing, (Skipped(chunk.source, f"byte {first}", reason),))
     with paused_gc():
         try:
             return _parse(chunk, SpanBytesTracesData)

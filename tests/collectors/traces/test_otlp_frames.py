@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import os
 import struct
 from pathlib import Path
 
@@ -9,8 +12,9 @@ import pytest
 from sdk_spans import Landscape, batches, encode, framed, record_landscape, write
 
 from orchscan.collectors.model.records import Chunk, Skipped
-from orchscan.collectors.traces.formats import otlp_frames
+from orchscan.collectors.traces.formats import otlp_frames, otlp_proto
 from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.inputs import open_input, plain_file
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +88,6 @@ def test_a_framed_stream_cut_short_keeps_every_whole_frame(land: Landscape, tmp_
 
 
 def _chunks(payload: bytes, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int) -> list[Chunk | Skipped]:
-    import io
-
     monkeypatch.setattr(otlp_frames, "CHUNK_BYTES", chunk_bytes)
     return list(otlp_frames.split(io.BufferedReader(io.BytesIO(payload)), "x", "otlp-proto"))
 
@@ -103,3 +105,75 @@ def test_a_message_larger_than_a_chunk_is_cut_at_resource_spans(
         result = ingest([write(tmp_path / "request.pb", payload)], jobs=1)
         assert result.spans.num_rows == len(land.spans)
         assert result.skipped == ()
+
+
+def _split_file(path: Path) -> list[Chunk | Skipped]:
+    with open_input(path) as stream:
+        return list(otlp_frames.split(stream, "x", "otlp-proto"))
+
+
+def test_chunks_of_a_file_name_where_their_bytes_lie_and_read_back_as_the_bytes_split(
+    land: Landscape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(otlp_frames, "CHUNK_BYTES", 2000)
+    frames = _frames(land, 3)
+    garbage = b"\x0a\x00\x00\x07" * 50  # a damaged stretch: runs of intact fields around it
+    inputs = {
+        "framed": b"".join(frames),
+        "bare": encode(land.spans).SerializeToString(),
+        "damaged": b"".join(frames[:10]) + garbage + b"".join(frames[10:]),
+    }
+    for name, payload in inputs.items():
+        from_file = _split_file(write(tmp_path / f"{name}.binpb", payload))
+        in_memory = list(otlp_frames.split(io.BufferedReader(io.BytesIO(payload)), "x", "otlp-proto"))
+        chunks = [c for c in from_file if isinstance(c, Chunk)]
+        assert len(chunks) > 1, name
+        assert all(c.extent is not None and c.payload == b"" for c in chunks), name
+        # Each chunk read back is the chunk of the same bytes split in memory, and parses alike.
+        read = [otlp_frames.read_extent(c) if isinstance(c, Chunk) else c for c in from_file]
+        assert read == in_memory, name
+        for chunk, twin in zip(chunks, (c for c in in_memory if isinstance(c, Chunk)), strict=True):
+            assert otlp_proto.parse(chunk) == otlp_proto.parse(twin), name
+
+
+def test_a_file_replaced_or_cut_short_after_it_was_split_is_skipped_with_the_reason(
+    land: Landscape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(otlp_frames, "CHUNK_BYTES", 2000)
+    payload = b"".join(_frames(land, 3))
+    path = write(tmp_path / "traces.binpb", payload)
+    chunks = [c for c in _split_file(path) if isinstance(c, Chunk)]
+    first, last = chunks[0], chunks[-1]
+    assert first.extent is not None and last.extent is not None
+    # Another file (the same bytes, even) takes the path, as a rotating exporter does.
+    path.rename(tmp_path / "rotated.binpb")
+    write(path, payload)
+    replaced = otlp_proto.parse(first)
+    assert replaced.batch.num_rows == 0
+    (skipped,) = replaced.skipped
+    assert skipped.position == f"byte {first.extent.runs[0][0]}"
+    assert "could not be read again" in skipped.reason and "another file took its place" in skipped.reason
+    # The file that was split, back in place but cut inside its last chunk.
+    (tmp_path / "rotated.binpb").replace(path)
+    os.truncate(path, last.extent.runs[0][0] + 10)
+    assert otlp_proto.parse(first).batch.num_rows > 0
+    (cut,) = otlp_proto.parse(last).skipped
+    assert "cut short" in cut.reason
+
+
+def test_only_a_regular_file_read_as_stored_from_its_start_is_split_by_extent(
+    land: Landscape, tmp_path: Path
+) -> None:
+    payload = b"".join(_frames(land, 1))
+    path = write(tmp_path / "traces.binpb", payload)
+    with open_input(path) as stream:
+        assert plain_file(stream) == (str(path.resolve()), path.stat().st_dev, path.stat().st_ino)
+        stream.read(10)
+        assert plain_file(stream) is None  # not from its start
+    gzipped = write(tmp_path / "traces.binpb.gz", gzip.compress(payload))
+    with open_input(gzipped) as stream:
+        assert plain_file(stream) is None
+        assert all(
+            c.extent is None for c in otlp_frames.split(stream, "x", "otlp-proto") if isinstance(c, Chunk)
+        )
+    assert plain_file(io.BufferedReader(io.BytesIO(payload))) is None
