@@ -144,6 +144,13 @@ class _Window:
         """The bytes between two absolute offsets (both held)."""
         return bytes(self.data[start - self.base : end - self.base])
 
+    def jump(self, offset: int) -> None:
+        """Go on reading at absolute offset ``offset`` (of a seekable stream), forgetting what is held."""
+        self.stream.seek(offset)
+        self.data.clear()
+        self.base = offset
+        self.eof = False
+
     def drop(self, upto: int) -> None:
         """Allow the bytes before absolute offset ``upto`` to be forgotten."""
         upto = min(upto, self.end)
@@ -320,7 +327,14 @@ class _Splitter:
         """The Collector's framing: a 4-byte size, then a request of that size, repeated."""
         window = self.window
         pos = 0
-        while window.fill(pos + 1):
+        while True:
+            if window.file is not None:
+                checked = yield from self.in_place(pos)
+                if checked != pos:
+                    window.jump(checked)
+                    pos = checked
+            if not window.fill(pos + 1):
+                break
             if not window.fill(pos + PREFIX.size):
                 yield Skipped(
                     self.source, f"byte {pos}", f"truncated size prefix ({window.end - pos} of 4 bytes)"
@@ -362,6 +376,35 @@ class _Splitter:
                 # The size is wrong: keep the intact fields, then look for the next frame.
                 yield from self.run(body, stop)
                 pos = yield from self.resync(stop, self._frame_at, "damaged size prefix")
+
+    def in_place(self, pos: int) -> Generator[Chunk, None, int]:
+        """Gather the frames of a regular file from ``pos`` on by reading only their size prefixes
+        (their bodies are the workers' to read), as long as each is followed by a plausible frame
+        or the end, exactly as :meth:`framed` checks them; return where a frame needs more than
+        that (or the end). Reading every byte here cost the reading process more than cutting.
+        """
+        handle = self.window.stream.fileno()
+        prefix = os.pread(handle, PREFIX.size, pos)
+        if len(prefix) < PREFIX.size:
+            return pos
+        size = int(PREFIX.unpack(prefix)[0])
+        while size <= RECORD_BYTES and PREFIX.size + size <= CHUNK_BYTES:
+            end = pos + PREFIX.size + size
+            # The frame's last byte (so the input holds all of it), then the next frame's header.
+            after = os.pread(handle, PREFIX.size + 2, end - 1)
+            if not after:
+                return pos
+            if len(after) == 1:  # the input ends with this frame
+                yield from self.add(pos, end, framed=True)
+                return end
+            if len(after) < PREFIX.size + 2:
+                return pos
+            following = int(PREFIX.unpack_from(after, 1)[0])
+            if not 0 < following <= RECORD_BYTES or after[-1] != _RESOURCE_SPANS_TAG:
+                return pos
+            yield from self.add(pos, end, framed=True)
+            pos, size = end, following
+        return pos
 
     def frame(self, pos: int, end: int) -> Iterator[Chunk]:
         """Gather one intact frame; a large one is cut into runs of its fields."""

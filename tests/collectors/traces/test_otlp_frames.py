@@ -118,10 +118,18 @@ def test_chunks_of_a_file_name_where_their_bytes_lie_and_read_back_as_the_bytes_
     monkeypatch.setattr(otlp_frames, "CHUNK_BYTES", 2000)
     frames = _frames(land, 3)
     garbage = b"\x0a\x00\x00\x07" * 50  # a damaged stretch: runs of intact fields around it
+    whole = b"".join(frames)
+    boundary = sum(len(f) for f in frames[:9])
+    (size,) = struct.unpack(">I", frames[9][:4])
+    large = encode(land.spans).SerializeToString()  # one frame larger than a chunk
     inputs = {
-        "framed": b"".join(frames),
-        "bare": encode(land.spans).SerializeToString(),
-        "damaged": b"".join(frames[:10]) + garbage + b"".join(frames[10:]),
+        "framed": whole,
+        "bare": large,
+        "garbage": b"".join(frames[:10]) + garbage + b"".join(frames[10:]),
+        "damaged prefix": whole[:boundary] + struct.pack(">I", size + 37) + whole[boundary + 4 :],
+        "large frame": b"".join(frames[:9]) + struct.pack(">I", len(large)) + large + b"".join(frames[9:]),
+        # Cut just before, at and just after a frame's end, and inside the next size prefix.
+        **{f"cut at {cut:+}": whole[: boundary + cut] for cut in (-1, 0, 1, 3, 5, 9)},
     }
     for name, payload in inputs.items():
         from_file = _split_file(write(tmp_path / f"{name}.binpb", payload))
