@@ -78,13 +78,17 @@ class FileExtent:
     """Where a chunk's bytes lie in a regular file, for the worker that parses it to read them.
 
     Handing a worker the bytes themselves cost the reading process a copy, a pickle and a pipe
-    write of every byte of the input. ``device`` and ``inode`` name the file that was split, so
-    that a file replaced at ``path`` since is noticed. Each run is ``(start, end, prefixed)``:
-    the bytes ``[start, end)``, preceded by their length as a 4-byte big-endian size when
-    ``prefixed`` (how the OTLP frame reader hands on runs of a bare request's fields).
+    write of every byte of the input. ``held`` names the reading process's own open handle on
+    the file where the system lets others open it (``/proc/PID/fd/N`` on Linux): tried before
+    ``path``, it still reaches the file that was split after it was renamed or deleted.
+    ``device`` and ``inode`` name that file, so that another one found instead is noticed. Each
+    run is ``(start, end, prefixed)``: the bytes ``[start, end)``, preceded by their length as a
+    4-byte big-endian size when ``prefixed`` (how the OTLP frame reader hands on runs of a bare
+    request's fields).
     """
 
     path: str
+    held: str | None
     device: int
     inode: int
     runs: tuple[tuple[int, int, bool], ...]

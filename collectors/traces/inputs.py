@@ -134,10 +134,10 @@ def stream_end(stream: IO[bytes], source: str) -> Skipped | None:
     return Skipped(source, f"byte {inflated.produced} (decompressed)", inflated.ended_early)
 
 
-def plain_file(stream: IO[bytes]) -> tuple[str, int, int] | None:
-    """Path, device and inode of a regular file that ``stream`` reads as stored, from its start;
-    None for a decompressed, remote or otherwise other stream. Readers of such a file may let
-    their workers read their parts of it themselves."""
+def plain_file(stream: IO[bytes]) -> tuple[str, str | None, int, int] | None:
+    """Path, open handle (as :class:`FileExtent` names it), device and inode of a regular file
+    that ``stream`` reads as stored, from its start; None for a decompressed, remote or otherwise
+    other stream. Readers of such a file may let their workers read their parts of it themselves."""
     raw: object = stream
     while isinstance(raw, io.BufferedReader):
         raw = raw.raw
@@ -150,4 +150,5 @@ def plain_file(stream: IO[bytes]) -> tuple[str, int, int] | None:
         return None
     if not stat.S_ISREG(status.st_mode) or not at_start:
         return None
-    return os.path.abspath(raw.name), status.st_dev, status.st_ino
+    held = f"/proc/{os.getpid()}/fd/{raw.fileno()}" if os.path.isdir("/proc/self/fd") else None
+    return os.path.abspath(raw.name), held, status.st_dev, status.st_ino

@@ -186,18 +186,15 @@ class ExtentChanged(Exception):
 def read_extent(chunk: Chunk) -> Chunk:
     """The chunk with the bytes its :class:`FileExtent` names read from the file.
 
-    Raises :class:`ExtentChanged` when another file took the path since it was split, or the
-    file no longer holds every byte (the bytes would not be the ones that were split), and
-    OSError when it cannot be read.
+    Raises :class:`ExtentChanged` when the file that was split can no longer be opened (another
+    file took its path, say), or no longer holds every byte (the bytes would not be the ones
+    that were split).
     """
     extent = chunk.extent
     if extent is None:
         return chunk
-    handle = os.open(extent.path, os.O_RDONLY)
+    handle = _open_split_file(extent)
     try:
-        status = os.fstat(handle)
-        if (status.st_dev, status.st_ino) != (extent.device, extent.inode):
-            raise ExtentChanged("another file took its place while it was read")
         parts = []
         for start, end, prefixed in extent.runs:
             data = os.pread(handle, end - start, start)
@@ -207,6 +204,22 @@ def read_extent(chunk: Chunk) -> Chunk:
     finally:
         os.close(handle)
     return Chunk(chunk.format, chunk.source, b"".join(parts), chunk.position)
+
+
+def _open_split_file(extent: FileExtent) -> int:
+    """A handle on the file that was split: through the reading process's own handle, else its path."""
+    for name in (extent.held, extent.path):
+        if name is None:
+            continue
+        try:
+            handle = os.open(name, os.O_RDONLY)
+        except OSError:
+            continue
+        status = os.fstat(handle)
+        if (status.st_dev, status.st_ino) == (extent.device, extent.inode):
+            return handle
+        os.close(handle)
+    raise ExtentChanged("it can no longer be opened, or another file took its place, while it was read")
 
 
 def split(stream: IO[bytes], source: str, fmt: str) -> Iterator[Chunk | Skipped]:

@@ -84,7 +84,7 @@ def parse(chunk: Chunk) -> ChunkResult:
     if extent is not None:
         try:
             chunk = otlp_frames.read_extent(chunk)
-        except (OSError, otlp_frames.ExtentChanged) as error:
+        except otlp_frames.ExtentChanged as error:
             first, last = extent.runs[0][0], extent.runs[-1][1]
             reason = f"bytes {first:,}-{last:,} could not be read again to be parsed: {error}"
             nothing = pa.RecordBatch.from_pylist([], schema=SCHEMA)
