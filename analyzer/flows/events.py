@@ -100,7 +100,11 @@ def _key(trace: pd.Series, span: pd.Series) -> np.ndarray:
 
 
 def _arrow(ids: pd.Series) -> pa.Array | None:
-    """The Arrow array behind Arrow-backed ids; None for other columns."""
+    """The Arrow array behind Arrow-backed ids, as it is; None for other columns.
+
+    Not the conversion of ``analyzer.columnar.grouping``'s ``_as_text``: that casts
+    large_string (how pandas holds text) and spells object columns out, which made keying the
+    10M benchmark's chains 0.09 -> 0.13 s."""
     dtype = ids.dtype
     arrow_backed = isinstance(dtype, pd.ArrowDtype) or (
         isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"

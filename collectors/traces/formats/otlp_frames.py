@@ -245,7 +245,6 @@ class _Splitter:
         self.window = window
         self.source = source
         self.fmt = fmt
-        self.file = window.file
         self.parts: list[bytes] = []
         self.runs: list[tuple[int, int, bool]] = []
         self.size = 0
@@ -259,7 +258,7 @@ class _Splitter:
         """
         if not self.parts and not self.runs:
             self.position = start if framed else start - PREFIX.size
-        if self.file is not None:
+        if self.window.file is not None:
             self.runs.append((start, end, not framed))
             self.size += end - start + (0 if framed else PREFIX.size)
         else:
@@ -271,8 +270,8 @@ class _Splitter:
 
     def flush(self) -> Iterator[Chunk]:
         """Hand out the gathered frames as one chunk."""
-        if self.runs and self.file is not None:
-            extent = FileExtent(*self.file, runs=tuple(self.runs))
+        if self.runs and self.window.file is not None:
+            extent = FileExtent(*self.window.file, runs=tuple(self.runs))
             yield Chunk(self.fmt, self.source, b"", self.position, extent)
         elif self.parts:
             yield Chunk(self.fmt, self.source, b"".join(self.parts), self.position)

@@ -127,6 +127,9 @@ def test_chunks_of_a_file_name_where_their_bytes_lie_and_read_back_as_the_bytes_
         "bare": large,
         "garbage": b"".join(frames[:10]) + garbage + b"".join(frames[10:]),
         "damaged prefix": whole[:boundary] + struct.pack(">I", size + 37) + whole[boundary + 4 :],
+        "prefix past the record limit": whole[:boundary]
+        + struct.pack(">I", size + (1 << 31))
+        + whole[boundary + 4 :],
         "large frame": b"".join(frames[:9]) + struct.pack(">I", len(large)) + large + b"".join(frames[9:]),
         # Cut just before, at and just after a frame's end, and inside the next size prefix.
         **{f"cut at {cut:+}": whole[: boundary + cut] for cut in (-1, 0, 1, 3, 5, 9)},
