@@ -20,7 +20,7 @@ import click
 
 from orchscan import interrupts
 from orchscan.analyzer.results import SEVERITIES
-from orchscan.collectors.memory_pool import use_scan_memory_pool
+from orchscan.collectors.memory_pool import use_scan_allocators
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
 from orchscan.collectors.traces.receiver import TRACES_PATH, Receiver, ReceiverLimits, serve
@@ -57,7 +57,7 @@ class _Orchscan(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         interrupts.install()
-        use_scan_memory_pool()
+        use_scan_allocators()
         try:
             try:
                 return super().invoke(ctx)

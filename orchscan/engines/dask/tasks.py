@@ -18,7 +18,7 @@ from typing import TypeVar
 import pyarrow.compute as pc
 
 from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection, select_records
-from orchscan.collectors.memory_pool import use_scan_memory_pool
+from orchscan.collectors.memory_pool import use_scan_allocators
 from orchscan.collectors.model.records import Notice, Skipped
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.collectors.traces.registry import parse_chunk
@@ -57,7 +57,7 @@ def read_piece(
 
     Routed batches wait in memory up to ``spill_bytes``, then spill to the worker's temporary folder.
     """
-    use_scan_memory_pool()
+    use_scan_allocators()
     formats: dict[str, str] = {}
     skipped: list[Skipped] = []
     notices: list[Notice] = []
@@ -89,7 +89,7 @@ def given(value: T) -> T:
 
 def reduce_shuffled(index: int, unit: ShuffledUnit, task: ReduceTask) -> tuple[UnitResult, PartitionHeavy]:
     """Load unit ``index``'s partitions from the shuffle files and reduce it as every engine does."""
-    use_scan_memory_pool()
+    use_scan_allocators()
     return reduce_unit(index, load_partitions(unit), task)
 
 
@@ -100,7 +100,7 @@ def unit_partials(reduced: tuple[UnitResult, PartitionHeavy]) -> UnitResult:
 
 def folded_partials(*results: UnitResult) -> UnitResult:
     """Consecutive units' partials merged on a worker, so that the client gathers a few."""
-    use_scan_memory_pool()
+    use_scan_allocators()
     return fold_results(results)
 
 
