@@ -18,7 +18,7 @@ every function here is pure. :func:`analyze` runs the whole scan over one in-mem
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -173,12 +173,17 @@ def finish_analysis(
     specs: SpecContext,
     workflows: Sequence[DocumentedWorkflow] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    events: Callable[[], tuple[Flow, ...]] | None = None,
 ) -> ScanResult:
     """Mine flows from the selected records of every partition (merged by
-    :meth:`SelectedRecords.merge`), check documented workflows, raise every finding."""
+    :meth:`SelectedRecords.merge`), check documented workflows, raise every finding.
+
+    ``events`` gives the event-driven flows where the caller mines them elsewhere (with
+    :func:`mine_events`, on another core); it is called once the orchestrated flows are mined.
+    """
     operations = specs.operations
     tolerance = thresholds.calls.overlap_tolerance_ms
-    candidates, context, chains = selected.steps, selected.context, selected.chains
+    candidates, context = selected.steps, selected.context
     figures = flow_figures(candidates.requests)
     wanted = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
     steps, mixed = split_mixed_entries(wanted, thresholds=thresholds.flows)
@@ -198,13 +203,10 @@ def finish_analysis(
     # Claims rest on claimed flows only; the others are listed as observed.
     claimed = tuple(flow for flow in mined if flow.verdict == FLOW)
     orchestrated = with_parallel_opportunities(steps, claimed, thresholds=thresholds.flows)
-    # Event-driven flows are claims too: judged on the same evidence, never split (no mixed entry).
-    events = judge_flows(
-        mine_event_flows(chains, thresholds=thresholds.flows, budget=landscape.mined_requests),
-        NO_MIXED_ENTRIES,
-        thresholds=thresholds.flows,
+    judged_events = (
+        events() if events is not None else mine_events(landscape, selected, thresholds=thresholds)
     )
-    choreographed = tuple(flow for flow in events if flow.verdict == FLOW)
+    choreographed = tuple(flow for flow in judged_events if flow.verdict == FLOW)
     teams = {record.service: record.team for record in landscape.ownership}
     orchestrated, choreographed = with_teams(orchestrated, teams), with_teams(choreographed, teams)
     flows = orchestrated + choreographed
@@ -234,12 +236,26 @@ def finish_analysis(
         coverage=tuple(sorted(landscape.coverage, key=lambda c: c.service)),
         observed_flows=tuple(
             sorted(
-                (f for f in mined + events if f.verdict != FLOW), key=lambda f: (f.owner, f.entry.key, f.id)
+                (f for f in mined + judged_events if f.verdict != FLOW),
+                key=lambda f: (f.owner, f.entry.key, f.id),
             )
         ),
         ownership=landscape.ownership,
     )
     return ScanResult(analysis, specs.bindings, operations, landscape.statuses)
+
+
+def mine_events(
+    landscape: Landscape, selected: SelectedRecords, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> tuple[Flow, ...]:
+    """The event-driven flows of the selected message chains, judged: claims too, on the same
+    evidence as orchestrated flows, never split (no mixed entry). Independent of the
+    orchestrated flows, so it may run beside their mining."""
+    return judge_flows(
+        mine_event_flows(selected.chains, thresholds=thresholds.flows, budget=landscape.mined_requests),
+        NO_MIXED_ENTRIES,
+        thresholds=thresholds.flows,
+    )
 
 
 def analyze(

@@ -28,9 +28,10 @@ from typing import Protocol
 
 import pyarrow.compute as pc
 
-from orchscan.analyzer.pipeline import ScanResult, SpecContext, finish_analysis, plan_landscape
+from orchscan.analyzer.pipeline import ScanResult, SpecContext, finish_analysis, mine_events, plan_landscape
 from orchscan.analyzer.reduction import SelectedRecords
 from orchscan.analyzer.thresholds import Thresholds
+from orchscan.beside import beside
 from orchscan.collectors.arazzo import DocumentedWorkflow
 from orchscan.collectors.memory_pool import release_freed_memory
 from orchscan.collectors.model.records import IngestReport, Notice, Skipped, SourceReport
@@ -234,6 +235,7 @@ def run_analysis(
         on_progress=on_progress,
         owners_file=owners_file,
         mined_requests=budget.mined_requests,
+        jobs=budget.jobs,
     )
 
 
@@ -265,9 +267,11 @@ def finish_landscape(
     on_progress: Progress | None = None,
     owners_file: OwnersFile | None = None,
     mined_requests: int | None = None,
+    jobs: int = 1,
 ) -> ScanResult:
     """Reduce in ``engine``, plan the landscape, gather the selection and finish the analysis;
-    flows are mined from at most ``mined_requests`` requests (see :class:`MemoryBudget`)."""
+    flows are mined from at most ``mined_requests`` requests (see :class:`MemoryBudget`). With
+    ``jobs`` above one, event-driven flows are mined in a child process beside the rest."""
     results = engine.reduce(on_progress)
     landscape = plan_landscape(
         [r.light for r in results],
@@ -279,14 +283,16 @@ def finish_landscape(
     # The units' parts are freed once merged; the mining that follows must not peak on top of them.
     selected = SelectedRecords.merge(engine.select(landscape.selection))
     release_freed_memory()
-    return finish_analysis(
-        landscape,
-        selected,
-        _report(account, results),
-        specs=context,
-        workflows=workflows,
-        thresholds=thresholds,
-    )
+    with beside(partial(mine_events, landscape, selected, thresholds=thresholds), jobs=jobs) as events:
+        return finish_analysis(
+            landscape,
+            selected,
+            _report(account, results),
+            specs=context,
+            workflows=workflows,
+            thresholds=thresholds,
+            events=events.result,
+        )
 
 
 def scan_records(
@@ -299,9 +305,11 @@ def scan_records(
     on_progress: Progress | None = None,
     owners_file: OwnersFile | None = None,
     mined_requests: int | None = None,
+    jobs: int = 1,
 ) -> ScanResult:
     """The analysis from stored records alone (``scan --records``), without reading spans; flows
-    are mined from at most ``mined_requests`` requests."""
+    are mined from at most ``mined_requests`` requests, in ``jobs`` processes (see
+    :func:`finish_landscape`)."""
     records = RecordsFolder(folder)
     check_thresholds(records.manifest, thresholds)
     manifest = records.manifest
@@ -316,6 +324,7 @@ def scan_records(
         on_progress=on_progress,
         owners_file=owners_file,
         mined_requests=mined_requests,
+        jobs=jobs,
     )
 
 
@@ -398,6 +407,7 @@ def scan_traces(
             keep_records=keep_records,
             owners_file=owners_file,
             mined_requests=budget.mined_requests,
+            jobs=budget.jobs,
         )
         return _scan_on_dask(paths, fmt, budget, work_dir, scheduler, finish, progress)
     urls = [path for path in paths if is_url(path)]
@@ -502,9 +512,11 @@ def _finish_with_engine(
     on_progress: Progress | None,
     owners_file: OwnersFile | None = None,
     mined_requests: int | None = None,
+    jobs: int = 1,
 ) -> ScanResult:
-    """Bind the specs, reduce the units in the engine ``open_units`` opens and finish the landscape;
-    with ``keep_records`` (on a cluster, a folder every worker sees) every unit is kept there."""
+    """Bind the specs, reduce the units in the engine ``open_units`` opens and finish the landscape
+    in ``jobs`` processes; with ``keep_records`` (on a cluster, a folder every worker sees) every
+    unit is kept there."""
     context = SpecContext.of(specs, services, service_map)
     keep = partial(write_unit, keep_records) if keep_records is not None else None
     task = ReduceTask(context.operations, thresholds, heavy_bytes, work_dir, keep)
@@ -518,6 +530,7 @@ def _finish_with_engine(
             on_progress=on_progress,
             owners_file=owners_file,
             mined_requests=mined_requests,
+            jobs=jobs,
         )
     if keep_records is not None:
         _write_manifest(keep_records, units, services, account, thresholds)

@@ -167,6 +167,7 @@ def _analyse(
                 on_progress=progress.reduced if progress else None,
                 owners_file=owners,
                 mined_requests=MemoryBudget(options.memory_limit, 1).mined_requests,
+                jobs=options.jobs or os.cpu_count() or 1,
             )
         except RecordsError as error:
             raise UnusableInput(printable(str(error))) from None
