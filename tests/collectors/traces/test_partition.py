@@ -17,6 +17,9 @@ from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.partition import (
     MAX_PARTITIONS,
     MIN_PARTITIONS,
+    MIN_SPILL_WRITE_BUFFER,
+    SPILL_BUFFERS_SHARE,
+    SPILL_WRITE_BUFFER,
     Partitions,
     PartitionStore,
     load_unit,
@@ -55,9 +58,12 @@ def test_every_trace_lands_whole_in_one_partition(sample: pa.Table, tmp_path: Pa
     assert _keys(together) == _keys(sample)
 
 
-def test_spilled_partitions_read_back_as_held_ones(sample: pa.Table, tmp_path: Path) -> None:
+@pytest.mark.parametrize("spill_bytes", [1, 2_000_000], ids=["unbuffered", "buffered"])
+def test_spilled_partitions_read_back_as_held_ones(
+    sample: pa.Table, tmp_path: Path, spill_bytes: int
+) -> None:
     held = _route(sample, 8, tmp_path / "held")
-    spilled = _route(sample, 8, tmp_path / "spilled", spill_bytes=1)
+    spilled = _route(sample, 8, tmp_path / "spilled", spill_bytes=spill_bytes)
     assert not (tmp_path / "held").exists()  # nothing spilled, nothing written
     assert len(list((tmp_path / "spilled").glob("spans-*.arrow"))) == 8
     for kept, written in zip(held.parts, spilled.parts, strict=True):
@@ -66,6 +72,16 @@ def test_spilled_partitions_read_back_as_held_ones(sample: pa.Table, tmp_path: P
         assert a_spans.to_pylist() == b_spans.to_pylist()
         assert a_stubs.to_pylist() == b_stubs.to_pylist()
         assert a_spans.schema == b_spans.schema == SCHEMA
+
+
+@pytest.mark.parametrize("count", [MIN_PARTITIONS, 96, MAX_PARTITIONS])
+@pytest.mark.parametrize("spill_bytes", [1, 50 << 20, 1 << 40])
+def test_the_spill_files_buffers_stay_within_their_share(
+    count: int, spill_bytes: int, tmp_path: Path
+) -> None:
+    store = PartitionStore(count, spill_bytes=spill_bytes, work_dir=tmp_path)
+    assert 2 * count * store.write_buffer_bytes <= spill_bytes * SPILL_BUFFERS_SHARE
+    assert store.write_buffer_bytes in {0} | set(range(MIN_SPILL_WRITE_BUFFER, SPILL_WRITE_BUFFER + 1))
 
 
 def test_routed_spans_hold_their_source_path_once_per_batch(sample: pa.Table, tmp_path: Path) -> None:
