@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchscan.analyzer.columnar.frames import with_columns
 from orchscan.analyzer.columnar.grouping import sorted_codes, sorted_unique
 from orchscan.analyzer.flows.lost_callees import name_lost_callees
 from orchscan.analyzer.flows.sampling import SampleRates, in_sample
@@ -332,7 +333,8 @@ def _with_span_details(
     paths = pd.Series(keys, dtype=object).str.replace(r"^\S+ ", "", regex=True)
     templates = np.array([*paths.where(paths.str.startswith("/")), None], dtype=object)
     callee_route = callee_route.where(callee_route.notna(), pd.Series(templates[codes], index=calls.index))
-    return calls.assign(
+    return with_columns(
+        calls,
         error=calls["error"].astype(bool) | refused,
         status_code=status_code,
         callee=callee,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from orchscan.analyzer.columnar.frames import with_columns
 from orchscan.analyzer.columnar.grouping import (
     distinct_names,
     group_codes,
@@ -373,7 +374,7 @@ def _operation_sums(per_request: pd.DataFrame, code: np.ndarray, keys: pd.DataFr
     sums["consumed"] = count(consumer)
     sums["served"] = count(server | consumer)
     sums["events"] = count(consumer | (per_request["publishes"].to_numpy() > 0))
-    return keys.assign(**sums)
+    return with_columns(keys, **sums)
 
 
 def _examples(per_request: pd.DataFrame, code: np.ndarray, keys: pd.DataFrame) -> pd.DataFrame:
@@ -384,10 +385,10 @@ def _examples(per_request: pd.DataFrame, code: np.ndarray, keys: pd.DataFrame) -
     kept = order[_first_rows(code[order] * (len(traces) + 1) + trace[order])]
     group = code[kept]
     top = kept[np.arange(len(kept)) - np.searchsorted(group, group) < EXAMPLES]
-    return (
-        keys.iloc[code[top]]
-        .reset_index(drop=True)
-        .assign(trace_id=np.asarray(traces, dtype=object)[trace[top]], busy=busy[top])
+    return with_columns(
+        keys.iloc[code[top]].reset_index(drop=True),
+        trace_id=np.asarray(traces, dtype=object)[trace[top]],
+        busy=busy[top],
     )
 
 
@@ -407,14 +408,11 @@ def _typical(tables: CallTables, code: np.ndarray, keys: pd.DataFrame) -> pd.Dat
     width = max(len(callees), 1)
     pairs, pair = np.unique(code[entry].astype(np.int64) * width + callee, return_inverse=True)
     group, callee = np.divmod(pairs, width)
-    return (
-        keys.iloc[group]
-        .reset_index(drop=True)
-        .assign(
-            callee=np.asarray(callees, dtype=object)[callee],
-            requests=np.bincount(pair, minlength=len(pairs)).astype(np.int64),
-            position=np.bincount(pair, weights=place, minlength=len(pairs)).astype(np.int64),
-        )
+    return with_columns(
+        keys.iloc[group].reset_index(drop=True),
+        callee=np.asarray(callees, dtype=object)[callee],
+        requests=np.bincount(pair, minlength=len(pairs)).astype(np.int64),
+        position=np.bincount(pair, weights=place, minlength=len(pairs)).astype(np.int64),
     )
 
 
@@ -423,8 +421,11 @@ def _links(tables: CallTables) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     calls, spans = tables.calls, tables.spans
     unanswered = (calls["callee_row"].to_numpy() < 0) & (calls["kind"] == SYNC).to_numpy(dtype=bool)
     code, links = group_codes(calls, ["caller", "callee", "kind"], dropna=False)
-    links["calls"] = np.bincount(code, minlength=len(links)).astype(np.int64)
-    links["unanswered"] = np.bincount(code, weights=unanswered, minlength=len(links)).astype(np.int64)
+    links = with_columns(
+        links,
+        calls=np.bincount(code, minlength=len(links)).astype(np.int64),
+        unanswered=np.bincount(code, weights=unanswered, minlength=len(links)).astype(np.int64),
+    )
     producers = ((spans["kind"] == "producer") & spans["messaging_destination"].notna()).to_numpy(dtype=bool)
     destinations = pd.DataFrame(
         {

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchscan.analyzer.columnar.codes import combine, encode, representatives
+from orchscan.analyzer.columnar.frames import with_columns
 from orchscan.analyzer.requests.fragments import Fragments, adopt_fragments
 from orchscan.analyzer.thresholds import DEFAULT_CALL_THRESHOLDS
 from orchscan.collectors.model.integrity import parent_rows, span_rows
@@ -317,8 +318,6 @@ def build_call_tables(
         operation, named = _operations(full, method, text)
         own_parents = parents if found_parents is None else found_parents.result()
         parent = np.concatenate([own_parents, np.full(len(spans) - own_rows, -1, dtype=np.int64)])
-        spans["row"] = np.arange(len(spans))
-        spans["parent_row"] = parent
         is_entry = kind.isin(_ENTRY_KINDS)
         is_entry[own_rows:] = False
         start = spans["start_ns"].to_numpy(dtype=np.int64)
@@ -326,7 +325,6 @@ def build_call_tables(
         trace_rank = traces.result()
         lost = (parent < 0) & spans["parent_span_id"].notna().to_numpy()
         lost[own_rows:] = False
-        spans["lost_parent"] = lost
         fragments = adopt_fragments(
             trace_rank,
             service.codes,
@@ -340,8 +338,6 @@ def build_call_tables(
         climb = parent.copy()
         climb[fragments.roots] = fragments.hosts
         entry = _entry_rows(climb, service.codes, is_entry)
-        spans["entry_row"] = entry
-        spans["operation"] = _series(operation.codes, operation.names)
         status_code = spans["http_status_code"].to_numpy(dtype=np.float64, na_value=np.nan)
         columns = _Spans(
             service=service,
@@ -360,7 +356,15 @@ def build_call_tables(
             error=(spans["status"] == "error").to_numpy(dtype=bool) | (status_code >= 500),
             idempotency_key=spans["idempotency_key"].fillna(False).to_numpy(dtype=bool),
         )
-        spans["named"] = named[operation.codes]
+        spans = with_columns(
+            spans,
+            row=np.arange(len(spans)),
+            parent_row=parent,
+            lost_parent=lost,
+            entry_row=entry,
+            operation=_series(operation.codes, operation.names),
+            named=named[operation.codes],
+        )
         requests = _requests(spans, columns, own_rows, fragments.kept)
         parts = [
             _boundary_calls(columns),
