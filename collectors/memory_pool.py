@@ -1,5 +1,5 @@
 """How every process of a scan allocates: which allocator Arrow's buffers come from, whether
-numpy asks for huge pages, when the C heap hands freed memory back to the system.
+numpy asks for huge pages, and handing freed memory back to the system.
 
 pyarrow's wheels default to mimalloc. On a scan's pattern (batches of tens of thousands of
 rows allocated, copied by ``take`` and freed, in several processes at once) it handed pages
@@ -20,17 +20,6 @@ POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 #: The environment variable numpy reads for its huge-page advice; a choice made there wins.
 HUGE_PAGE_VARIABLE = "NUMPY_MADVISE_HUGEPAGE"
-
-#: The environment variables by which glibc lets a user tune its heap; a choice made there wins.
-HEAP_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-
-#: Blocks up to this size come from the C heap instead of a mapping of their own: the largest
-#: threshold glibc accepts on 64-bit systems.
-HEAP_BLOCK_BYTES = 32 << 20
-
-#: The free space at the heap's top that glibc leaves mapped between explicit trims (see
-#: :func:`release_freed_memory`): the largest value mallopt takes, in effect no automatic trim.
-HEAP_TOP_BYTES = 2**31 - 1
 
 
 def use_scan_allocators() -> str:
@@ -54,31 +43,8 @@ def use_scan_allocators() -> str:
         pa.set_memory_pool(pool)
     if HUGE_PAGE_VARIABLE not in os.environ:
         set_numpy_huge_pages(False)
-    if not any(name in os.environ for name in HEAP_VARIABLES):
-        keep_freed_heap()
     backend: str = pa.default_memory_pool().backend_name
     return backend
-
-
-def keep_freed_heap() -> bool:
-    """Let glibc keep freed blocks for reuse until :func:`release_freed_memory` trims the heap.
-
-    By default glibc maps each block above a threshold it adjusts (128 KB up to 32 MB) on its
-    own, and unmaps it when freed; it also trims the heap's top once it is twice that. Every
-    array a reducing worker makes for one unit and frees after it was then faulted in again for
-    the next. Pages faulted in again cost far more than reused ones where the machine takes freed
-    memory back (virtual machines that report free pages to their host): writing 245 MB into
-    pages freed seconds earlier took 1.3 s of system time, into pages freed just before 0.05 s.
-    With blocks of up to 32 MB from the heap and no automatic trim, the reducing workers' system
-    time at 10M spans went 5.1-5.9 -> 4.3-4.6 s; trims between stages still bound the peaks.
-
-    Returns whether the C library is glibc (elsewhere nothing changes).
-    """
-    if _MALLOPT is None:
-        return False
-    _MALLOPT(_M_MMAP_THRESHOLD, HEAP_BLOCK_BYTES)
-    _MALLOPT(_M_TRIM_THRESHOLD, HEAP_TOP_BYTES)
-    return True
 
 
 def set_numpy_huge_pages(enabled: bool) -> bool:
@@ -91,21 +57,18 @@ def set_numpy_huge_pages(enabled: bool) -> bool:
     return previous
 
 
-def _glibc(function: str) -> ctypes._NamedFuncPointer | None:
+def _glibc_trim() -> ctypes._NamedFuncPointer | None:
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        return getattr(ctypes.CDLL(name), function, None)
+        return getattr(ctypes.CDLL(name), "malloc_trim", None)
     except OSError:
         return None
 
 
-#: glibc's malloc_trim and mallopt, absent on other C libraries.
-_MALLOC_TRIM, _MALLOPT = _glibc("malloc_trim"), _glibc("mallopt")
-
-#: mallopt's parameters, from glibc's malloc.h.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: glibc's malloc_trim, absent on other C libraries.
+_MALLOC_TRIM = _glibc_trim()
 
 
 def release_freed_memory() -> None:
