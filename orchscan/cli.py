@@ -156,7 +156,8 @@ jobs_option = click.option(
     "-j",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes for parsing (default: all cores).",
+    help="Worker processes (default: all cores): they parse, and in a scan also reduce; with more "
+    "than one, a scan also mines event-driven flows beside the orchestrated ones.",
 )
 
 
