@@ -156,6 +156,7 @@ def _analyse(
 ) -> ScanResult:
     """The one place the analysis runs: read the traces (or ``--records``), reduce, finish (drift
     included), then suppressions."""
+    budget = MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1)
     if options.records is not None:
         try:
             result = scan_records(
@@ -166,8 +167,8 @@ def _analyse(
                 thresholds=thresholds,
                 on_progress=progress.reduced if progress else None,
                 owners_file=owners,
-                mined_requests=MemoryBudget(options.memory_limit, 1).mined_requests,
-                jobs=options.jobs or os.cpu_count() or 1,
+                mined_requests=budget.mined_requests,
+                jobs=budget.jobs,
             )
         except RecordsError as error:
             raise UnusableInput(printable(str(error))) from None
@@ -177,7 +178,7 @@ def _analyse(
                 paths,
                 sources=sources,
                 fmt=options.fmt,
-                budget=MemoryBudget(options.memory_limit, options.jobs or os.cpu_count() or 1),
+                budget=budget,
                 work_dir=options.work_dir,
                 specs=specs,
                 service_map=mapping,

@@ -157,8 +157,8 @@ class PartitionStore:
         self._buffers = [_Buffer() for _ in range(count)]
         self._spans, self._stubs = _Unsorted(), _Unsorted()
         self._held = 0
-        self._writers: dict[tuple[str, int], ipc.RecordBatchStreamWriter] = {}
-        self._sinks: list[pa.NativeFile] = []
+        # Each file's IPC writer and the buffered stream under it (closing the writer leaves it open).
+        self._writers: dict[tuple[str, int], tuple[ipc.RecordBatchStreamWriter, pa.NativeFile]] = {}
         # Two files per partition: its spans and its stubs.
         share = min(int(spill_bytes * SPILL_BUFFERS_SHARE) // (2 * count), SPILL_WRITE_BUFFER)
         #: Bytes each spill file gathers before a write; 0 for none.
@@ -224,14 +224,12 @@ class PartitionStore:
         self.spilled = True
 
     def _writer(self, kind: str, index: int) -> ipc.RecordBatchStreamWriter:
-        writer = self._writers.get((kind, index))
-        if writer is None:
+        opened = self._writers.get((kind, index))
+        if opened is None:
             path = str(self._path(kind, index))
             sink = pa.output_stream(path, compression=None, buffer_size=self.write_buffer_bytes or None)
-            writer = ipc.new_stream(sink, ROUTED)
-            self._writers[(kind, index)] = writer
-            self._sinks.append(sink)
-        return writer
+            opened = self._writers[(kind, index)] = (ipc.new_stream(sink, ROUTED), sink)
+        return opened[0]
 
     def _path(self, kind: str, index: int) -> Path:
         return self._work_dir / f"{kind}-{index:05d}.arrow"
@@ -242,9 +240,8 @@ class PartitionStore:
             self.spill()
         else:
             self._sort()
-        for writer in self._writers.values():
+        for writer, sink in self._writers.values():
             writer.close()
-        for sink in self._sinks:
             sink.close()
         parts = []
         for index, buffer in enumerate(self._buffers):
