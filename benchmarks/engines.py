@@ -284,10 +284,10 @@ def main() -> None:
     parser.add_argument("--piece-mb", type=int, default=64, help="input pieces of --costs")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from landscape import write_otlp
+    from landscape import FILE_VERSION, write_otlp
 
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"landscape-{args.spans}.binpb"
+    path = DATA / f"landscape-{args.spans}-{FILE_VERSION}.binpb"
     if not path.exists():
         started = time.perf_counter()
         written = write_otlp(path, args.spans)

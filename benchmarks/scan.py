@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 
 from ingest import DATA, ROOT, Measurement, _isolated
-from landscape import write_otlp
+from landscape import FILE_VERSION, write_otlp
 
 
 def landscape_file(spans: int) -> Path:
     """The benchmark landscape of about ``spans`` spans, generated once."""
-    path = DATA / f"landscape-{spans}.binpb"
+    path = DATA / f"landscape-{spans}-{FILE_VERSION}.binpb"
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")

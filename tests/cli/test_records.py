@@ -132,10 +132,8 @@ def test_the_records_document_describes_every_table_and_column() -> None:
 
 
 def test_records_of_a_noisy_landscape_judge_as_its_spans(tmp_path: Path) -> None:
-    """Lost spans leave fragments, lost answers and requests with holes; the records keep them all.
-
-    (The OTLP writer of the benchmark landscape carries no span status, so failures are not in it.)
-    """
+    """Lost spans leave fragments, lost answers and requests with holes, and sagas fail and
+    compensate; the records keep them all."""
     table = add_noise(build_table(12_000, mix=SAGA_MIX), Noise(dropped=0.03, duplicated=0.01, seed=9))
     traces = tmp_path / "noisy.binpb"
     with traces.open("wb") as out:
@@ -152,3 +150,8 @@ def test_records_of_a_noisy_landscape_judge_as_its_spans(tmp_path: Path) -> None
     document = json.loads((first / "findings.json").read_text())
     assert document["input"]["fragments"]["kept"] > 0 and document["input"]["fragments"]["attached"] > 0
     assert any(flow["holes"] for flow in document["flows"])
+    assert any(flow["failure"]["compensations"] for flow in document["flows"])
+    assert any(flow["failure"]["retries"] for flow in document["flows"])
+    assert {"missing-idempotency", "uncompensated-failure"} <= {
+        finding["rule"] for finding in document["findings"]
+    }
