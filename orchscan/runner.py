@@ -161,8 +161,13 @@ def read_partitioned(
     work_dir: Path,
     on_progress: Progress | None = None,
 ) -> tuple[ReadAccount, Partitions, tuple[str, ...]]:
-    """Read every input into partitions of whole traces; also the service and peer names seen."""
-    reader = InputReader(paths, sources=sources, fmt=fmt, jobs=jobs, on_progress=on_progress)
+    """Read every input into partitions of whole traces; also the service and peer names seen.
+
+    The attributes that fill no column are left out: no stage of the analysis reads them.
+    """
+    reader = InputReader(
+        paths, sources=sources, fmt=fmt, jobs=jobs, on_progress=on_progress, keep_attributes=False
+    )
     size = sum(_estimated_bytes(path) for path in reader.files)
     size += sum(live.estimated_bytes() for live in reader.sources)
     store = PartitionStore(

@@ -168,8 +168,9 @@ class SpanRows:
         c["attributes"].append(attributes)
         c["source"].append(source)
 
-    def to_batch(self) -> pa.RecordBatch:
-        """Convert the accumulated rows into a record batch with the span schema."""
+    def to_batch(self, keep_attributes: bool = True) -> pa.RecordBatch:
+        """Convert the accumulated rows into a record batch with the span schema; without
+        ``keep_attributes``, the ``attributes`` column is null."""
         rows = self._semantic_rows
         semantic: dict[str, tuple[Any, ...]] = (
             dict(zip(SEMANTIC_COLUMNS, zip(*rows, strict=True), strict=True))
@@ -177,7 +178,7 @@ class SpanRows:
             else {name: () for name in SEMANTIC_COLUMNS}
         )
         arrays = [
-            _attribute_map(self._columns[name])
+            (_attribute_map(self._columns[name]) if keep_attributes else pa.nulls(len(self), dtype))
             if name == "attributes"
             else pa.array(self._columns[name] if name in self._columns else semantic[name], type=dtype)
             for name, (dtype, _) in COLUMNS.items()

@@ -115,7 +115,8 @@ class InputReader:
 
     Live ``sources`` are read after the files, their answers through the same readers. What
     could not be used is collected on the way: ``skipped`` records, ``notices`` of values
-    repaired while parsing, and each input's detected ``formats``.
+    repaired while parsing, and each input's detected ``formats``. Without ``keep_attributes``
+    the spans' ``attributes`` column is null (see :func:`parse_chunk`).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class InputReader:
         fmt: str | None = None,
         jobs: int | None = None,
         on_progress: ProgressCallback | None = None,
+        keep_attributes: bool = True,
     ) -> None:
         self.files = expand_paths(paths)
         self.sources = tuple(sources)
@@ -137,6 +139,7 @@ class InputReader:
         self._fmt = fmt
         self._jobs = jobs or os.cpu_count() or 1
         self._on_progress = on_progress
+        self._parse = partial(_parse_lean, keep_attributes=keep_attributes)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Every span batch of every file, files in order."""
@@ -146,7 +149,7 @@ class InputReader:
             for path in self.files:
                 source = path.as_posix()
                 for result in _parse_file(
-                    path, source, self._fmt, executor, self._jobs, self.skipped, self.formats
+                    path, source, self._fmt, self._parse, executor, self._jobs, self.skipped, self.formats
                 ):
                     self.skipped.extend(result.skipped)
                     self.notices.extend(result.notices)
@@ -156,7 +159,7 @@ class InputReader:
                     self._on_progress(_size(path))
             for live in self.sources:
                 self.formats[live.name] = live.format
-                for result in _parse_source(live, executor, self._jobs, self.skipped):
+                for result in _parse_source(live, self._parse, executor, self._jobs, self.skipped):
                     self.skipped.extend(result.skipped)
                     self.notices.extend(result.notices)
                     if result.batch.num_rows:
@@ -275,7 +278,7 @@ class _SharedColumns:
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
-def _parse_lean(chunk: Chunk) -> ChunkResult:
+def _parse_lean(chunk: Chunk, keep_attributes: bool = True) -> ChunkResult:
     """Parse a chunk, leaving out the source column and every all-null column.
 
     The parent rebuilds those from shared buffers (:class:`_SharedColumns`), so they need not
@@ -283,7 +286,7 @@ def _parse_lean(chunk: Chunk) -> ChunkResult:
     bad records themselves) loses that chunk, counted as skipped, not the scan.
     """
     try:
-        result = parse_chunk(chunk)
+        result = parse_chunk(chunk, keep_attributes)
     except Exception as error:
         reason = f"reader failed on this chunk ({type(error).__name__}: {error})"
         nothing = pa.record_batch([], schema=pa.schema([]))
@@ -308,6 +311,7 @@ def _parse_file(
     path: Path,
     source: str,
     forced: str | None,
+    parse: Callable[[Chunk], ChunkResult],
     executor: Executor | None,
     jobs: int,
     skipped: list[Skipped],
@@ -321,9 +325,9 @@ def _parse_file(
         elif isinstance(item, Skipped):
             skipped.append(item)
         elif executor is None:
-            yield _parse_lean(item)
+            yield parse(item)
         else:
-            pending.append(executor.submit(_parse_lean, item))
+            pending.append(executor.submit(parse, item))
             if len(pending) >= 2 * jobs:
                 yield pending.pop(0).result()
     for future in pending:
@@ -331,7 +335,11 @@ def _parse_file(
 
 
 def _parse_source(
-    live: TraceSource, executor: Executor | None, jobs: int, skipped: list[Skipped]
+    live: TraceSource,
+    parse: Callable[[Chunk], ChunkResult],
+    executor: Executor | None,
+    jobs: int,
+    skipped: list[Skipped],
 ) -> Iterator[ChunkResult]:
     """Parse a live source's answers with their formats' readers, as :func:`_parse_file` parses a file.
 
@@ -346,9 +354,9 @@ def _parse_source(
             if isinstance(chunk, Skipped):
                 skipped.append(_within(chunk, item.where))
             elif executor is None:
-                yield _located(_parse_lean(chunk), item.where)
+                yield _located(parse(chunk), item.where)
             else:
-                pending.append((item.where, executor.submit(_parse_lean, chunk)))
+                pending.append((item.where, executor.submit(parse, chunk)))
                 if len(pending) >= 2 * jobs:
                     where, future = pending.pop(0)
                     yield _located(future.result(), where)

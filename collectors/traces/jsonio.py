@@ -406,9 +406,14 @@ PartsReader = Callable[[list[tuple[str, Any]], SpanRows, str, Tally], list[Skipp
 
 
 def parse_documents(
-    chunk: Chunk, read_document: DocumentReader, read_parts: PartsReader, records: RecordPath
+    chunk: Chunk,
+    read_document: DocumentReader,
+    read_parts: PartsReader,
+    records: RecordPath,
+    keep_attributes: bool = True,
 ) -> ChunkResult:
-    """Parse a JSON chunk with one format's readers: documents, lines, or a streamed document's parts.
+    """Parse a JSON chunk with one format's readers: documents, lines, or a streamed document's
+    parts; without ``keep_attributes`` the attributes that fill no column are left out.
 
     A whole document that does not decode (cut short, damaged) is streamed instead, so that the
     records before the damage are kept.
@@ -429,7 +434,7 @@ def parse_documents(
                     skipped.append(item)
                 else:
                     skipped += read_document(item[1], rows, chunk.source, item[0], tally)
-        batch = cap_batch(rows.to_batch(), tally)
+        batch = cap_batch(rows.to_batch(keep_attributes), tally)
         return ChunkResult(batch, tuple(skipped), tally.notices(chunk.source))
 
 

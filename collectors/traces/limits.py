@@ -94,10 +94,11 @@ def cap_batch(batch: pa.RecordBatch, tally: Tally) -> pa.RecordBatch:
             columns[index] = _cap_coded(column, NAME_CHARS, NAME_CUT, tally)
         elif field.name in _VALUE_COLUMNS:
             columns[index] = _cap_plain(column, VALUE_CHARS, VALUE_CUT, tally)
-        elif field.name == "attributes" and len(column):
-            keys = _cap_coded(column.keys, NAME_CHARS, NAME_CUT, tally)
-            values = _cap_plain(column.items, VALUE_CHARS, VALUE_CUT, tally)
-            if keys is not column.keys or values is not column.items:
+        elif field.name == "attributes" and column.null_count < len(column):
+            given_keys, given_values = column.keys, column.items
+            keys = _cap_coded(given_keys, NAME_CHARS, NAME_CUT, tally)
+            values = _cap_plain(given_values, VALUE_CHARS, VALUE_CUT, tally)
+            if keys is not given_keys or values is not given_values:
                 columns[index] = pa.MapArray.from_arrays(column.offsets, keys, values, type=field.type)
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 

@@ -197,20 +197,36 @@ class NormalizedColumns:
 
     semantic: dict[str, pa.Array]
     idempotency_key: np.ndarray
-    attributes: pa.MapArray
+    attributes: pa.Array
 
 
-def normalize_columns(counts: np.ndarray, keys: pa.Array, values: pa.Array) -> NormalizedColumns:
+def fills_a_column(keys: list[str]) -> np.ndarray:
+    """Which of these attribute keys have values that fill a column (or the statement a
+    column is derived from): the values a reader that drops the other attributes must read."""
+    return np.array(
+        [
+            key in _STATEMENT_KEYS or type(_KEY_CLASS[key] if key in _KEY_CLASS else _classify(key)) is tuple
+            for key in keys
+        ],
+        dtype=bool,
+    )
+
+
+def normalize_columns(
+    counts: np.ndarray, keys: pa.Array, values: pa.Array, *, keep_attributes: bool = True
+) -> NormalizedColumns:
     """Split the flat attributes of many spans the way :func:`normalize` splits one span's.
 
-    ``counts`` holds each span's number of attributes; ``keys`` and ``values`` hold the
-    attributes of all spans back to back, values as text (null for an empty value). Readers
-    that see millions of spans use this: the vocabulary is applied once per distinct key and
-    per distinct value instead of once per attribute in Python.
+    ``counts`` holds each span's number of attributes; ``keys`` (text, or dictionary-encoded
+    text) and ``values`` hold the attributes of all spans back to back, values as text (null
+    for an empty value). Readers that see millions of spans use this: the vocabulary is applied
+    once per distinct key and per distinct value instead of once per attribute in Python.
+    Without ``keep_attributes`` the ``attributes`` column is null: only values of keys that
+    :func:`fills_a_column` picks need be given.
     """
     spans = len(counts)
     owner = np.repeat(np.arange(spans, dtype=np.int64), counts)
-    encoded = pc.dictionary_encode(keys)
+    encoded = keys if pa.types.is_dictionary(keys.type) else pc.dictionary_encode(keys)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     distinct: list[str] = encoded.dictionary.to_pylist()
     classes = [_KEY_CLASS[key] if key in _KEY_CLASS else _classify(key) for key in distinct]
@@ -244,6 +260,8 @@ def normalize_columns(counts: np.ndarray, keys: pa.Array, values: pa.Array) -> N
 
     idempotent = np.zeros(spans, dtype=bool)
     idempotent[span[idempotent_key[code]]] = True
+    if not keep_attributes:
+        return NormalizedColumns(semantic, idempotent, pa.nulls(spans, COLUMNS["attributes"][0]))
     kept = (column < 0) | ~filled | full_url_key[code]
     offsets = np.zeros(spans + 1, dtype=np.int32)
     np.cumsum(np.bincount(span[kept], minlength=spans), out=offsets[1:])

@@ -312,6 +312,6 @@ def split(stream: IO[bytes], source: str) -> Iterator[Chunk | Skipped]:
     return split_json(stream, NAME, source, records)
 
 
-def parse(chunk: Chunk) -> ChunkResult:
-    """Parse one chunk of Jaeger JSON into spans."""
-    return parse_documents(chunk, add_document, read_parts, records)
+def parse(chunk: Chunk, keep_attributes: bool = True) -> ChunkResult:
+    """Parse one chunk of Jaeger JSON into spans (see :func:`parse_documents`)."""
+    return parse_documents(chunk, add_document, read_parts, records, keep_attributes)

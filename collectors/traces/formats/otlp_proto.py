@@ -35,7 +35,7 @@ from orchscan.collectors.traces.limits import (
     cap_name,
 )
 from orchscan.collectors.traces.sniffing import NO, SURE
-from orchscan.collectors.traces.vocabulary import normalize_columns
+from orchscan.collectors.traces.vocabulary import fills_a_column, normalize_columns
 
 NAME = "otlp-proto"
 
@@ -78,8 +78,9 @@ class _Collected:
         self.tally = Tally()
 
 
-def parse(chunk: Chunk) -> ChunkResult:
-    """Parse the frames of one chunk into spans (read from its file first, when it names where)."""
+def parse(chunk: Chunk, keep_attributes: bool = True) -> ChunkResult:
+    """Parse the frames of one chunk into spans (read from its file first, when it names where);
+    without ``keep_attributes`` the attributes that fill no column are checked, not kept."""
     extent = chunk.extent
     if extent is not None:
         try:
@@ -91,14 +92,14 @@ def parse(chunk: Chunk) -> ChunkResult:
             return ChunkResult(nothing, (Skipped(chunk.source, f"byte {first}", reason),))
     with paused_gc():
         try:
-            return _parse(chunk, SpanBytesTracesData)
+            return _parse(chunk, SpanBytesTracesData, keep_attributes)
         except NeedsFullParse:
             # The twin let a span or attribute through that the bulk decoders do not vouch for;
             # the real message type finds which message is damaged and keeps what precedes it.
-            return _parse(chunk, ExportTraceServiceRequest)
+            return _parse(chunk, ExportTraceServiceRequest, keep_attributes)
 
 
-def _parse(chunk: Chunk, message: Any) -> ChunkResult:
+def _parse(chunk: Chunk, message: Any, keep_attributes: bool) -> ChunkResult:
     found = _Collected()
     skipped: list[Skipped] = []
     payload = chunk.payload
@@ -136,7 +137,7 @@ def _parse(chunk: Chunk, message: Any) -> ChunkResult:
             _collect(rescued.request, found, position + 4)
             continue
         _collect(request, found, position + 4)
-    batch, invalid = _to_batch(found, chunk.source)
+    batch, invalid = _to_batch(found, chunk.source, keep_attributes)
     return ChunkResult(
         cap_batch(batch, found.tally), tuple(skipped + invalid), found.tally.notices(chunk.source)
     )
@@ -230,7 +231,7 @@ def _per_group(groups: list[_Group], field: int, sizes: list[int]) -> pa.Diction
     )
 
 
-def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skipped]]:
+def _to_batch(found: _Collected, source: str, keep_attributes: bool) -> tuple[pa.RecordBatch, list[Skipped]]:
     """Decode a chunk's spans into a span batch, dropping spans without valid ids."""
     rows = len(found.spans)
     if not rows:
@@ -245,7 +246,9 @@ def _to_batch(found: _Collected, source: str) -> tuple[pa.RecordBatch, list[Skip
     starts = np.where(in_range, raw_starts, 0).astype(np.int64)
     ends = np.where(in_range, raw_ends, 0).astype(np.int64)
     backwards = ends < starts
-    normalized = normalize_columns(spans.attribute_counts, *decode_attributes(spans.attributes))
+    values_of = None if keep_attributes else fills_a_column
+    keys, values = decode_attributes(spans.attributes, values_of)
+    normalized = normalize_columns(spans.attribute_counts, keys, values, keep_attributes=keep_attributes)
     messages = spans.status_messages
     columns: dict[str, pa.Array] = {
         "trace_id": hex_ids(trace_ids),

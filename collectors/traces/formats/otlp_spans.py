@@ -27,12 +27,20 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from orchscan.collectors.traces.formats.otlp_wire import NeedsFullParse, gather, padded_bytes, read_varints
+from orchscan.collectors.traces.formats.otlp_wire import (
+    PADDING,
+    AttributeBytes,
+    NeedsFullParse,
+    gather,
+    padded_bytes,
+    read_varints,
+)
 
 # Wire types.
 _VARINT, _FIXED64, _DELIMITED, _FIXED32 = 0, 1, 2, 5
-# Zero bytes after the last span, so that a probe of ten bytes never leaves the buffer.
-_PADDING = 16
+# Zero bytes after the last span: a probe of ten bytes never leaves the buffer, nor one of the
+# attribute decoder's, which reads the spans' attributes where they are.
+_PADDING = max(16, PADDING)
 _MAX_FIELD = (1 << 29) - 1
 _UNKNOWN = -1
 
@@ -90,7 +98,7 @@ class DecodedSpans:
     """The fields the span table keeps, one entry per span; absent fields read as the runtime's
     defaults (empty bytes, zero).
 
-    ``attributes`` holds every span's encoded ``KeyValue`` messages back to back, ``attribute_counts``
+    ``attributes`` are every span's encoded ``KeyValue`` messages in order, ``attribute_counts``
     how many each span has; ``special`` the spans with events or links, parsed by the real message.
     """
 
@@ -103,7 +111,7 @@ class DecodedSpans:
     ends: np.ndarray
     status_codes: np.ndarray
     status_messages: pa.Array
-    attributes: pa.Array
+    attributes: AttributeBytes
     attribute_counts: np.ndarray
     special: dict[int, Any]
 
@@ -195,7 +203,7 @@ def decode_spans(encoded: pa.Array) -> DecodedSpans:
         ends=span.value[_END],
         status_codes=_enum(status.value[_CODE]),
         status_messages=_text(_kept(data, status, _MESSAGE)),
-        attributes=gather(data, attribute_begin, attribute_length),
+        attributes=AttributeBytes(data, attribute_begin, attribute_begin + attribute_length),
         attribute_counts=np.bincount(attribute_rows, minlength=count).astype(np.int64),
         special={row: _real_span(encoded[row].as_py()) for row in special.tolist()},
     )

@@ -10,6 +10,8 @@ with numpy; anything else goes through the real
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,8 +29,9 @@ _STRING = 0x0A  # AnyValue.string_value, length-delimited
 _INT = 0x18  # AnyValue.int_value, varint
 _SHORT = 0x80  # lengths below this fit in one varint byte
 _VARINT_BYTES = 10
-# Furthest any probe reads past an attribute's start: a key of up to 255 bytes plus four.
-_PADDING = 512
+#: Zero bytes a buffer of attributes must end with: the furthest any probe reads past an
+#: attribute's start (a key of up to 255 bytes plus four).
+PADDING = 512
 
 
 class NeedsFullParse(ValueError):
@@ -59,15 +62,37 @@ def value_text(value: Any) -> str | None:
     return found if found is None or type(found) is str else stringify(found)
 
 
-def decode_attributes(encoded: pa.Array) -> tuple[pa.Array, pa.Array]:
+#: Picks the keys, among a chunk's distinct attribute keys, whose values a reader keeps.
+KeySelector = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class AttributeBytes:
+    """Encoded ``KeyValue`` messages at ``data[start[i]:end[i]]``, ``data`` followed by
+    :data:`PADDING` zero bytes (views of a decoded chunk's span bytes, not a copy of them)."""
+
+    data: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, encoded: pa.Array) -> AttributeBytes:
+        """The messages of a binary array, one per value."""
+        return cls(*padded_bytes(encoded, PADDING))
+
+
+def decode_attributes(
+    attributes: AttributeBytes, values_of: KeySelector | None = None
+) -> tuple[pa.Array, pa.Array]:
     """Keys and value texts of encoded ``KeyValue`` messages, in order.
+
+    With ``values_of``, keys come dictionary-encoded and only the values of the keys it picks
+    are read (null for the rest), though every value is still checked as the runtime checks it.
 
     Raises :class:`MalformedAttribute` when an attribute is malformed, as the protobuf runtime
     would have rejected the message holding it.
     """
-    # Zero padding lets every probe below read past a short attribute without a bounds check.
-    data, start, end = padded_bytes(encoded, _PADDING)
-
+    data, start, end = attributes.data, attributes.start, attributes.end
     key_length = data[start + 1].astype(np.int32)
     value_tag_at = start + 2 + key_length
     value_length = data[value_tag_at + 1].astype(np.int32)
@@ -89,21 +114,58 @@ def decode_attributes(encoded: pa.Array) -> tuple[pa.Array, pa.Array]:
     valid = whole & (after == end[numbers])
     decoded = decoded.view(np.int64)  # two's complement, as the runtime reads int_value
     is_int[numbers[~valid]] = False
+    numbers, decoded = numbers[valid], decoded[valid]
     fast = is_string | is_int
 
-    keys = gather(data, start + 2, np.where(fast, key_length, 0))
-    strings = gather(data, inner + 2, np.where(is_string, string_length, 0))
+    keys = _utf8(gather(data, start + 2, np.where(fast, key_length, 0)))
+    slow = np.flatnonzero(~fast)
+    slow_values: pa.Array | None = None
+    if len(slow):
+        slow_keys, slow_values = _decode_slowly(data, start, end, slow)
+        keys = pc.replace_with_mask(keys, _mask(len(start), slow), slow_keys)
+    read = is_string
+    if values_of is not None:
+        keys = pc.dictionary_encode(keys)
+        wanted = values_of(keys.dictionary.to_pylist())[keys.indices.to_numpy(zero_copy_only=False)]
+        read = is_string & wanted
+        check_utf8(data, inner + 2, np.where(is_string & ~wanted, string_length, 0))
+        numbers, decoded = numbers[wanted[numbers]], decoded[wanted[numbers]]
+        if slow_values is not None:
+            slow, slow_values = slow[wanted[slow]], slow_values.filter(pa.array(wanted[slow]))
+    strings = _utf8(gather(data, inner + 2, np.where(read, string_length, 0)))
+    if values_of is not None:
+        strings = pc.if_else(pa.array(read), strings, pa.scalar(None, pa.string()))
+    if len(numbers):
+        texts = pa.array(decoded).cast(pa.string())
+        strings = pc.replace_with_mask(strings, _mask(len(start), numbers), texts)
+    if len(slow):
+        strings = pc.replace_with_mask(strings, _mask(len(start), slow), slow_values)
+    return keys, strings
+
+
+def _mask(size: int, rows: np.ndarray) -> pa.Array:
+    mask = np.zeros(size, dtype=bool)
+    mask[rows] = True
+    return pa.array(mask)
+
+
+def _utf8(texts: pa.Array) -> pa.Array:
     try:
-        keys, strings = keys.cast(pa.string()), strings.cast(pa.string())
+        return texts.cast(pa.string())
     except pa.ArrowInvalid as error:
         raise MalformedAttribute(f"attribute text is not valid UTF-8: {error}") from None
-    if len(numbers):
-        texts = pa.array(decoded[valid]).cast(pa.string())
-        strings = pc.replace_with_mask(strings, pa.array(is_int), texts)
-    slow = np.flatnonzero(~fast)
-    if len(slow):
-        keys, strings = _decode_slowly(encoded, slow, keys, strings)
-    return keys, strings
+
+
+def check_utf8(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> None:
+    """Check the slices ``data[begin:begin + length]`` are UTF-8 text without keeping them: all
+    ASCII, as most text is, or then gathered and checked."""
+    runs = _runs(begin, length)
+    if runs is None:
+        if length.any():
+            _utf8(gather(data, begin, length))
+        return
+    if ((data >= _SHORT) & _slice_mask(len(data), *runs)).any():
+        _utf8(gather(data, begin, length))
 
 
 def padded_bytes(encoded: pa.Array, padding: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,36 +201,67 @@ def read_varints(
     return value, after, ~going & (after <= stop)
 
 
+#: Below this share of the bytes its slices span, a gather indexes the bytes it takes; above, it
+#: masks every byte they span (about 0.6 ns a byte spanned against 3.7 ns a byte taken).
+DENSE_GATHER = 1 / 6
+
+
 def gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
-    """A binary array of the slices ``data[begin:begin + length]``."""
+    """A binary array of the slices ``data[begin:begin + length]``.
+
+    Slices that follow one another without overlap (fields of messages in order, as decoders
+    pick them) and take a good share of the bytes they span (keys and values of attributes) are
+    cut out with a mask of one byte per byte spanned; others (ids of spans, a few bytes in
+    hundreds) through an index of the bytes taken.
+    """
     offsets = np.zeros(len(begin) + 1, dtype=np.int32)
     offsets[1:] = np.cumsum(length, dtype=np.int64)
-    if len(length) and (length == length[0]).all():  # ids: one width for all
-        index = (begin[:, None] + np.arange(length[0])).reshape(-1)
+    runs = _runs(begin, length)
+    if runs is not None and offsets[-1] >= DENSE_GATHER * (runs[1][-1] - runs[0][0]):
+        picked = data[_slice_mask(len(data), *runs)]
+    elif len(length) and (length == length[0]).all():  # ids: one width for all
+        picked = data[(begin[:, None] + np.arange(length[0])).reshape(-1)]
     else:
-        index = np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int32)
+        picked = data[np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int32)]
     return pa.BinaryArray.from_buffers(
-        pa.binary(), len(begin), [None, pa.py_buffer(offsets), pa.py_buffer(data[index].tobytes())]
+        pa.binary(), len(begin), [None, pa.py_buffer(offsets), pa.py_buffer(picked.tobytes())]
     )
+
+
+def _runs(begin: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where the non-empty slices start and end, if there are some and they come in order, each
+    ending before the next begins."""
+    taken = length > 0
+    starts = begin[taken]
+    ends = starts + length[taken]
+    if not len(starts) or not (starts[1:] >= ends[:-1]).all():
+        return None
+    return starts, ends
+
+
+def _slice_mask(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """True on the bytes of ordered slices, built as runs: gap, slice, gap, slice, ..., gap."""
+    runs = np.empty(2 * len(starts) + 1, dtype=np.int64)
+    runs[0] = starts[0]
+    runs[1:-1:2] = ends - starts
+    runs[2:-1:2] = starts[1:] - ends[:-1]
+    runs[-1] = size - ends[-1]
+    pattern = np.zeros(len(runs), dtype=bool)
+    pattern[1::2] = True
+    return np.repeat(pattern, runs)
 
 
 def _decode_slowly(
-    encoded: pa.Array, rows: np.ndarray, keys: pa.Array, values: pa.Array
+    data: np.ndarray, start: np.ndarray, end: np.ndarray, rows: np.ndarray
 ) -> tuple[pa.Array, pa.Array]:
-    """Decode the unusual attributes through the real ``KeyValue`` message."""
-    slow_keys: list[str] = []
-    slow_values: list[str | None] = []
+    """Keys and values of the unusual attributes, read through the real ``KeyValue`` message."""
+    keys: list[str] = []
+    values: list[str | None] = []
     for row in rows.tolist():
         try:
-            kv = KeyValue.FromString(encoded[row].as_py())
+            kv = KeyValue.FromString(data[start[row] : end[row]].tobytes())
         except DecodeError as error:
             raise MalformedAttribute(f"malformed attribute: {error}") from None
-        slow_keys.append(kv.key)
-        slow_values.append(value_text(kv.value))
-    mask = np.zeros(len(keys), dtype=bool)
-    mask[rows] = True
-    selector = pa.array(mask)
-    return (
-        pc.replace_with_mask(keys, selector, pa.array(slow_keys, type=pa.string())),
-        pc.replace_with_mask(values, selector, pa.array(slow_values, type=pa.string())),
-    )
+        keys.append(kv.key)
+        values.append(value_text(kv.value))
+    return pa.array(keys, type=pa.string()), pa.array(values, type=pa.string())

@@ -71,7 +71,7 @@ def read_piece(
                 elif isinstance(item, Skipped):
                     skipped.append(item)
                 else:
-                    result = parse_chunk(item)
+                    result = parse_chunk(item, keep_attributes=False)  # as the local scan reads
                     skipped.extend(result.skipped)
                     notices.extend(result.notices)
                     if result.batch.num_rows:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from paths import FIXTURES
 from sdk_spans import (
     BASE_NS,
     Landscape,
@@ -31,7 +32,7 @@ from sdk_spans import (
 
 from orchscan.collectors.model.records import Chunk
 from orchscan.collectors.model.spans import plain_strings
-from orchscan.collectors.traces.ingest import InputError, _parse_lean, expand_paths, ingest
+from orchscan.collectors.traces.ingest import InputError, InputReader, _parse_lean, expand_paths, ingest
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +290,30 @@ def test_a_reader_that_fails_on_a_chunk_loses_that_chunk_not_the_scan() -> None:
     (skipped,) = result.skipped
     assert (skipped.file, skipped.position) == ("traces/a.json", "chunk at 7")
     assert skipped.reason.startswith("reader failed on this chunk (KeyError")
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "hotrod/traces/jaeger-skills_n_plus_one_full_serial.otlp.json",
+        "opentelemetry-demo/traces/jaeger-skills_error_timeout_masked.otlp.json",
+        "spring-petclinic/traces/spanAmongEachOtherGroupedAndSpans.jaeger.json",
+        "zipkin-lens-testdata/traces/messaging-kafka.json",
+        "tempo/traces/oats-trace_by_id.tempo-v2.json",
+        "../../sample_traces/traces/shop.otlp.pb.gz",
+        "../../sample_traces/renditions/shop.zipkin.json.gz",
+    ],
+)
+def test_leaving_the_other_attributes_out_changes_nothing_else(relative: str) -> None:
+    """Real traces of every format, and the sample landscape as OTLP protobuf and Zipkin, read both ways."""
+    source = FIXTURES / relative
+    tables = {}
+    for keep in (True, False):
+        reader = InputReader([source], jobs=1, keep_attributes=keep)
+        tables[keep] = pa.Table.from_batches(list(reader.batches()))
+        assert not reader.skipped
+    kept, left_out = tables[True], tables[False]
+    assert kept.num_rows > 0 and any(kept["attributes"].to_pylist())
+    assert left_out["attributes"].null_count == left_out.num_rows
+    others = [name for name in kept.schema.names if name != "attributes"]
+    assert plain_strings(left_out.select(others)).equals(plain_strings(kept.select(others)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,9 +15,15 @@ from sdk_spans import BASE_NS, Recorder, encode, framed, write
 
 from orchscan.collectors.model.spans import SEMANTIC_COLUMNS
 from orchscan.collectors.traces.formats.otlp_spans import SpanBytesTracesData, decode_spans
-from orchscan.collectors.traces.formats.otlp_wire import MalformedAttribute, decode_attributes, value_text
-from orchscan.collectors.traces.ingest import ingest
-from orchscan.collectors.traces.vocabulary import normalize
+from orchscan.collectors.traces.formats.otlp_wire import (
+    AttributeBytes,
+    MalformedAttribute,
+    decode_attributes,
+    gather,
+    value_text,
+)
+from orchscan.collectors.traces.ingest import InputReader, ingest
+from orchscan.collectors.traces.vocabulary import fills_a_column, normalize
 
 # Every attribute type the SDK accepts, with the encodings the fast path must leave alone:
 # keys and values longer than one varint byte can count, negative and 64-bit integers.
@@ -119,9 +126,9 @@ def test_columnar_vocabulary_agrees_with_the_per_span_one(
 
 def test_malformed_attribute_bytes_are_rejected() -> None:
     with pytest.raises(MalformedAttribute):
-        decode_attributes(pa.array([b"\x0a\x03k\xffy\x12\x03\x0a\x01v"]))
+        decode_attributes(AttributeBytes.of(pa.array([b"\x0a\x03k\xffy\x12\x03\x0a\x01v"])))
     with pytest.raises(MalformedAttribute):
-        decode_attributes(pa.array([b"\x0a\x05key"]))
+        decode_attributes(AttributeBytes.of(pa.array([b"\x0a\x05key"])))
 
 
 def test_invalid_utf8_in_an_attribute_damages_its_message_as_in_the_runtime(tmp_path: Path) -> None:
@@ -137,3 +144,66 @@ def test_invalid_utf8_in_an_attribute_damages_its_message_as_in_the_runtime(tmp_
     # The span's own length is intact, so only that span is skipped.
     assert damaged.reason.startswith("invalid OTLP protobuf span") and damaged.reason.endswith("skipped")
     assert duplicate.reason == "duplicate span id (same trace); first copy kept"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(sorted(ATTRIBUTES)), _values, max_size=8), min_size=1, max_size=4
+    )
+)
+def test_reading_only_the_values_that_fill_columns_gives_the_same_keys_and_those_values(
+    attributes: list[dict[str, Any]],
+) -> None:
+    request = _record(attributes)
+    twin = SpanBytesTracesData.FromString(request.SerializeToString())
+    encoded = [span for r in twin.resource_spans for sc in r.scope_spans for span in sc.spans]
+    decoded = decode_spans(pa.array(encoded, type=pa.binary())).attributes
+    keys, values = decode_attributes(decoded)
+    picked_keys, picked_values = decode_attributes(decoded, fills_a_column)
+    assert picked_keys.dictionary_decode().to_pylist() == keys.to_pylist()
+    wanted = fills_a_column(keys.to_pylist())
+    assert picked_values.to_pylist() == [
+        v if w else None for v, w in zip(values.to_pylist(), wanted, strict=True)
+    ]
+
+
+def test_invalid_utf8_in_an_attribute_no_column_keeps_damages_its_message_all_the_same(
+    tmp_path: Path,
+) -> None:
+    good = _record([{"http.route": "/orders", "user_agent.original": "curl/8.5"}])
+    bad = bytearray(
+        _record([{"http.route": "/items", "user_agent.original": "curl/8.6"}]).SerializeToString()
+    )
+    bad[bad.index(b"curl/8.6") + 1] = 0xFF
+    body = bytes(bad)
+    path = write(tmp_path / "bad.binpb", framed([good]) + len(body).to_bytes(4, "big") + body)
+    for keep in (True, False):
+        reader = InputReader([path], jobs=1, keep_attributes=keep)
+        table = pa.Table.from_batches(list(reader.batches()))
+        assert table["http_route"].to_pylist() == ["/orders"]
+        (damaged,) = reader.skipped
+        assert damaged.reason.startswith("invalid OTLP protobuf span") and damaged.reason.endswith("skipped")
+        assert table["attributes"].to_pylist() == (
+            [[("user_agent.original", "curl/8.5")]] if keep else [None]
+        )
+
+
+_slices = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12)), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_slices, st.booleans())
+def test_gather_cuts_any_slices_out_of_the_bytes(
+    gaps_and_lengths: list[tuple[int, int]], ordered: bool
+) -> None:
+    """In order without overlap (through a mask where dense, an index where sparse) or anyhow."""
+    data = np.arange(2_000, dtype=np.int64).astype(np.uint8)
+    begin, at = [], 0
+    for gap, length in gaps_and_lengths:
+        begin.append(at + gap)
+        at += gap + length
+    starts = np.array(begin if ordered else begin[::-1], dtype=np.int64)
+    lengths = np.array([length for _, length in gaps_and_lengths][:: 1 if ordered else -1], dtype=np.int64)
+    expected = [bytes(data[s : s + n]) for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)]
+    assert gather(data, starts, lengths).to_pylist() == expected
