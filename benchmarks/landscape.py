@@ -672,7 +672,7 @@ class _SpanDetails:
         return self._cache[key]
 
 
-def _messages(table: pa.Table) -> Iterator[bytes]:
+def _messages(table: pa.Table, spans_per_message: int = SPANS_PER_MESSAGE) -> Iterator[bytes]:
     """The table's spans as serialised ``ExportTraceServiceRequest`` messages, as a Collector
     batches what the services' SDKs export: per message a resource per service and SDK export, a
     scope per instrumentation, and per span the attributes, status and flags the instrumentation
@@ -680,9 +680,9 @@ def _messages(table: pa.Table) -> Iterator[bytes]:
     rows = table.to_pylist()
     details = _SpanDetails()
     resources: dict[str, list[KeyValue]] = {}
-    for at in range(0, len(rows), SPANS_PER_MESSAGE):
+    for at in range(0, len(rows), spans_per_message):
         by_scope: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for row in rows[at : at + SPANS_PER_MESSAGE]:
+        for row in rows[at : at + spans_per_message]:
             by_scope.setdefault(row["service"], {}).setdefault(_scope(row), []).append(row)
         request = ExportTraceServiceRequest()
         for service, scopes in by_scope.items():
@@ -718,7 +718,7 @@ def _messages(table: pa.Table) -> Iterator[bytes]:
         yield request.SerializeToString()
 
 
-def write_otlp(path: Path, spans: int, seed: int = 7) -> int:
+def write_otlp(path: Path, spans: int, seed: int = 7, spans_per_message: int = SPANS_PER_MESSAGE) -> int:
     """Write about ``spans`` spans in the Collector file exporter's framing; returns the span count."""
     written = 0
     traces = 0
@@ -727,7 +727,7 @@ def write_otlp(path: Path, spans: int, seed: int = 7) -> int:
         while spans - written >= _MIN_SLICE:
             table = build_table(min(SLICE_SPANS, spans - written), seed=seed + traces, first_trace=traces)
             traces += len(set(table["trace_id"].to_pylist()))
-            for message in _messages(table):
+            for message in _messages(table, spans_per_message):
                 out.write(struct.pack(">I", len(message)))
                 out.write(message)
             written += table.num_rows

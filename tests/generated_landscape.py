@@ -9,8 +9,9 @@ from pathlib import Path
 from paths import ROOT
 
 
-def write_landscape(path: Path, spans: int) -> int:
-    """Write about ``spans`` spans of the synthetic landscape as Collector-framed OTLP protobuf."""
+def write_landscape(path: Path, spans: int, spans_per_message: int | None = None) -> int:
+    """Write about ``spans`` spans of the synthetic landscape as Collector-framed OTLP protobuf,
+    in messages of ``spans_per_message`` (default: a Collector batch's)."""
     name = "benchmark_landscape"
     module = sys.modules.get(name)
     if module is None:
@@ -18,5 +19,6 @@ def write_landscape(path: Path, spans: int) -> int:
         assert spec is not None and spec.loader is not None
         module = sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
         spec.loader.exec_module(module)
-    written: int = module.write_otlp(path, spans)
+    size = {} if spans_per_message is None else {"spans_per_message": spans_per_message}
+    written: int = module.write_otlp(path, spans, **size)
     return written

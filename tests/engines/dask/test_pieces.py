@@ -35,9 +35,10 @@ def _frames(path: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def framed(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    """The messages of a generated landscape of about 20,000 spans."""
+    """The messages of a generated landscape of about 20,000 spans, 512 a message (as SDKs export
+    them), so that a run holds a few messages."""
     path = tmp_path_factory.mktemp("landscape") / "spans.binpb"
-    write_landscape(path, 20_000)
+    write_landscape(path, 20_000, spans_per_message=512)
     return _frames(path)
 
 
