@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -80,3 +82,33 @@ def test_the_readme_lists_every_exit_status() -> None:
     )
     codes = {value for name, value in vars(exits).items() if name.startswith("EXIT_")}
     assert {int(code) for code in table} == codes
+
+
+def test_a_report_streamed_to_a_pipe_arrives_whole_before_the_process_ends() -> None:
+    """The process ends without the interpreter's teardown once the command has run (see
+    ``orchscan.entry``): what it wrote to standard output must still all be there."""
+    streamed = orchscan("scan", TRACES, "--out", "-", "--format", "json")
+    assert streamed.returncode == exits.EXIT_OK, streamed.stderr
+    assert json.loads(streamed.stdout)["flows"]
+
+
+#: Writes to buffered standard output, then ends the process as ``orchscan.entry`` does.
+ENDS_NOW = (
+    "import sys\n"
+    "from orchscan.entry import _end_now\n"
+    "sys.stdout.write('x' * 5000 + 'end')\n"
+    "_end_now(sys.argv[1] if not sys.argv[1].isdigit() else int(sys.argv[1]))\n"
+)
+
+
+def test_ending_at_once_flushes_the_streams_and_keeps_the_status() -> None:
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+
+    def end(code: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", ENDS_NOW, code]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=buffered)
+
+    ended = end("3")
+    assert (ended.returncode, ended.stdout) == (3, "x" * 5000 + "end")
+    said = end("no luck")
+    assert (said.returncode, said.stderr) == (1, "no luck\n")
