@@ -267,20 +267,29 @@ def number_requests(parts: Sequence[StepCalls]) -> StepCalls:
     Partition row numbers mean nothing across partitions: requests are renumbered in the order
     of (trace id, start, span id), so that results never depend on how spans were partitioned.
     """
-    requests = pd.concat([part.requests.assign(part=i) for i, part in enumerate(parts)], ignore_index=True)
-    calls = pd.concat([part.calls.assign(part=i) for i, part in enumerate(parts)], ignore_index=True)
-    requests = requests.sort_values(["trace_id", "start_ns", "span_id"], kind="stable", ignore_index=True)
-    number = pd.Series(
-        np.arange(len(requests)), index=pd.MultiIndex.from_frame(requests[["part", "entry_row"]])
-    )
-    calls["entry_row"] = number.reindex(pd.MultiIndex.from_frame(calls[["part", "entry_row"]])).to_numpy()
+    requests = pd.concat([part.requests for part in parts], ignore_index=True)
+    calls = pd.concat([part.calls for part in parts], ignore_index=True)
+    # A request's key: its row in its partition, above every row of the partitions before.
+    widths = [int(part.requests["entry_row"].max()) + 1 if len(part.requests) else 0 for part in parts]
+    offsets = np.cumsum([0, *widths], dtype=np.int64)
+    request_key = requests["entry_row"].to_numpy() + np.repeat(offsets[:-1], [len(p.requests) for p in parts])
+    call_key = calls["entry_row"].to_numpy() + np.repeat(offsets[:-1], [len(p.calls) for p in parts])
+    keys = pa.table({name: pa.array(requests[name]) for name in ("trace_id", "start_ns", "span_id")})
+    order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names]).to_numpy()
+    number = np.empty(offsets[-1], dtype=np.int64)
+    number[request_key[order]] = np.arange(len(order))
+    requests = requests.take(order).reset_index(drop=True)
     requests["entry_row"] = np.arange(len(requests))
-    calls = calls.sort_values(["entry_row", "start_ns", "end_ns"], kind="stable", ignore_index=True)
-    # Columns are set in place: a landscape's selected calls are the scan's largest frame.
-    del calls["part"], requests["part"]
-    rows = calls["entry_row"].to_numpy()
+    rows = number[call_key]
+    # A request's calls all come from one partition, in (start, end) order there: a stable
+    # sort by the new numbers keeps that order. Columns are set in place: a landscape's
+    # selected calls are the scan's largest frame.
+    by_request = np.argsort(rows, kind="stable")
+    calls = calls.take(by_request).reset_index(drop=True)
+    rows = rows[by_request]
+    calls["entry_row"] = rows
     for column in ("flow_id", "owner", "entry"):
-        calls[column] = requests[column].to_numpy()[rows]
+        calls[column] = requests[column].array.take(rows)
     return StepCalls(calls=calls, requests=requests)
 
 
