@@ -236,7 +236,7 @@ def _to_batch(found: _Collected, source: str, keep_attributes: bool) -> tuple[pa
     rows = len(found.spans)
     if not rows:
         return pa.RecordBatch.from_pylist([], schema=SCHEMA), []
-    spans = decode_spans(pa.array(found.spans, type=pa.binary()))
+    spans = decode_spans(found.spans)
     links = _span_links(spans, found.tally)
     sizes = [group[0] for group in found.groups]
     trace_ids, span_ids = spans.trace_ids, spans.span_ids

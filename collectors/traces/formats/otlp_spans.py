@@ -16,6 +16,7 @@ the chunk with the real message types, which reject exactly what the runtime rej
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,6 @@ from orchscan.collectors.traces.formats.otlp_wire import (
     AttributeBytes,
     NeedsFullParse,
     gather,
-    padded_bytes,
     read_varints,
 )
 
@@ -173,10 +173,10 @@ class _Picked:
             raise NeedsFullParse(f"field {number} given twice")
 
 
-def decode_spans(encoded: pa.Array) -> DecodedSpans:
-    """Decode a chunk's encoded ``Span`` messages (a binary array) in bulk (see the module docstring)."""
+def decode_spans(encoded: Sequence[bytes]) -> DecodedSpans:
+    """Decode a chunk's encoded ``Span`` messages in bulk (see the module docstring)."""
     count = len(encoded)
-    data, begin, end = padded_bytes(encoded, _PADDING)
+    data, begin, end = _padded(encoded)
     span = _Picked(
         count,
         (_TRACE_ID, _SPAN_ID, _PARENT_SPAN_ID, _NAME, _KIND, _START, _END, _STATUS),
@@ -205,8 +205,17 @@ def decode_spans(encoded: pa.Array) -> DecodedSpans:
         status_messages=_text(_kept(data, status, _MESSAGE)),
         attributes=AttributeBytes(data, attribute_begin, attribute_begin + attribute_length),
         attribute_counts=np.bincount(attribute_rows, minlength=count).astype(np.int64),
-        special={row: _real_span(encoded[row].as_py()) for row in special.tolist()},
+        special={row: _real_span(encoded[row]) for row in special.tolist()},
     )
+
+
+def _padded(encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The messages back to back and :data:`_PADDING` zero bytes, and where each starts and
+    ends: joined once, where an Arrow array of them and its padded copy took two copies."""
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    ends = np.cumsum(lengths)
+    data = np.frombuffer(b"".join((*encoded, bytes(_PADDING))), dtype=np.uint8)
+    return data, ends - lengths, ends
 
 
 def _real_span(blob: bytes) -> Any:

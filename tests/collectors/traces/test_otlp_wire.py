@@ -75,7 +75,7 @@ def _wire_pairs(request: Any) -> list[tuple[str, str | None]]:
     encoded = [
         span for resource in twin.resource_spans for scope in resource.scope_spans for span in scope.spans
     ]
-    keys, values = decode_attributes(decode_spans(pa.array(encoded, type=pa.binary())).attributes)
+    keys, values = decode_attributes(decode_spans(encoded).attributes)
     return list(zip(keys.to_pylist(), values.to_pylist(), strict=True))
 
 
@@ -158,7 +158,7 @@ def test_reading_only_the_values_that_fill_columns_gives_the_same_keys_and_those
     request = _record(attributes)
     twin = SpanBytesTracesData.FromString(request.SerializeToString())
     encoded = [span for r in twin.resource_spans for sc in r.scope_spans for span in sc.spans]
-    decoded = decode_spans(pa.array(encoded, type=pa.binary())).attributes
+    decoded = decode_spans(encoded).attributes
     keys, values = decode_attributes(decoded)
     picked_keys, picked_values = decode_attributes(decoded, fills_a_column)
     assert picked_keys.dictionary_decode().to_pylist() == keys.to_pylist()
