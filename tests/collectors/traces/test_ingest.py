@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import zlib
 from pathlib import Path
@@ -317,3 +318,44 @@ def test_leaving_the_other_attributes_out_changes_nothing_else(relative: str) ->
     assert left_out["attributes"].null_count == left_out.num_rows
     others = [name for name in kept.schema.names if name != "attributes"]
     assert plain_strings(left_out.select(others)).equals(plain_strings(kept.select(others)))
+
+
+def test_values_left_out_are_not_counted_as_cut(tmp_path: Path) -> None:
+    """A statement past the length cap is cut, and the cut counted, only where it is kept."""
+    statement = "SELECT " + "x" * 9_000
+    document = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "orders"}}]},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "0af7651916cd43dd8448eb211c80319c",
+                                "spanId": "b7ad6b7169203331",
+                                "name": "SELECT",
+                                "kind": 3,
+                                "startTimeUnixNano": "1754000000000000000",
+                                "endTimeUnixNano": "1754000000100000000",
+                                "attributes": [
+                                    {"key": "db.system", "value": {"stringValue": "postgresql"}},
+                                    {
+                                        "key": "db.statement",
+                                        "value": {"stringValue": statement},
+                                    },
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    path = write(tmp_path / "long.json", json.dumps(document).encode())
+    cuts = {}
+    for keep in (True, False):
+        reader = InputReader([path], jobs=1, keep_attributes=keep)
+        (batch,) = list(reader.batches())
+        assert batch.column("db_operation").to_pylist() == ["SELECT"]
+        cuts[keep] = [notice.reason for notice in reader.notices]
+    assert cuts == {True: ["value longer than 8,192 characters cut to that length"], False: []}
