@@ -596,8 +596,8 @@ class _SpanDetails:
         scope = _scope(row)
         number = int(row["span_id"][-6:], 16)
         if scope in ("http-server", "http-client"):
-            key = (scope, row["service"], row["parent_span_id"] is None, number % 200)
-            span.MergeFromString(self._cache.get(key) or self._http(key, row))
+            root = row["parent_span_id"] is None
+            span.MergeFromString(self._once((scope, row["service"], root, number % 200), self._http))
             status = row["http_status_code"]
             if status is not None:
                 span.attributes.append(_integer("http.response.status_code", status))
@@ -611,17 +611,25 @@ class _SpanDetails:
                 key_value = span.attributes.add(key="http.request.header.idempotency-key")
                 key_value.value.array_value.values.add(string_value=f"{row['trace_id'][:8]}-{number:06x}")
         elif scope == "database":
-            span.MergeFromString(self._database(row["service"], row["db_system"], row["name"], number % 200))
+            key = (row["service"], row["db_system"], row["name"], number % 200)
+            span.MergeFromString(self._once(key, self._database))
         elif scope == "messaging":
-            span.MergeFromString(self._messaging(row["kind"], number % 200))
+            span.MergeFromString(self._once((row["kind"], number % 200), self._messaging))
             span.attributes.append(_string("messaging.message.id", f"{row['trace_id'][-12:]}-{number:06x}"))
         if row["status"] == "error":
             span.status.code = _SPAN_STATUS_ERROR  # type: ignore[assignment]
             if row["http_status_code"] is not None:
                 span.status.message = f"HTTP {row['http_status_code']}"
 
-    def _http(self, key: tuple[Any, ...], row: dict[str, Any]) -> bytes:
-        scope, service, root, thread = key
+    def _once(self, key: tuple[Any, ...], encode: Callable[..., bytes]) -> bytes:
+        """The bytes ``encode(*key)`` gives, encoded once per key."""
+        found = self._cache.get((encode.__name__, *key))
+        if found is None:
+            found = self._cache[(encode.__name__, *key)] = encode(*key)
+        return found
+
+    @staticmethod
+    def _http(scope: str, service: str, root: bool, thread: int) -> bytes:
         details = [
             _string("network.protocol.version", "1.1"),
             _integer("thread.id", 40 + thread),
@@ -629,47 +637,44 @@ class _SpanDetails:
         ]
         if scope == "http-server":
             number = zlib.crc32(service.encode())
+            client = f"10.{number % 256}.{thread}.{number // 256 % 256}"
             details += [
                 _string("url.scheme", "http"),
-                _string("client.address", f"10.{number % 256}.{thread}.{number // 256 % 256}"),
-                _string("network.peer.address", f"10.{number % 256}.{thread}.{number // 256 % 256}"),
+                _string("client.address", client),
+                _string("network.peer.address", client),
                 _integer("network.peer.port", 40000 + thread * 17),
                 _string("user_agent.original", _BROWSER if root else _HTTP_CLIENT),
             ]
         else:
             details.append(_integer("server.port", 8080))
-        encoded = self._cache[key] = _encoded(*details)
-        return encoded
+        return _encoded(*details)
 
-    def _database(self, service: str, system: str, verb: str, thread: int) -> bytes:
-        key = ("database", service, system, verb, thread)
-        if key not in self._cache:
-            table = service.replace("-", "_")
-            statement = {
-                "INSERT": f"INSERT INTO {table} (id, customer_id, status, created_at) VALUES (?, ?, ?, ?)",
-                "SELECT": f"SELECT id, customer_id, status, created_at FROM {table} WHERE id = ?",
-            }.get(verb, f"{verb} {table}:?")
-            self._cache[key] = _encoded(
-                _string("db.namespace", table),
-                _string("db.query.text", statement),
-                _string("db.connection_string", f"{system}://{service}-db:{_PORTS.get(system, 5432)}"),
-                _integer("server.port", _PORTS.get(system, 5432)),
-                _integer("thread.id", 40 + thread),
-                _string("thread.name", f"http-nio-8080-exec-{thread}"),
-            )
-        return self._cache[key]
+    @staticmethod
+    def _database(service: str, system: str, verb: str, thread: int) -> bytes:
+        table = service.replace("-", "_")
+        statement = {
+            "INSERT": f"INSERT INTO {table} (id, customer_id, status, created_at) VALUES (?, ?, ?, ?)",
+            "SELECT": f"SELECT id, customer_id, status, created_at FROM {table} WHERE id = ?",
+        }.get(verb, f"{verb} {table}:?")
+        port = _PORTS.get(system, 5432)
+        return _encoded(
+            _string("db.namespace", table),
+            _string("db.query.text", statement),
+            _string("db.connection_string", f"{system}://{service}-db:{port}"),
+            _integer("server.port", port),
+            _integer("thread.id", 40 + thread),
+            _string("thread.name", f"http-nio-8080-exec-{thread}"),
+        )
 
-    def _messaging(self, kind: str, thread: int) -> bytes:
-        key = ("messaging", kind, thread)
-        if key not in self._cache:
-            self._cache[key] = _encoded(
-                _string("messaging.operation.type", "publish" if kind == "producer" else "process"),
-                _string("messaging.client.id", f"consumer-shop-{thread % 8}"),
-                _integer("messaging.kafka.message.offset", 1000 + thread),
-                _integer("thread.id", 40 + thread),
-                _string("thread.name", f"kafka-listener-{thread % 8}"),
-            )
-        return self._cache[key]
+    @staticmethod
+    def _messaging(kind: str, thread: int) -> bytes:
+        return _encoded(
+            _string("messaging.operation.type", "publish" if kind == "producer" else "process"),
+            _string("messaging.client.id", f"consumer-shop-{thread % 8}"),
+            _integer("messaging.kafka.message.offset", 1000 + thread),
+            _integer("thread.id", 40 + thread),
+            _string("thread.name", f"kafka-listener-{thread % 8}"),
+        )
 
 
 def _messages(table: pa.Table, spans_per_message: int = SPANS_PER_MESSAGE) -> Iterator[bytes]:

@@ -19,6 +19,7 @@ def write_landscape(path: Path, spans: int, spans_per_message: int | None = None
         assert spec is not None and spec.loader is not None
         module = sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
         spec.loader.exec_module(module)
-    size = {} if spans_per_message is None else {"spans_per_message": spans_per_message}
-    written: int = module.write_otlp(path, spans, **size)
+    written: int = module.write_otlp(
+        path, spans, spans_per_message=spans_per_message or module.SPANS_PER_MESSAGE
+    )
     return written

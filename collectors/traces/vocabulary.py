@@ -101,6 +101,11 @@ _KEY_CLASS: dict[str, tuple[int, int] | bool | None] = {}
 _KEY_CLASS_LIMIT = 100_000
 
 
+def _class_of(key: str) -> tuple[int, int] | bool | None:
+    """A key's class (see :data:`_KEY_CLASS`), looked up once it was worked out."""
+    return _KEY_CLASS[key] if key in _KEY_CLASS else _classify(key)
+
+
 def _classify(key: str) -> tuple[int, int] | bool | None:
     found = _ALIASES.get(key)
     result: tuple[int, int] | bool | None = found if found is not None else (_is_idempotency_key(key) or None)
@@ -123,7 +128,7 @@ def normalize(attributes: dict[str, Any]) -> tuple[list[Any], bool, list[tuple[s
     for key, raw in attributes.items():
         # Values count by their text, as the columnar readers see them (a list [""] is empty).
         value = raw if type(raw) is str or raw is None else stringify(raw)
-        kind = _KEY_CLASS[key] if key in _KEY_CLASS else _classify(key)
+        kind = _class_of(key)
         if kind is None or kind is True:
             idempotent = idempotent or kind is True
         elif value:
@@ -203,13 +208,7 @@ class NormalizedColumns:
 def fills_a_column(keys: list[str]) -> np.ndarray:
     """Which of these attribute keys have values that fill a column (or the statement a
     column is derived from): the values a reader that drops the other attributes must read."""
-    return np.array(
-        [
-            key in _STATEMENT_KEYS or type(_KEY_CLASS[key] if key in _KEY_CLASS else _classify(key)) is tuple
-            for key in keys
-        ],
-        dtype=bool,
-    )
+    return np.array([key in _STATEMENT_KEYS or type(_class_of(key)) is tuple for key in keys], dtype=bool)
 
 
 def normalize_columns(
@@ -229,7 +228,7 @@ def normalize_columns(
     encoded = keys if pa.types.is_dictionary(keys.type) else pc.dictionary_encode(keys)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     distinct: list[str] = encoded.dictionary.to_pylist()
-    classes = [_KEY_CLASS[key] if key in _KEY_CLASS else _classify(key) for key in distinct]
+    classes = [_class_of(key) for key in distinct]
     column_of = np.array([c[0] if type(c) is tuple else -1 for c in classes], dtype=np.int64)
     rank_of = np.array([c[1] if type(c) is tuple else 0 for c in classes], dtype=np.int64)
     idempotent_key = np.array([c is True for c in classes], dtype=bool)

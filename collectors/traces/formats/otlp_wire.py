@@ -159,12 +159,10 @@ def _utf8(texts: pa.Array) -> pa.Array:
 def check_utf8(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> None:
     """Check the slices ``data[begin:begin + length]`` are UTF-8 text without keeping them: all
     ASCII, as most text is, or then gathered and checked."""
-    runs = _runs(begin, length)
-    if runs is None:
-        if length.any():
-            _utf8(gather(data, begin, length))
+    if not length.any():
         return
-    if ((data >= _SHORT) & _slice_mask(len(data), *runs)).any():
+    runs = _runs(begin, length)
+    if runs is None or ((data >= _SHORT) & _slice_mask(len(data), *runs)).any():
         _utf8(gather(data, begin, length))
 
 
