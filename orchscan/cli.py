@@ -20,12 +20,13 @@ import click
 
 from orchscan import interrupts
 from orchscan.analyzer.results import SEVERITIES
+from orchscan.budget import MemoryBudget, parse_size
 from orchscan.collectors.memory_pool import use_scan_allocators
 from orchscan.collectors.model.records import Ingest
-from orchscan.collectors.traces.ingest import InputError, expand_paths, ingest
+from orchscan.collectors.traces.ingest import InputError, InputReader, expand_paths, ingest
 from orchscan.collectors.traces.receiver import TRACES_PATH, Receiver, ReceiverLimits, serve
 from orchscan.collectors.traces.registry import FORMATS
-from orchscan.collectors.traces.sources import SourceError, parse_source
+from orchscan.collectors.traces.sources import SourceError, TraceSource, parse_source
 from orchscan.engines.dask.inputs import is_url
 from orchscan.engines.registry import ENGINES, LIVE_ON_DASK
 from orchscan.exits import (
@@ -35,6 +36,7 @@ from orchscan.exits import (
     EXIT_TERMINATED,
     UnusableInput,
 )
+from orchscan.heap import loading_modules
 from orchscan.inspection import describe_ingest, render_inspection
 from orchscan.live import (
     INPUTS_HELP,
@@ -45,6 +47,7 @@ from orchscan.live import (
     open_inputs,
     pop_live_options,
 )
+from orchscan.reading import scan_reader
 from orchscan.reports.untrusted import printable
 
 # ``inspect`` needs none of the analysis, reports, jinja2 or networkx (tens of megabytes of a
@@ -195,8 +198,6 @@ def _check_trace_url(context: click.Context, parameter: click.Parameter, value: 
 
 
 def _size(_: click.Context, __: click.Parameter, value: str) -> int:
-    from orchscan.runner import parse_size
-
     try:
         return parse_size(value)
     except ValueError as error:
@@ -446,8 +447,6 @@ def diff(old: str | None, new: str | None, history_path: str | None, as_json: bo
 
 
 def _run(options: dict[str, Any], *, drift_only: bool) -> int:
-    from orchscan.scanning import ScanOptions, run_scan
-
     inputs: tuple[str, ...] = options.pop("paths")
     if bool(inputs) == bool(options["records"]):
         raise click.UsageError("give trace files or live sources to read, or --records DIR, not both")
@@ -461,8 +460,42 @@ def _run(options: dict[str, Any], *, drift_only: bool) -> int:
     progress = bool(options.pop("progress")) and sys.stderr.isatty()
     paths, sources = open_inputs(inputs, pop_live_options(options))
     options["formats"] = _formats(options["formats"])
-    with _scan_progress(paths, progress) as bars:
-        return run_scan(paths, ScanOptions(**options, drift_only=drift_only), bars, sources=sources)
+    with _scan_progress(paths, progress) as bars, _head_start(paths, sources, options, bars) as reader:
+        with loading_modules():
+            from orchscan.scanning import ScanOptions, run_scan
+
+        scan_options = ScanOptions(**options, drift_only=drift_only)
+        return run_scan(paths, scan_options, bars, sources=sources, reader=reader)
+
+
+@contextmanager
+def _head_start(
+    paths: tuple[str, ...],
+    sources: tuple[TraceSource, ...],
+    options: dict[str, Any],
+    bars: _ProgressBars | None,
+) -> Iterator[InputReader | None]:
+    """The scan's reader, its workers started on the first chunks before the analysis loads
+    (see :mod:`orchscan.reading`); None where the scan reads no files here (records, a
+    cluster, storage URLs) or would refuse them: the scan then reports why as usual."""
+    if options["records"] or options["engine"] != "local" or any(is_url(path) for path in paths):
+        yield None
+        return
+    budget = MemoryBudget(options["memory_limit"], options["jobs"] or os.cpu_count() or 1)
+    try:
+        reader = scan_reader(
+            paths,
+            sources=sources,
+            fmt=options["fmt"],
+            jobs=budget.jobs,
+            on_progress=bars.read if bars else None,
+        )
+    except InputError:
+        yield None
+        return
+    with reader:
+        reader.start(budget.head_start_bytes)
+        yield reader
 
 
 class _ProgressBars:

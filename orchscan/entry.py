@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -24,8 +25,11 @@ def main() -> None:
     ends at once (see :func:`_end_now`) instead of tearing the interpreter down.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    gc.disable()  # no collection while the modules load (see orchscan.heap)
     from orchscan.cli import main as command
     from orchscan.interrupts import settle
+
+    gc.enable()
 
     try:
         command()

@@ -17,7 +17,6 @@ landscape and the finished analysis are always this process's, through the same 
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -32,6 +31,7 @@ from orchscan.analyzer.pipeline import ScanResult, SpecContext, finish_analysis,
 from orchscan.analyzer.reduction import SelectedRecords
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.beside import beside
+from orchscan.budget import MemoryBudget
 from orchscan.collectors.arazzo import DocumentedWorkflow
 from orchscan.collectors.memory_pool import release_freed_memory
 from orchscan.collectors.model.records import IngestReport, Notice, Skipped, SourceReport
@@ -46,6 +46,7 @@ from orchscan.engines.dask.inputs import is_url
 from orchscan.engines.local import local_engine
 from orchscan.engines.registry import ENGINES, LIVE_ON_DASK, EngineError
 from orchscan.engines.units import Engine, ReduceTask, UnitResult, UnitsHandover
+from orchscan.reading import scan_reader
 from orchscan.records import (
     RecordsEngine,
     RecordsFolder,
@@ -55,81 +56,6 @@ from orchscan.records import (
     write_manifest,
     write_unit,
 )
-
-#: The default memory budget of a scan (``--memory-limit``).
-DEFAULT_MEMORY_LIMIT = 1 << 30
-
-#: Bytes of memory reducing one span takes at its peak (span table, call tables, marks and
-#: partials together), measured on the benchmark landscapes; sizes the reduction units.
-REDUCE_BYTES_PER_SPAN = 1500
-
-
-#: Units are never smaller than this, whatever the budget: the fixed cost of a unit must not dominate.
-MIN_UNIT_SPANS = 10_000
-
-#: Bytes one mined request takes in the landscape stage at its peak (its marked calls, merged,
-#: and the mining's working copies), measured on the benchmark landscape; sizes the sample of
-#: requests flows are mined from (see :mod:`orchscan.analyzer.flows.sampling`).
-LANDSCAPE_BYTES_PER_REQUEST = 6000
-
-#: Flows are mined from at least this many requests in all, whatever the budget: fewer would
-#: leave too little evidence for the claims made of them.
-MIN_MINED_REQUESTS = 10_000
-
-
-@dataclass(frozen=True)
-class MemoryBudget:
-    """How one memory limit is shared between the stages of a scan.
-
-    Routed spans wait in memory up to ``route_buffer_bytes``, then go to the work folder; each
-    of ``jobs`` workers reduces units of at most ``unit_spans`` spans; the heavy records workers
-    keep between reduction and selection stay in memory up to ``heavy_bytes`` in all, then
-    spill. On a cluster, one read task holds up to ``input_bytes`` of routed spans. The landscape
-    stage mines flows from at most ``mined_requests`` requests.
-
-    The local buffer is small on purpose: the reducing workers are forked once reading ends, so
-    every routed span still in memory then would count in the parent's peak and in each
-    worker's. Writing them costs no measurable time (1M spans: read in 3.40 s with every
-    span written, 3.23 s with all 230 MB kept in memory), and the scan's largest process
-    peaked at 842 MB instead of 723 MB when they were kept.
-    """
-
-    limit: int
-    jobs: int
-
-    @property
-    def route_buffer_bytes(self) -> int:
-        return self.limit // 20
-
-    @property
-    def input_bytes(self) -> int:
-        return self.limit * 3 // 10
-
-    @property
-    def unit_spans(self) -> int:
-        return max(MIN_UNIT_SPANS, self.limit * 4 // 10 // self.jobs // REDUCE_BYTES_PER_SPAN)
-
-    @property
-    def heavy_bytes(self) -> int:
-        return self.limit * 2 // 10
-
-    @property
-    def mined_requests(self) -> int:
-        """How many requests the landscape stage mines at most, in all: 30 % of the budget."""
-        return max(MIN_MINED_REQUESTS, self.limit * 3 // 10 // LANDSCAPE_BYTES_PER_REQUEST)
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``512M``, ``2G``, ``1.5GiB`` or a plain number of bytes."""
-    found = _SIZE.match(text)
-    if found is None:
-        raise ValueError(f"not a size: {text!r} (examples: 512M, 2G, 1073741824)")
-    number, unit = found.groups()
-    return int(float(number) * 1024 ** "_kmgt".index(unit.lower() or "_"))
-
 
 Progress = Callable[[int], None]
 
@@ -152,22 +78,10 @@ class ReadAccount:
 
 
 def read_partitioned(
-    paths: Iterable[str],
-    *,
-    sources: Sequence[TraceSource] = (),
-    fmt: str | None,
-    jobs: int,
-    budget: MemoryBudget,
-    work_dir: Path,
-    on_progress: Progress | None = None,
+    reader: InputReader, *, budget: MemoryBudget, work_dir: Path
 ) -> tuple[ReadAccount, Partitions, tuple[str, ...]]:
-    """Read every input into partitions of whole traces; also the service and peer names seen.
-
-    The attributes that fill no column are left out: no stage of the analysis reads them.
-    """
-    reader = InputReader(
-        paths, sources=sources, fmt=fmt, jobs=jobs, on_progress=on_progress, keep_attributes=False
-    )
+    """Read every input of ``reader`` (see :func:`orchscan.reading.scan_reader`) into partitions of
+    whole traces; also the service and peer names seen."""
     size = sum(_estimated_bytes(path) for path in reader.files)
     size += sum(live.estimated_bytes() for live in reader.sources)
     store = PartitionStore(
@@ -393,10 +307,13 @@ def scan_traces(
     engine: str = "local",
     scheduler: str | None = None,
     owners_file: OwnersFile | None = None,
+    reader: InputReader | None = None,
 ) -> ScanResult:
     """The whole analysis of the files at ``paths`` and the live ``sources`` on ``engine`` (see the
     module docstring); with ``keep_records``, every reduced unit is kept there as records.
-    ``scheduler`` is the Dask scheduler's address for the dask engine (None: a local cluster)."""
+    ``scheduler`` is the Dask scheduler's address for the dask engine (None: a local cluster).
+    ``reader`` is the :func:`orchscan.reading.scan_reader` of those inputs when the caller opened
+    it already (to give its workers a head start); local engine only."""
     paths = tuple(paths)
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
@@ -418,16 +335,12 @@ def scan_traces(
     urls = [path for path in paths if is_url(path)]
     if urls:
         raise EngineError(f"{urls[0]}: inputs at URLs are read by the workers of --engine dask")
-    with work_folder(work_dir) as folder:
-        account, partitions, services = read_partitioned(
-            paths,
-            sources=sources,
-            fmt=fmt,
-            jobs=budget.jobs,
-            budget=budget,
-            work_dir=folder,
-            on_progress=progress.read if progress else None,
+    if reader is None:
+        reader = scan_reader(
+            paths, sources=sources, fmt=fmt, jobs=budget.jobs, on_progress=progress.read if progress else None
         )
+    with work_folder(work_dir) as folder, reader:
+        account, partitions, services = read_partitioned(reader, budget=budget, work_dir=folder)
         units = UnitsHandover(partitions.units(budget.unit_spans))
         del partitions  # the engine frees the routed spans once it no longer needs them
         if progress is not None:

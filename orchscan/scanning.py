@@ -25,11 +25,13 @@ from orchscan.analyzer.findings.suppressions import apply_suppressions
 from orchscan.analyzer.pipeline import ScanResult
 from orchscan.analyzer.results import SEVERITIES, Finding, Suppression
 from orchscan.analyzer.thresholds import CallThresholds, FlowThresholds, RoleThresholds, Thresholds
+from orchscan.budget import DEFAULT_MEMORY_LIMIT, MemoryBudget
 from orchscan.collectors.arazzo import ArazzoError, DocumentedWorkflow, read_arazzo
 from orchscan.collectors.openapi.binding import load_mapping
 from orchscan.collectors.openapi.loader import load_specs
 from orchscan.collectors.openapi.model import SpecSet
 from orchscan.collectors.owners import OwnersError, OwnersFile, load_owners
+from orchscan.collectors.traces.ingest import InputReader
 from orchscan.collectors.traces.sources import TraceSource
 from orchscan.config import ConfigError, build_thresholds, load_config_file, merge, parse_overrides
 from orchscan.engines.registry import EngineError
@@ -42,7 +44,7 @@ from orchscan.reports.html.figures import describe_fetch
 from orchscan.reports.output import OutputError, OutputSet, prepare_output, write_artifact
 from orchscan.reports.registry import DEFAULT_REPORTS, OUTPUTS, REPORTS, STREAMABLE, report_context
 from orchscan.reports.untrusted import printable
-from orchscan.runner import DEFAULT_MEMORY_LIMIT, MemoryBudget, ScanProgress, scan_records, scan_traces
+from orchscan.runner import ScanProgress, scan_records, scan_traces
 from orchscan.suppressions import load_suppressions, today
 
 #: ``--out -``: the one chosen report goes to standard output.
@@ -88,9 +90,11 @@ def run_scan(
     progress: ScanProgress | None = None,
     *,
     sources: Sequence[TraceSource] = (),
+    reader: InputReader | None = None,
 ) -> int:
     """Check what the user gave, analyse the traces at ``paths`` and from the live ``sources``,
-    write the reports; the exit status."""
+    write the reports; the exit status. ``reader`` reads those inputs when the caller opened it
+    already (see :mod:`orchscan.reading`)."""
     formats = _formats(options)
     thresholds = _thresholds(options)
     entries = load_suppressions(Path(options.suppressions)) if options.suppressions else ()
@@ -105,7 +109,7 @@ def run_scan(
     with _output(options.out_dir, formats) as output:
         specs, mapping = _specs(options)
         result = _analyse(
-            paths, sources, options, specs, mapping, thresholds, workflows, entries, progress, owners
+            paths, sources, options, specs, mapping, thresholds, workflows, entries, progress, owners, reader
         )
         for fetched in result.analysis.input.sources:
             account = f"{describe_fetch(fetched)}, {fetched.bytes:,} bytes"
@@ -153,6 +157,7 @@ def _analyse(
     entries: tuple[Suppression, ...],
     progress: ScanProgress | None,
     owners: OwnersFile | None = None,
+    reader: InputReader | None = None,
 ) -> ScanResult:
     """The one place the analysis runs: read the traces (or ``--records``), reduce, finish (drift
     included), then suppressions."""
@@ -189,6 +194,7 @@ def _analyse(
                 engine=options.engine,
                 scheduler=options.dask_scheduler,
                 owners_file=owners,
+                reader=reader,
             )
         except EngineError as error:
             raise UnusableInput(printable(str(error))) from None

@@ -107,6 +107,13 @@ class Chunk:
     position: int
     extent: FileExtent | None = None
 
+    @property
+    def size(self) -> int:
+        """Bytes of input the chunk holds, in ``payload`` or in the file."""
+        if self.extent is None:
+            return len(self.payload)
+        return sum(end - start for start, end, _ in self.extent.runs)
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkResult:

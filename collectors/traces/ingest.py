@@ -11,6 +11,7 @@ import dataclasses
 import io
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -117,6 +118,11 @@ class InputReader:
     could not be used is collected on the way: ``skipped`` records, ``notices`` of values
     repaired while parsing, and each input's detected ``formats``. Without ``keep_attributes``
     the spans' ``attributes`` column is null (see :func:`parse_chunk`).
+
+    At most ``2 * jobs`` chunks are in flight, across file ends: a folder of small files keeps
+    every worker busy. :meth:`start` hands the workers a head start before :meth:`batches` is
+    first called. Close the reader (or use it as a context manager) when it may be left before
+    its batches are all read, so that its workers stop.
     """
 
     def __init__(
@@ -140,23 +146,36 @@ class InputReader:
         self._jobs = jobs or os.cpu_count() or 1
         self._on_progress = on_progress
         self._parse = partial(_parse_lean, keep_attributes=keep_attributes)
+        self._executor: Executor | None = None
+        self._items = self._file_items()
+        # Chunks handed to the workers, in input order, each with the file it came from; a
+        # file's entry without a chunk marks its end.
+        self._pending: deque[tuple[Path, Future[ChunkResult] | None]] = deque()
+        self._in_flight = 0
+
+    def start(self, ahead_bytes: int) -> None:
+        """Start the workers on the first ``ahead_bytes`` of input chunks (at least a window's
+        worth), which they parse while the caller goes on with other work."""
+        executor = self._started()
+        if executor is None:
+            return
+        handed = 0
+        while handed < ahead_bytes or self._in_flight < 2 * self._jobs:
+            chunk = self._hand_next(executor)
+            if chunk is None:
+                break
+            handed += chunk.size
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Every span batch of every file, files in order."""
-        executor = _executor(self._jobs)
+        """Every span batch of every file, files in order, then of every live source."""
+        executor = self._started()
         shared = _SharedColumns()
         try:
-            for path in self.files:
-                source = path.as_posix()
-                for result in _parse_file(
-                    path, source, self._fmt, self._parse, executor, self._jobs, self.skipped, self.formats
-                ):
-                    self.skipped.extend(result.skipped)
-                    self.notices.extend(result.notices)
-                    if result.batch.num_rows:
-                        yield shared.complete(result.batch, source)
-                if self._on_progress is not None:
-                    self._on_progress(_size(path))
+            for path, result in self._file_results(executor):
+                self.skipped.extend(result.skipped)
+                self.notices.extend(result.notices)
+                if result.batch.num_rows:
+                    yield shared.complete(result.batch, path.as_posix())
             for live in self.sources:
                 self.formats[live.name] = live.format
                 for result in _parse_source(live, self._parse, executor, self._jobs, self.skipped):
@@ -165,8 +184,73 @@ class InputReader:
                     if result.batch.num_rows:
                         yield shared.complete(result.batch, live.name)
         finally:
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
+            self.close()
+
+    def close(self) -> None:
+        """Stop the workers; chunks not yet parsed are dropped."""
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> InputReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _started(self) -> Executor | None:
+        if self._executor is None:
+            self._executor = _executor(self._jobs)
+        return self._executor
+
+    def _file_items(self) -> Iterator[tuple[Path, Chunk | Skipped | str | None]]:
+        """Every file's format, chunks and split-time skips, then None for its end."""
+        for path in self.files:
+            for item in _chunks(path, path.as_posix(), self._fmt):
+                yield path, item
+            yield path, None
+
+    def _hand_next(self, executor: Executor) -> Chunk | None:
+        """Hand the next chunk of the files to the workers; None when there is none left."""
+        for path, item in self._items:
+            if isinstance(item, str):
+                self.formats[path.as_posix()] = item
+            elif isinstance(item, Skipped):
+                self.skipped.append(item)
+            else:
+                self._pending.append((path, None if item is None else executor.submit(self._parse, item)))
+                if item is not None:
+                    self._in_flight += 1
+                    return item
+        return None
+
+    def _file_results(self, executor: Executor | None) -> Iterator[tuple[Path, ChunkResult]]:
+        """Each chunk's result with its file, in input order, at most ``2 * jobs`` in flight."""
+        if executor is None:
+            for path, item in self._items:
+                if isinstance(item, str):
+                    self.formats[path.as_posix()] = item
+                elif isinstance(item, Skipped):
+                    self.skipped.append(item)
+                elif item is None:
+                    self._file_done(path)
+                else:
+                    yield path, self._parse(item)
+            return
+        while True:
+            while self._in_flight < 2 * self._jobs and self._hand_next(executor) is not None:
+                pass
+            if not self._pending:
+                return
+            path, future = self._pending.popleft()
+            if future is None:
+                self._file_done(path)
+            else:
+                self._in_flight -= 1
+                yield path, future.result()
+
+    def _file_done(self, path: Path) -> None:
+        if self._on_progress is not None:
+            self._on_progress(_size(path))
 
     @property
     def inputs(self) -> list[str]:
@@ -307,33 +391,6 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _parse_file(
-    path: Path,
-    source: str,
-    forced: str | None,
-    parse: Callable[[Chunk], ChunkResult],
-    executor: Executor | None,
-    jobs: int,
-    skipped: list[Skipped],
-    formats: dict[str, str],
-) -> Iterator[ChunkResult]:
-    """Parse one file's chunks, in order, keeping at most ``2 * jobs`` chunks in flight."""
-    pending: list[Future[ChunkResult]] = []
-    for item in _chunks(path, source, forced):
-        if isinstance(item, str):
-            formats[source] = item
-        elif isinstance(item, Skipped):
-            skipped.append(item)
-        elif executor is None:
-            yield parse(item)
-        else:
-            pending.append(executor.submit(parse, item))
-            if len(pending) >= 2 * jobs:
-                yield pending.pop(0).result()
-    for future in pending:
-        yield future.result()
-
-
 def _parse_source(
     live: TraceSource,
     parse: Callable[[Chunk], ChunkResult],
@@ -341,7 +398,7 @@ def _parse_source(
     jobs: int,
     skipped: list[Skipped],
 ) -> Iterator[ChunkResult]:
-    """Parse a live source's answers with their formats' readers, as :func:`_parse_file` parses a file.
+    """Parse a live source's answers with their formats' readers, as the files' chunks are parsed.
 
     A reader's skip positions are within one answer, so each gets the request it answered prefixed.
     """

@@ -16,6 +16,7 @@ from saga_factories import SagaMix, build_saga
 from orchscan.analyzer.pipeline import analyze
 from orchscan.analyzer.results import Analysis
 from orchscan.analyzer.thresholds import FlowThresholds, Thresholds
+from orchscan.budget import MemoryBudget, parse_size
 from orchscan.cli import main
 from orchscan.collectors.model.records import Ingest
 from orchscan.collectors.model.spans import service_names
@@ -25,7 +26,7 @@ from orchscan.collectors.owners import OwnersFile, TeamPatterns
 from orchscan.collectors.traces.ingest import ingest
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.engines.units import UnitsHandover
-from orchscan.runner import MemoryBudget, ReadAccount, parse_size, run_analysis
+from orchscan.runner import ReadAccount, run_analysis
 
 
 def _partitioned(

@@ -15,9 +15,10 @@ from paths import SAMPLE
 from replay import Reply, replay
 
 from orchscan.analyzer.thresholds import Thresholds
+from orchscan.budget import MemoryBudget
 from orchscan.cli import main
 from orchscan.engines.registry import EngineError
-from orchscan.runner import MemoryBudget, scan_traces
+from orchscan.runner import scan_traces
 
 
 def _scan(out: Path, *options: str) -> Result:
