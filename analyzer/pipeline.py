@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from orchscan.analyzer.columnar.frames import rows
 from orchscan.analyzer.findings.conformance import check_conformance
 from orchscan.analyzer.findings.events import event_findings
 from orchscan.analyzer.findings.ownership import cross_team_orchestration
@@ -307,7 +308,7 @@ def _document_entries(
 def _statuses(observed: pd.DataFrame) -> dict[tuple[str, str], tuple[int, ...]]:
     """Status codes each (callee, operation) answered successfully with, as observed."""
     found: dict[tuple[str, str], set[int]] = {}
-    for callee, operation, code in observed.itertuples(index=False, name=None):
+    for callee, operation, code in rows(observed):
         found.setdefault((str(callee), str(operation)), set()).add(int(code))
     return {key: tuple(sorted(codes)) for key, codes in sorted(found.items())}
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orchscan.analyzer.columnar.frames import values
 from orchscan.analyzer.flows.duplicates import find_duplicates
 from orchscan.analyzer.flows.failures import find_failure_logics
 from orchscan.analyzer.flows.handoffs import SpecIndex, find_handoffs
@@ -86,7 +87,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
     ):
         total = len(group)
         flow_stats = per_flow.get(fid, {})
-        sequences = list(flow_variants["sequence"])
+        sequences = values(flow_variants["sequence"])
         steps_out = _steps(sequences, flow_stats, described, thresholds, extras)
         first = group.iloc[0]
         methods = group["method"].dropna()

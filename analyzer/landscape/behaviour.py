@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchscan.analyzer.columnar.frames import with_columns
+from orchscan.analyzer.columnar.frames import rows, values, with_columns
 from orchscan.analyzer.columnar.grouping import (
     distinct_names,
     group_codes,
@@ -450,9 +450,9 @@ def summarise_behaviour(partial: BehaviourPartial) -> tuple[ServiceBehaviour, ..
     overall_by_service = {b.service: b for b in overall}
     links = partial.links
     names = sorted(
-        set(partial.operations["service"].dropna())
-        | set(links["caller"].dropna())
-        | set(links["callee"].dropna())
+        set(values(partial.operations["service"].dropna()))
+        | set(values(links["caller"].dropna()))
+        | set(values(links["callee"].dropna()))
     )
     return _with_links(_Links.of(partial), names, overall_by_service, by_service)
 
@@ -464,7 +464,7 @@ def _behaviours(
 
     def per_group(frame: pd.DataFrame, column: str) -> dict[tuple[object, ...], tuple[str, ...]]:
         found: dict[tuple[object, ...], list[str]] = {}
-        for *key, value in frame[[*keys, column]].itertuples(index=False, name=None):
+        for *key, value in rows(frame, [*keys, column]):
             found.setdefault(tuple(_key(k) for k in key), []).append(str(value))
         return {key: tuple(values) for key, values in found.items()}
 
@@ -528,7 +528,7 @@ def _distinct_pairs(keys: pd.Series, values: pd.Series) -> dict[str, tuple[str, 
     pairs = pd.DataFrame({"key": keys.astype(str), "value": values.astype(str)}).drop_duplicates()
     pairs = pairs.sort_values(["key", "value"])
     found: dict[str, list[str]] = {}
-    for key, value in pairs.itertuples(index=False, name=None):
+    for key, value in rows(pairs):
         found.setdefault(key, []).append(value)
     return {key: tuple(values) for key, values in found.items()}
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from orchscan.analyzer.columnar.frames import rows
 from orchscan.analyzer.columnar.grouping import (
     distinct_names,
     group_codes,
@@ -235,7 +236,7 @@ def build_operation_graph(tables: CallTables) -> nx.DiGraph:
     calls = tables.calls.assign(entry_operation=entry_operation.fillna("(unknown)").array)
     graph: nx.DiGraph = nx.DiGraph()
     _, nodes = group_codes(requests, ["service", "operation"], dropna=False)
-    for service, operation in nodes.itertuples(index=False, name=None):
+    for service, operation in rows(nodes):
         graph.add_node((service, operation), service=service, operation=operation)
     keys = ["caller", "entry_operation", "callee", "operation"]
     _add_edges(graph, _graph_stats(calls, keys), ["caller", "entry_operation"], ["callee", "operation"])

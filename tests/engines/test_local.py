@@ -94,16 +94,17 @@ def test_the_engine_lets_go_of_its_records_and_workers_once_it_has_selected(
     task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
     with local_engine(units, task, jobs=jobs) as engine:
         results = engine.reduce()
-        # One job keeps the records in this process; more keep them in the workers.
+        # One job keeps the records in this process (the last unit's as they are, the others
+        # packed); more keep them in the workers.
         workers = [process for process, _ in engine._workers]
-        held = engine._held._memory
-        assert (len(workers), len(held)) == ((0, units.count) if jobs == 1 else (jobs, 0))
+        held = [*engine._held._memory, *([engine._held._live[0]] if engine._held._live else [])]
+        assert (len(workers), sorted(held)) == ((0, list(range(units.count))) if jobs == 1 else (jobs, []))
         selected = engine.select(
             Selection(frozenset(), frozenset(), frozenset(), frozenset(), 1.0, results[0].light.answers)
         )
         # Still inside the engine's block: the landscape's mining runs here, without them.
         assert not any(process.is_alive() for process in workers)
-        assert not held
+        assert not engine._held._memory and engine._held._live is None
     assert len(selected) == units.count
 
 
@@ -118,7 +119,9 @@ def test_records_spilled_to_disk_select_the_same_as_records_held_in_memory(jobs:
         with local_engine(units, task, jobs=jobs) as engine:
             results = engine.reduce()
             spilled = list(work_dir.glob("heavy-*"))
-            assert len(spilled) == (units.count if budget == 0 else 0)
+            # Each worker's last unit is selected from as it is, never packed.
+            assert len(spilled) == (units.count - min(jobs, units.count) if budget == 0 else 0)
+            assert units.count > jobs
             landscape = plan_landscape([r.light for r in results], specs=SpecContext.of(None, (), None))
             assert landscape.selection.candidates  # the shop's orchestrations are selected
             selected[budget] = SelectedRecords.merge(engine.select(landscape.selection))

@@ -157,12 +157,8 @@ def _utf8(texts: pa.Array) -> pa.Array:
 
 
 def check_utf8(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> None:
-    """Check the slices ``data[begin:begin + length]`` are UTF-8 text without keeping them: all
-    ASCII, as most text is, or then gathered and checked."""
-    if not length.any():
-        return
-    runs = _runs(begin, length)
-    if runs is None or ((data >= _SHORT) & _slice_mask(len(data), *runs)).any():
+    """Check the slices ``data[begin:begin + length]`` are UTF-8 text without keeping them."""
+    if length.any():
         _utf8(gather(data, begin, length))
 
 
@@ -199,25 +195,26 @@ def read_varints(
     return value, after, ~going & (after <= stop)
 
 
-#: Below this share of the bytes its slices span, a gather indexes the bytes it takes; above, it
-#: masks every byte they span (about 0.6 ns a byte spanned against 3.7 ns a byte taken).
-DENSE_GATHER = 1 / 6
-
-
 def gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
     """A binary array of the slices ``data[begin:begin + length]``.
 
     Slices that follow one another without overlap (fields of messages in order, as decoders
-    pick them) and take a good share of the bytes they span (keys and values of attributes) are
-    cut out with a mask of one byte per byte spanned; others (ids of spans, a few bytes in
-    hundreds) through an index of the bytes taken.
+    pick them) are taken by Arrow from a view of ``data`` whose values are the slices and the
+    gaps between them, value by value: 2.9 ms for a chunk's 345,000 attribute keys, against
+    11.5 ms through a mask of every byte they span. Others go through an index of the bytes
+    taken, one for ids (all of one width) or one built from the lengths.
     """
+    end = begin + length
+    if _ascending(begin, end):
+        return _take_in_order(data, begin, end)
+    taken = length > 0
+    if _ascending(begin[taken], end[taken]):
+        # Empty slices out of place sit where the slices before them ended.
+        reached = np.maximum.accumulate(np.where(taken, end, 0))
+        return _take_in_order(data, np.where(taken, begin, reached), np.where(taken, end, reached))
     offsets = np.zeros(len(begin) + 1, dtype=np.int32)
     offsets[1:] = np.cumsum(length, dtype=np.int64)
-    runs = _runs(begin, length)
-    if runs is not None and offsets[-1] >= DENSE_GATHER * (runs[1][-1] - runs[0][0]):
-        picked = data[_slice_mask(len(data), *runs)]
-    elif len(length) and (length == length[0]).all():  # ids: one width for all
+    if len(length) and (length == length[0]).all():  # ids: one width for all
         picked = data[(begin[:, None] + np.arange(length[0])).reshape(-1)]
     else:
         picked = data[np.repeat(begin - offsets[:-1], length) + np.arange(offsets[-1], dtype=np.int32)]
@@ -226,27 +223,23 @@ def gather(data: np.ndarray, begin: np.ndarray, length: np.ndarray) -> pa.Array:
     )
 
 
-def _runs(begin: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Where the non-empty slices start and end, if there are some and they come in order, each
-    ending before the next begins."""
-    taken = length > 0
-    starts = begin[taken]
-    ends = starts + length[taken]
-    if not len(starts) or not (starts[1:] >= ends[:-1]).all():
-        return None
-    return starts, ends
+def _ascending(begin: np.ndarray, end: np.ndarray) -> bool:
+    """Whether each slice begins where the one before it ended, or after."""
+    return bool((begin[1:] >= end[:-1]).all())
 
 
-def _slice_mask(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """True on the bytes of ordered slices, built as runs: gap, slice, gap, slice, ..., gap."""
-    runs = np.empty(2 * len(starts) + 1, dtype=np.int64)
-    runs[0] = starts[0]
-    runs[1:-1:2] = ends - starts
-    runs[2:-1:2] = starts[1:] - ends[:-1]
-    runs[-1] = size - ends[-1]
-    pattern = np.zeros(len(runs), dtype=bool)
-    pattern[1::2] = True
-    return np.repeat(pattern, runs)
+def _take_in_order(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> pa.Array:
+    """The slices ``data[begin:end]``, in order without overlap: every other value of a view."""
+    large = len(data) >= 2**31
+    bounds = np.empty(2 * len(begin) + 1, dtype=np.int64 if large else np.int32)
+    bounds[0:-1:2], bounds[1::2], bounds[-1] = begin, end, end[-1] if len(end) else 0
+    view = pa.Array.from_buffers(
+        pa.large_binary() if large else pa.binary(),
+        2 * len(begin),
+        [None, pa.py_buffer(bounds), pa.py_buffer(data)],
+    )
+    taken = view.take(pa.array(np.arange(0, 2 * len(begin), 2, dtype=np.int64)))
+    return taken.cast(pa.binary()) if large else taken
 
 
 def _decode_slowly(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import numpy as np
@@ -193,17 +194,19 @@ _slices = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12)), max_size=3
 
 
 @settings(max_examples=200, deadline=None)
-@given(_slices, st.booleans())
+@given(_slices, st.sampled_from(["ordered", "empty ones anywhere", "reversed"]), st.randoms())
 def test_gather_cuts_any_slices_out_of_the_bytes(
-    gaps_and_lengths: list[tuple[int, int]], ordered: bool
+    gaps_and_lengths: list[tuple[int, int]], order: str, random: Random
 ) -> None:
-    """In order without overlap (through a mask where dense, an index where sparse) or anyhow."""
+    """In order without overlap (taken from a view of the bytes), also with empty slices out of
+    place among them, or anyhow."""
     data = np.arange(2_000, dtype=np.int64).astype(np.uint8)
     begin, at = [], 0
     for gap, length in gaps_and_lengths:
-        begin.append(at + gap)
+        begin.append(at + gap if length or order != "empty ones anywhere" else random.randrange(2_000))
         at += gap + length
-    starts = np.array(begin if ordered else begin[::-1], dtype=np.int64)
-    lengths = np.array([length for _, length in gaps_and_lengths][:: 1 if ordered else -1], dtype=np.int64)
+    step = -1 if order == "reversed" else 1
+    starts = np.array(begin[::step], dtype=np.int64)
+    lengths = np.array([length for _, length in gaps_and_lengths][::step], dtype=np.int64)
     expected = [bytes(data[s : s + n]) for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)]
     assert gather(data, starts, lengths).to_pylist() == expected
