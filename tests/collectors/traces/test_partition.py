@@ -24,7 +24,6 @@ from orchscan.collectors.traces.partition import (
     PartitionStore,
     load_unit,
     partition_count,
-    take_rows,
     trace_buckets,
 )
 
@@ -179,18 +178,3 @@ def test_partition_count_follows_the_input_size() -> None:
     assert partition_count(0, 100_000) == MIN_PARTITIONS
     assert partition_count(10**9, 100_000) == 100  # about 10M spans in units of 100k
     assert partition_count(10**15, 1000) == MAX_PARTITIONS
-
-
-def test_taking_rows_makes_columns_without_values_anew(sample: pa.Table) -> None:
-    """Columns that hold no value come out as nulls of their type, whatever they are; the others as taken."""
-    table = pa.Table.from_batches(sample.to_batches(max_chunksize=50))
-    empty = [
-        name
-        for name, column in zip(table.column_names, table.columns, strict=True)
-        if column.null_count == len(column)
-    ]
-    assert len(empty) >= 3, empty
-    rows = pc.sort_indices(table, [("trace_id", "descending"), ("span_id", "ascending")]).to_numpy()
-    taken = take_rows(table, rows)
-    assert taken.schema == table.schema
-    assert pa.Table.from_batches([taken]).equals(table.take(pa.array(rows)).combine_chunks())
