@@ -256,7 +256,7 @@ def select_steps(steps: StepCalls, wanted: frozenset[tuple[str, str]]) -> StepCa
     """The requests (and their calls) of the wanted (owner, entry) operations of one partition."""
     requests = steps.requests
     keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(wanted))
-    if keep.all():  # as usual: copying every column of every call took 40 ms at 1M spans
+    if keep.all():  # nothing to leave out: copying every column of every call takes tens of ms
         return steps
     requests = requests[keep]
     calls = steps.calls[steps.calls["entry_row"].isin(requests["entry_row"])]

@@ -209,32 +209,37 @@ class InputReader:
                 yield path, item
             yield path, None
 
-    def _hand_next(self, executor: Executor) -> Chunk | None:
-        """Hand the next chunk of the files to the workers; None when there is none left."""
+    def _next_item(self) -> tuple[Path, Chunk | None] | None:
+        """The files' next chunk (None at a file's end), formats and skips noted on the way;
+        None when the files are read."""
         for path, item in self._items:
             if isinstance(item, str):
                 self.formats[path.as_posix()] = item
             elif isinstance(item, Skipped):
                 self.skipped.append(item)
             else:
-                self._pending.append((path, None if item is None else executor.submit(self._parse, item)))
-                if item is not None:
-                    self._in_flight += 1
-                    return item
+                return path, item
+        return None
+
+    def _hand_next(self, executor: Executor) -> Chunk | None:
+        """Hand the files' next chunk to the workers; None when there is none left."""
+        while (found := self._next_item()) is not None:
+            path, chunk = found
+            self._pending.append((path, None if chunk is None else executor.submit(self._parse, chunk)))
+            if chunk is not None:
+                self._in_flight += 1
+                return chunk
         return None
 
     def _file_results(self, executor: Executor | None) -> Iterator[tuple[Path, ChunkResult]]:
         """Each chunk's result with its file, in input order, at most ``2 * jobs`` in flight."""
         if executor is None:
-            for path, item in self._items:
-                if isinstance(item, str):
-                    self.formats[path.as_posix()] = item
-                elif isinstance(item, Skipped):
-                    self.skipped.append(item)
-                elif item is None:
+            while (found := self._next_item()) is not None:
+                path, chunk = found
+                if chunk is None:
                     self._file_done(path)
                 else:
-                    yield path, self._parse(item)
+                    yield path, self._parse(chunk)
             return
         while True:
             while self._in_flight < 2 * self._jobs and self._hand_next(executor) is not None:
