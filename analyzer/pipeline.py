@@ -166,6 +166,18 @@ def plan_landscape(
     )
 
 
+def merge_selected(
+    parts: Sequence[SelectedRecords], landscape: Landscape, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> SelectedRecords:
+    """Every unit's selected records as one, the steps of flows not worth mining left out (as
+    :func:`finish_analysis` would leave them out, for a third less copying at 1M spans)."""
+    figures = [flow_figures(part.steps.requests) for part in parts]
+    wanted = (
+        wanted_flows(pd.concat(figures), landscape.owners, thresholds.flows.min_steps) if figures else None
+    )
+    return SelectedRecords.merge(parts, wanted)
+
+
 def finish_analysis(
     landscape: Landscape,
     selected: SelectedRecords,

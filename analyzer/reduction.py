@@ -143,11 +143,14 @@ class SelectedRecords:
     chains: ChainRecords
 
     @classmethod
-    def merge(cls, parts: Sequence[SelectedRecords]) -> SelectedRecords:
+    def merge(
+        cls, parts: Sequence[SelectedRecords], wanted: frozenset[tuple[str, str]] | None = None
+    ) -> SelectedRecords:
         """The records of several partitions as one, requests numbered in a fixed order (see
-        :func:`orchscan.analyzer.flows.steps.number_requests`)."""
+        :func:`orchscan.analyzer.flows.steps.number_requests`); with ``wanted``, only the steps of
+        those (owner, entry) operations."""
         return cls(
-            steps=number_requests([part.steps for part in parts]),
+            steps=number_requests([part.steps for part in parts], wanted),
             context=TraceContextEvidence.merge([part.context for part in parts]),
             chains=ChainRecords.merge([part.chains for part in parts]),
         )

@@ -27,8 +27,14 @@ from typing import Protocol
 
 import pyarrow.compute as pc
 
-from orchscan.analyzer.pipeline import ScanResult, SpecContext, finish_analysis, mine_events, plan_landscape
-from orchscan.analyzer.reduction import SelectedRecords
+from orchscan.analyzer.pipeline import (
+    ScanResult,
+    SpecContext,
+    finish_analysis,
+    merge_selected,
+    mine_events,
+    plan_landscape,
+)
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.beside import beside
 from orchscan.budget import MemoryBudget
@@ -200,7 +206,7 @@ def finish_landscape(
         mined_requests=mined_requests,
     )
     # The units' parts are freed once merged; the mining that follows must not peak on top of them.
-    selected = SelectedRecords.merge(engine.select(landscape.selection))
+    selected = merge_selected(engine.select(landscape.selection), landscape, thresholds=thresholds)
     release_freed_memory()
     with beside(partial(mine_events, landscape, selected, thresholds=thresholds), jobs=jobs) as events:
         return finish_analysis(

@@ -263,11 +263,15 @@ def select_steps(steps: StepCalls, wanted: frozenset[tuple[str, str]]) -> StepCa
     return StepCalls(calls=calls, requests=requests)
 
 
-def number_requests(parts: Sequence[StepCalls]) -> StepCalls:
+def number_requests(
+    parts: Sequence[StepCalls], wanted: frozenset[tuple[str, str]] | None = None
+) -> StepCalls:
     """Selected steps of several partitions as one table, requests numbered in a fixed order.
 
     Partition row numbers mean nothing across partitions: requests are renumbered in the order
     of (trace id, start, span id), so that results never depend on how spans were partitioned.
+    With ``wanted``, only the requests of those (owner, entry) operations are kept, with their
+    calls (see :func:`wanted_flows`): left out while numbering, the others are never copied.
     """
     requests = pd.concat([part.requests for part in parts], ignore_index=True)
     calls = pd.concat([part.calls for part in parts], ignore_index=True)
@@ -278,7 +282,9 @@ def number_requests(parts: Sequence[StepCalls]) -> StepCalls:
     call_key = calls["entry_row"].to_numpy() + np.repeat(offsets[:-1], [len(p.calls) for p in parts])
     keys = pa.table({name: pa.array(requests[name]) for name in ("trace_id", "start_ns", "span_id")})
     order = pc.sort_indices(keys, [(name, "ascending") for name in keys.column_names]).to_numpy()
-    number = np.empty(offsets[-1], dtype=np.int64)
+    if wanted is not None:
+        order = order[pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(wanted))[order]]
+    number = np.full(offsets[-1], -1, dtype=np.int64)  # -1: a request left out
     number[request_key[order]] = np.arange(len(order))
     requests = requests.take(order).reset_index(drop=True)
     requests["entry_row"] = np.arange(len(requests))
@@ -287,6 +293,7 @@ def number_requests(parts: Sequence[StepCalls]) -> StepCalls:
     # sort by the new numbers keeps that order. Columns are set in place: a landscape's
     # selected calls are the scan's largest frame.
     by_request = np.argsort(rows, kind="stable")
+    by_request = by_request[rows[by_request] >= 0]
     calls = calls.take(by_request).reset_index(drop=True)
     rows = rows[by_request]
     calls["entry_row"] = rows

@@ -6,15 +6,30 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paths import FIXTURES, SAMPLE
 from scans import mined_steps
 
-from orchscan.analyzer.flows.steps import BLOCK_SEP, STEP_SEP, StepCalls, _mark
+from orchscan.analyzer.flows.lost_callees import decide_answers
+from orchscan.analyzer.flows.steps import (
+    BLOCK_SEP,
+    STEP_SEP,
+    StepCalls,
+    _mark,
+    candidate_flows,
+    flow_figures,
+    mark_steps,
+    number_requests,
+    select_steps,
+    wanted_flows,
+)
+from orchscan.analyzer.reduction import PartitionLight, reduce_partition
 from orchscan.analyzer.thresholds import FlowThresholds
 from orchscan.collectors.traces.ingest import ingest
+from orchscan.collectors.traces.partition import trace_buckets
 
 
 def _expected_sequences(steps: StepCalls) -> dict[int, str]:
@@ -126,3 +141,27 @@ def test_marking_agrees_with_marking_call_by_call(
     expected = _marked_one_by_one(frame, tolerance)
     for column in columns:
         assert marked[column].tolist() == expected[column].tolist(), column
+
+
+def test_requests_left_out_while_numbering_are_those_selected_out_after() -> None:
+    """Numbering only the wanted flows' requests keeps the same requests and calls, in the same
+    order, as numbering all of them and selecting after; only the row numbers close up."""
+    spans = ingest([SAMPLE / "traces"], jobs=1).spans
+    buckets = trace_buckets(spans["trace_id"], 3)
+    lights, heavies = zip(
+        *(reduce_partition(spans.filter(pa.array(buckets == part))) for part in range(3)), strict=True
+    )
+    light = PartitionLight.merge(lights)
+    candidates = candidate_flows(light.calls, frozenset(), 1)
+    answers = decide_answers(light.answers)
+    parts = [mark_steps(heavy.steps, candidates, tolerance_ms=5.0, answers=answers) for heavy in heavies]
+    everything = number_requests(parts)
+    wanted = wanted_flows(flow_figures(everything.requests), frozenset(), 3)
+    assert 0 < len(wanted) < len(candidates)
+    selected_after = select_steps(everything, wanted)
+    left_out = number_requests(parts, wanted)
+    ranks = {row: rank for rank, row in enumerate(selected_after.requests["entry_row"])}
+    for name in ("requests", "calls"):
+        after = getattr(selected_after, name).reset_index(drop=True)
+        after["entry_row"] = after["entry_row"].map(ranks)
+        pd.testing.assert_frame_equal(getattr(left_out, name), after, check_dtype=False)
