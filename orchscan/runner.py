@@ -347,7 +347,7 @@ def scan_traces(
         )
     with work_folder(work_dir) as folder, reader:
         account, partitions, services = read_partitioned(reader, budget=budget, work_dir=folder)
-        units = UnitsHandover(partitions.units(budget.unit_spans))
+        units = UnitsHandover(partitions.units(budget.unit_spans, budget.jobs))
         del partitions  # the engine frees the routed spans once it no longer needs them
         if progress is not None:
             progress.reduce_start(units.count)

@@ -16,6 +16,7 @@ grouping changes no result.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,9 +306,23 @@ class Partitions:
         """Spans routed (stub copies not counted)."""
         return sum(part.span_rows for part in self.parts)
 
-    def units(self, unit_spans: int) -> list[tuple[Partition, ...]]:
+    def units(self, unit_spans: int, workers: int = 1) -> list[tuple[Partition, ...]]:
         """Consecutive partitions grouped into units of at most ``unit_spans`` spans (one
-        partition larger than that is a unit of its own); empty partitions are left out."""
+        partition larger than that is a unit of its own); empty partitions are left out.
+
+        Where the units do not divide evenly among ``workers``, the last one is split among them
+        as far as its partitions allow, so that the workers end together: nine units of 111,000
+        spans on two workers left one reducing the ninth alone for 0.34 s.
+        """
+        units = self._grouped(unit_spans)
+        if len(units) > workers > 1 and len(units) % workers:
+            last = units.pop()
+            pieces = min(workers, len(last))
+            bounds = [round(piece * len(last) / pieces) for piece in range(pieces + 1)]
+            units += [last[start:end] for start, end in itertools.pairwise(bounds)]
+        return units
+
+    def _grouped(self, unit_spans: int) -> list[tuple[Partition, ...]]:
         units: list[tuple[Partition, ...]] = []
         current: list[Partition] = []
         held = 0

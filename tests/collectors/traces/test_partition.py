@@ -165,6 +165,24 @@ def test_units_group_consecutive_partitions_up_to_their_size(sample: pa.Table, t
     assert len(units) >= sample.num_rows // 3000
 
 
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_a_last_unit_left_over_is_shared_among_the_workers(
+    sample: pa.Table, tmp_path: Path, workers: int
+) -> None:
+    """Units that do not divide evenly among the workers end in pieces of the last one, as many
+    as the workers (or its partitions) allow; the partitions and their order stay the same."""
+    partitions = _route(sample, 64, tmp_path)
+    grouped = partitions.units(3000)
+    shared = partitions.units(3000, workers)
+    assert [part for unit in shared for part in unit] == [part for unit in grouped for part in unit]
+    assert shared[: len(grouped) - 1] == grouped[:-1]
+    if len(grouped) % workers:
+        assert len(shared) == len(grouped) - 1 + min(workers, len(grouped[-1]))
+        assert len(shared[-1]) < len(grouped[-1]) or len(grouped[-1]) == 1
+    else:
+        assert shared == grouped
+
+
 def test_buckets_depend_on_the_trace_id_only() -> None:
     ids = pa.array(["0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"] * 3)
     odd = pa.array(["abc", "a-much-longer-trace-id", "abc"])
