@@ -38,7 +38,6 @@ from orchscan.analyzer.flows.sampling import sample_rates, with_sample_rates
 from orchscan.analyzer.flows.steps import (
     candidate_flows,
     flow_figures,
-    select_steps,
     wanted_flows,
 )
 from orchscan.analyzer.landscape.behaviour import summarise_behaviour
@@ -169,13 +168,11 @@ def plan_landscape(
 def merge_selected(
     parts: Sequence[SelectedRecords], landscape: Landscape, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
 ) -> SelectedRecords:
-    """Every unit's selected records as one, the steps of flows not worth mining left out (as
-    :func:`finish_analysis` would leave them out, for a third less copying at 1M spans)."""
-    figures = [flow_figures(part.steps.requests) for part in parts]
-    wanted = (
-        wanted_flows(pd.concat(figures), landscape.owners, thresholds.flows.min_steps) if figures else None
-    )
-    return SelectedRecords.merge(parts, wanted)
+    """Every unit's selected records as one, with the steps of the flows worth mining only: each
+    unit's flow figures merge by their maximum, and the others are left out while merging (a
+    third of the requests at 1M spans, never copied)."""
+    figures = pd.concat([flow_figures(part.steps.requests) for part in parts])
+    return SelectedRecords.merge(parts, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
 
 
 def finish_analysis(
@@ -189,17 +186,14 @@ def finish_analysis(
     events: Callable[[], tuple[Flow, ...]] | None = None,
 ) -> ScanResult:
     """Mine flows from the selected records of every partition (merged by
-    :meth:`SelectedRecords.merge`), check documented workflows, raise every finding.
+    :func:`merge_selected`), check documented workflows, raise every finding.
 
     ``events`` gives the event-driven flows where the caller mines them elsewhere (with
     :func:`mine_events`, on another core); it is called once the orchestrated flows are mined.
     """
     operations = specs.operations
     tolerance = thresholds.calls.overlap_tolerance_ms
-    candidates, context = selected.steps, selected.context
-    figures = flow_figures(candidates.requests)
-    wanted = select_steps(candidates, wanted_flows(figures, landscape.owners, thresholds.flows.min_steps))
-    steps, mixed = split_mixed_entries(wanted, thresholds=thresholds.flows)
+    steps, mixed = split_mixed_entries(selected.steps, thresholds=thresholds.flows)
     mined = with_sample_rates(
         _document_entries(
             analyze_flows(
@@ -227,7 +221,7 @@ def finish_analysis(
         find_findings(
             orchestrated,
             steps,
-            context,
+            selected.context,
             roles=landscape.roles,
             specs=operations or None,
             thresholds=thresholds.flows,
@@ -290,7 +284,7 @@ def analyze(
     )
     return finish_analysis(
         landscape,
-        SelectedRecords.merge([select_records(heavy, landscape.selection)]),
+        merge_selected([select_records(heavy, landscape.selection)], landscape, thresholds=thresholds),
         ingest.report(),
         specs=context,
         workflows=workflows,

@@ -17,7 +17,6 @@ from orchscan.analyzer.flows.steps import (
     flow_figures,
     mark_steps,
     number_requests,
-    select_steps,
     wanted_flows,
 )
 from orchscan.analyzer.landscape.behaviour import ServiceBehaviour, measure_behaviour, summarise_behaviour
@@ -73,10 +72,8 @@ def mined_steps(
     named = frozenset(owners)
     candidates = candidate_flows(light.calls, named, thresholds.min_steps)
     answers = decide_answers(light.answers)
-    marked = number_requests(
-        [mark_steps(heavy.steps, candidates, tolerance_ms=tolerance_ms, answers=answers)]
-    )
-    return select_steps(marked, wanted_flows(flow_figures(marked.requests), named, thresholds.min_steps))
+    marked = mark_steps(heavy.steps, candidates, tolerance_ms=tolerance_ms, answers=answers)
+    return number_requests([marked], wanted_flows(flow_figures(marked.requests), named, thresholds.min_steps))
 
 
 def mined_flows(

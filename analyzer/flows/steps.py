@@ -252,17 +252,6 @@ def wanted_flows(figures: pd.DataFrame, owners: frozenset[str], min_steps: int) 
     return frozenset(merged.index[(most >= min_steps) | owned])
 
 
-def select_steps(steps: StepCalls, wanted: frozenset[tuple[str, str]]) -> StepCalls:
-    """The requests (and their calls) of the wanted (owner, entry) operations of one partition."""
-    requests = steps.requests
-    keep = pd.MultiIndex.from_frame(requests[["owner", "entry"]]).isin(list(wanted))
-    if keep.all():  # nothing to leave out: copying every column of every call takes tens of ms
-        return steps
-    requests = requests[keep]
-    calls = steps.calls[steps.calls["entry_row"].isin(requests["entry_row"])]
-    return StepCalls(calls=calls, requests=requests)
-
-
 def number_requests(
     parts: Sequence[StepCalls], wanted: frozenset[tuple[str, str]] | None = None
 ) -> StepCalls:
