@@ -230,7 +230,7 @@ def missing_idempotency(
     """
     # Operations for which some caller's key was recorded: header capture works there, so a
     # missing key on other callers' attempts is real.
-    keyed = set(steps.calls.loc[steps.calls["idempotency_key"], "step"])
+    keyed = set(steps.calls["step"][steps.calls["idempotency_key"]])
     calls = with_step_indices(steps, flows)
     written = calls[is_write(calls)].groupby("flow_id")["step_index"].unique()
     out = []

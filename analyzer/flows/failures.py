@@ -71,15 +71,43 @@ def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
 
 def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:
     """Every flow's calls with their step index (0 outside the steps), in one frame."""
-    index = pd.DataFrame(
-        [(f.id, f"{s.operation.service} {s.operation.key}", s.index) for f in flows for s in f.steps],
-        columns=["flow_id", "step", "step_index"],
-    )
-    # A step key that recurs in a flow (A, B, A) is known by its first index: matching every
-    # occurrence would copy each of its calls once per occurrence, quadratic in the repeats.
-    index = index.drop_duplicates(["flow_id", "step"], keep="first")
-    calls = steps.calls.merge(index, on=["flow_id", "step"], how="left")
-    return calls.assign(step_index=calls["step_index"].fillna(0).astype(np.int64))
+    calls = steps.calls
+    return calls.assign(step_index=step_indices(calls, flows)).reset_index(drop=True)
+
+
+def step_indices(calls: pd.DataFrame, flows: Sequence[Flow]) -> np.ndarray:
+    """The index of the step each call is of, in its flow; 0 for calls outside the flow's steps.
+
+    Looked up by codes rather than merged: a merge copied every column of the calls.
+    """
+    flow_codes, flow_ids = pd.factorize(calls["flow_id"])
+    step_codes, step_keys = pd.factorize(calls["step"])
+    flow_code = {str(flow_id): code for code, flow_id in enumerate(flow_ids)}
+    step_code = {str(key): code for code, key in enumerate(step_keys)}
+    # A step key that recurs in a flow (A, B, A) is known by its first index.
+    first: dict[int, int] = {}
+    width = len(step_keys)
+    for flow in flows:
+        row = flow_code.get(flow.id)
+        if row is None:
+            continue
+        for step in flow.steps:
+            column = step_code.get(f"{step.operation.service} {step.operation.key}")
+            if column is not None:
+                first.setdefault(row * width + column, step.index)
+    found = np.zeros(len(calls), dtype=np.int64)
+    if not first:
+        return found
+    keys = np.fromiter(first.keys(), dtype=np.int64, count=len(first))
+    indices = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+    order = np.argsort(keys)
+    keys, indices = keys[order], indices[order]
+    known = (flow_codes >= 0) & (step_codes >= 0)
+    wanted = flow_codes.astype(np.int64) * width + step_codes
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    hit = known & (keys[at] == wanted)
+    found[hit] = indices[at[hit]]
+    return found
 
 
 def find_failure_logics(

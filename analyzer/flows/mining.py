@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -73,10 +73,7 @@ def mine_flows(steps: StepCalls, *, thresholds: FlowThresholds = DEFAULT_FLOW_TH
         return ()
     variants = requests.groupby(["flow_id", "sequence"], sort=False).size().rename("requests").reset_index()
     variants = variants.sort_values(["flow_id", "requests", "sequence"], ascending=[True, False, True])
-    stats = _step_stats(requests, calls, shape_basis(requests, thresholds))
-    per_flow = {
-        str(fid): group.droplevel("flow_id").to_dict("index") for fid, group in stats.groupby(level="flow_id")
-    }
+    per_flow = _step_stats(requests, calls, shape_basis(requests, thresholds))
     timing = _durations(requests)
     examples = _examples(requests, thresholds.example_traces)
     described = _operation_refs(calls)
@@ -132,32 +129,74 @@ def _text(value: object) -> str | None:
 
 
 def _flatten(sequence: str) -> tuple[str, ...]:
-    return tuple(step for block in sequence.split(BLOCK_SEP) if block for step in block.split(STEP_SEP))
+    # Blocks and step keys are never empty: only an empty sequence has no steps.
+    return tuple(sequence.replace(BLOCK_SEP, STEP_SEP).split(STEP_SEP)) if sequence else ()
 
 
-def _step_stats(requests: pd.DataFrame, calls: pd.DataFrame, basis: pd.Series) -> pd.DataFrame:
-    """Per (flow, step): support overall and among the requests its shape is judged on (``basis``,
-    see :func:`orchscan.analyzer.flows.judgement.shape_basis`), repeats, timing."""
-    judged_rows = requests.loc[basis, "entry_row"]
+class _StepFigures(NamedTuple):
+    """What the mining knows of one step of one flow."""
+
+    support: float
+    ok_support: float
+    repeats: float
+    fan_out_parallel: bool
+    p50_ms: float
+
+
+def _step_stats(
+    requests: pd.DataFrame, calls: pd.DataFrame, basis: pd.Series
+) -> dict[str, dict[str, _StepFigures]]:
+    """Per flow and step: support overall and among the requests its shape is judged on
+    (``basis``, see :func:`orchscan.analyzer.flows.judgement.shape_basis`), repeats, timing.
+
+    Grouped by integer codes of the (flow, step) pairs: grouping by the text columns hashed
+    them again for every figure.
+    """
+    flow_codes, flow_ids = pd.factorize(calls["flow_id"])
+    step_codes, step_keys = pd.factorize(calls["step"])
+    named = (flow_codes >= 0) & (step_codes >= 0)
+    frame = pd.DataFrame(
+        {
+            "pair": flow_codes.astype(np.int64) * len(step_keys) + step_codes,
+            "entry_row": calls["entry_row"].to_numpy(),
+            "block": calls["block"].to_numpy(),
+            "retry": calls["retry"].to_numpy(dtype=bool),
+            "ms": ((calls["end_ns"] - calls["start_ns"]) / _MS).to_numpy(),
+        }
+    )[named]
+    present = frame[["pair", "entry_row"]].drop_duplicates()
+    judged_rows = requests["entry_row"].to_numpy()[basis.to_numpy(dtype=bool)]
+    counts = (
+        present.assign(judged=present["entry_row"].isin(judged_rows))
+        .groupby("pair")
+        .agg(requests=("entry_row", "size"), judged=("judged", "sum"))
+    )
+    first_tries = frame[~frame["retry"].to_numpy()]
+    per_request = first_tries.groupby(["pair", "entry_row"], sort=False).size()
+    repeats = per_request.groupby(level="pair", sort=False).median().round().clip(lower=1)
+    in_block = first_tries.groupby(["pair", "entry_row", "block"], sort=False).size()
+    fanned = (in_block >= 2).groupby(level="pair", sort=False).mean().reindex(counts.index).fillna(0) > 0.5
+    p50 = frame.groupby("pair", sort=False)["ms"].median().reindex(counts.index)
     flow_sizes = requests.assign(judged=basis).groupby("flow_id")["judged"].agg(["sum", "size"])
-    present = calls[["flow_id", "entry_row", "step"]].drop_duplicates()
-    present = present.assign(judged=present["entry_row"].isin(judged_rows))
-    counts = present.groupby(["flow_id", "step"]).agg(
-        requests=("entry_row", "size"), judged=("judged", "sum")
-    )
-    size = flow_sizes.reindex(counts.index.get_level_values("flow_id"))
-    counts["support"] = counts["requests"].to_numpy() / size["size"].to_numpy()
-    counts["ok_support"] = counts["judged"].to_numpy() / size["sum"].to_numpy()
-    first_tries = calls[~calls["retry"]]
-    per_request = first_tries.groupby(["flow_id", "step", "entry_row"]).size()
-    counts["repeats"] = per_request.groupby(level=["flow_id", "step"]).median().round().clip(lower=1)
-    in_block = first_tries.groupby(["flow_id", "step", "entry_row", "block"]).size()
-    fanned = (in_block >= 2).groupby(level=["flow_id", "step"]).mean()
-    counts["fan_out_parallel"] = fanned.reindex(counts.index).fillna(0) > 0.5
-    counts["p50_ms"] = (
-        ((calls["end_ns"] - calls["start_ns"]) / _MS).groupby([calls["flow_id"], calls["step"]]).median()
-    )
-    return counts
+    pairs = counts.index.to_numpy()
+    flows = flow_ids.take(pairs // len(step_keys))
+    size = flow_sizes.reindex(flows)
+    support = counts["requests"].to_numpy() / size["size"].to_numpy()
+    ok_support = counts["judged"].to_numpy() / size["sum"].to_numpy()
+    flow_names, step_names = [str(f) for f in flow_ids.tolist()], [str(k) for k in step_keys.tolist()]
+    per_flow: dict[str, dict[str, _StepFigures]] = {}
+    for pair, *figures in zip(
+        pairs.tolist(),
+        support.tolist(),
+        ok_support.tolist(),
+        repeats.reindex(counts.index).tolist(),
+        fanned.tolist(),
+        p50.tolist(),
+        strict=True,
+    ):
+        flow, step = divmod(pair, len(step_names))
+        per_flow.setdefault(flow_names[flow], {})[step_names[step]] = _StepFigures(*figures)
+    return per_flow
 
 
 def _durations(requests: pd.DataFrame) -> pd.DataFrame:
@@ -180,13 +219,25 @@ def _examples(requests: pd.DataFrame, count: int) -> dict[str, tuple[str, ...]]:
 def _operation_refs(calls: pd.DataFrame) -> dict[str, OperationRef]:
     """The operation behind each step key, with method and route template as observed."""
     # Calls of one step may describe it unevenly (a method or route recorded on some spans
-    # only): each field is the first one recorded, documented operation ids first.
-    ordered = calls.sort_values(["step", "operation_id"], na_position="last", kind="stable")
-    first = ordered.groupby("step", sort=True, as_index=False)[
-        ["callee", "operation", "method", "route", "operation_id"]
-    ].first()
+    # only): each field is the first one recorded, documented operation ids first (in their
+    # order), then the calls in theirs. Positions are ordered, not the calls: sorting copied
+    # every column for a few thousand steps.
+    step_codes, step_keys = pd.factorize(calls["step"])
+    id_codes, documented = pd.factorize(calls["operation_id"], sort=True)
+    id_rank = np.where(id_codes < 0, len(documented), id_codes)
+    order = np.lexsort((id_rank, step_codes))
+    order = order[step_codes[order] >= 0]
+    fields: dict[str, list[Any]] = {}
+    for column in ("callee", "operation", "method", "route", "operation_id"):
+        recorded = order[calls[column].notna().to_numpy()[order]]
+        steps_found, firsts = np.unique(step_codes[recorded], return_index=True)
+        found: list[Any] = [np.nan] * len(step_keys)
+        picked = values(calls[column].iloc[recorded[firsts]])
+        for code, value in zip(steps_found.tolist(), picked, strict=True):
+            found[code] = value
+        fields[column] = found
     return {
-        step: OperationRef(
+        str(step): OperationRef(
             service=str(callee),
             key=str(operation),
             method=_text(method),
@@ -194,13 +245,7 @@ def _operation_refs(calls: pd.DataFrame) -> dict[str, OperationRef]:
             operation_id=_text(operation_id),
         )
         for step, callee, operation, method, route, operation_id in zip(
-            first["step"],
-            first["callee"],
-            first["operation"],
-            first["method"],
-            first["route"],
-            first["operation_id"],
-            strict=True,
+            step_keys, *fields.values(), strict=True
         )
     }
 
@@ -235,8 +280,12 @@ def _order(sequences: Sequence[str]) -> list[list[str]]:
     first = 0 if blocks else -1
     block_of = {step: i for i, block in enumerate(blocks) for step in block}
     for sequence in sequences[1:]:
+        steps = _flatten(sequence)
+        # Most variants only leave steps out or reorder them: nothing to insert.
+        if block_of.keys() >= set(steps):
+            continue
         previous: str | None = None
-        for step in _flatten(sequence):
+        for step in steps:
             if step not in block_of:
                 block_of[step] = len(blocks)
                 blocks.append([step])
@@ -256,7 +305,7 @@ def _order(sequences: Sequence[str]) -> list[list[str]]:
 
 def _steps(
     sequences: Sequence[str],
-    stats: Mapping[str, Mapping[str, Any]],
+    stats: Mapping[str, _StepFigures],
     described: Mapping[str, OperationRef],
     thresholds: FlowThresholds,
     extras: Mapping[str, Mapping[str, Any]],
@@ -265,8 +314,8 @@ def _steps(
     group = 0
     for block in _order(sequences):
         # Calls only failed requests make (compensations) belong to the failure logic.
-        kept = [s for s in block if s in stats and stats[s]["ok_support"] > 0]
-        parallel = len(kept) > 1 or any(stats[s]["fan_out_parallel"] for s in kept)
+        kept = [s for s in block if s in stats and stats[s].ok_support > 0]
+        parallel = len(kept) > 1 or any(stats[s].fan_out_parallel for s in kept)
         group += parallel
         for step in kept:
             row = stats[step]
@@ -275,10 +324,10 @@ def _steps(
                     index=len(steps) + 1,
                     operation=described[step],
                     parallel_group=group if parallel else None,
-                    optional=bool(row["ok_support"] < thresholds.required_step_support),
-                    support=float(row["support"]),
-                    p50_ms=float(row["p50_ms"]),
-                    repeats=int(row["repeats"]),
+                    optional=bool(row.ok_support < thresholds.required_step_support),
+                    support=float(row.support),
+                    p50_ms=float(row.p50_ms),
+                    repeats=int(row.repeats),
                     **extras.get(step, {}),
                 )
             )
