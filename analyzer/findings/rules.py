@@ -232,7 +232,7 @@ def missing_idempotency(
     # missing key on other callers' attempts is real.
     keyed = set(steps.calls["step"][steps.calls["idempotency_key"]])
     calls = with_step_indices(steps, flows)
-    written = calls[is_write(calls)].groupby("flow_id")["step_index"].unique()
+    written = calls[["flow_id", "step_index"]][is_write(calls)].groupby("flow_id")["step_index"].unique()
     out = []
     for flow in flows:
         writes = set(written.get(flow.id, ()))
@@ -639,6 +639,10 @@ def unbounded_wait(
     # until its last call returned: a polling loop spreads that over a gap and many short calls.
     per_request["held"] = per_request["duration"] + per_request["gap"].fillna(0).clip(lower=0)
     per_request["long"] = per_request["held"] >= limit_ns
+    # A step at which no request was held that long cannot reach the limit at its p95: its
+    # quantiles are not worked out.
+    reaching = per_request["long"].groupby(level=["flow_id", "step_index"], sort=False).transform("any")
+    per_request = per_request[reaching.to_numpy()]
     by_step = per_request.groupby(level=["flow_id", "step_index"])
     per_step = (
         by_step[["duration", "gap", "held"]]

@@ -98,14 +98,10 @@ def step_indices(calls: pd.DataFrame, flows: Sequence[Flow]) -> np.ndarray:
     found = np.zeros(len(calls), dtype=np.int64)
     if not first:
         return found
-    keys = np.fromiter(first.keys(), dtype=np.int64, count=len(first))
+    keys = pd.Index(np.fromiter(first.keys(), dtype=np.int64, count=len(first)))
     indices = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-    order = np.argsort(keys)
-    keys, indices = keys[order], indices[order]
-    known = (flow_codes >= 0) & (step_codes >= 0)
-    wanted = flow_codes.astype(np.int64) * width + step_codes
-    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    hit = known & (keys[at] == wanted)
+    at = keys.get_indexer(flow_codes.astype(np.int64) * width + step_codes)
+    hit = (at >= 0) & (flow_codes >= 0) & (step_codes >= 0)
     found[hit] = indices[at[hit]]
     return found
 
@@ -116,12 +112,15 @@ def find_failure_logics(
     """The failure logic of every flow at once, keyed by flow id (one pass over all calls)."""
     calls = with_step_indices(steps, flows)
     failures = _first_failures(calls)
-    compensations, undone = _compensations(calls, failures)
+    # Compensations and what was left in place are looked for in the requests that failed only:
+    # most requests went through, and filtering all their calls copied every column.
+    failing = calls[calls["entry_row"].isin(failures["entry_row"]).to_numpy()]
+    compensations, undone = _compensations(failing, failures)
     failed = steps.requests[steps.requests["failed"] & steps.requests["status_code"].notna()]
     statuses = failed.groupby("flow_id")["status_code"].unique()
     retries = _retries(calls)
     holes = steps.requests.set_index("entry_row")["holes"]
-    uncompensated = _uncompensated(calls, failures, undone, holes)
+    uncompensated = _uncompensated(failing, failures, undone, holes)
     timeouts = _timeouts(calls, int(tolerance_ms * _MS))
     first = failures.merge(calls[["entry_row", "flow_id"]].drop_duplicates(), on="entry_row")
     failed_at: dict[str, list[tuple[int, int]]] = {}
@@ -186,7 +185,8 @@ def _first_failures(calls: pd.DataFrame) -> pd.DataFrame:
 def _compensations(
     calls: pd.DataFrame, failures: pd.DataFrame
 ) -> tuple[dict[str, tuple[Compensation, ...]], pd.DataFrame]:
-    """Undo calls after a failure, tied to the earlier write of the same service they take back."""
+    """Undo calls after a failure, tied to the earlier write of the same service they take back
+    (``calls``: those of the failed requests, at least)."""
     after = calls.merge(failures.rename(columns={"step_index": "failed_step"}), on=["entry_row", "trace_id"])
     undo = after[(after["start_ns"] >= after["failed_at"]) & is_undo(after)]
     earlier = calls[is_write(calls) & ~calls["final_error"] & (calls["step_index"] > 0)]
@@ -233,7 +233,8 @@ def _uncompensated(
     calls: pd.DataFrame, failures: pd.DataFrame, undone: pd.DataFrame, holes: pd.Series, examples: int = 5
 ) -> dict[str, tuple[Uncompensated, ...]]:
     """Per flow, failed step and set of steps left in place: the requests, with the step's failures
-    after earlier writes (``failures``) and how many of the requests lost spans (``holes``)."""
+    after earlier writes (``failures``; ``calls``: those of the failed requests, at least) and how
+    many of the requests lost spans (``holes``)."""
     writes = calls[is_write(calls) & ~calls["final_error"] & (calls["step_index"] > 0)]
     done = writes.merge(failures, on=["entry_row", "trace_id"], suffixes=("", "_failed"))
     done = done[done["start_ns"] < done["failed_at"]][
