@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import networkx as nx
+import numpy as np
 
 from orchscan.analyzer.results import Duplicate, Flow, Step
 from orchscan.analyzer.thresholds import DEFAULT_FLOW_THRESHOLDS, FlowThresholds
@@ -49,7 +50,11 @@ def find_duplicates(
     """For each flow with copies elsewhere: every other copy with its drift, keyed by flow id."""
     out: dict[str, tuple[Duplicate, ...]] = {}
     for group in group_copies(flows, thresholds=thresholds):
-        keyed = {flow.id: _Keyed.of(flow) for flow in group}
+        vocabulary: dict[str, int] = {}
+        for flow in group:
+            for step in flow.steps:
+                vocabulary.setdefault(_key(step), len(vocabulary))
+        keyed = {flow.id: _Keyed.of(flow, vocabulary) for flow in group}
         for flow in group:
             out[flow.id] = tuple(
                 Duplicate(
@@ -63,22 +68,59 @@ def find_duplicates(
 
 @dataclass(frozen=True)
 class _Keyed:
-    """A flow with its step keys and step names worked out once, for comparing it with many copies."""
+    """A flow with its step keys and step names worked out once, for comparing it with many copies.
+
+    Step keys are numbered over the group of copies (``ids``: the flow's distinct keys in the
+    order they first occur); ``position`` gives, per key number, the step of
+    ``flow.steps`` the key stands for (its last occurrence), -1 where the flow has no such
+    step. Copies of a thousand steps each are compared by these arrays, not step by step.
+    """
 
     flow: Flow
     by_key: dict[str, Step]
+    by_index: dict[int, Step]
     key_of: dict[int, str]
     name: Callable[[Step], str]
+    ids: np.ndarray
+    position: np.ndarray
+    indices: np.ndarray
+    groups: np.ndarray
 
     @classmethod
-    def of(cls, flow: Flow) -> _Keyed:
+    def of(cls, flow: Flow, vocabulary: Mapping[str, int]) -> _Keyed:
         keys = [_key(s) for s in flow.steps]
+        by_key = dict(zip(keys, flow.steps, strict=True))
+        position = np.full(len(vocabulary), -1, dtype=np.int64)
+        last = {key: i for i, key in enumerate(keys)}
+        ids = np.fromiter((vocabulary[key] for key in by_key), dtype=np.int64, count=len(by_key))
+        position[ids] = [last[key] for key in by_key]
         return cls(
             flow=flow,
-            by_key=dict(zip(keys, flow.steps, strict=True)),
+            by_key=by_key,
+            by_index={s.index: s for s in flow.steps},
             key_of={s.index: k for s, k in zip(flow.steps, keys, strict=True)},
             name=_namer(flow.steps),
+            ids=ids,
+            position=position,
+            indices=np.fromiter((s.index for s in flow.steps), dtype=np.int64, count=len(flow.steps)),
+            groups=np.fromiter(
+                (-1 if s.parallel_group is None else s.parallel_group for s in flow.steps),
+                dtype=np.int64,
+                count=len(flow.steps),
+            ),
         )
+
+    def steps_at(self, ids: np.ndarray) -> list[Step]:
+        """The steps the key numbers ``ids`` stand for."""
+        return [self.flow.steps[i] for i in self.position[ids].tolist()]
+
+    def order(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each neighbouring pair of the steps ``ids`` stand for: whether they run in one
+        parallel group (no order), and whether the first runs before the second."""
+        at = self.position[ids]
+        indices, groups = self.indices[at], self.groups[at]
+        parallel = (groups[:-1] >= 0) & (groups[:-1] == groups[1:])
+        return parallel, indices[:-1] < indices[1:]
 
 
 _T = TypeVar("_T")
@@ -102,25 +144,19 @@ def _listed(items: Sequence[_T], describe: Callable[[_T], str], what: str) -> li
     return notes
 
 
-def describe_drift(reference: Flow, copy: Flow) -> tuple[str, ...]:
-    """How ``copy`` differs from ``reference``, as sentences naming ``copy``'s owner."""
-    return _drift(_Keyed.of(reference), _Keyed.of(copy))
-
-
 def _drift(reference: _Keyed, copy: _Keyed) -> tuple[str, ...]:
     who = copy.flow.owner
-    mine, theirs = reference.by_key, copy.by_key
     ref_name, copy_name = reference.name, copy.name
-    missing = [s for k, s in mine.items() if k not in theirs]
-    extra = [s for k, s in theirs.items() if k not in mine]
+    in_copy = copy.position[reference.ids] >= 0
+    missing = reference.steps_at(reference.ids[~in_copy])
+    extra = copy.steps_at(copy.ids[reference.position[copy.ids] < 0])
     # Neighbours in the reference's order that the copy calls the other way round: linear, and
     # what a reader needs ("calls payment before inventory") without every implied pair.
-    common = [k for k in mine if k in theirs]
-    swapped = []
-    for a, b in itertools.pairwise(common):
-        mine_before, theirs_before = _before(mine[a], mine[b]), _before(theirs[a], theirs[b])
-        if mine_before is not None and theirs_before is not None and mine_before != theirs_before:
-            swapped.append((theirs[a], theirs[b]))
+    common = reference.ids[in_copy]
+    mine_parallel, mine_before = reference.order(common)
+    theirs_parallel, theirs_before = copy.order(common)
+    turned = np.flatnonzero(~mine_parallel & ~theirs_parallel & (mine_before != theirs_before))
+    swapped = list(zip(copy.steps_at(common[turned]), copy.steps_at(common[turned + 1]), strict=True))
     notes = (
         _listed(missing, lambda s: f"{who} never calls {ref_name(s)}", "missing steps")
         + _listed(extra, lambda s: f"{who} also calls {copy_name(s)}", "extra steps")
@@ -134,18 +170,11 @@ def _drift(reference: _Keyed, copy: _Keyed) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _before(a: Step, b: Step) -> bool | None:
-    """Whether ``a`` runs strictly before ``b``; None when they run in parallel."""
-    if a.parallel_group is not None and a.parallel_group == b.parallel_group:
-        return None
-    return a.index < b.index
-
-
 def _failure_drift(keyed_reference: _Keyed, keyed_copy: _Keyed) -> list[str]:
     reference, copy = keyed_reference.flow, keyed_copy.flow
     who = copy.owner
     ref_name = keyed_reference.name
-    ref_steps = {s.index: s for s in reference.steps}
+    ref_steps = keyed_reference.by_index
     copy_steps = keyed_copy.by_key
     notes = []
     for compensation in reference.failure.compensations:
@@ -201,8 +230,8 @@ def _extra_compensations(keyed_reference: _Keyed, keyed_copy: _Keyed) -> list[st
     """Compensations the copy performs that the reference never does for the same failure."""
     reference, copy = keyed_reference.flow, keyed_copy.flow
     copy_name = keyed_copy.name
-    copy_steps = {s.index: s for s in copy.steps}
-    ref_keys = {k: s.index for k, s in keyed_reference.by_key.items()}
+    copy_steps = keyed_copy.by_index
+    ref_steps = keyed_reference.by_key
     ref_undo = {
         (c.operation.service, c.operation.key, c.failed_step, c.undone_step)
         for c in reference.failure.compensations
@@ -212,10 +241,13 @@ def _extra_compensations(keyed_reference: _Keyed, keyed_copy: _Keyed) -> list[st
         failed, undone = copy_steps.get(compensation.failed_step), copy_steps.get(compensation.undone_step)
         if failed is None or undone is None:
             continue
-        ref_failed = ref_keys.get(keyed_copy.key_of[failed.index])
-        ref_undone = ref_keys.get(keyed_copy.key_of[undone.index])
+        ref_failed_step = ref_steps.get(keyed_copy.key_of[failed.index])
+        ref_undone_step = ref_steps.get(keyed_copy.key_of[undone.index])
+        if ref_failed_step is None or ref_undone_step is None:
+            continue
+        ref_failed, ref_undone = ref_failed_step.index, ref_undone_step.index
         # Only a failure that comes after the undone step in the reference could need the undo there.
-        if ref_failed is None or ref_undone is None or ref_undone >= ref_failed:
+        if ref_undone >= ref_failed:
             continue
         key = (compensation.operation.service, compensation.operation.key, ref_failed, ref_undone)
         if key not in ref_undo:

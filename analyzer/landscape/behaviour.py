@@ -20,7 +20,7 @@ a cumulative maximum of ends per request, never a Python loop per request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -464,8 +464,8 @@ def _behaviours(
 
     def per_group(frame: pd.DataFrame, column: str) -> dict[tuple[object, ...], tuple[str, ...]]:
         found: dict[tuple[object, ...], list[str]] = {}
-        for *key, value in rows(frame, [*keys, column]):
-            found.setdefault(tuple(_key(k) for k in key), []).append(str(value))
+        for key, value in zip(_group_keys(frame, keys), values(frame[column]), strict=True):
+            found.setdefault(key, []).append(str(value))
         return {key: tuple(values) for key, values in found.items()}
 
     totals = sums.set_index(keys)["requests"]
@@ -475,7 +475,7 @@ def _behaviours(
         ).to_numpy()
     )
     most = typical.groupby(keys, sort=False, dropna=False)["requests"].max()
-    core = {tuple(_key(k) for k in (key if len(keys) > 1 else (key,))): int(n) for key, n in most.items()}
+    core = dict(zip(_group_keys(most.index.to_frame(index=False), keys), most.tolist(), strict=True))
     typical = typical[typical["requests"].to_numpy() >= _TYPICAL_SHARE * typical["total"].to_numpy()]
     typical = typical.assign(mean=typical["position"] / typical["requests"])
     callees = per_group(typical.sort_values([*keys, "mean", "callee"], na_position="last"), "callee")
@@ -517,6 +517,13 @@ def _behaviours(
 def _key(value: object) -> object:
     """A group key value; nulls (NaN or None) compare equal as None."""
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _group_keys(frame: pd.DataFrame, keys: list[str]) -> Iterator[tuple[object, ...]]:
+    """Each row's values of ``keys`` as a tuple, nulls as None (see :func:`_key`)."""
+    # NaN is the one value unequal to itself: text and numbers pass as they are.
+    columns = [[None if v != v else v for v in values(frame[k])] for k in keys]
+    return zip(*columns, strict=True)
 
 
 def _ratio(part: float, whole: float) -> float:

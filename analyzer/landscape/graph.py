@@ -170,7 +170,7 @@ def build_edges(partial: EdgePartial) -> tuple[Edge, ...]:
             errors=int(errors),
             p50_ms=round(float(p50), 3),
             p95_ms=round(float(p95), 3),
-            example_traces=tuple(str(e) for e in examples),
+            example_traces=tuple(map(str, examples)),
         )
         for caller, callee, kind, calls, errors, p50, p95, examples in zip(
             *(stats[c].tolist() for c in columns), strict=True
