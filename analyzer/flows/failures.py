@@ -72,10 +72,10 @@ def is_timeout(calls: pd.DataFrame, tolerance_ns: int) -> pd.Series:
 def with_step_indices(steps: StepCalls, flows: Sequence[Flow]) -> pd.DataFrame:
     """Every flow's calls with their step index (0 outside the steps), in one frame."""
     calls = steps.calls
-    return calls.assign(step_index=step_indices(calls, flows)).reset_index(drop=True)
+    return calls.assign(step_index=_step_indices(calls, flows)).reset_index(drop=True)
 
 
-def step_indices(calls: pd.DataFrame, flows: Sequence[Flow]) -> np.ndarray:
+def _step_indices(calls: pd.DataFrame, flows: Sequence[Flow]) -> np.ndarray:
     """The index of the step each call is of, in its flow; 0 for calls outside the flow's steps.
 
     Looked up by codes rather than merged: a merge copied every column of the calls.

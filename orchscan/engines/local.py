@@ -81,8 +81,10 @@ class _Held:
         self._budget = budget
         self._work_dir = work_dir
         self._live: tuple[int, PartitionHeavy] | None = None
+        self._unpacked: list[tuple[int, PartitionHeavy, int]] = []
         self._memory: dict[int, _Packed] = {}
         self._files: dict[int, tuple[Path, int]] = {}
+        #: Bytes held: packed records, and unpacked ones counted by their pickle's size.
         self._bytes = 0
 
     def keep(self, index: int, heavy: PartitionHeavy) -> None:
@@ -109,11 +111,30 @@ class _Held:
             out.write(packed.data)
         self._files[index] = (Path(name), packed.size)
 
+    def unpack_ahead(self) -> None:
+        """Unpack the records packed in memory, as far as the byte budget holds them unpacked.
+
+        Done once every unit is reduced: the workers would otherwise wait idle while the
+        landscape is planned (0.2 s at 1M spans) and unpack once the selection comes (0.13 s
+        of each worker's time).
+        """
+        for index, packed in list(self._memory.items()):
+            if self._bytes - len(packed.data) + packed.size > self._budget:
+                break
+            del self._memory[index]
+            self._unpacked.append((index, packed.unpacked(), packed.size))
+            self._bytes += packed.size - len(packed.data)
+
     def selected(self, selection: Selection) -> Iterator[tuple[int, SelectedRecords]]:
         """What each unit's records hold of the selection; each unit's records are let go once
         selected from, so the landscape's mining does not peak on top of them."""
         if self._live is not None:
             (index, heavy), self._live = self._live, None
+            yield index, select_records(heavy, selection)
+            del heavy
+        while self._unpacked:
+            index, heavy, size = self._unpacked.pop()
+            self._bytes -= size
             yield index, select_records(heavy, selection)
             del heavy
         while self._memory:
@@ -145,6 +166,7 @@ class LocalEngine:
         self._held = _Held(task.heavy_bytes, task.work_dir)
         self._workers: list[Worker] = []
         self._owner: dict[int, int] = {}
+        self._unpacking: set[int] = set()
 
     def reduce(self, on_progress: Progress | None = None) -> list[UnitResult]:
         """Every unit's partials in unit order, merged in blocks as they arrive (see
@@ -260,6 +282,11 @@ class LocalEngine:
             index = pending.pop(0)
             _tell(worker, self._workers, ("reduce", index))
             busy[worker].append(index)
+        elif worker not in self._unpacking:
+            # No unit is left for it: once its own are reduced, the worker unpacks its records
+            # while the others end and the landscape is planned (see _Held.unpack_ahead).
+            _tell(worker, self._workers, ("unpack", None))
+            self._unpacking.add(worker)
 
     def _receive(self, busy: dict[int, list[int]]) -> tuple[int, UnitResult]:
         working = [worker for worker, units in busy.items() if units]
@@ -339,6 +366,9 @@ def _work(
             held.keep(payload, heavy)
             del heavy
             _reply(connection, ("ok", [result]))
+            kind, payload = _message(connection)
+        if kind == "unpack":
+            held.unpack_ahead()
             kind, payload = _message(connection)
         if kind == "select":
             for selected in held.selected(payload):

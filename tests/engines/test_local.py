@@ -250,3 +250,28 @@ def test_a_worker_has_its_next_unit_before_the_parent_merges_partials(
             sent_before = sum(1 for k, _ in events[:position] if k == "sent")
             merged_before = position - sent_before
             assert sent_before == min(units.count, merged_before + 1 + 2 * local.UNITS_IN_FLIGHT)
+
+
+def test_records_unpacked_ahead_stay_within_the_budget_and_select_the_same(tmp_path: Path) -> None:
+    selected = []
+    for unpack in (False, True):
+        units, *_ = _routed_in_memory(tmp_path / str(unpack))
+        task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+        with local_engine(units, task, jobs=1) as engine:
+            results = engine.reduce()
+            held = engine._held
+            packed = list(held._memory.values())
+            assert len(packed) >= 3
+            if unpack:
+                # Room for the first two units unpacked, not for the third.
+                held._budget = held._bytes + sum(p.size - len(p.data) for p in packed[:2])
+                held.unpack_ahead()
+                assert [size for _, _, size in held._unpacked] == [p.size for p in packed[:2]]
+                assert len(held._memory) == len(packed) - 2
+                assert held._bytes <= held._budget
+            landscape = plan_landscape([r.light for r in results], specs=SpecContext.of(None, (), None))
+            selected.append(SelectedRecords.merge(engine.select(landscape.selection)))
+    kept, unpacked = selected
+    assert len(kept.steps.requests) > 20
+    pd.testing.assert_frame_equal(kept.steps.calls, unpacked.steps.calls)
+    pd.testing.assert_frame_equal(kept.steps.requests, unpacked.steps.requests)
