@@ -361,7 +361,8 @@ def findings_document(analysis: Analysis, *, arazzo_files: Mapping[str, str] | N
     }
 
 
-def render_json(analysis: Analysis, *, arazzo_files: Mapping[str, str] | None = None) -> str:
-    """``findings.json`` text: indented, key order fixed, newline-terminated."""
+def render_json(analysis: Analysis, *, arazzo_files: Mapping[str, str] | None = None) -> bytes:
+    """``findings.json`` as UTF-8: indented, key order fixed, newline-terminated. Bytes, as they
+    are written: decoding and encoding again took a fifth of the rendering at 1M spans."""
     document = findings_document(analysis, arazzo_files=arazzo_files)
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

@@ -21,7 +21,7 @@ from orchscan.reports.json_report import findings_document, render_json
 )
 def test_a_findings_file_gives_the_snapshot_of_its_scan(tmp_path: Path, analysis: Analysis) -> None:
     path = tmp_path / "findings.json"
-    path.write_text(render_json(analysis))
+    path.write_bytes(render_json(analysis))
     assert read_findings_snapshot(path) == take_snapshot(analysis)
 
 
