@@ -47,32 +47,38 @@ UNITS_IN_FLIGHT = 2
 
 @dataclass(frozen=True)
 class _Packed:
-    """One unit's heavy records, pickled and compressed (LZ4: a third of the pickle's size, in
-    about a millisecond per megabyte each way)."""
+    """One unit's heavy records, pickled; ``size`` is the pickle's size, ``data`` the pickle
+    itself or, when ``compressed``, the pickle compressed (LZ4: a third of the pickle's size,
+    in about a millisecond per megabyte each way)."""
 
     data: bytes
     size: int
+    compressed: bool = False
 
     @classmethod
     def of(cls, heavy: PartitionHeavy) -> _Packed:
         pickled = pickle.dumps(heavy, protocol=pickle.HIGHEST_PROTOCOL)
-        return cls(pa.compress(pickled, codec=_CODEC, asbytes=True), len(pickled))
+        return cls(pickled, len(pickled))
+
+    def compress(self) -> _Packed:
+        return _Packed(pa.compress(self.data, codec=_CODEC, asbytes=True), self.size, compressed=True)
 
     def unpacked(self) -> PartitionHeavy:
-        heavy: PartitionHeavy = pickle.loads(
-            pa.decompress(self.data, decompressed_size=self.size, codec=_CODEC, asbytes=True)
-        )
+        data = self.data
+        if self.compressed:
+            data = pa.decompress(data, decompressed_size=self.size, codec=_CODEC, asbytes=True)
+        heavy: PartitionHeavy = pickle.loads(data)
         return heavy
 
 
 class _Held:
-    """Heavy records a worker keeps until the selection, packed: in memory up to a byte budget,
-    then on disk.
+    """Heavy records a worker keeps until the selection, packed: pickled in memory up to a byte
+    budget, then compressed on disk.
 
     Packed before the next unit is reduced rather than kept as frames: the packed bytes are
     counted exactly and go back to the system when freed, while live frames, made among each
     unit's temporaries, kept the heap from shrinking. Four units of 72,000 spans held 130 MB
-    resident as frames, for 56 MB of pickles and 18 MB packed. The last unit's records are
+    resident as frames, for 56 MB of pickles (18 MB compressed). The last unit's records are
     never packed: the selection comes next and reads them as they are (packing and unpacking
     nine units of a million spans cost the two workers 0.7 s of CPU).
     """
@@ -100,10 +106,13 @@ class _Held:
         self._live = None
         packed = _Packed.of(heavy)
         del heavy
+        # In memory as pickled while the budget holds it: compressing took each worker 80 ms
+        # of the reduction at 1M spans, to be undone before the selection.
         if self._bytes + len(packed.data) <= self._budget:
             self._memory[index] = packed
             self._bytes += len(packed.data)
             return
+        packed = packed.compress()
         handle, name = tempfile.mkstemp(
             prefix=f"heavy-{index:05d}-", suffix=".pickle.lz4", dir=self._work_dir
         )
@@ -112,18 +121,15 @@ class _Held:
         self._files[index] = (Path(name), packed.size)
 
     def unpack_ahead(self) -> None:
-        """Unpack the records packed in memory, as far as the byte budget holds them unpacked.
+        """Unpack the records held in memory (as many bytes unpacked as pickled).
 
         Done once every unit is reduced: the workers would otherwise wait idle while the
         landscape is planned (0.2 s at 1M spans) and unpack once the selection comes (0.13 s
         of each worker's time).
         """
-        for index, packed in list(self._memory.items()):
-            if self._bytes - len(packed.data) + packed.size > self._budget:
-                break
-            del self._memory[index]
+        while self._memory:
+            index, packed = self._memory.popitem()
             self._unpacked.append((index, packed.unpacked(), packed.size))
-            self._bytes += packed.size - len(packed.data)
 
     def selected(self, selection: Selection) -> Iterator[tuple[int, SelectedRecords]]:
         """What each unit's records hold of the selection; each unit's records are let go once
@@ -143,7 +149,7 @@ class _Held:
             yield index, select_records(packed.unpacked(), selection)
         while self._files:
             index, (path, size) = self._files.popitem()
-            packed = _Packed(path.read_bytes(), size)
+            packed = _Packed(path.read_bytes(), size, compressed=True)
             path.unlink()
             yield index, select_records(packed.unpacked(), selection)
 

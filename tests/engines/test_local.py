@@ -252,23 +252,31 @@ def test_a_worker_has_its_next_unit_before_the_parent_merges_partials(
             assert sent_before == min(units.count, merged_before + 1 + 2 * local.UNITS_IN_FLIGHT)
 
 
-def test_records_unpacked_ahead_stay_within_the_budget_and_select_the_same(tmp_path: Path) -> None:
-    selected = []
-    for unpack in (False, True):
-        units, *_ = _routed_in_memory(tmp_path / str(unpack))
-        task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+def test_records_wait_pickled_within_the_budget_compressed_beyond_it_and_unpack_ahead(tmp_path: Path) -> None:
+    selected, sizes = [], []
+    for run in ("in memory", "two units in memory"):
+        (tmp_path / run).mkdir()
+        units, *_ = _routed_in_memory(tmp_path / run)
+        budget = sum(sizes[:2]) if sizes else 1 << 30
+        task = ReduceTask({}, Thresholds(), heavy_bytes=budget, work_dir=tmp_path / run)
         with local_engine(units, task, jobs=1) as engine:
             results = engine.reduce()
             held = engine._held
-            packed = list(held._memory.values())
-            assert len(packed) >= 3
-            if unpack:
-                # Room for the first two units unpacked, not for the third.
-                held._budget = held._bytes + sum(p.size - len(p.data) for p in packed[:2])
+            assert units.count >= 4
+            if not sizes:
+                # Every unit but the last, as pickled: nothing compressed in memory.
+                packed = [held._memory[i] for i in range(units.count - 1)]
+                assert not any(p.compressed for p in packed)
+                sizes = [len(p.data) for p in packed]
+                assert [p.size for p in packed] == sizes
+            else:
+                assert sorted(held._memory) == [0, 1]
+                on_disk = {index: path.stat().st_size for index, (path, _) in held._files.items()}
+                assert sorted(on_disk) == list(range(2, units.count - 1))
+                assert all(on_disk[i] < sizes[i] for i in on_disk)  # compressed
                 held.unpack_ahead()
-                assert [size for _, _, size in held._unpacked] == [p.size for p in packed[:2]]
-                assert len(held._memory) == len(packed) - 2
-                assert held._bytes <= held._budget
+                assert not held._memory and sorted(i for i, _, _ in held._unpacked) == [0, 1]
+                assert held._bytes == budget
             landscape = plan_landscape([r.light for r in results], specs=SpecContext.of(None, (), None))
             selected.append(SelectedRecords.merge(engine.select(landscape.selection)))
     kept, unpacked = selected
