@@ -159,12 +159,10 @@ def _suspected_copies(table: pa.Table) -> np.ndarray | None:
     hashes = _pair_hashes(table, "span_id")
     if hashes is None:
         return None
-    order = np.argsort(hashes, kind="stable")
-    repeat = hashes[order[1:]] == hashes[order[:-1]]
-    shared = np.zeros(len(order), dtype=bool)
-    shared[1:] |= repeat
-    shared[:-1] |= repeat
-    return np.sort(order[shared])
+    # Counted in a hash table, not sorted: a stable sort of the hashes took 10 ms of a
+    # 110,000-span unit.
+    numbered = pc.dictionary_encode(pa.array(hashes)).indices.to_numpy()
+    return np.flatnonzero(np.bincount(numbered)[numbered] > 1)
 
 
 def repair_parents(table: pa.Table) -> tuple[pa.Table, list[Notice], np.ndarray]:
