@@ -8,13 +8,16 @@ from pathlib import Path
 
 from paths import SAMPLE
 
+from orchscan.heap import YOUNG_COLLECTION_ALLOCATIONS
+
 #: Runs the real command line, then says what the collector saw before the process ends.
 REPORTS_HEAP = (
     "import gc, sys\n"
     "import orchscan.entry as entry\n"
     "end = entry._end_now\n"
     "def report(code):\n"
-    "    sys.stderr.write(f'heap: frozen={gc.get_freeze_count()} enabled={gc.isenabled()}\\n')\n"
+    "    sys.stderr.write(f'heap: frozen={gc.get_freeze_count()} enabled={gc.isenabled()} '\n"
+    "                     f'young={gc.get_threshold()[0]}\\n')\n"
     "    end(code)\n"
     "entry._end_now = report\n"
     "sys.argv = ['orchscan', *sys.argv[1:]]\n"
@@ -42,9 +45,10 @@ def test_a_scan_freezes_the_modules_it_loaded_and_keeps_collecting(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("heap: ")]
-    frozen, enabled = line.removeprefix("heap: ").split()
+    frozen, enabled, young = line.removeprefix("heap: ").split()
     # pandas, Arrow and networkx alone are hundreds of thousands of objects
     assert int(frozen.removeprefix("frozen=")) > 100_000 and enabled == "enabled=True"
+    assert young == f"young={YOUNG_COLLECTION_ALLOCATIONS}"
 
 
 def test_modules_are_frozen_once_per_process() -> None:
