@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from orchscan.analyzer.columnar.frames import values
 from orchscan.analyzer.flows.chains import ChainRecords
 from orchscan.analyzer.flows.event_failures import event_failure_logics, first_failures
 from orchscan.analyzer.flows.mining import mine_flows
@@ -326,7 +327,7 @@ def _step_calls(chains: _Chains, min_steps: int) -> StepCalls:
             "entry_row": roots.index.to_numpy(),
             "trace_id": roots["trace_id"].to_numpy(),
             "span_id": roots["span_id"].to_numpy(),
-            "flow_id": [event_flow_id(o, e) for o, e in zip(owner, entry, strict=True)],
+            "flow_id": [event_flow_id(o, e) for o, e in zip(values(owner), values(entry), strict=True)],
             "owner": owner.to_numpy(),
             "entry": entry.to_numpy(),
             "method": roots["method"].to_numpy(),

@@ -261,9 +261,11 @@ def _step_extras(calls: pd.DataFrame) -> dict[str, dict[str, Any]]:
     if not present:
         return {}
     first = calls.groupby("step", sort=True)[present].first()
+    fields = [_EXTRA_COLUMNS[column] for column in present]
+    steps = values(first.index.to_series())
     return {
-        str(step): {_EXTRA_COLUMNS[column]: _text(row[column]) for column in present}
-        for step, row in first.iterrows()
+        str(step): {field: _text(value) for field, value in zip(fields, row, strict=True)}
+        for step, *row in zip(steps, *(values(first[column]) for column in present), strict=True)
     }
 
 
