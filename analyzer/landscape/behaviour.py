@@ -521,8 +521,7 @@ def _key(value: object) -> object:
 
 def _group_keys(frame: pd.DataFrame, keys: list[str]) -> Iterator[tuple[object, ...]]:
     """Each row's values of ``keys`` as a tuple, nulls as None (see :func:`_key`)."""
-    # NaN is the one value unequal to itself: text and numbers pass as they are.
-    columns = [[None if v != v else v for v in values(frame[k])] for k in keys]
+    columns = [[_key(value) for value in values(frame[key])] for key in keys]
     return zip(*columns, strict=True)
 
 
