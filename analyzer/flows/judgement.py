@@ -127,24 +127,42 @@ def _entry_figures(steps: StepCalls, thresholds: FlowThresholds) -> pd.DataFrame
     """Per flow: whether its requests carry no route, how often its most common step and variant occur."""
     requests, calls = steps.requests, steps.calls
     basis = requests[shape_basis(requests, thresholds)]
-    present = calls[["flow_id", "entry_row", "step"]].drop_duplicates()
-    present = present[present["entry_row"].isin(basis["entry_row"])]
-    most = present.groupby(["flow_id", "step"]).size().groupby(level="flow_id").max()
+    judged = calls[["flow_id", "step", "entry_row"]][calls["entry_row"].isin(basis["entry_row"]).to_numpy()]
+    most = _most_common(judged["flow_id"], judged["step"], requests=judged["entry_row"])
     by_flow = requests.groupby("flow_id", sort=True)
+    sizes = by_flow.size()
     figures = pd.DataFrame(
         {
             "owner": by_flow["owner"].first(),
             "entry": by_flow["entry"].first(),
-            "requests": by_flow.size(),
+            "requests": sizes,
             "route_less": by_flow["named"].all(),
-            "main_share": requests.groupby(["flow_id", "sequence"]).size().groupby(level="flow_id").max()
-            / by_flow.size(),
+            "main_share": _most_common(requests["flow_id"], requests["sequence"]).reindex(sizes.index)
+            / sizes,
         }
     )
     figures["core_support"] = (
         most.reindex(figures.index).fillna(0) / basis.groupby("flow_id").size()
     ).fillna(0.0)
     return figures
+
+
+def _most_common(flows: pd.Series, keys: pd.Series, *, requests: pd.Series | None = None) -> pd.Series:
+    """Per flow id, how many rows hold its most common key (with ``requests``: how many distinct
+    requests), by flow id; rows with no flow id or key are left out.
+
+    Counted on integer codes: grouping by the text (step keys, whole sequences) hashed it again
+    for every count.
+    """
+    flow_codes, flow_ids = pd.factorize(flows)
+    key_codes, _ = pd.factorize(keys)
+    frame = pd.DataFrame({"flow": flow_codes, "key": key_codes})
+    if requests is not None:
+        frame = frame.assign(request=requests.to_numpy()).drop_duplicates()
+    frame = frame[(frame["flow"].to_numpy() >= 0) & (frame["key"].to_numpy() >= 0)]
+    top = frame.groupby(["flow", "key"], sort=False).size().groupby(level="flow", sort=False).max()
+    index = pd.Index(flow_ids.take(top.index.to_numpy()), name="flow_id")
+    return pd.Series(top.to_numpy(), index=index).sort_index()
 
 
 def _mixed_sentence(row: pd.Series, thresholds: FlowThresholds) -> str:
