@@ -21,7 +21,6 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ from orchscan.collectors.traces.partition import Partition
 from orchscan.collectors.traces.worker_signals import signals_blocked, take_default_actions
 from orchscan.engines.units import ReduceTask, ResultsInBlocks, UnitResult, UnitsHandover, reduce_unit
 
-#: How held heavy records are compressed.
+#: How held heavy records are compressed when they go to disk (LZ4: a third of the pickle's
+#: size, in about a millisecond per megabyte each way).
 _CODEC = "lz4"
 
 #: Units each worker has been sent and not yet answered. With one, a worker that answered
@@ -43,32 +43,6 @@ _CODEC = "lz4"
 #: the parent merging blocks of partials, came to 2 s of each worker's 25. With two, the next
 #: unit is waiting in its pipe; a worker is at most one unit ahead of the other at the end.
 UNITS_IN_FLIGHT = 2
-
-
-@dataclass(frozen=True)
-class _Packed:
-    """One unit's heavy records, pickled; ``size`` is the pickle's size, ``data`` the pickle
-    itself or, when ``compressed``, the pickle compressed (LZ4: a third of the pickle's size,
-    in about a millisecond per megabyte each way)."""
-
-    data: bytes
-    size: int
-    compressed: bool = False
-
-    @classmethod
-    def of(cls, heavy: PartitionHeavy) -> _Packed:
-        pickled = pickle.dumps(heavy, protocol=pickle.HIGHEST_PROTOCOL)
-        return cls(pickled, len(pickled))
-
-    def compress(self) -> _Packed:
-        return _Packed(pa.compress(self.data, codec=_CODEC, asbytes=True), self.size, compressed=True)
-
-    def unpacked(self) -> PartitionHeavy:
-        data = self.data
-        if self.compressed:
-            data = pa.decompress(data, decompressed_size=self.size, codec=_CODEC, asbytes=True)
-        heavy: PartitionHeavy = pickle.loads(data)
-        return heavy
 
 
 class _Held:
@@ -88,9 +62,10 @@ class _Held:
         self._work_dir = work_dir
         self._live: tuple[int, PartitionHeavy] | None = None
         self._unpacked: list[tuple[int, PartitionHeavy, int]] = []
-        self._memory: dict[int, _Packed] = {}
+        #: Pickles in memory; files of compressed pickles, with each pickle's size.
+        self._memory: dict[int, bytes] = {}
         self._files: dict[int, tuple[Path, int]] = {}
-        #: Bytes held: packed records, and unpacked ones counted by their pickle's size.
+        #: Bytes held in memory: pickles, and unpacked records counted by their pickle's size.
         self._bytes = 0
 
     def keep(self, index: int, heavy: PartitionHeavy) -> None:
@@ -104,21 +79,20 @@ class _Held:
             return
         index, heavy = self._live
         self._live = None
-        packed = _Packed.of(heavy)
+        pickled = pickle.dumps(heavy, protocol=pickle.HIGHEST_PROTOCOL)
         del heavy
         # In memory as pickled while the budget holds it: compressing took each worker 80 ms
         # of the reduction at 1M spans, to be undone before the selection.
-        if self._bytes + len(packed.data) <= self._budget:
-            self._memory[index] = packed
-            self._bytes += len(packed.data)
+        if self._bytes + len(pickled) <= self._budget:
+            self._memory[index] = pickled
+            self._bytes += len(pickled)
             return
-        packed = packed.compress()
         handle, name = tempfile.mkstemp(
             prefix=f"heavy-{index:05d}-", suffix=".pickle.lz4", dir=self._work_dir
         )
         with os.fdopen(handle, "wb") as out:
-            out.write(packed.data)
-        self._files[index] = (Path(name), packed.size)
+            out.write(pa.compress(pickled, codec=_CODEC, asbytes=True))
+        self._files[index] = (Path(name), len(pickled))
 
     def unpack_ahead(self) -> None:
         """Unpack the records held in memory (as many bytes unpacked as pickled).
@@ -128,8 +102,8 @@ class _Held:
         of each worker's time).
         """
         while self._memory:
-            index, packed = self._memory.popitem()
-            self._unpacked.append((index, packed.unpacked(), packed.size))
+            index, pickled = self._memory.popitem()
+            self._unpacked.append((index, _unpickled(pickled), len(pickled)))
 
     def selected(self, selection: Selection) -> Iterator[tuple[int, SelectedRecords]]:
         """What each unit's records hold of the selection; each unit's records are let go once
@@ -144,14 +118,19 @@ class _Held:
             yield index, select_records(heavy, selection)
             del heavy
         while self._memory:
-            index, packed = self._memory.popitem()
-            self._bytes -= len(packed.data)
-            yield index, select_records(packed.unpacked(), selection)
+            index, pickled = self._memory.popitem()
+            self._bytes -= len(pickled)
+            yield index, select_records(_unpickled(pickled), selection)
         while self._files:
             index, (path, size) = self._files.popitem()
-            packed = _Packed(path.read_bytes(), size, compressed=True)
+            pickled = pa.decompress(path.read_bytes(), decompressed_size=size, codec=_CODEC, asbytes=True)
             path.unlink()
-            yield index, select_records(packed.unpacked(), selection)
+            yield index, select_records(_unpickled(pickled), selection)
+
+
+def _unpickled(pickled: bytes) -> PartitionHeavy:
+    heavy: PartitionHeavy = pickle.loads(pickled)
+    return heavy
 
 
 Progress = Callable[[int], None]

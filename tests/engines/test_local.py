@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 import weakref
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from factories import LandscapeBuilder, ShopMix, build_shop, with_copies
 
 from orchscan.analyzer.pipeline import SpecContext, plan_landscape
-from orchscan.analyzer.reduction import SelectedRecords, Selection
+from orchscan.analyzer.reduction import PartitionHeavy, SelectedRecords, Selection
 from orchscan.analyzer.thresholds import Thresholds
 from orchscan.collectors.traces.partition import PartitionStore
 from orchscan.engines import local
@@ -264,11 +265,10 @@ def test_records_wait_pickled_within_the_budget_compressed_beyond_it_and_unpack_
             held = engine._held
             assert units.count >= 4
             if not sizes:
-                # Every unit but the last, as pickled: nothing compressed in memory.
-                packed = [held._memory[i] for i in range(units.count - 1)]
-                assert not any(p.compressed for p in packed)
-                sizes = [len(p.data) for p in packed]
-                assert [p.size for p in packed] == sizes
+                # Every unit but the last, as plain pickles: nothing compressed in memory.
+                pickles = [held._memory[i] for i in range(units.count - 1)]
+                assert all(isinstance(pickle.loads(p), PartitionHeavy) for p in pickles)
+                sizes = [len(p) for p in pickles]
             else:
                 assert sorted(held._memory) == [0, 1]
                 on_disk = {index: path.stat().st_size for index, (path, _) in held._files.items()}
@@ -283,3 +283,27 @@ def test_records_wait_pickled_within_the_budget_compressed_beyond_it_and_unpack_
     assert len(kept.steps.requests) > 20
     pd.testing.assert_frame_equal(kept.steps.calls, unpacked.steps.calls)
     pd.testing.assert_frame_equal(kept.steps.requests, unpacked.steps.requests)
+
+
+def test_each_worker_is_told_to_unpack_once_its_last_unit_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    units, *_ = _routed_in_memory(tmp_path)
+    told: dict[int, list[str]] = {0: [], 1: []}
+    tell = local._tell
+
+    def sent(worker: int, workers: Any, message: tuple[str, Any]) -> None:
+        told[worker].append(message[0])
+        tell(worker, workers, message)
+
+    monkeypatch.setattr(local, "_tell", sent)
+    task = ReduceTask({}, Thresholds(), heavy_bytes=1 << 30, work_dir=tmp_path)
+    with local_engine(units, task, jobs=2) as engine:
+        results = engine.reduce()
+        engine.select(
+            Selection(frozenset(), frozenset(), frozenset(), frozenset(), 1.0, results[0].light.answers)
+        )
+    # Every unit went to a worker; then each worker was told to unpack, once, before the selection.
+    assert sum(kinds.count("reduce") for kinds in told.values()) == units.count
+    for kinds in told.values():
+        assert kinds == ["reduce"] * kinds.count("reduce") + ["unpack", "select"]
